@@ -1,0 +1,78 @@
+package planner
+
+import "github.com/dmplan/dmplan/spec"
+
+// State is everything dmplan manages, as plain values. The desired state (from
+// YAML) and the current state (from etcd) are the same type, so Diff compares
+// like with like. Maps are keyed by name; encoding/json sorts map keys, so a
+// State always serialises the same way.
+type State struct {
+	Sources map[string]spec.Source `json:"sources"`
+	Tasks   map[string]spec.Task   `json:"tasks"`
+	// Bounds maps a source name to the agent that serves it. A source
+	// missing from Bounds is waiting for an agent.
+	Bounds map[string]string `json:"bounds"`
+}
+
+// Worker is a live agent registration. Workers are an input to scheduling,
+// never written by apply: agents register themselves under a lease.
+type Worker struct {
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+}
+
+// SubtaskID names one task x source pair.
+type SubtaskID struct {
+	Task   string `json:"task"`
+	Source string `json:"source"`
+}
+
+func (id SubtaskID) String() string { return id.Task + "/" + id.Source }
+
+// Subtask is what one agent runs for one task on one source: everything the
+// units need, derived from the task and the source. Stage is kept apart (see
+// State.Subtasks) so that pausing never rewrites a subtask's config.
+type Subtask struct {
+	Task    string          `json:"task"`
+	Source  string          `json:"source"`
+	Mode    spec.Mode       `json:"mode"`
+	Target  spec.Endpoint   `json:"target"`
+	Tables  []string        `json:"tables"`
+	Routes  []spec.Route    `json:"routes,omitempty"`
+	Start   *spec.StartPos  `json:"start,omitempty"`
+	Dump    spec.DumpConfig `json:"dump"`
+	Sync    spec.SyncConfig `json:"sync"`
+	Stage   spec.Stage      `json:"-"` // stored under its own key
+}
+
+// Subtasks derives one Subtask per task x source.
+func (s State) Subtasks() map[SubtaskID]Subtask {
+	out := make(map[SubtaskID]Subtask)
+	for _, t := range s.Tasks {
+		for _, src := range t.Sources {
+			st := Subtask{
+				Task: t.Name, Source: src, Mode: t.Mode, Target: t.Target,
+				Tables: t.Tables, Routes: t.Routes, Dump: t.Dump, Sync: t.Sync, Stage: t.Stage,
+			}
+			if p, ok := t.Start[src]; ok {
+				p := p
+				st.Start = &p
+			}
+			out[SubtaskID{Task: t.Name, Source: src}] = st
+		}
+	}
+	return out
+}
+
+// FromSpec turns a loaded desired state into a State without bounds; bounds
+// are scheduled by Diff against the live workers.
+func FromSpec(set *spec.Set) State {
+	st := State{Sources: map[string]spec.Source{}, Tasks: map[string]spec.Task{}, Bounds: map[string]string{}}
+	for _, s := range set.Sources {
+		st.Sources[s.Name] = s
+	}
+	for _, t := range set.Tasks {
+		st.Tasks[t.Name] = t
+	}
+	return st
+}

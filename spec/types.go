@@ -1,0 +1,129 @@
+package spec
+
+// APIVersion is the only apiVersion this build reads.
+const APIVersion = "dmplan/v1"
+
+// Kinds of documents.
+const (
+	KindSource = "Source"
+	KindTask   = "Task"
+)
+
+// Mode says which units a task runs.
+type Mode string
+
+const (
+	ModeFull        Mode = "full"        // dump + load, then finished
+	ModeIncremental Mode = "incremental" // sync only
+	ModeAll         Mode = "all"         // dump + load, then sync from the snapshot
+)
+
+// Stage is the desired (or observed) stage of a task's subtasks.
+type Stage string
+
+const (
+	StageRunning Stage = "running"
+	StagePaused  Stage = "paused"
+	StageStopped Stage = "stopped"
+)
+
+// Flavor is the kind of server a Source is. Empty means "detect".
+type Flavor string
+
+const (
+	FlavorMySQL   Flavor = "mysql"
+	FlavorMariaDB Flavor = "mariadb"
+)
+
+// Secret is a password as dmplan keeps it: the name of the environment
+// variable that holds it and a salted digest of its value, so that a change
+// can be detected and shown (masked) without the value ever being stored.
+// The zero Secret means "no password".
+type Secret struct {
+	Ref    string `json:"ref,omitempty"`    // environment variable name, e.g. SOURCE_PASSWORD
+	Digest string `json:"digest,omitempty"` // see Digest; "" when the value is empty
+}
+
+// IsZero reports whether no password is set.
+func (s Secret) IsZero() bool { return s.Ref == "" && s.Digest == "" }
+
+// String never prints the value; it shows the reference only.
+func (s Secret) String() string {
+	if s.IsZero() {
+		return "(none)"
+	}
+	return "${" + s.Ref + "}"
+}
+
+// Endpoint is a MySQL/MariaDB server address and credentials.
+type Endpoint struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	User     string `json:"user"`
+	Password Secret `json:"password,omitzero"`
+}
+
+// Source is an upstream MySQL/MariaDB server.
+type Source struct {
+	Name string `json:"name"`
+	Endpoint
+	Flavor Flavor `json:"flavor,omitempty"`
+	Worker string `json:"worker,omitempty"` // pinned agent; "" means any
+}
+
+// Route maps source tables matching From ("db.table" pattern) to the
+// target table To ("db.table").
+type Route struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// StartPos is where incremental sync begins for one source. Either GTID, or
+// BinlogFile + BinlogPos, or neither (the source's current position).
+type StartPos struct {
+	GTID       string `json:"gtid,omitempty"`
+	BinlogFile string `json:"binlogFile,omitempty"`
+	BinlogPos  uint32 `json:"binlogPos,omitempty"`
+}
+
+// DumpConfig tunes the dump and load units.
+type DumpConfig struct {
+	Threads int `json:"threads"`
+}
+
+// SyncConfig tunes the sync unit.
+type SyncConfig struct {
+	Workers int `json:"workers"`
+	Batch   int `json:"batch"`
+}
+
+// Task copies tables from its sources to one target.
+type Task struct {
+	Name    string              `json:"name"`
+	Mode    Mode                `json:"mode"`
+	Stage   Stage               `json:"stage"`
+	Target  Endpoint            `json:"target"`
+	Sources []string            `json:"sources"` // sorted, unique
+	Tables  []string            `json:"tables"`  // in order: last match wins
+	Routes  []Route             `json:"routes,omitempty"`
+	Start   map[string]StartPos `json:"start,omitempty"`
+	Dump    DumpConfig          `json:"dump"`
+	Sync    SyncConfig          `json:"sync"`
+}
+
+// Defaults applied by the loader when a field is absent.
+const (
+	DefaultPort        = 3306
+	DefaultDumpThreads = 4
+	DefaultSyncWorkers = 8
+	DefaultSyncBatch   = 100
+)
+
+// Set is a loaded, validated desired state. Sources and Tasks are sorted by
+// name. Origin maps "Source/NAME" and "Task/NAME" to the "file:line" of the
+// document that declared it, for messages.
+type Set struct {
+	Sources []Source
+	Tasks   []Task
+	Origin  map[string]string
+}
