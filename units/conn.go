@@ -1,0 +1,125 @@
+package units
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// dsn builds a go-sql-driver DSN. It is never logged: it holds the password.
+func dsn(ep Endpoint, db string) string {
+	c := mysql.NewConfig()
+	c.User = ep.User
+	c.Passwd = ep.Password
+	c.Net = "tcp"
+	c.Addr = net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
+	c.DBName = db
+	c.AllowNativePasswords = true
+	c.InterpolateParams = true
+	c.Timeout = 10 * time.Second
+	c.Params = map[string]string{"charset": "utf8mb4"}
+	c.MaxAllowedPacket = 0 // read it from the server
+	return c.FormatDSN()
+}
+
+// Open opens a connection pool to ep. It does not connect; use PingContext.
+func Open(ep Endpoint, maxConns int) (*sql.DB, error) {
+	db, err := sql.Open("mysql", dsn(ep, ""))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", ep, err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxLifetime(time.Hour)
+	return db, nil
+}
+
+// String names the endpoint for messages, without the password.
+func (ep Endpoint) String() string {
+	return ep.User + "@" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
+}
+
+// QuoteIdent quotes a schema, table or column name with backticks,
+// doubling any backtick inside it.
+func QuoteIdent(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// QuoteTable quotes "db"."table" as `db`.`table`.
+func QuoteTable(db, table string) string { return QuoteIdent(db) + "." + QuoteIdent(table) }
+
+// DetectFlavor asks the server what it is: "mariadb" or "mysql".
+func DetectFlavor(ctx context.Context, db *sql.DB) (string, error) {
+	var v string
+	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&v); err != nil {
+		return "", fmt.Errorf("detect flavor: %w", err)
+	}
+	if strings.Contains(strings.ToLower(v), "mariadb") {
+		return "mariadb", nil
+	}
+	return "mysql", nil
+}
+
+// ErrPermanent marks errors that retrying cannot fix; the subtask stops
+// (pauses) with the error visible. Wrap with Permanent.
+var ErrPermanent = errors.New("permanent error")
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+// IsTransient reports whether err is worth retrying: connections lost or
+// refused, a server restarting, deadlocks and lock wait timeouts.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, ErrPermanent) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1213, // ER_LOCK_DEADLOCK
+			1205,                   // ER_LOCK_WAIT_TIMEOUT
+			1040,                   // ER_CON_COUNT_ERROR
+			1053,                   // ER_SERVER_SHUTDOWN
+			1077, 1078, 1079, 1080, // shutdown in progress
+			2006, 2013, // gone away, lost connection
+			1927, // ER_CONNECTION_KILLED (MariaDB)
+			1317, // ER_QUERY_INTERRUPTED
+			4031: // idle client disconnected
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driverBadConn) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}

@@ -1,0 +1,5 @@
+package units
+
+import "database/sql/driver"
+
+var driverBadConn = driver.ErrBadConn
