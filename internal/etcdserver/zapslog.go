@@ -1,0 +1,78 @@
+package etcdserver
+
+import (
+	"context"
+	"log/slog"
+
+	"go.uber.org/zap/zapcore"
+)
+
+// slogCore is a zapcore.Core that forwards etcd's zap records at or above a
+// level to a slog.Logger, so etcd logs where the rest of dmplan logs.
+type slogCore struct {
+	log   *slog.Logger
+	level zapcore.Level
+	attrs []any
+}
+
+func newSlogCore(log *slog.Logger, level zapcore.Level) zapcore.Core {
+	return &slogCore{log: log.With("component", "etcd"), level: level}
+}
+
+func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= c.level }
+
+func (c *slogCore) With(fields []zapcore.Field) zapcore.Core {
+	out := *c
+	out.attrs = append(append([]any(nil), c.attrs...), fieldAttrs(fields)...)
+	return &out
+}
+
+func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	args := append(append([]any(nil), c.attrs...), fieldAttrs(fields)...)
+	if e.LoggerName != "" {
+		args = append(args, "logger", e.LoggerName)
+	}
+	c.log.Log(context.Background(), slogLevel(e.Level), e.Message, args...)
+	return nil
+}
+
+func (c *slogCore) Sync() error { return nil }
+
+func slogLevel(l zapcore.Level) slog.Level {
+	switch {
+	case l >= zapcore.ErrorLevel:
+		return slog.LevelError
+	case l == zapcore.WarnLevel:
+		return slog.LevelWarn
+	case l == zapcore.InfoLevel:
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
+}
+
+// fieldAttrs turns zap fields into slog key/value pairs via zap's own map
+// encoder, which knows every field type.
+func fieldAttrs(fields []zapcore.Field) []any {
+	if len(fields) == 0 {
+		return nil
+	}
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	out := make([]any, 0, 2*len(enc.Fields))
+	for _, f := range fields { // keep zap's field order
+		if v, ok := enc.Fields[f.Key]; ok {
+			out = append(out, f.Key, v)
+			delete(enc.Fields, f.Key)
+		}
+	}
+	return out
+}
