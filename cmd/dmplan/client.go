@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"strings"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// etcdClient connects to the etcd endpoints given by the global flags.
+func (a *app) etcdClient(ctx context.Context) (*clientv3.Client, error) {
+	var eps []string
+	for _, e := range strings.Split(a.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			eps = append(eps, e)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, fmt.Errorf("--endpoints: no etcd endpoint given")
+	}
+	cfg := clientv3.Config{
+		Endpoints:   eps,
+		DialTimeout: a.dialTimeout,
+		Context:     ctx,
+		Logger:      zap.NewNop(),
+	}
+	if a.tls.caFile != "" || a.tls.certFile != "" || a.tls.keyFile != "" || a.tls.insecureSkipVerify {
+		info := transport.TLSInfo{CertFile: a.tls.certFile, KeyFile: a.tls.keyFile, TrustedCAFile: a.tls.caFile, InsecureSkipVerify: a.tls.insecureSkipVerify}
+		var tc *tls.Config
+		var err error
+		if tc, err = info.ClientConfig(); err != nil {
+			return nil, fmt.Errorf("etcd TLS: %w", err)
+		}
+		cfg.TLS = tc
+	}
+	if a.etcdUser != "" {
+		cfg.Username = a.etcdUser
+		cfg.Password, _ = a.lookupEnv("DMPLAN_ETCD_PASSWORD")
+	}
+	cli, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd at %s: %w", strings.Join(eps, ","), err)
+	}
+	return cli, nil
+}

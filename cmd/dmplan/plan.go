@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+)
+
+func (a *app) planCommand() *cobra.Command {
+	var (
+		files    fileFlags
+		output   string
+		outFile  string
+		detailed bool
+	)
+	cmd := &cobra.Command{
+		Use:   "plan -f FILE_OR_DIR... [-o text|json|markdown] [--out FILE]",
+		Short: "Show what apply would change",
+		Long: `Plan reads the desired state from YAML and the current state from etcd (at one
+revision), and prints what apply would change: create (+), update (~),
+replace (-/+) and delete (-), each with the impact on data and running units.
+
+--out FILE saves the plan; "dmplan apply FILE" applies exactly that plan, and
+refuses it when the state in etcd has changed since.
+` + exitCodesHelp + `
+  2  with --detailed-exitcode: success, and the plan has changes
+     (without it, 0 means success whether or not there are changes)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			render, err := renderer(output)
+			if err != nil {
+				return err
+			}
+			p, err := a.planFromFiles(cmd.Context(), &files)
+			if err != nil {
+				return err
+			}
+			if err := render(a, a.out, p); err != nil {
+				return err
+			}
+			if outFile != "" {
+				if err := writePlanFile(outFile, p); err != nil {
+					return err
+				}
+				if output == "text" {
+					fmt.Fprintf(a.out, "\nSaved the plan to %s. To apply exactly this plan: dmplan apply %s\n", outFile, outFile)
+				}
+			}
+			if detailed && p.HasChanges() {
+				a.exitCode = exitChanges
+			}
+			return nil
+		},
+	}
+	files.register(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
+	cmd.Flags().StringVar(&outFile, "out", "", "save the plan to FILE for a later \"dmplan apply FILE\"")
+	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none, 1 on error")
+	return cmd
+}
+
+type renderFunc func(a *app, w io.Writer, p *planner.Plan) error
+
+func renderer(format string) (renderFunc, error) {
+	switch format {
+	case "text", "":
+		return func(a *app, w io.Writer, p *planner.Plan) error {
+			return planner.RenderText(w, p, planner.TextOptions{Color: a.color(w)})
+		}, nil
+	case "json":
+		return func(_ *app, w io.Writer, p *planner.Plan) error { return planner.RenderJSON(w, p) }, nil
+	case "markdown", "md":
+		return func(_ *app, w io.Writer, p *planner.Plan) error { return planner.RenderMarkdown(w, p) }, nil
+	}
+	return nil, fmt.Errorf("-o %q: want text, json or markdown", format)
+}
+
+// planFromFiles loads the YAML, reads etcd at one revision and diffs.
+func (a *app) planFromFiles(ctx context.Context, files *fileFlags) (*planner.Plan, error) {
+	set, err := files.load(a)
+	if err != nil {
+		return nil, err
+	}
+	cli, err := a.etcdClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	snap, err := store.New(cli).Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := planner.Diff(planner.FromSpec(set), snap.State, snap.Workers)
+	p.BaseRevision = snap.Revision
+	return p, nil
+}
+
+// writePlanFile saves p atomically (temp file + rename), readable by the
+// owner only: a plan holds no password, but it does hold hosts and users.
+func writePlanFile(path string, p *planner.Plan) error {
+	var buf bytes.Buffer
+	if err := planner.WriteFile(&buf, p); err != nil {
+		return fmt.Errorf("save plan to %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("save plan to %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save plan to %s: %w", path, err)
+	}
+	return nil
+}
+
+func readPlanFile(path string) (*planner.Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	defer f.Close()
+	p, err := planner.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("read plan %s: %w", path, err)
+	}
+	return p, nil
+}

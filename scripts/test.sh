@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs dmplan's whole test suite. Installs what the tests need when it is
+# missing (MariaDB from Debian's packages, sysbench), then runs go test.
+# The tests start their own MariaDB servers and embedded etcd on loopback.
+#
+#   scripts/test.sh              # everything
+#   scripts/test.sh ./planner/   # some packages (extra args go to go test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="$PATH:/usr/sbin:/sbin"
+"$(dirname "$0")/install-deps.sh"
+
+if [ $# -eq 0 ]; then set -- ./...; fi
+# 2 cores: run packages two at a time; each package keeps its own servers.
+exec go test -count=1 -p 2 -timeout 20m "$@"
