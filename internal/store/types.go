@@ -1,0 +1,136 @@
+package store
+
+import (
+	"errors"
+	"time"
+
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+)
+
+// Sentinel errors callers branch on with errors.Is.
+var (
+	// ErrStale: the state changed since the plan was computed (the head's
+	// revision is not the plan's BaseRevision). Nothing was applied.
+	ErrStale = errors.New("stale plan: the state changed since the plan was computed")
+	// ErrWorkerExists: another live worker is registered under the name.
+	ErrWorkerExists = errors.New("a live worker with this name is already registered")
+	// ErrCorrupt: the keyspace does not hold what dmplan wrote (a missing
+	// generation, a count that does not match its manifest, a bad value).
+	ErrCorrupt = errors.New("etcd keyspace is corrupt")
+	// ErrInvalid: a name or value cannot be stored (e.g. a name with '/').
+	ErrInvalid = errors.New("invalid object for the store")
+	// ErrClaimLost: the applier's staging claim expired before the head was
+	// flipped (its lease was not kept alive); nothing was applied.
+	ErrClaimLost = errors.New("staging claim lost before the head flip")
+)
+
+// HeadRecord is the value of the head key: which generation is current.
+type HeadRecord struct {
+	Gen        string    `json:"gen"`               // current generation ID
+	PrevGen    string    `json:"prevGen,omitempty"` // the one before, kept for debugging
+	Seq        int64     `json:"seq"`               // history sequence of the apply that wrote it
+	PlanDigest string    `json:"planDigest"`
+	Time       time.Time `json:"time"` // the applier's clock
+}
+
+// Manifest is written last into a generation and says what it holds, so a
+// reader can check that it read a whole generation.
+type Manifest struct {
+	Gen          string `json:"gen"`
+	BaseRevision int64  `json:"baseRevision"`
+	PlanDigest   string `json:"planDigest"`
+	Counts       Counts `json:"counts"`
+}
+
+// Counts are the numbers of keys of each kind in a generation.
+type Counts struct {
+	Sources  int `json:"sources"`
+	Tasks    int `json:"tasks"`
+	Subtasks int `json:"subtasks"`
+	Stages   int `json:"stages"`
+	Bounds   int `json:"bounds"`
+}
+
+// Summary counts a plan's changes by action.
+type Summary struct {
+	Create  int `json:"create"`
+	Update  int `json:"update"`
+	Replace int `json:"replace"`
+	Delete  int `json:"delete"`
+}
+
+// ApplyRecord is one entry of the apply history: who applied what, when.
+// The caller fills Time, User, Host, GitCommit (and may fill PlanDigest and
+// Summary); Apply fills the rest.
+type ApplyRecord struct {
+	ID           string    `json:"id"`  // decimal Seq, shown to users
+	Seq          int64     `json:"seq"` // 1, 2, ... in apply order
+	Gen          string    `json:"gen"`
+	BaseRevision int64     `json:"baseRevision"`
+	Revision     int64     `json:"revision"` // the head's revision after the apply
+	Time         time.Time `json:"time"`
+	User         string    `json:"user"`
+	Host         string    `json:"host"`
+	GitCommit    string    `json:"gitCommit,omitempty"`
+	PlanDigest   string    `json:"planDigest"`
+	Summary      Summary   `json:"summary"`
+}
+
+// StageValue is the value of a desired-stage key.
+type StageValue struct {
+	Stage spec.Stage `json:"stage"`
+}
+
+// BoundValue is the value of a bound key: the worker serving a source.
+type BoundValue struct {
+	Worker string `json:"worker"`
+}
+
+// StagingClaim is the value of a staging key: who is staging a generation.
+type StagingClaim struct {
+	Gen   string    `json:"gen"`
+	User  string    `json:"user"`
+	Host  string    `json:"host"`
+	Time  time.Time `json:"time"`
+	Lease int64     `json:"lease"`
+}
+
+// Snapshot is the state as of one etcd revision.
+type Snapshot struct {
+	State   planner.State
+	Workers []planner.Worker // live registrations, sorted by name
+	// Revision is the head's ModRevision (0 when nothing was ever
+	// applied): put it into Plan.BaseRevision.
+	Revision int64
+	// ReadRevision is the store revision everything was read at.
+	ReadRevision int64
+	Gen          string // "" when nothing was ever applied
+	Head         HeadRecord
+}
+
+// Progress of a subtask's current unit.
+type Progress struct {
+	TablesDone  int   `json:"tablesDone"`
+	TablesTotal int   `json:"tablesTotal"`
+	RowsDone    int64 `json:"rowsDone"`
+	RowsTotal   int64 `json:"rowsTotal"`
+	Bytes       int64 `json:"bytes"`
+}
+
+// SubtaskStatus is what an agent reports about one subtask it runs. It is
+// attached to the agent's lease, so it disappears with the agent.
+type SubtaskStatus struct {
+	Task       string     `json:"task"`
+	Source     string     `json:"source"`
+	Worker     string     `json:"worker"`
+	Stage      spec.Stage `json:"stage"`          // observed stage
+	Unit       string     `json:"unit,omitempty"` // dump | load | sync
+	Progress   Progress   `json:"progress"`
+	BinlogFile string     `json:"binlogFile,omitempty"`
+	BinlogPos  uint32     `json:"binlogPos,omitempty"`
+	GTID       string     `json:"gtid,omitempty"`
+	LagSeconds float64    `json:"lagSeconds"`
+	Error      string     `json:"error,omitempty"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
+}
