@@ -1,0 +1,137 @@
+package statusview
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// TextOptions change how the text view looks.
+type TextOptions struct {
+	Bars bool // draw progress bars (on a terminal)
+}
+
+// RenderJSON writes the view as indented JSON (docs/status-format.md).
+func RenderJSON(w io.Writer, v View) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// RenderText writes the view for people: sources, subtasks, agents and the
+// last applies, in tables.
+func RenderText(w io.Writer, v View, opts TextOptions) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if v.Revision == 0 && len(v.Sources) == 0 {
+		fmt.Fprintln(tw, "Nothing applied yet: run \"dmplan plan -f DIR\" then \"dmplan apply -f DIR\".")
+	}
+	if len(v.Sources) > 0 {
+		fmt.Fprintln(tw, "SOURCE\tADDRESS\tBOUND TO\tPINNED")
+		for _, s := range v.Sources {
+			bound := s.Worker
+			if s.Waiting {
+				bound = "(waiting for an agent)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Address, bound, dash(s.Pinned))
+		}
+		fmt.Fprintln(tw)
+	}
+	if len(v.Subtasks) > 0 {
+		fmt.Fprintln(tw, "TASK\tSOURCE\tAGENT\tDESIRED\tOBSERVED\tUNIT\tPROGRESS\tLAG\tPOSITION\tNOTE")
+		for _, s := range v.Subtasks {
+			note := s.Note
+			if s.Error != "" {
+				note = s.Error
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+				s.Task, s.Source, dash(s.Worker), s.DesiredStage, dash(string(s.Stage)), dash(s.Unit),
+				progress(s, opts.Bars), lag(s), position(s), note)
+		}
+		fmt.Fprintln(tw)
+	}
+	if len(v.Workers) > 0 {
+		fmt.Fprintln(tw, "AGENT\tADDRESS\tSOURCES")
+		for _, wk := range v.Workers {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", wk.Name, dash(wk.Address), wk.Sources)
+		}
+		fmt.Fprintln(tw)
+	} else if len(v.Sources) > 0 {
+		fmt.Fprintln(tw, "No live agents: start one with \"dmplan agent --name NAME\".")
+		fmt.Fprintln(tw)
+	}
+	if len(v.Applies) > 0 {
+		fmt.Fprintln(tw, "APPLY\tTIME\tBY\tGIT COMMIT\tCHANGES")
+		for _, a := range v.Applies {
+			by := a.User
+			if a.Host != "" {
+				by += "@" + a.Host
+			}
+			fmt.Fprintf(tw, "#%s\t%s\t%s\t%s\t+%d ~%d -/+%d -%d\n", a.ID, a.Time.UTC().Format(time.RFC3339),
+				by, dash(shortCommit(a.GitCommit)), a.Summary.Create, a.Summary.Update, a.Summary.Replace, a.Summary.Delete)
+		}
+	}
+	in, total := v.Summary()
+	if total > 0 {
+		fmt.Fprintf(tw, "\n%d of %d subtasks are where they were asked to be.\n", in, total)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func shortCommit(c string) string {
+	if len(c) > 12 && !strings.HasSuffix(c, "-dirty") {
+		return c[:12]
+	}
+	if strings.HasSuffix(c, "-dirty") && len(c) > 18 {
+		return c[:12] + "-dirty"
+	}
+	return c
+}
+
+func progress(s Subtask, bars bool) string {
+	p := s.Progress
+	switch {
+	case s.Unit == "sync":
+		return "-"
+	case p.RowsTotal > 0:
+		frac := float64(p.RowsDone) / float64(p.RowsTotal)
+		if frac > 1 {
+			frac = 1
+		}
+		txt := fmt.Sprintf("%d/%d tables, %d/%d rows", p.TablesDone, p.TablesTotal, p.RowsDone, p.RowsTotal)
+		if bars {
+			n := int(frac * 10)
+			txt = "[" + strings.Repeat("#", n) + strings.Repeat(".", 10-n) + "] " + fmt.Sprintf("%3.0f%% ", frac*100) + txt
+		}
+		return txt
+	case p.TablesTotal > 0:
+		return fmt.Sprintf("%d/%d tables", p.TablesDone, p.TablesTotal)
+	}
+	return "-"
+}
+
+func lag(s Subtask) string {
+	if s.Unit != "sync" {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fs", s.LagSeconds)
+}
+
+func position(s Subtask) string {
+	switch {
+	case s.GTID != "":
+		return s.GTID
+	case s.BinlogFile != "":
+		return fmt.Sprintf("%s:%d", s.BinlogFile, s.BinlogPos)
+	}
+	return "-"
+}

@@ -1,0 +1,165 @@
+package statusview
+
+import (
+	"net"
+	"sort"
+	"strconv"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+)
+
+// FormatVersion is the version of the JSON shape (docs/status-format.md).
+const FormatVersion = 1
+
+// View is the whole status.
+type View struct {
+	FormatVersion int                 `json:"formatVersion"`
+	Revision      int64               `json:"revision"` // the head's revision (0: nothing applied yet)
+	Sources       []Source            `json:"sources"`
+	Workers       []Worker            `json:"workers"`
+	Subtasks      []Subtask           `json:"subtasks"`
+	Applies       []store.ApplyRecord `json:"applies"`
+}
+
+// Source is one source and where it is bound.
+type Source struct {
+	Name    string      `json:"name"`
+	Address string      `json:"address"`
+	Flavor  spec.Flavor `json:"flavor,omitempty"`
+	Pinned  string      `json:"pinned,omitempty"` // the worker it is pinned to
+	Worker  string      `json:"worker,omitempty"` // the worker it is bound to
+	Waiting bool        `json:"waiting"`          // no live agent serves it
+}
+
+// Worker is a live agent.
+type Worker struct {
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	Sources int    `json:"sources"` // bound to it
+}
+
+// Subtask is desired against observed for one task x source.
+type Subtask struct {
+	Task         string         `json:"task"`
+	Source       string         `json:"source"`
+	Mode         spec.Mode      `json:"mode"`
+	Worker       string         `json:"worker,omitempty"`
+	DesiredStage spec.Stage     `json:"desiredStage"`
+	Stage        spec.Stage     `json:"stage,omitempty"` // observed; "" when no agent reports it
+	Unit         string         `json:"unit,omitempty"`
+	Progress     store.Progress `json:"progress"`
+	BinlogFile   string         `json:"binlogFile,omitempty"`
+	BinlogPos    uint32         `json:"binlogPos,omitempty"`
+	GTID         string         `json:"gtid,omitempty"`
+	LagSeconds   float64        `json:"lagSeconds"`
+	Error        string         `json:"error,omitempty"`
+	// InSync says the observed stage is what was asked for (a full task
+	// that finished counts as in sync with running).
+	InSync bool `json:"inSync"`
+	// Note says in words why not, e.g. "waiting for an agent".
+	Note string `json:"note,omitempty"`
+}
+
+// StageFinished and StageError are observed-only stages.
+const (
+	StageFinished spec.Stage = "finished"
+	StageError    spec.Stage = "error"
+)
+
+// Build joins the applied state, the agents' reports and the history.
+// Only subtasks of taskFilter are kept when it is not empty.
+func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store.ApplyRecord, taskFilter string) View {
+	v := View{FormatVersion: FormatVersion, Revision: snap.Revision, Applies: applies}
+	if v.Applies == nil {
+		v.Applies = []store.ApplyRecord{}
+	}
+	live := map[string]bool{}
+	counts := map[string]int{}
+	for src, w := range snap.State.Bounds {
+		_ = src
+		counts[w]++
+	}
+	for _, w := range snap.Workers {
+		live[w.Name] = true
+		v.Workers = append(v.Workers, Worker{Name: w.Name, Address: w.Address, Sources: counts[w.Name]})
+	}
+	for _, s := range snap.State.Sources {
+		bound := snap.State.Bounds[s.Name]
+		v.Sources = append(v.Sources, Source{
+			Name: s.Name, Address: net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), Flavor: s.Flavor,
+			Pinned: s.Worker, Worker: bound, Waiting: bound == "" || !live[bound],
+		})
+	}
+	sort.Slice(v.Sources, func(i, j int) bool { return v.Sources[i].Name < v.Sources[j].Name })
+
+	observed := map[planner.SubtaskID]store.SubtaskStatus{}
+	for _, st := range statuses {
+		observed[planner.SubtaskID{Task: st.Task, Source: st.Source}] = st
+	}
+	for id, sub := range snap.State.Subtasks() {
+		if taskFilter != "" && id.Task != taskFilter {
+			continue
+		}
+		row := Subtask{Task: id.Task, Source: id.Source, Mode: sub.Mode, DesiredStage: sub.Stage, Worker: snap.State.Bounds[id.Source]}
+		if st, ok := observed[id]; ok {
+			row.Worker = st.Worker
+			row.Stage, row.Unit, row.Progress = st.Stage, st.Unit, st.Progress
+			row.BinlogFile, row.BinlogPos, row.GTID = st.BinlogFile, st.BinlogPos, st.GTID
+			row.LagSeconds, row.Error = st.LagSeconds, st.Error
+		}
+		row.InSync, row.Note = judge(row, live)
+		v.Subtasks = append(v.Subtasks, row)
+	}
+	sort.Slice(v.Subtasks, func(i, j int) bool {
+		a, b := v.Subtasks[i], v.Subtasks[j]
+		if a.Task != b.Task {
+			return a.Task < b.Task
+		}
+		return a.Source < b.Source
+	})
+	if v.Sources == nil {
+		v.Sources = []Source{}
+	}
+	if v.Workers == nil {
+		v.Workers = []Worker{}
+	}
+	if v.Subtasks == nil {
+		v.Subtasks = []Subtask{}
+	}
+	return v
+}
+
+// judge says whether a subtask is where it was asked to be, and if not, why.
+func judge(s Subtask, live map[string]bool) (bool, string) {
+	switch {
+	case s.Stage == StageError:
+		return false, "error: see the error column; fix the cause, then pause and resume or re-apply"
+	case s.Worker == "" || !live[s.Worker]:
+		if s.DesiredStage == spec.StageStopped {
+			return true, ""
+		}
+		return false, "waiting for an agent"
+	case s.Stage == "":
+		if s.DesiredStage == spec.StageStopped {
+			return true, ""
+		}
+		return false, "not reported yet by " + s.Worker
+	case s.Stage == s.DesiredStage:
+		return true, ""
+	case s.Stage == StageFinished && s.DesiredStage == spec.StageRunning:
+		return true, ""
+	}
+	return false, "moving from " + string(s.Stage) + " to " + string(s.DesiredStage)
+}
+
+// Summary counts subtasks in and out of sync, for one-line reports.
+func (v View) Summary() (inSync, total int) {
+	for _, s := range v.Subtasks {
+		if s.InSync {
+			inSync++
+		}
+	}
+	return inSync, len(v.Subtasks)
+}
