@@ -33,16 +33,16 @@ func (id SubtaskID) String() string { return id.Task + "/" + id.Source }
 // units need, derived from the task and the source. Stage is kept apart (see
 // State.Subtasks) so that pausing never rewrites a subtask's config.
 type Subtask struct {
-	Task    string          `json:"task"`
-	Source  string          `json:"source"`
-	Mode    spec.Mode       `json:"mode"`
-	Target  spec.Endpoint   `json:"target"`
-	Tables  []string        `json:"tables"`
-	Routes  []spec.Route    `json:"routes,omitempty"`
-	Start   *spec.StartPos  `json:"start,omitempty"`
-	Dump    spec.DumpConfig `json:"dump"`
-	Sync    spec.SyncConfig `json:"sync"`
-	Stage   spec.Stage      `json:"-"` // stored under its own key
+	Task   string          `json:"task"`
+	Source string          `json:"source"`
+	Mode   spec.Mode       `json:"mode"`
+	Target spec.Endpoint   `json:"target"`
+	Tables []string        `json:"tables"`
+	Routes []spec.Route    `json:"routes,omitempty"`
+	Start  *spec.StartPos  `json:"start,omitempty"`
+	Dump   spec.DumpConfig `json:"dump"`
+	Sync   spec.SyncConfig `json:"sync"`
+	Stage  spec.Stage      `json:"-"` // stored under its own key
 }
 
 // Subtasks derives one Subtask per task x source.

@@ -1,0 +1,286 @@
+package planner
+
+import (
+	"strings"
+
+	"github.com/dmplan/dmplan/spec"
+)
+
+// Impact lines for sources, subtasks, stages and bounds. Task impacts are in
+// impact_task.go. Each line says what will happen to data and to running
+// units, derived from the change itself; none is a generic warning.
+
+func (d *differ) sourceCreated(s spec.Source) []string {
+	var out []string
+	if a, ok := d.want.Bounds[s.Name]; ok {
+		out = append(out, "new source, served by "+a)
+	} else {
+		out = append(out, "new source, "+d.waitDesc(s.Name))
+	}
+	if tasks := tasksOf(d.subtasksOf(s.Name, true)); len(tasks) > 0 {
+		out = append(out, "used by "+plural(len(tasks), "task ", "tasks ")+names(tasks))
+	} else {
+		out = append(out, "no task uses it yet")
+	}
+	return out
+}
+
+func (d *differ) sourceDeleted(s spec.Source) []string {
+	ids := d.subtasksOf(s.Name, false)
+	if len(ids) == 0 {
+		return []string{"no task uses it: nothing stops"}
+	}
+	tasks := tasksOf(ids)
+	if len(ids) == 1 {
+		return []string{"stops 1 subtask of task " + tasks[0] + "; its checkpoint stays in the target"}
+	}
+	return []string{"stops " + count(len(ids), "subtask") + " of " + plural(len(tasks), "task ", "tasks ") +
+		names(tasks) + "; their checkpoints stay in the target"}
+}
+
+func (d *differ) sourceUpdated(c, w spec.Source) []string {
+	var out []string
+	moved := c.Host != w.Host || c.Port != w.Port
+	conn := moved || c.User != w.User || c.Password != w.Password
+	if conn {
+		var how []string
+		if moved {
+			how = append(how, "to "+addr(w.Endpoint))
+		}
+		if c.User != w.User {
+			how = append(how, "as "+quote(w.User))
+		}
+		switch {
+		case c.Password.Ref != w.Password.Ref && !w.Password.IsZero():
+			how = append(how, "with the password from "+w.Password.String())
+		case c.Password.Ref != w.Password.Ref:
+			how = append(how, "without a password")
+		case c.Password.Digest != w.Password.Digest:
+			how = append(how, "with the changed password")
+		}
+		out = append(out, "reconnects "+strings.Join(how, " ")+": "+d.restartClause(w.Name))
+		if moved && len(d.subtasksOf(w.Name, true)) > 0 {
+			out = append(out, "checkpoints are positions in the binlog of "+addr(c.Endpoint)+
+				": "+addr(w.Endpoint)+" must serve the same binlog history (the same GTIDs) for them to resume")
+		}
+	}
+	if c.Flavor != w.Flavor {
+		line := "flavor " + flavorDesc(c.Flavor) + " -> " + flavorDesc(w.Flavor) +
+			": binlog events and GTIDs are read as " + flavorDesc(w.Flavor)
+		if !conn {
+			line += "; " + d.restartClause(w.Name)
+		}
+		out = append(out, line)
+	}
+	if c.Worker != w.Worker {
+		out = append(out, d.pinChanged(c, w))
+	}
+	return out
+}
+
+func flavorDesc(f spec.Flavor) string {
+	if f == "" {
+		return "(detected)"
+	}
+	return string(f)
+}
+
+func (d *differ) pinChanged(c, w spec.Source) string {
+	from, wasBound := d.cur.Bounds[w.Name]
+	to, bound := d.want.Bounds[w.Name]
+	switch {
+	case w.Worker == "" && bound && wasBound && from == to:
+		return "no longer pinned to " + c.Worker + ": stays on " + to
+	case w.Worker == "" && bound:
+		return "no longer pinned to " + c.Worker + ": served by " + to
+	case w.Worker == "":
+		return "no longer pinned to " + c.Worker + "; " + d.waitDesc(w.Name)
+	case !bound:
+		return "pinned to " + w.Worker + ", which is not live: the source waits for it and its subtasks do not run"
+	case wasBound && from == to:
+		return "pinned to " + w.Worker + ", which already serves it"
+	case wasBound:
+		return "pinned to " + w.Worker + ": moves there from " + from
+	}
+	return "pinned to " + w.Worker
+}
+
+func (d *differ) subtaskCreated(s Subtask) []string {
+	var what string
+	switch s.Mode {
+	case spec.ModeFull:
+		what = "dumps the matched tables of " + s.Source + " and loads them, then finishes"
+	case spec.ModeIncremental:
+		what = "replicates changes of " + s.Source + " from " + startDesc(s.Start) + "; existing rows are not copied"
+	default:
+		what = "dumps and loads the matched tables of " + s.Source + ", then replicates from the snapshot's position"
+	}
+	return []string{what + "; " + d.agentDesc(s.Source)}
+}
+
+func (d *differ) subtaskDeleted(s Subtask) []string {
+	where := ""
+	if a, ok := d.cur.Bounds[s.Source]; ok {
+		where = " on " + a
+	}
+	return []string{"stops " + of(s.Task, s.Source) + where + "; rows already copied and its checkpoint stay in the target " + addr(s.Target)}
+}
+
+func (d *differ) subtaskUpdated(c, w Subtask, eff Effect) []string {
+	name := of(w.Task, w.Source)
+	agent, bound := d.want.Bounds[w.Source]
+	var over string
+	if eff == EffectFresh {
+		if w.Mode == spec.ModeIncremental {
+			over = "starts over: sync begins at " + startDesc(w.Start) + ", not at its checkpoint"
+		} else {
+			over = "starts over: its checkpoint is discarded and its tables are dumped again from scratch"
+		}
+	}
+	switch {
+	case eff == EffectNone:
+		return []string{"no effect on its units: " + noEffectReason(c, w)}
+	case !bound:
+		if over != "" {
+			return []string{d.waitDesc(w.Source) + "; once served, " + name + " " + over}
+		}
+		return []string{d.waitDesc(w.Source) + "; the change applies once one serves it"}
+	case w.Stage != spec.StageRunning:
+		if over != "" {
+			return []string{name + " is " + string(w.Stage) + "; when it runs again it " + over}
+		}
+		return []string{name + " is " + string(w.Stage) + ": the change applies when it runs again"}
+	case over != "":
+		return []string{name + " " + over + " (" + agent + ")"}
+	case eff == EffectRestart && c.Stage != spec.StageRunning:
+		return []string{name + " starts on " + agent + " from its checkpoint with the new config"}
+	case eff == EffectRestart:
+		return []string{name + " restarts on " + agent + " from its checkpoint"}
+	case c.Sync == w.Sync || w.Mode == spec.ModeFull:
+		return []string{"dump.threads takes effect at the next dump of " + name + "; a dump in progress keeps its threads"}
+	}
+	return []string{"applied live to " + name + " on " + agent + ", no restart"}
+}
+
+// noEffectReason names the fields that changed without reaching a unit.
+func noEffectReason(c, w Subtask) string {
+	var r []string
+	if !startEqual(c.Start, w.Start) {
+		r = append(r, "spec.start is read only by mode incremental")
+	}
+	if c.Dump != w.Dump {
+		r = append(r, "mode incremental runs no dump")
+	}
+	if c.Sync != w.Sync {
+		r = append(r, "mode full runs no sync")
+	}
+	return strings.Join(r, "; ")
+}
+
+func (d *differ) stageCreated(s Subtask) []string {
+	name := of(s.Task, s.Source)
+	switch s.Stage {
+	case spec.StagePaused, spec.StageStopped:
+		return []string{"created " + string(s.Stage) + ": " + name + " does not run until its stage is running"}
+	}
+	if _, ok := d.want.Bounds[s.Source]; !ok {
+		return []string{"starts " + name + " once " + s.Source + " has an agent (" + d.waitDesc(s.Source) + ")"}
+	}
+	return []string{"starts " + name}
+}
+
+func (d *differ) stageUpdated(c, w Subtask) []string {
+	name := of(w.Task, w.Source)
+	wk := work(w.Mode)
+	var line string
+	switch w.Stage {
+	case spec.StagePaused:
+		if c.Stage == spec.StageStopped {
+			line = name + " stays idle (stopped -> paused); the checkpoint is kept"
+		} else {
+			line = "pauses " + wk + " of " + name + "; the checkpoint is kept"
+		}
+	case spec.StageStopped:
+		line = "stops " + wk + " of " + name + "; the checkpoint is kept"
+	default:
+		verb := "resumes "
+		if c.Stage == spec.StageStopped {
+			verb = "restarts "
+		}
+		line = verb + wk + " of " + name
+		if old, ok := d.curSub[SubtaskID{w.Task, w.Source}]; ok && SubtaskEffect(old, w) == EffectFresh {
+			line += ", starting over: its checkpoint is discarded (see subtask." + w.Task + "/" + w.Source + ")"
+		} else {
+			line += " from its checkpoint"
+		}
+		if _, ok := d.want.Bounds[w.Source]; !ok {
+			line += " once " + w.Source + " has an agent (" + d.waitDesc(w.Source) + ")"
+		}
+	}
+	return []string{line}
+}
+
+func (d *differ) boundCreated(source, agent string) []string {
+	ids := d.subtasksOf(source, true)
+	if len(ids) == 0 {
+		return []string{source + " is served by " + agent + "; it has no subtasks yet"}
+	}
+	verb := " start there"
+	if _, existed := d.cur.Sources[source]; existed {
+		verb = " start there from their checkpoints"
+		if len(ids) == 1 {
+			verb = " starts there from its checkpoint"
+		}
+	} else if len(ids) == 1 {
+		verb = " starts there"
+	}
+	return []string{source + " is served by " + agent + ": " + d.subtaskNoun(ids) + verb}
+}
+
+func (d *differ) boundDeleted(source, agent string) []string {
+	if _, ok := d.want.Sources[source]; !ok {
+		return []string{agent + " releases " + source}
+	}
+	why := agent + " is not live"
+	if s := d.want.Sources[source]; s.Worker != "" && s.Worker != agent {
+		why = source + " is pinned to " + s.Worker + ", which is not live"
+	}
+	ids := d.subtasksOf(source, true)
+	if len(ids) == 0 {
+		return []string{why + ": " + source + " waits for an agent; it has no subtasks"}
+	}
+	return []string{why + ": " + source + " waits for an agent; " + d.subtaskNoun(ids) +
+		" stop until one serves it, then resume from their checkpoints"}
+}
+
+func (d *differ) boundMoved(source, from, to string) []string {
+	line := source + " moves from " + from
+	if !d.live[from] {
+		line += " (not live)"
+	}
+	line += " to " + to
+	ids := d.subtasksOf(source, true)
+	switch {
+	case len(ids) == 0:
+		return []string{line + "; it has no subtasks"}
+	case len(ids) == 1:
+		return []string{line + ": " + d.subtaskNoun(ids) + " restarts there from its checkpoint"}
+	}
+	return []string{line + ": its subtasks restart there from their checkpoints"}
+}
+
+// subtaskNoun names a source's subtasks: "its subtask shop/mysql-01" or
+// "its 3 subtasks".
+func (d *differ) subtaskNoun(ids []SubtaskID) string {
+	if len(ids) == 1 {
+		return "its subtask " + ids[0].String()
+	}
+	return "its " + count(len(ids), "subtask")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

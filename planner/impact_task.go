@@ -1,0 +1,303 @@
+package planner
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/dmplan/dmplan/spec"
+)
+
+func (d *differ) taskCreated(t spec.Task) []string {
+	from, into := names(t.Sources), addr(t.Target)
+	var out []string
+	switch t.Mode {
+	case spec.ModeFull:
+		out = append(out, "dumps "+filterDesc(t.Tables)+" from "+from+" and loads them into "+into+"; the task then finishes")
+	case spec.ModeIncremental:
+		out = append(out, "replicates changes to "+filterDesc(t.Tables)+" from "+from+" into "+into+
+			", starting at "+startsDesc(t)+"; existing rows are not copied")
+	default:
+		out = append(out, "dumps "+filterDesc(t.Tables)+" from "+from+" into "+into+", then replicates their changes")
+	}
+	if t.Stage != spec.StageRunning {
+		out = append(out, "created "+string(t.Stage)+": nothing runs until spec.stage is running")
+	}
+	if w := d.waitingOf(t.Sources); len(w) > 0 {
+		out = append(out, names(w)+" "+plural(len(w), "has", "have")+" no agent yet: "+
+			plural(len(w), "its subtask waits", "their subtasks wait"))
+	}
+	return out
+}
+
+func (d *differ) taskDeleted(t spec.Task) []string {
+	return []string{"stops " + t.Name + " on " + names(t.Sources) +
+		"; rows already copied and the checkpoints stay in the target " + addr(t.Target)}
+}
+
+// taskUpdated returns Replace when some subtask must start over (see
+// SubtaskEffect), with one line per changed aspect.
+func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
+	action := Update
+	var out []string
+	fresh := false
+	if c.Mode != w.Mode {
+		fresh = true
+		out = append(out, modeLine(c, w)...)
+	}
+	if addr(c.Target) != addr(w.Target) {
+		fresh = true
+		if w.Mode == spec.ModeIncremental {
+			out = append(out, "target "+addr(c.Target)+" -> "+addr(w.Target)+": sync into the new target starts at "+
+				startsDesc(w)+"; checkpoints stay in the old target and are not carried over; no rows are copied")
+		} else {
+			out = append(out, "copies everything again into the new target "+addr(w.Target)+
+				"; "+addr(c.Target)+" keeps the rows and checkpoints already there")
+		}
+	} else if c.Target.User != w.Target.User || c.Target.Password != w.Target.Password {
+		out = append(out, "reconnects to the target "+targetHow(c.Target, w.Target)+": running subtasks restart from their checkpoints")
+	}
+	out = append(out, d.sourcesLines(c, w)...)
+	if !slices.Equal(c.Tables, w.Tables) {
+		out = append(out, tablesLines(c, w, fresh)...)
+	}
+	if !slices.Equal(c.Routes, w.Routes) {
+		line := routesDelta(c.Routes, w.Routes)
+		switch {
+		case fresh:
+		case w.Mode == spec.ModeIncremental:
+			out = append(out, line+": changes from now on follow the new routes; rows already in the target are not moved")
+		default:
+			fresh = true
+			out = append(out, line+": target tables are dumped again from scratch with the new routes;"+
+				" rows copied under the old routes stay where they are")
+		}
+	}
+	if l, f := startLines(c, w); len(l) > 0 {
+		fresh = fresh || f
+		out = append(out, l...)
+	}
+	if c.Stage != w.Stage {
+		out = append(out, stageLine(c, w))
+	}
+	out = append(out, tuningLines(c, w)...)
+	if fresh {
+		action = Replace
+	}
+	return action, out
+}
+
+func modeLine(c, w spec.Task) []string {
+	head := "mode " + string(c.Mode) + " -> " + string(w.Mode) + ": "
+	switch w.Mode {
+	case spec.ModeIncremental:
+		out := []string{head + "no dump; sync restarts at " + startsDesc(w) + ", not at the checkpoints; rows already copied stay in the target"}
+		var missing []string
+		for _, s := range w.Sources {
+			if _, ok := w.Start[s]; !ok {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) > 0 {
+			out = append(out, names(missing)+" "+plural(len(missing), "has", "have")+
+				" no spec.start: changes made between the last checkpoint and the restart are not copied")
+		}
+		return out
+	case spec.ModeFull:
+		if c.Mode == spec.ModeAll {
+			return []string{head + "replication stops; target tables are dumped again from scratch, then the task finishes"}
+		}
+		return []string{head + "target tables are dumped again from scratch, then the task finishes"}
+	}
+	return []string{head + "target tables are dumped again from scratch, then replicated from the new snapshot"}
+}
+
+func targetHow(c, w spec.Endpoint) string {
+	var how []string
+	if c.User != w.User {
+		how = append(how, "as "+quote(w.User))
+	}
+	switch {
+	case c.Password.Ref != w.Password.Ref && !w.Password.IsZero():
+		how = append(how, "with the password from "+w.Password.String())
+	case c.Password.Ref != w.Password.Ref:
+		how = append(how, "without a password")
+	case c.Password.Digest != w.Password.Digest:
+		how = append(how, "with the changed password")
+	}
+	return strings.Join(how, " ")
+}
+
+func (d *differ) sourcesLines(c, w spec.Task) []string {
+	var out []string
+	for _, s := range w.Sources {
+		if slices.Contains(c.Sources, s) {
+			continue
+		}
+		var what string
+		switch w.Mode {
+		case spec.ModeFull:
+			what = "its matched tables are dumped and loaded"
+		case spec.ModeIncremental:
+			var p *spec.StartPos
+			if x, ok := w.Start[s]; ok {
+				p = &x
+			}
+			what = "its changes are replicated from " + startDesc(p) + "; existing rows are not copied"
+		default:
+			what = "its matched tables are dumped, then replicated"
+		}
+		if d.waiting[s] {
+			what += " (" + d.waitDesc(s) + ")"
+		}
+		out = append(out, "adds source "+s+": "+what)
+	}
+	for _, s := range c.Sources {
+		if !slices.Contains(w.Sources, s) {
+			out = append(out, "removes source "+s+": its subtask stops; rows already copied and its checkpoint stay in the target")
+		}
+	}
+	return out
+}
+
+// tablesLines describes a filter change as the tables it adds and drops.
+// When the subtask starts over anyway (fresh) it says only which tables.
+func tablesLines(c, w spec.Task, fresh bool) []string {
+	delta := compareFilters(c.Tables, w.Tables)
+	if delta.Complex {
+		return []string{"tables filter changed (more than " + strconv.Itoa(maxFilterPatterns) +
+			" distinct patterns, not analysed): compare spec.tables before and after"}
+	}
+	if len(delta.Added) == 0 && len(delta.Dropped) == 0 {
+		return []string{"tables filter rewritten: it matches the same tables as before"}
+	}
+	var add, drop string
+	switch {
+	case fresh:
+	case w.Mode == spec.ModeFull:
+		add, drop = " — dumped and loaded", " — rows already copied stay in the target"
+	case w.Mode == spec.ModeIncremental:
+		add = " — their changes are replicated from the checkpoint on; existing rows are not copied"
+		drop = " — rows already copied stay in the target; changes stop"
+	default:
+		add, drop = " — snapshotted before they join replication", " — rows already copied stay in the target; changes stop"
+	}
+	var out []string
+	for _, g := range delta.Added {
+		out = append(out, groupDesc(g, true)+add)
+	}
+	for _, g := range delta.Dropped {
+		out = append(out, groupDesc(g, false)+drop)
+	}
+	return out
+}
+
+func routesDelta(c, w []spec.Route) string {
+	var added, removed []string
+	for _, r := range w {
+		if !slices.Contains(c, r) {
+			added = append(added, routeString(r))
+		}
+	}
+	for _, r := range c {
+		if !slices.Contains(w, r) {
+			removed = append(removed, routeString(r))
+		}
+	}
+	var parts []string
+	if len(added) > 0 {
+		parts = append(parts, "added "+names(added))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, "removed "+names(removed))
+	}
+	if len(parts) == 0 {
+		return "routes reordered"
+	}
+	return "routes " + strings.Join(parts, "; ")
+}
+
+// startLines reports start position changes of the task's sources; fresh is
+// true when sync of some source starts over because of them.
+func startLines(c, w spec.Task) (out []string, fresh bool) {
+	var changed []string
+	for _, s := range w.Sources {
+		if !slices.Contains(c.Sources, s) {
+			continue // a new source's start is part of its creation
+		}
+		old, hadOld := c.Start[s]
+		cur, has := w.Start[s]
+		if hadOld == has && old == cur {
+			continue
+		}
+		changed = append(changed, s)
+		if w.Mode != spec.ModeIncremental || c.Mode != w.Mode {
+			continue
+		}
+		fresh = true
+		var p *spec.StartPos
+		if has {
+			p = &cur
+		}
+		out = append(out, "sync from "+s+" restarts at "+startDesc(p)+", not at its checkpoint")
+	}
+	if len(changed) > 0 && w.Mode != spec.ModeIncremental {
+		out = append(out, "spec.start of "+names(changed)+" has no effect: it is read only by mode incremental")
+	}
+	return out, fresh
+}
+
+func stageLine(c, w spec.Task) string {
+	subject := work(w.Mode) + " of " + w.Name + " from " + names(w.Sources)
+	switch w.Stage {
+	case spec.StagePaused:
+		if c.Stage == spec.StageStopped {
+			return w.Name + " stays idle (stopped -> paused); checkpoints are kept"
+		}
+		return "pauses " + subject + "; checkpoints are kept"
+	case spec.StageStopped:
+		return "stops " + subject + "; checkpoints are kept"
+	}
+	if c.Stage == spec.StageStopped {
+		return "restarts " + subject + " from the checkpoints"
+	}
+	return "resumes " + subject + " from the checkpoints"
+}
+
+func tuningLines(c, w spec.Task) []string {
+	var out []string
+	if c.Dump.Threads != w.Dump.Threads {
+		head := "dump.threads " + strconv.Itoa(c.Dump.Threads) + " -> " + strconv.Itoa(w.Dump.Threads)
+		if w.Mode == spec.ModeIncremental {
+			out = append(out, head+": no effect, mode incremental runs no dump")
+		} else {
+			out = append(out, head+": takes effect at the next dump; a dump in progress keeps its threads")
+		}
+	}
+	var sync []string
+	if c.Sync.Workers != w.Sync.Workers {
+		sync = append(sync, "sync.workers "+strconv.Itoa(c.Sync.Workers)+" -> "+strconv.Itoa(w.Sync.Workers))
+	}
+	if c.Sync.Batch != w.Sync.Batch {
+		sync = append(sync, "sync.batch "+strconv.Itoa(c.Sync.Batch)+" -> "+strconv.Itoa(w.Sync.Batch))
+	}
+	if len(sync) > 0 {
+		if w.Mode == spec.ModeFull {
+			out = append(out, names(sync)+": no effect, mode full runs no sync")
+		} else {
+			out = append(out, names(sync)+": applied live, no restart")
+		}
+	}
+	return out
+}
+
+// waitingOf lists the sources among names that have no agent.
+func (d *differ) waitingOf(sources []string) []string {
+	var out []string
+	for _, s := range sources {
+		if d.waiting[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+package planner
+
+import (
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/dmplan/dmplan/spec"
+)
+
+// Small helpers that turn values into the words of impact lines.
+
+func addr(e spec.Endpoint) string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+
+// of names a subtask in a sentence: "shop from mysql-01".
+func of(task, source string) string { return task + " from " + source }
+
+// work is what a subtask does, for "pauses <work> of shop from mysql-01".
+func work(m spec.Mode) string {
+	if m == spec.ModeFull {
+		return "the copy"
+	}
+	return "replication"
+}
+
+// count renders "1 subtask" or "3 subtasks".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func names(xs []string) string { return strings.Join(xs, ", ") }
+
+// startDesc says where incremental sync of one source begins.
+func startDesc(p *spec.StartPos) string {
+	switch {
+	case p == nil:
+		return "the current binlog position"
+	case p.GTID != "":
+		return "gtid " + p.GTID
+	case p.BinlogFile != "":
+		return p.BinlogFile + ":" + strconv.FormatUint(uint64(p.BinlogPos), 10)
+	}
+	return "the current binlog position"
+}
+
+// startsDesc says where sync begins for each source of a task.
+func startsDesc(t spec.Task) string {
+	if len(t.Start) == 0 {
+		if len(t.Sources) == 1 {
+			return "the source's current binlog position"
+		}
+		return "each source's current binlog position"
+	}
+	parts := make([]string, 0, len(t.Sources))
+	for _, s := range t.Sources {
+		var p *spec.StartPos
+		if x, ok := t.Start[s]; ok {
+			p = &x
+		}
+		parts = append(parts, startDesc(p)+" on "+s)
+	}
+	return names(parts)
+}
+
+// filterDesc describes a table filter in words: "tables matching shop.*
+// except shop.tmp_*" when its includes come before its excludes (then the
+// order does not matter), otherwise the ordered list.
+func filterDesc(tables []string) string {
+	var inc, exc []string
+	ordered := true
+	for _, p := range tables {
+		if body, ok := strings.CutPrefix(p, "!"); ok {
+			exc = append(exc, body)
+		} else {
+			if len(exc) > 0 {
+				ordered = false
+			}
+			inc = append(inc, p)
+		}
+	}
+	switch {
+	case len(inc) == 0:
+		return "no tables (the filter has no include pattern)"
+	case !ordered:
+		return "the tables selected by " + renderList(tables) + " (last match wins)"
+	case len(exc) == 0:
+		return "tables matching " + names(inc)
+	}
+	return "tables matching " + names(inc) + " except " + names(exc)
+}
+
+// groupDesc renders one set of tables whose match changed.
+func groupDesc(g tableGroup, added bool) string {
+	var b strings.Builder
+	by := "no longer matched by "
+	if added {
+		by = "newly matched by "
+	}
+	if len(g.Match) == 1 && g.Match[0] == g.By {
+		b.WriteString("tables " + by + g.By)
+		if len(g.Except) > 0 {
+			b.WriteString(" except " + names(g.Except))
+		}
+	} else {
+		b.WriteString("tables matching " + strings.Join(g.Match, " and "))
+		if len(g.Except) > 0 {
+			b.WriteString(" except " + names(g.Except))
+		}
+		b.WriteString(", " + by + g.By)
+	}
+	if g.Reason != "" {
+		b.WriteString(" (" + g.Reason + ")")
+	}
+	return b.String()
+}
+
+// agentDesc says who serves a source in the desired state.
+func (d *differ) agentDesc(source string) string {
+	if a, ok := d.want.Bounds[source]; ok {
+		return "on " + a
+	}
+	return d.waitDesc(source)
+}
+
+// waitDesc explains why a source has no agent.
+func (d *differ) waitDesc(source string) string {
+	if s, ok := d.want.Sources[source]; ok && s.Worker != "" {
+		return "waiting for agent " + s.Worker + ", which is not live"
+	}
+	return "waiting for an agent: none is live"
+}
+
+// stageCounts counts a source's desired subtasks that also exist now, by
+// whether they are to run.
+func (d *differ) stageCounts(source string) (running, idle int) {
+	for _, id := range d.subtasksOf(source, true) {
+		if _, ok := d.curSub[id]; !ok {
+			continue
+		}
+		if d.wantSub[id].Stage == spec.StageRunning {
+			running++
+		} else {
+			idle++
+		}
+	}
+	return running, idle
+}
+
+// restartClause says what happens to a source's existing subtasks when
+// they must reconnect.
+func (d *differ) restartClause(source string) string {
+	if d.waiting[source] {
+		return "the source waits for an agent; its subtasks use the change once one serves it"
+	}
+	r, i := d.stageCounts(source)
+	var parts []string
+	switch {
+	case r == 1:
+		parts = append(parts, "1 running subtask of this source restarts from its checkpoint")
+	case r > 1:
+		parts = append(parts, count(r, "running subtask")+" of this source restart from their checkpoints")
+	}
+	switch {
+	case i == 1:
+		parts = append(parts, "1 paused or stopped subtask uses the change when resumed")
+	case i > 1:
+		parts = append(parts, count(i, "paused or stopped subtask")+" use the change when resumed")
+	}
+	if len(parts) == 0 {
+		return "no subtask of this source runs"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func tasksOf(ids []SubtaskID) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !seen[id.Task] {
+			seen[id.Task] = true
+			out = append(out, id.Task)
+		}
+	}
+	return out
+}

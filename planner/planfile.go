@@ -1,0 +1,99 @@
+package planner
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Errors ReadFile returns, for callers to branch on with errors.Is.
+var (
+	// ErrPlanVersion: the file was written by a dmplan with another
+	// plan format version.
+	ErrPlanVersion = errors.New("unsupported plan file format version")
+	// ErrPlanCorrupt: the file is not a plan file, or its content does not
+	// match its digest (edited or damaged since it was written).
+	ErrPlanCorrupt = errors.New("plan file is corrupt or was modified")
+)
+
+// planFile is the saved form of a Plan: the plan itself and the SHA-256 of
+// its canonical JSON, so that a changed byte is noticed before apply.
+type planFile struct {
+	FormatVersion int             `json:"formatVersion"`
+	Digest        string          `json:"digest"`
+	Plan          json.RawMessage `json:"plan"`
+}
+
+// canonical is the plan's JSON as hashed: compact, map keys sorted (encoding/json
+// sorts them), no HTML escaping.
+func canonical(p *Plan) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		// A Plan holds only strings, ints, bools, slices and maps with
+		// string keys: encoding cannot fail.
+		panic(fmt.Sprintf("planner: encode plan: %v", err))
+	}
+	return b.Bytes()
+}
+
+// Digest is "sha256:" and the hex SHA-256 of the plan's canonical JSON. Two
+// plans with the same digest apply the same changes to the same base
+// revision; apply history records it.
+func (p *Plan) Digest() string {
+	sum := sha256.Sum256(canonical(p))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// WriteFile saves a plan for `dmplan apply FILE`. The file holds secret
+// references and digests, never a password (a Plan has none).
+func WriteFile(w io.Writer, p *Plan) error {
+	body := canonical(p)
+	sum := sha256.Sum256(body)
+	f := planFile{FormatVersion: FormatVersion, Digest: "sha256:" + hex.EncodeToString(sum[:]), Plan: body}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(f); err != nil {
+		return fmt.Errorf("write plan file: %w", err)
+	}
+	return nil
+}
+
+// ReadFile reads a plan saved by WriteFile. It refuses a file of another
+// format version (ErrPlanVersion) and one whose content does not match its
+// digest or has unknown fields (ErrPlanCorrupt).
+func ReadFile(r io.Reader) (*Plan, error) {
+	var f planFile
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+	}
+	if f.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("read plan file: %w: it has version %d, this dmplan reads %d",
+			ErrPlanVersion, f.FormatVersion, FormatVersion)
+	}
+	if len(f.Plan) == 0 || f.Digest == "" {
+		return nil, fmt.Errorf("read plan file: %w: no plan or no digest", ErrPlanCorrupt)
+	}
+	var p Plan
+	pdec := json.NewDecoder(bytes.NewReader(f.Plan))
+	pdec.DisallowUnknownFields()
+	if err := pdec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+	}
+	if p.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("read plan file: %w: the plan says version %d, the file %d",
+			ErrPlanCorrupt, p.FormatVersion, f.FormatVersion)
+	}
+	if got := p.Digest(); got != f.Digest {
+		return nil, fmt.Errorf("read plan file: %w: digest is %s, the file says %s", ErrPlanCorrupt, got, f.Digest)
+	}
+	return &p, nil
+}

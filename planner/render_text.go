@@ -1,0 +1,157 @@
+package planner
+
+import (
+	"bufio"
+	"io"
+)
+
+// TextOptions control RenderText.
+type TextOptions struct {
+	Color bool // ANSI colours, for terminals only
+}
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiFaint  = "\x1b[2m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiPurple = "\x1b[35m"
+)
+
+// actionOrder is the order of the legend and of summary counts.
+var actionOrder = [...]Action{Create, Update, Replace, Delete}
+
+func legendText(a Action) string {
+	switch a {
+	case Create:
+		return "create"
+	case Update:
+		return "update in place (checkpoints kept)"
+	case Replace:
+		return "replace: starts over (fresh dump or new position)"
+	case Delete:
+		return "delete"
+	}
+	return string(a)
+}
+
+func actionColor(a Action) string {
+	switch a {
+	case Create:
+		return ansiGreen
+	case Update:
+		return ansiYellow
+	case Replace:
+		return ansiPurple
+	case Delete:
+		return ansiRed
+	}
+	return ""
+}
+
+// RenderText prints the plan the way `dmplan plan` shows it: a legend of the
+// symbols in use, each change with its fields and impact lines, and a last
+// line with the counts, or exactly "No changes." when there are none.
+func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	t := textWriter{w: bw, color: opts.Color}
+	if p.HasChanges() {
+		present := map[Action]bool{}
+		for _, c := range p.Changes {
+			present[c.Action] = true
+		}
+		t.line("dmplan will perform these actions, marked with these symbols:")
+		for _, a := range actionOrder {
+			if present[a] {
+				t.str(pad3(a.Symbol()), actionColor(a))
+				t.raw(" " + legendText(a) + "\n")
+			}
+		}
+		for _, c := range p.Changes {
+			t.raw("\n")
+			t.change(c, "")
+		}
+		t.raw("\n")
+	}
+	t.str(p.Summary().String(), ansiBold)
+	t.raw("\n")
+	if l := waitingLine(p); l != "" {
+		t.str(l, ansiYellow)
+		t.raw("\n")
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return t.err
+}
+
+// pad3 right-aligns a symbol in three columns, as Terraform does.
+func pad3(s string) string {
+	for len(s) < 3 {
+		s = " " + s
+	}
+	return s
+}
+
+// textWriter writes to a buffered writer; bufio keeps the first error.
+type textWriter struct {
+	w     *bufio.Writer
+	color bool
+	err   error
+}
+
+func (t *textWriter) raw(s string) {
+	if _, err := t.w.WriteString(s); err != nil && t.err == nil {
+		t.err = err
+	}
+}
+
+func (t *textWriter) str(s, color string) {
+	if t.color && color != "" {
+		t.raw(color + s + ansiReset)
+		return
+	}
+	t.raw(s)
+}
+
+func (t *textWriter) line(s string) { t.raw(s + "\n") }
+
+// change prints one change; indent is put before every line (the markdown
+// renderer uses the same layout without it).
+func (t *textWriter) change(c Change, indent string) {
+	t.raw(indent)
+	t.str(pad3(c.Action.Symbol()), actionColor(c.Action))
+	t.raw(" ")
+	t.str(string(c.Kind)+"."+c.Name, ansiBold)
+	t.raw("\n")
+	for _, f := range c.Fields {
+		t.raw(indent + "      " + fieldText(f, c.Action) + "\n")
+	}
+	for _, l := range c.Impact {
+		t.raw(indent + "      ")
+		t.str("# impact: "+l, ansiFaint)
+		t.raw("\n")
+	}
+}
+
+// fieldText renders one field line: "path: before -> after".
+func fieldText(f FieldChange, a Action) string {
+	switch {
+	case f.Sensitive:
+		return f.Path + ": (sensitive value changed)"
+	case a == Create:
+		return f.Path + ": " + f.After
+	case a == Delete && f.After == "":
+		return f.Path + ": " + f.Before
+	}
+	return f.Path + ": " + orNone(f.Before) + " -> " + orNone(f.After)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
