@@ -1,0 +1,128 @@
+package reconciler
+
+import (
+	"sort"
+
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+)
+
+// Decide compares what should run on this agent with what runs and returns
+// one action per subtask found in either, sorted by task and source. It is
+// pure: the same inputs always give the same actions.
+//
+// The rules, per subtask:
+//   - not desired here (task removed, source moved to another agent): forget;
+//   - desired with a config error: fail (no-op when already failed with it);
+//   - desired running: start when not running; restart when the Restart
+//     fingerprint changed; update-live when only the Live one did; start
+//     again when a transient error's backoff has elapsed; an error or a
+//     finished full task waits for a config change (then starts);
+//   - desired paused or stopped: stop when running or retrying, or when it
+//     is in another idle stage (error, the other of paused/stopped, or
+//     never seen); a finished full task stays finished.
+func Decide(desired []Desired, observed []Observed) []Action {
+	obs := make(map[planner.SubtaskID]Observed, len(observed))
+	for _, o := range observed {
+		obs[o.ID] = o
+	}
+	out := make([]Action, 0, len(desired)+len(observed))
+	seen := make(map[planner.SubtaskID]bool, len(desired))
+	for _, d := range desired {
+		seen[d.ID] = true
+		o, ok := obs[d.ID]
+		out = append(out, decideOne(d, o, ok))
+	}
+	for _, o := range observed {
+		if !seen[o.ID] {
+			out = append(out, Action{Kind: Forget, ID: o.ID, Reason: "no longer assigned to this agent (task or source removed, or source bound elsewhere)"})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].ID, out[j].ID
+		if a.Task != b.Task {
+			return a.Task < b.Task
+		}
+		return a.Source < b.Source
+	})
+	return out
+}
+
+func decideOne(d Desired, o Observed, ok bool) Action {
+	act := func(k Kind, reason string) Action { return Action{Kind: k, ID: d.ID, Reason: reason} }
+	if d.Err != "" {
+		if ok && o.State == StateError && o.Err == d.Err {
+			return act(Noop, "in error: "+d.Err)
+		}
+		return act(Fail, d.Err)
+	}
+	switch d.Stage {
+	case spec.StageRunning:
+		return decideRunning(d, o, ok, act)
+	case spec.StagePaused, spec.StageStopped:
+		a := decideIdle(d, o, ok, act)
+		if a.Kind == Stop {
+			a.Stage = d.Stage
+		}
+		return a
+	}
+	return act(Fail, "unknown desired stage "+string(d.Stage))
+}
+
+func decideRunning(d Desired, o Observed, ok bool, act func(Kind, string) Action) Action {
+	if !ok {
+		return act(Start, "desired running, not running here")
+	}
+	restartChanged := o.Fingerprint.Restart != d.Fingerprint.Restart
+	liveChanged := o.Fingerprint.Live != d.Fingerprint.Live
+	switch o.State {
+	case StatePaused, StateStopped:
+		return act(Start, "desired running, was "+string(o.State)+": resume from the checkpoint")
+	case StateError:
+		if restartChanged || liveChanged {
+			return act(Start, "config changed since the error: start again")
+		}
+		return act(Noop, "in error until its config or stage changes: "+o.Err)
+	case StateFinished:
+		if restartChanged {
+			return act(Start, "config changed after the full copy finished: start again")
+		}
+		return act(Noop, "finished")
+	case StateRetrying:
+		if restartChanged || liveChanged {
+			return act(Start, "config changed while waiting to retry: start with the new config")
+		}
+		if o.RetryDue {
+			return act(Start, "retry after a transient error: "+o.Err)
+		}
+		return act(Noop, "waiting to retry after a transient error")
+	case StateRunning:
+		switch {
+		case restartChanged:
+			return act(Restart, "config changed in a way the running units cannot take: restart from the checkpoint")
+		case liveChanged:
+			return act(UpdateLive, "tuning changed (dump threads, sync workers or batch)")
+		}
+		return act(Noop, "running")
+	}
+	return act(Start, "unknown observed state "+string(o.State))
+}
+
+func decideIdle(d Desired, o Observed, ok bool, act func(Kind, string) Action) Action {
+	if !ok {
+		return act(Stop, "desired "+string(d.Stage)+", never started here")
+	}
+	want := StatePaused
+	if d.Stage == spec.StageStopped {
+		want = StateStopped
+	}
+	switch o.State {
+	case want:
+		return act(Noop, string(want))
+	case StateFinished:
+		return act(Noop, "finished")
+	case StateRunning, StateRetrying:
+		return act(Stop, "desired "+string(d.Stage)+": stop the unit, keep the checkpoint")
+	}
+	return act(Stop, "desired "+string(d.Stage)+", was "+string(o.State))
+}

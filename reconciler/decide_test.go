@@ -1,0 +1,214 @@
+package reconciler
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
+
+const goldenDir = "../testdata/golden/reconciler"
+
+func id(task, source string) planner.SubtaskID { return planner.SubtaskID{Task: task, Source: source} }
+
+var (
+	fpA  = Fingerprint{Restart: "r1", Live: "l1"}
+	fpA2 = Fingerprint{Restart: "r1", Live: "l2"} // tuning changed
+	fpB  = Fingerprint{Restart: "r2", Live: "l1"} // restart-relevant change
+)
+
+func want(st spec.Stage, fp Fingerprint) Desired {
+	return Desired{ID: id("shop", "mysql-01"), Stage: st, Fingerprint: fp}
+}
+
+func have(s State, fp Fingerprint) Observed {
+	return Observed{ID: id("shop", "mysql-01"), State: s, Fingerprint: fp}
+}
+
+type decideCase struct {
+	name     string
+	desired  []Desired
+	observed []Observed
+	want     []Kind
+}
+
+var decideCases = []decideCase{
+	{"start-new", []Desired{want(spec.StageRunning, fpA)}, nil, []Kind{Start}},
+	{"running-unchanged", []Desired{want(spec.StageRunning, fpA)}, []Observed{have(StateRunning, fpA)}, []Kind{Noop}},
+	{"running-restart-change", []Desired{want(spec.StageRunning, fpB)}, []Observed{have(StateRunning, fpA)}, []Kind{Restart}},
+	{"running-live-change", []Desired{want(spec.StageRunning, fpA2)}, []Observed{have(StateRunning, fpA)}, []Kind{UpdateLive}},
+	{"running-both-change", []Desired{want(spec.StageRunning, Fingerprint{"r2", "l2"})}, []Observed{have(StateRunning, fpA)}, []Kind{Restart}},
+	{"pause-running", []Desired{want(spec.StagePaused, fpA)}, []Observed{have(StateRunning, fpA)}, []Kind{Stop}},
+	{"stop-running", []Desired{want(spec.StageStopped, fpA)}, []Observed{have(StateRunning, fpA)}, []Kind{Stop}},
+	{"paused-stays", []Desired{want(spec.StagePaused, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Noop}},
+	{"paused-to-stopped", []Desired{want(spec.StageStopped, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Stop}},
+	{"created-paused", []Desired{want(spec.StagePaused, fpA)}, nil, []Kind{Stop}},
+	{"resume-paused", []Desired{want(spec.StageRunning, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Start}},
+	{"resume-stopped-new-config", []Desired{want(spec.StageRunning, fpB)}, []Observed{have(StateStopped, fpA)}, []Kind{Start}},
+	{"error-waits", []Desired{want(spec.StageRunning, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateError, Fingerprint: fpA, Err: "binlog purged"}}, []Kind{Noop}},
+	{"error-config-changed", []Desired{want(spec.StageRunning, fpB)}, []Observed{{ID: id("shop", "mysql-01"), State: StateError, Fingerprint: fpA, Err: "binlog purged"}}, []Kind{Start}},
+	{"error-paused", []Desired{want(spec.StagePaused, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateError, Fingerprint: fpA, Err: "binlog purged"}}, []Kind{Stop}},
+	{"retrying-not-due", []Desired{want(spec.StageRunning, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateRetrying, Fingerprint: fpA, Err: "connection refused"}}, []Kind{Noop}},
+	{"retrying-due", []Desired{want(spec.StageRunning, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateRetrying, Fingerprint: fpA, RetryDue: true, Err: "connection refused"}}, []Kind{Start}},
+	{"retrying-config-changed", []Desired{want(spec.StageRunning, fpA2)}, []Observed{{ID: id("shop", "mysql-01"), State: StateRetrying, Fingerprint: fpA}}, []Kind{Start}},
+	{"retrying-paused", []Desired{want(spec.StagePaused, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateRetrying, Fingerprint: fpA}}, []Kind{Stop}},
+	{"finished-stays", []Desired{want(spec.StageRunning, fpA)}, []Observed{have(StateFinished, fpA)}, []Kind{Noop}},
+	{"finished-tuning-ignored", []Desired{want(spec.StageRunning, fpA2)}, []Observed{have(StateFinished, fpA)}, []Kind{Noop}},
+	{"finished-config-changed", []Desired{want(spec.StageRunning, fpB)}, []Observed{have(StateFinished, fpA)}, []Kind{Start}},
+	{"finished-paused", []Desired{want(spec.StagePaused, fpA)}, []Observed{have(StateFinished, fpA)}, []Kind{Noop}},
+	{"removed-running", nil, []Observed{have(StateRunning, fpA)}, []Kind{Forget}},
+	{"removed-paused", nil, []Observed{have(StatePaused, fpA)}, []Kind{Forget}},
+	{"password-mismatch", []Desired{{ID: id("shop", "mysql-01"), Stage: spec.StageRunning, Fingerprint: fpA,
+		Err: `agent a's $SOURCE_PASSWORD differs from the applied password`}}, []Observed{have(StateRunning, fpA)}, []Kind{Fail}},
+	{"password-mismatch-already-failed", []Desired{{ID: id("shop", "mysql-01"), Stage: spec.StageRunning, Fingerprint: fpA,
+		Err: `agent a's $SOURCE_PASSWORD differs from the applied password`}},
+		[]Observed{{ID: id("shop", "mysql-01"), State: StateError, Err: `agent a's $SOURCE_PASSWORD differs from the applied password`}}, []Kind{Noop}},
+	{"password-fixed", []Desired{want(spec.StageRunning, fpA)},
+		[]Observed{{ID: id("shop", "mysql-01"), State: StateError, Err: `agent a's $SOURCE_PASSWORD differs from the applied password`}}, []Kind{Start}},
+	{"mixed-sorted", []Desired{
+		{ID: id("shop", "mysql-02"), Stage: spec.StageRunning, Fingerprint: fpA},
+		{ID: id("billing", "mysql-01"), Stage: spec.StagePaused, Fingerprint: fpA},
+		{ID: id("shop", "mysql-01"), Stage: spec.StageRunning, Fingerprint: fpA2},
+	}, []Observed{
+		{ID: id("shop", "mysql-01"), State: StateRunning, Fingerprint: fpA},
+		{ID: id("billing", "mysql-01"), State: StateRunning, Fingerprint: fpA},
+		{ID: id("audit", "mysql-03"), State: StateRunning, Fingerprint: fpA},
+	}, []Kind{Forget, Stop, UpdateLive, Start}},
+}
+
+func TestDecide(t *testing.T) {
+	var golden bytes.Buffer
+	for _, c := range decideCases {
+		got := Decide(c.desired, c.observed)
+		var kinds []Kind
+		for _, a := range got {
+			kinds = append(kinds, a.Kind)
+		}
+		if !slices.Equal(kinds, c.want) {
+			t.Errorf("%s: kinds = %v, want %v\n%+v", c.name, kinds, c.want, got)
+		}
+		// Pure: the same inputs give the same output, whatever the order.
+		rev := slices.Clone(c.observed)
+		slices.Reverse(rev)
+		drev := slices.Clone(c.desired)
+		slices.Reverse(drev)
+		if again := Decide(drev, rev); !cmp.Equal(again, got) {
+			t.Errorf("%s: not deterministic:\n%s", c.name, cmp.Diff(got, again))
+		}
+		writeCase(&golden, c, got)
+	}
+	checkGolden(t, "decide.txt", golden.Bytes())
+}
+
+func writeCase(w *bytes.Buffer, c decideCase, got []Action) {
+	fmt.Fprintf(w, "== %s\ndesired:\n", c.name)
+	if len(c.desired) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, d := range c.desired {
+		fmt.Fprintf(w, "  %s stage=%s restart=%s live=%s", d.ID, d.Stage, d.Fingerprint.Restart, d.Fingerprint.Live)
+		if d.Err != "" {
+			fmt.Fprintf(w, " err=%q", d.Err)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "observed:")
+	if len(c.observed) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+	for _, o := range c.observed {
+		fmt.Fprintf(w, "  %s state=%s restart=%s live=%s", o.ID, o.State, o.Fingerprint.Restart, o.Fingerprint.Live)
+		if o.RetryDue {
+			fmt.Fprint(w, " retry-due")
+		}
+		if o.Err != "" {
+			fmt.Fprintf(w, " err=%q", o.Err)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "actions:")
+	for _, a := range got {
+		fmt.Fprintf(w, "  %s %s", a.Kind, a.ID)
+		if a.Stage != "" {
+			fmt.Fprintf(w, " -> %s", a.Stage)
+		}
+		fmt.Fprintf(w, ": %s\n", a.Reason)
+	}
+	fmt.Fprintln(w)
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join(goldenDir, name)
+	if *update {
+		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./reconciler -update to create it)", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, d)
+	}
+}
+
+func TestFingerprintOf(t *testing.T) {
+	src := spec.Source{Name: "mysql-01", Endpoint: spec.Endpoint{Host: "127.0.0.1", Port: 3306, User: "u",
+		Password: spec.Secret{Ref: "SOURCE_PASSWORD", Digest: "d1"}}}
+	sub := planner.Subtask{Task: "shop", Source: "mysql-01", Mode: spec.ModeAll,
+		Target: spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root"},
+		Tables: []string{"shop.*"}, Dump: spec.DumpConfig{Threads: 4}, Sync: spec.SyncConfig{Workers: 8, Batch: 100}}
+	base := FingerprintOf(sub, src)
+
+	tuned := sub
+	tuned.Sync.Batch = 200
+	if fp := FingerprintOf(tuned, src); fp.Restart != base.Restart || fp.Live == base.Live {
+		t.Errorf("sync batch change: %+v vs %+v: want only Live to change", fp, base)
+	}
+	if got := Decide([]Desired{{ID: id("shop", "mysql-01"), Stage: spec.StageRunning, Fingerprint: FingerprintOf(tuned, src)}},
+		[]Observed{{ID: id("shop", "mysql-01"), State: StateRunning, Fingerprint: base}}); got[0].Kind != UpdateLive {
+		t.Errorf("sync batch change decides %v, want update-live", got[0].Kind)
+	}
+
+	rotated := src
+	rotated.Password.Digest = "d2"
+	if fp := FingerprintOf(sub, rotated); fp.Restart == base.Restart {
+		t.Error("a rotated source password does not change the Restart fingerprint")
+	}
+	tables := sub
+	tables.Tables = []string{"shop.*", "!shop.tmp_*"}
+	if fp := FingerprintOf(tables, src); fp.Restart == base.Restart {
+		t.Error("a table filter change does not change the Restart fingerprint")
+	}
+	stage := sub
+	stage.Stage = spec.StagePaused
+	if fp := FingerprintOf(stage, src); fp != base {
+		t.Error("the stage is part of the fingerprint; it must not be")
+	}
+	full := sub
+	full.Mode = spec.ModeFull
+	fullTuned := full
+	fullTuned.Sync.Workers = 1
+	if FingerprintOf(full, src) != FingerprintOf(fullTuned, src) {
+		t.Error("sync tuning changes the fingerprint of a mode full subtask, which runs no sync")
+	}
+	if FingerprintOf(full, src).Restart == base.Restart {
+		t.Error("a mode change does not change the Restart fingerprint")
+	}
+}
