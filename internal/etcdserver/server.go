@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -63,6 +64,7 @@ type Server struct {
 	etcd      *embed.Etcd
 	endpoints []string
 	log       *slog.Logger
+	closing   *atomic.Bool // quiets etcd's logging during Close
 
 	closeOnce sync.Once
 }
@@ -70,7 +72,8 @@ type Server struct {
 // Start starts an embedded etcd and waits until it is ready to serve or
 // ctx, or cfg.ReadyTimeout, runs out.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	ecfg, log, err := embedConfig(cfg)
+	closing := new(atomic.Bool)
+	ecfg, log, err := embedConfig(cfg, closing)
 	if err != nil {
 		return nil, fmt.Errorf("start etcd in %q: %w", cfg.DataDir, err)
 	}
@@ -81,7 +84,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start etcd in %q: %w", cfg.DataDir, err)
 	}
-	s := &Server{etcd: e, log: log}
+	s := &Server{etcd: e, log: log, closing: closing}
 	timeout := cfg.ReadyTimeout
 	if timeout <= 0 {
 		timeout = DefaultReadyTimeout
@@ -107,7 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-func embedConfig(cfg Config) (*embed.Config, *slog.Logger, error) {
+func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, *slog.Logger, error) {
 	if cfg.DataDir == "" {
 		return nil, nil, errors.New("data dir is required")
 	}
@@ -147,7 +150,7 @@ func embedConfig(cfg Config) (*embed.Config, *slog.Logger, error) {
 	e.AutoCompactionRetention = or(cfg.Compaction, DefaultCompaction)
 	e.ListenMetricsUrls = nil
 	e.LogLevel = "warn"
-	e.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(newSlogCore(log, zap.WarnLevel)))
+	e.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.New(newSlogCore(log, zap.WarnLevel, closing)))
 	return e, log, nil
 }
 
@@ -206,7 +209,7 @@ func (s *Server) Client() (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   s.Endpoints(),
 		DialTimeout: 5 * time.Second,
-		Logger:      zap.New(newSlogCore(s.log, zap.WarnLevel)),
+		Logger:      zap.New(newSlogCore(s.log, zap.WarnLevel, nil)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded etcd %v: %w", s.endpoints, err)
@@ -223,6 +226,7 @@ func (s *Server) DataDir() string { return s.etcd.Config().Dir }
 // Close stops the server. It is safe to call more than once.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		s.closing.Store(true)
 		s.etcd.Close()
 		s.log.Info("etcd stopped", "dataDir", s.etcd.Config().Dir)
 	})

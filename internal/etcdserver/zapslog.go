@@ -3,6 +3,7 @@ package etcdserver
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 
 	"go.uber.org/zap/zapcore"
 )
@@ -13,10 +14,16 @@ type slogCore struct {
 	log   *slog.Logger
 	level zapcore.Level
 	attrs []any
+	// quiet, once set, turns every record into a debug one: while the
+	// server closes, etcd logs its listeners' "server closed" as errors.
+	quiet *atomic.Bool
 }
 
-func newSlogCore(log *slog.Logger, level zapcore.Level) zapcore.Core {
-	return &slogCore{log: log.With("component", "etcd"), level: level}
+func newSlogCore(log *slog.Logger, level zapcore.Level, quiet *atomic.Bool) zapcore.Core {
+	if quiet == nil {
+		quiet = new(atomic.Bool)
+	}
+	return &slogCore{log: log.With("component", "etcd"), level: level, quiet: quiet}
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= c.level }
@@ -39,7 +46,11 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	if e.LoggerName != "" {
 		args = append(args, "logger", e.LoggerName)
 	}
-	c.log.Log(context.Background(), slogLevel(e.Level), e.Message, args...)
+	level := slogLevel(e.Level)
+	if c.quiet.Load() {
+		level = slog.LevelDebug
+	}
+	c.log.Log(context.Background(), level, e.Message, args...)
 	return nil
 }
 

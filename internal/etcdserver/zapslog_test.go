@@ -13,7 +13,7 @@ import (
 func TestSlogCore(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	z := zap.New(newSlogCore(log, zap.WarnLevel)).With(zap.String("member", "m1"))
+	z := zap.New(newSlogCore(log, zap.WarnLevel, nil)).With(zap.String("member", "m1"))
 	z.Info("dropped below warn")
 	z.Warn("slow fdatasync", zap.Duration("took", 2*time.Second), zap.Int("n", 3))
 	z.Error("boom", zap.Error(errTest("disk full")))

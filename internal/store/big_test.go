@@ -118,4 +118,3 @@ func sameMark(st, want planner.State, mark int) bool {
 	}
 	return true
 }
-
