@@ -1,0 +1,110 @@
+package spec
+
+import (
+	"fmt"
+	"sort"
+)
+
+var (
+	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync"}
+	targetFields = []string{"host", "port", "user", "password"}
+)
+
+// Ranges of the tuning fields.
+const (
+	maxDumpThreads = 64
+	maxSyncWorkers = 256
+	maxSyncBatch   = 10000
+)
+
+// sourceRef is one entry of a task's spec.sources, kept for the check that
+// the Source exists, which needs every document.
+type sourceRef struct {
+	name  string
+	index int
+	line  int
+}
+
+// task decodes the spec of a Task document. refs are its spec.sources.
+func (d *decoder) task(n *node, name string) (Task, []sourceRef) {
+	t := Task{Name: name, Stage: StageRunning}
+	o, ok := d.object(n, "spec", taskFields...)
+	if !ok {
+		return t, nil
+	}
+	t.Mode = d.mode(o)
+	if s := o.str("stage"); s != "" {
+		switch Stage(s) {
+		case StageRunning, StagePaused, StageStopped:
+			t.Stage = Stage(s)
+		default:
+			d.errorf(o.lineOf("stage"), "spec.stage %q is not a stage (want running, paused or stopped)", s)
+		}
+	}
+	if o.node("target") == nil {
+		d.errorf(o.lineOf("target"), "spec.target is required")
+	} else if to, ok := d.object(o.node("target"), "spec.target", targetFields...); ok {
+		t.Target = d.endpoint(to)
+	}
+	refs := d.taskSources(o, &t)
+	t.Tables = d.tables(o)
+	t.Routes = d.routes(o)
+	t.Start = d.start(o, t.Mode, refs)
+
+	if do, ok := d.object(nodeOrNull(o, "dump"), "spec.dump", "threads"); ok {
+		t.Dump.Threads = int(do.integer("threads", DefaultDumpThreads, 1, maxDumpThreads))
+	}
+	if so, ok := d.object(nodeOrNull(o, "sync"), "spec.sync", "workers", "batch"); ok {
+		t.Sync.Workers = int(so.integer("workers", DefaultSyncWorkers, 1, maxSyncWorkers))
+		t.Sync.Batch = int(so.integer("batch", DefaultSyncBatch, 1, maxSyncBatch))
+	}
+	return t, refs
+}
+
+// nodeOrNull is field name's value, or a null node on its line.
+func nodeOrNull(o *object, name string) *node {
+	if n := o.node(name); n != nil {
+		return n
+	}
+	return &node{kind: nullNode, line: o.lineOf(name)}
+}
+
+func (d *decoder) mode(o *object) Mode {
+	m := o.str("mode")
+	switch Mode(m) {
+	case ModeFull, ModeIncremental, ModeAll:
+		return Mode(m)
+	case "":
+		if o.missing("mode") {
+			d.errorf(o.lineOf("mode"), "spec.mode is required (full, incremental or all)")
+		}
+	default:
+		d.errorf(o.lineOf("mode"), "spec.mode %q is not a mode (want full, incremental or all)", m)
+	}
+	return ""
+}
+
+// taskSources decodes spec.sources into t.Sources, sorted.
+func (d *decoder) taskSources(o *object, t *Task) []sourceRef {
+	if o.emptyList("sources") {
+		d.errorf(o.lineOf("sources"), "spec.sources must name at least one Source")
+	}
+	var refs []sourceRef
+	seen := map[string]bool{}
+	for _, s := range o.strList("sources") {
+		path := fmt.Sprintf("spec.sources[%d]", s.index)
+		if err := CheckName(s.value); err != nil {
+			d.errorf(s.line, "%s %q is not a valid Source name: %v", path, s.value, err)
+			continue
+		}
+		if seen[s.value] {
+			d.errorf(s.line, "%s %q is listed twice", path, s.value)
+			continue
+		}
+		seen[s.value] = true
+		refs = append(refs, sourceRef{name: s.value, index: s.index, line: s.line})
+		t.Sources = append(t.Sources, s.value)
+	}
+	sort.Strings(t.Sources)
+	return refs
+}
