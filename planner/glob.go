@@ -2,15 +2,18 @@ package planner
 
 import "strings"
 
-// Table patterns are "db.table" globs: '*' matches any run of characters and
-// '?' exactly one, within its part (a pattern never matches across the dot).
-// The planner cannot list the source's tables (it does no SQL), so it reasons
-// about the patterns themselves: which pattern's tables are contained in
-// another's, and which two patterns can match a common table.
+// Table patterns follow internal/tablefilter (TiDB's syntax): "db.table",
+// where in each part '*' matches any run of characters and '?' exactly one,
+// and a pattern never matches across the dot. The planner cannot list the
+// source's tables (it does no SQL), so it reasons about the patterns
+// themselves: which pattern's tables are contained in another's, and which
+// two patterns can match a common table. (The planner stays pure and does
+// not import tablefilter; spec has already validated every pattern.)
 //
-// Patterns with syntax the planner does not model exactly ('[', '\\') are
-// treated conservatively: they are never "contained" in another pattern and
-// always "may overlap", so descriptions stay true, if less sharp.
+// Patterns with syntax this file does not model exactly (quoted names,
+// escapes, [classes], non-ASCII characters) are treated conservatively:
+// never "contained" in another pattern unless spelled the same, and always
+// "may overlap", so descriptions stay true, if less sharp.
 
 type glob struct {
 	db, table string
@@ -22,7 +25,23 @@ func parseGlob(body string) glob {
 	if !ok {
 		table = "*"
 	}
-	return glob{db: db, table: table, exact: !strings.ContainsAny(body, "[]\\")}
+	return glob{db: db, table: table, exact: isPlainGlob(body)}
+}
+
+// isPlainGlob reports whether a pattern uses only ASCII letters, digits,
+// '$', '_', one '.', '*' and '?': the syntax partSubset and partOverlap
+// decide exactly.
+func isPlainGlob(body string) bool {
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '$', c == '_', c == '.', c == '*', c == '?':
+		default:
+			return false
+		}
+	}
+	return strings.Count(body, ".") == 1
 }
 
 // globSubset reports whether every name matching p also matches q.

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/dmplan/dmplan/spec"
@@ -260,11 +261,23 @@ func (d *differ) boundMoved(source, from, to string) []string {
 	}
 	line += " to " + to
 	ids := d.subtasksOf(source, true)
+	running := 0
+	for _, id := range ids {
+		if d.wantSub[id].Stage == spec.StageRunning {
+			running++
+		}
+	}
 	switch {
 	case len(ids) == 0:
 		return []string{line + "; it has no subtasks"}
+	case running == 0:
+		return []string{line + "; " + d.subtaskNoun(ids) + plural(len(ids), " is", " are") +
+			" not running and will run there when resumed"}
 	case len(ids) == 1:
 		return []string{line + ": " + d.subtaskNoun(ids) + " restarts there from its checkpoint"}
+	case running < len(ids):
+		return []string{line + ": its " + strconv.Itoa(running) + " running subtasks restart there from their checkpoints; " +
+			"the others run there when resumed"}
 	}
 	return []string{line + ": its subtasks restart there from their checkpoints"}
 }

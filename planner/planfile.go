@@ -28,18 +28,17 @@ type planFile struct {
 	Plan          json.RawMessage `json:"plan"`
 }
 
-// canonical is the plan's JSON as hashed: compact, map keys sorted (encoding/json
-// sorts them), no HTML escaping.
+// canonical is the plan's JSON as hashed: json.Marshal's output (compact,
+// map keys sorted), so that the digest equals a plain SHA-256 of
+// json.Marshal(p) that other packages may compute.
 func canonical(p *Plan) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
+	b, err := json.Marshal(p)
+	if err != nil {
 		// A Plan holds only strings, ints, bools, slices and maps with
 		// string keys: encoding cannot fail.
 		panic(fmt.Sprintf("planner: encode plan: %v", err))
 	}
-	return b.Bytes()
+	return b
 }
 
 // Digest is "sha256:" and the hex SHA-256 of the plan's canonical JSON. Two

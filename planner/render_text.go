@@ -62,13 +62,15 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		for _, c := range p.Changes {
 			present[c.Action] = true
 		}
-		t.line("dmplan will perform these actions, marked with these symbols:")
+		t.line("Actions are marked with these symbols:")
 		for _, a := range actionOrder {
 			if present[a] {
 				t.str(pad3(a.Symbol()), actionColor(a))
 				t.raw(" " + legendText(a) + "\n")
 			}
 		}
+		t.line("")
+		t.line("dmplan will perform these actions:")
 		for _, c := range p.Changes {
 			t.raw("\n")
 			t.change(c, "")
