@@ -1,0 +1,278 @@
+package units
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// tableJob is one source table to copy in this attempt.
+type tableJob struct {
+	src, dst  tableRef
+	def       *Table
+	cols      []Column // written columns, in order
+	kinds     []valueKind
+	selectSQL string // SELECT ... FROM ... [FORCE INDEX]: without WHERE/ORDER BY
+	keyName   string // index chunks are cut by; "" when the table has none
+	key       []string
+	keyPos    []int  // position of each key column in the select list
+	keyBinary []bool // key column compared as bytes
+	orderBy   string
+
+	replace  bool       // load with REPLACE: the table holds chunks of an older snapshot
+	pending  []chunkRec // chunks still to load, in key order per attempt
+	maxSeq   uint32     // highest chunk seq recorded
+	rowsDone int64      // rows of chunks already loaded
+	estimate int64      // source's row estimate
+
+	inflight atomic.Int64 // chunks sent and not loaded, +1 while the reader works
+}
+
+// chunkRec is a chunk's key range (lo, hi]; nil means unbounded.
+type chunkRec struct {
+	seq    uint32
+	lo, hi *string
+}
+
+func (j *tableJob) String() string { return j.src.String() }
+
+// newTableJob prepares the SQL for copying def to dst.
+func newTableJob(def *Table, dst tableRef, flavor string) *tableJob {
+	j := &tableJob{src: tableRef{def.Schema, def.Name}, dst: dst, def: def}
+	j.cols = def.WritableColumns()
+	exprs := make([]string, 0, len(j.cols)+2)
+	for _, c := range j.cols {
+		j.kinds = append(j.kinds, kindOf(c))
+		exprs = append(exprs, selectExpr(c, flavor))
+	}
+	j.keyName, j.key = def.chunkKey()
+	var order []string
+	for _, k := range j.key {
+		pos := slices.IndexFunc(j.cols, func(c Column) bool { return c.Name == k })
+		if pos < 0 { // a generated key column: read it, do not write it
+			pos = len(exprs)
+			exprs = append(exprs, QuoteIdent(k))
+		}
+		j.keyPos = append(j.keyPos, pos)
+		j.keyBinary = append(j.keyBinary, isBinaryKeyCol(def.Column(k)))
+		order = append(order, QuoteIdent(k))
+	}
+	j.selectSQL = "SELECT " + strings.Join(exprs, ", ") + " FROM " + j.src.String()
+	if j.keyName != "" {
+		j.selectSQL += " FORCE INDEX (" + QuoteIdent(j.keyName) + ")"
+		j.orderBy = " ORDER BY " + strings.Join(order, ", ")
+	}
+	return j
+}
+
+// signature is what load_table records of a table, to notice a definition
+// that changed between two attempts.
+func (j *tableJob) signature() (cols, key string) {
+	names := make([]string, len(j.cols))
+	for i, c := range j.cols {
+		names[i] = c.Name + " " + c.ColumnType
+	}
+	c, _ := json.Marshal(names)
+	k, _ := json.Marshal(append([]string{j.keyName}, j.key...))
+	return string(c), string(k)
+}
+
+// rangeWhere renders "key > lo AND key <= hi" for a composite key, in a
+// form MariaDB's range optimizer uses: (a > ?) OR (a = ? AND b > ?) ...
+func (j *tableJob) rangeWhere(lo, hi []any) (string, []any) {
+	var conds []string
+	var args []any
+	if lo != nil {
+		c, a := keyCompare(j.key, lo, ">", false)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if hi != nil {
+		c, a := keyCompare(j.key, hi, "<", true)
+		conds, args = append(conds, c), append(args, a...)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// keyCompare renders key op vals in lexicographic order, with equality
+// allowed when orEqual.
+func keyCompare(key []string, vals []any, op string, orEqual bool) (string, []any) {
+	var ors []string
+	var args []any
+	for i := range key {
+		var ands []string
+		for k := 0; k < i; k++ {
+			ands = append(ands, QuoteIdent(key[k])+" = ?")
+			args = append(args, vals[k])
+		}
+		ands = append(ands, QuoteIdent(key[i])+" "+op+" ?")
+		args = append(args, vals[i])
+		ors = append(ors, strings.Join(ands, " AND "))
+	}
+	if orEqual {
+		var ands []string
+		for k := range key {
+			ands = append(ands, QuoteIdent(key[k])+" = ?")
+			args = append(args, vals[k])
+		}
+		ors = append(ors, strings.Join(ands, " AND "))
+	}
+	if len(ors) == 1 {
+		return ors[0], args
+	}
+	return "((" + strings.Join(ors, ") OR (") + "))", args
+}
+
+// loadState reads the recorded chunks of every table of the subtask and
+// fills each job's pending chunks, or records the first chunk of a table
+// seen for the first time. It fails when a table's definition changed
+// since its first chunks were loaded.
+func loadState(ctx context.Context, target *sql.DB, cfg Config, jobs []*tableJob) error {
+	type rec struct {
+		chunkRec
+		done bool
+		rows int64
+	}
+	recs := map[tableRef][]rec{}
+	rows, err := target.QueryContext(ctx, `SELECT src_schema, src_table, seq, lo_key, hi_key, done, row_count
+		FROM dmplan_meta.load_chunk WHERE task = ? AND source = ? ORDER BY src_schema, src_table, seq`, cfg.Task, cfg.Source)
+	if err != nil {
+		return fmt.Errorf("read load checkpoints: %w", err)
+	}
+	for rows.Next() {
+		var t tableRef
+		var r rec
+		var lo, hi sql.NullString
+		if err := rows.Scan(&t.Schema, &t.Name, &r.seq, &lo, &hi, &r.done, &r.rows); err != nil {
+			rows.Close()
+			return fmt.Errorf("read load checkpoints: %w", err)
+		}
+		if lo.Valid {
+			r.lo = &lo.String
+		}
+		if hi.Valid {
+			r.hi = &hi.String
+		}
+		recs[t] = append(recs[t], r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read load checkpoints: %w", err)
+	}
+	sigs, err := readSignatures(ctx, target, cfg)
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		cols, key := j.signature()
+		old, known := sigs[j.src]
+		if known && (old[0] != cols || old[1] != key || old[2] != j.dst.Schema || old[3] != j.dst.Name) {
+			return Permanent(fmt.Errorf("table %s changed on the source (columns, key or route) while its load was interrupted: "+
+				"empty its target table %s, then DELETE FROM dmplan_meta.load_chunk and dmplan_meta.load_table WHERE task = '%s' AND source = '%s' "+
+				"AND src_schema = '%s' AND src_table = '%s', and start again", j.src, j.dst, cfg.Task, cfg.Source, j.src.Schema, j.src.Name))
+		}
+		for _, r := range recs[j.src] {
+			j.maxSeq = max(j.maxSeq, r.seq)
+			if r.done {
+				j.rowsDone += r.rows
+				j.replace = true
+			} else {
+				j.pending = append(j.pending, r.chunkRec)
+			}
+		}
+		if !known || len(recs[j.src]) == 0 {
+			if err := registerTable(ctx, target, cfg, j, cols, key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func readSignatures(ctx context.Context, target *sql.DB, cfg Config) (map[tableRef][4]string, error) {
+	rows, err := target.QueryContext(ctx, `SELECT src_schema, src_table, columns, chunk_key, dst_schema, dst_table
+		FROM dmplan_meta.load_table WHERE task = ? AND source = ?`, cfg.Task, cfg.Source)
+	if err != nil {
+		return nil, fmt.Errorf("read load checkpoints: %w", err)
+	}
+	defer rows.Close()
+	out := map[tableRef][4]string{}
+	for rows.Next() {
+		var t tableRef
+		var s [4]string
+		if err := rows.Scan(&t.Schema, &t.Name, &s[0], &s[1], &s[2], &s[3]); err != nil {
+			return nil, fmt.Errorf("read load checkpoints: %w", err)
+		}
+		out[t] = s
+	}
+	return out, rows.Err()
+}
+
+// registerTable records a table and its first chunk, the whole key range.
+func registerTable(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, cols, key string) error {
+	tx, err := target.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_table
+		(task, source, src_schema, src_table, dst_schema, dst_table, columns, chunk_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON DUPLICATE KEY UPDATE dst_schema = VALUES(dst_schema), dst_table = VALUES(dst_table),
+		columns = VALUES(columns), chunk_key = VALUES(chunk_key)`,
+		cfg.Task, cfg.Source, j.src.Schema, j.src.Name, j.dst.Schema, j.dst.Name, cols, key); err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT IGNORE INTO dmplan_meta.load_chunk (task, source, src_schema, src_table, seq)
+		VALUES (?, ?, ?, ?, 1)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	j.pending = []chunkRec{{seq: 1}}
+	j.maxSeq = 1
+	return nil
+}
+
+// splitChunk shrinks pending chunk r to (lo, at] and records the rest,
+// (at, hi], as a new pending chunk, in one target transaction: the
+// recorded chunks always cover the whole key space.
+func splitChunk(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, r chunkRec, at string) (chunkRec, error) {
+	next := chunkRec{seq: j.maxSeq + 1, lo: &at, hi: r.hi}
+	tx, err := target.BeginTx(ctx, nil)
+	if err != nil {
+		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE dmplan_meta.load_chunk SET hi_key = ?
+		WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ? AND seq = ? AND done = 0`,
+		at, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, r.seq)
+	if err != nil {
+		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return chunkRec{}, Permanent(fmt.Errorf("split chunk %d of %s: it is done or gone: is another dmplan running the same subtask?", r.seq, j))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_chunk (task, source, src_schema, src_table, seq, lo_key, hi_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, next.seq, at, nullable(r.hi)); err != nil {
+		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+	}
+	j.maxSeq = next.seq
+	return next, nil
+}
+
+func nullable(s *string) any {
+	if s == nil {
+		return nil
+	}
+	return *s
+}

@@ -1,0 +1,258 @@
+package units
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// part is a run of encoded rows: a slice of a LOAD DATA file, or one
+// complete INSERT statement.
+type part struct {
+	data []byte
+	rows int
+}
+
+// chunk is the rows of one key range of one table, loaded in one target
+// transaction together with its checkpoint. Keyed tables' chunks are
+// bounded and held in memory (so a load can be retried on a new target
+// connection); a table without a key is one chunk whose parts stream
+// through a small channel while it loads.
+type chunk struct {
+	job    *tableJob
+	rec    chunkRec
+	parts  []part
+	stream chan part // nil for in-memory chunks; closed by the reader on success only
+	rows   int64
+	bytes  int64
+}
+
+// encoder turns rows into parts.
+type encoder struct {
+	j       *tableJob
+	opts    *DumpLoadOptions
+	head    []byte // "INSERT INTO ... VALUES " (insert method)
+	parts   []part
+	cur     []byte
+	curRows int
+	rows    int64
+	bytes   int64
+	emit    func(part) error // streaming: called with each full part
+}
+
+func newEncoder(j *tableJob, opts *DumpLoadOptions) *encoder {
+	e := &encoder{j: j, opts: opts}
+	if opts.Method == MethodInsert {
+		verb := "INSERT INTO "
+		if j.replace {
+			verb = "REPLACE INTO "
+		}
+		names := make([]string, len(j.cols))
+		for i, c := range j.cols {
+			names[i] = QuoteIdent(c.Name)
+		}
+		e.head = []byte(verb + j.dst.String() + " (" + strings.Join(names, ", ") + ") VALUES ")
+	}
+	return e
+}
+
+// add encodes one row (the select list: written columns first).
+func (e *encoder) add(vals []sql.RawBytes) error {
+	before := len(e.cur)
+	if e.opts.Method == MethodInsert {
+		if e.curRows == 0 {
+			e.cur = append(e.cur, e.head...)
+		} else {
+			e.cur = append(e.cur, ',')
+		}
+		e.cur = append(e.cur, '(')
+		for i := range e.j.cols {
+			if i > 0 {
+				e.cur = append(e.cur, ',')
+			}
+			e.cur = appendSQL(e.cur, vals[i], e.j.kinds[i])
+		}
+		e.cur = append(e.cur, ')')
+	} else {
+		for i := range e.j.cols {
+			if i > 0 {
+				e.cur = append(e.cur, '\t')
+			}
+			e.cur = appendTSV(e.cur, vals[i], e.j.kinds[i])
+		}
+		e.cur = append(e.cur, '\n')
+	}
+	e.curRows++
+	e.rows++
+	e.bytes += int64(len(e.cur) - before)
+	if e.curRows >= e.opts.InsertRows || len(e.cur) >= e.opts.PartBytes {
+		return e.flush()
+	}
+	return nil
+}
+
+func (e *encoder) flush() error {
+	if e.curRows == 0 {
+		return nil
+	}
+	p := part{data: e.cur, rows: e.curRows}
+	e.cur, e.curRows = nil, 0
+	if e.emit != nil {
+		return e.emit(p)
+	}
+	e.parts = append(e.parts, p)
+	return nil
+}
+
+// reader dumps tables on one snapshot connection.
+type reader struct {
+	d    *dumper
+	conn *sql.Conn
+}
+
+// dumpTable sends every pending chunk of j.
+func (r *reader) dumpTable(ctx context.Context, j *tableJob) error {
+	j.inflight.Add(1)
+	defer r.d.chunkDone(j)
+	if j.keyName == "" {
+		return r.streamTable(ctx, j)
+	}
+	for _, rec := range j.pending {
+		if err := r.dumpRange(ctx, j, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dumpRange reads the rows of rec's range in key order, in pieces of at
+// most ChunkRows rows and ChunkBytes bytes. When a piece fills up, rec is
+// split at the piece's last key and the rest is read as a new chunk.
+func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error {
+	opts := r.d.opts
+	for {
+		lo, hi, err := r.bounds(j, rec)
+		if err != nil {
+			return err
+		}
+		where, args := j.rangeWhere(lo, hi)
+		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(opts.ChunkRows)
+		rows, err := r.conn.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("dump %s: %w", j, err)
+		}
+		e := newEncoder(j, opts)
+		cols, _ := rows.Columns()
+		vals := make([]sql.RawBytes, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		var last [][]byte
+		full := false
+		for rows.Next() {
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return fmt.Errorf("dump %s: %w", j, err)
+			}
+			if err := e.add(vals); err != nil {
+				rows.Close()
+				return err
+			}
+			if e.rows >= int64(opts.ChunkRows) || e.bytes >= int64(opts.ChunkBytes) {
+				last = make([][]byte, len(j.keyPos))
+				for i, p := range j.keyPos {
+					last[i] = append([]byte{}, vals[p]...)
+				}
+				full = true
+				break
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("dump %s: %w", j, err)
+		}
+		_ = e.flush()
+		c := &chunk{job: j, rec: rec, parts: e.parts, rows: e.rows, bytes: e.bytes}
+		var next chunkRec
+		if full {
+			at := encodeKey(last, j.keyBinary)
+			next, err = splitChunk(ctx, r.d.target, r.d.cfg, j, rec, at)
+			if err != nil {
+				return err
+			}
+			c.rec.hi = &at
+		}
+		if err := r.d.send(ctx, c); err != nil {
+			return err
+		}
+		if !full {
+			return nil
+		}
+		rec = next
+	}
+}
+
+func (r *reader) bounds(j *tableJob, rec chunkRec) (lo, hi []any, err error) {
+	if rec.lo != nil {
+		if lo, err = decodeKey(*rec.lo, j.keyBinary); err != nil {
+			return nil, nil, Permanent(fmt.Errorf("dump %s: %w", j, err))
+		}
+	}
+	if rec.hi != nil {
+		if hi, err = decodeKey(*rec.hi, j.keyBinary); err != nil {
+			return nil, nil, Permanent(fmt.Errorf("dump %s: %w", j, err))
+		}
+	}
+	return lo, hi, nil
+}
+
+// streamTable sends a table without a usable key as one chunk whose parts
+// stream to the loader while they are read.
+func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
+	if len(j.pending) == 0 {
+		return nil
+	}
+	c := &chunk{job: j, rec: j.pending[0], stream: make(chan part, 2)}
+	if err := r.d.send(ctx, c); err != nil {
+		return err
+	}
+	rows, err := r.conn.QueryContext(ctx, j.selectSQL)
+	if err != nil {
+		return fmt.Errorf("dump %s: %w", j, err)
+	}
+	defer rows.Close()
+	e := newEncoder(j, r.d.opts)
+	e.emit = func(p part) error {
+		select {
+		case c.stream <- p:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	cols, _ := rows.Columns()
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return fmt.Errorf("dump %s: %w", j, err)
+		}
+		if err := e.add(vals); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("dump %s: %w", j, err)
+	}
+	if err := e.flush(); err != nil {
+		return err
+	}
+	close(c.stream) // only now: a closed stream means "complete"
+	return nil
+}

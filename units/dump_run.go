@@ -1,0 +1,178 @@
+package units
+
+import (
+	"context"
+	"database/sql"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dmplan/dmplan/internal/tablefilter"
+)
+
+// dumper copies one subtask's tables: readers on snapshot connections cut
+// tables into chunks, loaders write them, through a bounded channel.
+type dumper struct {
+	cfg    Config
+	opts   *DumpLoadOptions
+	src    *sql.DB
+	target *sql.DB
+	filter tablefilter.Filter
+	router tablefilter.Router
+	r      Reporter
+	log    *slog.Logger
+
+	snapID  uint32
+	snapPos Position
+	chunks  chan *chunk
+
+	tablesTotal         int
+	tablesDoneN         atomic.Int64
+	rowsDone, rowsTotal atomic.Int64
+	bytes               atomic.Int64
+	lastErr             atomic.Value // string
+}
+
+// run copies jobs: it returns when every pending chunk is loaded or on the
+// first error (which stops everything else).
+func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) error {
+	var todo []*tableJob
+	var rowsDone, rowsTotal int64
+	for _, j := range jobs {
+		rowsDone += j.rowsDone
+		rowsTotal += max(j.estimate, j.rowsDone)
+		if len(j.pending) > 0 {
+			todo = append(todo, j)
+		}
+	}
+	d.tablesTotal = len(jobs)
+	d.tablesDoneN.Store(int64(len(jobs) - len(todo)))
+	d.rowsDone.Store(rowsDone)
+	d.rowsTotal.Store(rowsTotal)
+	// Biggest first, so that the last table to finish is a small one.
+	slices.SortStableFunc(todo, func(a, b *tableJob) int { return int(min(max(b.estimate-a.estimate, -1), 1)) })
+	if d.opts.Method == "" {
+		d.opts.Method = pickMethod(ctx, d.target)
+	}
+	d.log.Info("copying tables", "tables", len(jobs), "to_copy", len(todo), "readers", len(snap.conns),
+		"loaders", d.opts.Loaders, "method", d.opts.Method, "snapshot", d.snapID)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	fail := func(err error) {
+		once.Do(func() { first = err; cancel(err) })
+	}
+	queue := make(chan *tableJob, len(todo))
+	for _, j := range todo {
+		queue <- j
+	}
+	close(queue)
+	d.chunks = make(chan *chunk, d.opts.Loaders)
+	var readers sync.WaitGroup
+	for _, c := range snap.conns {
+		rd := &reader{d: d, conn: c}
+		readers.Go(func() {
+			for j := range queue {
+				if err := rd.dumpTable(ctx, j); err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+	for range d.opts.Loaders {
+		l := &loader{d: d}
+		wg.Go(func() {
+			defer l.close()
+			for c := range d.chunks {
+				if ctx.Err() != nil {
+					continue // drain, so that readers never block
+				}
+				if err := l.loadRetrying(ctx, c); err != nil {
+					fail(err)
+					continue
+				}
+				d.rowsDone.Add(c.rows)
+				d.bytes.Add(c.bytes)
+				d.chunkDone(c.job)
+			}
+		})
+	}
+	stop := make(chan struct{})
+	wg.Go(func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				d.report("load", d.tablesTotal, int(d.tablesDoneN.Load()))
+			case <-stop:
+				return
+			}
+		}
+	})
+	readers.Wait()
+	close(d.chunks)
+	close(stop)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// send hands a chunk to the loaders.
+func (d *dumper) send(ctx context.Context, c *chunk) error {
+	c.job.inflight.Add(1)
+	select {
+	case d.chunks <- c:
+		return nil
+	case <-ctx.Done():
+		c.job.inflight.Add(-1)
+		return context.Cause(ctx)
+	}
+}
+
+// chunkDone counts a loaded chunk (or the end of a table's reading).
+func (d *dumper) chunkDone(j *tableJob) {
+	if j.inflight.Add(-1) == 0 {
+		d.tablesDoneN.Add(1)
+		d.log.Debug("table loaded", "table", j.String(), "into", j.dst.String())
+	}
+}
+
+// transient records a retried error for progress reports.
+func (d *dumper) transient(err error) {
+	d.lastErr.Store(err.Error())
+	d.log.Warn("transient error, retrying", "err", err)
+}
+
+func (d *dumper) report(unit string, total, done int) {
+	p := Progress{
+		Unit:        unit,
+		TablesTotal: total,
+		TablesDone:  done,
+		RowsDone:    d.rowsDone.Load(),
+		RowsTotal:   max(d.rowsTotal.Load(), d.rowsDone.Load()),
+		Bytes:       d.bytes.Load(),
+		Position:    d.snapPos,
+	}
+	if s, ok := d.lastErr.Load().(string); ok {
+		p.Err = s
+	}
+	d.r.Report(p)
+}
+
+// pickMethod chooses LOAD DATA LOCAL when the target accepts it.
+func pickMethod(ctx context.Context, target *sql.DB) string {
+	var on int
+	if err := target.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&on); err == nil && on == 1 {
+		return MethodLoadData
+	}
+	return MethodInsert
+}

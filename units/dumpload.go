@@ -1,0 +1,275 @@
+package units
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dmplan/dmplan/internal/tablefilter"
+	"github.com/go-sql-driver/mysql"
+)
+
+// Load methods.
+const (
+	MethodLoadData = "load-data" // LOAD DATA LOCAL INFILE streamed from memory
+	MethodInsert   = "insert"    // multi-row INSERT statements
+)
+
+// DumpLoadOptions tune DumpLoad. The zero value picks the defaults, which
+// were measured on a 2-core machine (docs/units.md, bench/fullcopy).
+type DumpLoadOptions struct {
+	Readers    int    // snapshot connections reading the source (default 2, at most DumpThreads)
+	Loaders    int    // target connections writing (default Config.DumpThreads, else 4)
+	ChunkRows  int    // rows per chunk, one target transaction (default 20,000)
+	ChunkBytes int    // bytes per chunk (default 8 MiB)
+	PartBytes  int    // bytes per INSERT statement or streamed slice (default 1 MiB)
+	InsertRows int    // rows per INSERT statement (default 2,000)
+	Method     string // MethodLoadData or MethodInsert; "" picks LOAD DATA when the target allows local_infile
+	// SkipTargetBinlog sets sql_log_bin=0 on loader connections: faster,
+	// but the target's own replicas then miss the rows. Off by default.
+	SkipTargetBinlog bool
+	LoadRetries      int // tries per chunk on transient target errors (default 8)
+	AttemptRetries   int // attempts (each from a new snapshot) without progress before giving up (default 6)
+}
+
+func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {
+	threads := cfg.DumpThreads
+	if threads <= 0 {
+		threads = 4
+	}
+	if o.Loaders <= 0 {
+		o.Loaders = threads
+	}
+	if o.Readers <= 0 {
+		o.Readers = min(2, threads)
+	}
+	if o.ChunkRows <= 0 {
+		o.ChunkRows = 20000
+	}
+	if o.ChunkBytes <= 0 {
+		o.ChunkBytes = 8 << 20
+	}
+	if o.PartBytes <= 0 {
+		o.PartBytes = 1 << 20
+	}
+	if o.InsertRows <= 0 {
+		o.InsertRows = 2000
+	}
+	if o.LoadRetries <= 0 {
+		o.LoadRetries = 8
+	}
+	if o.AttemptRetries <= 0 {
+		o.AttemptRetries = 6
+	}
+	return o
+}
+
+// DumpLoad copies the tables cfg selects from cfg.From to cfg.To and
+// returns the binlog position sync must start from. It is idempotent and
+// resumable: when dmplan_meta on the target says the load finished, it
+// returns the recorded position at once; otherwise it loads the chunks not
+// yet loaded, from a new snapshot. ReadLoadWindows tells sync which events
+// the loaded rows already contain (docs/units.md, "Exactly once").
+func DumpLoad(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) (Position, error) {
+	return DumpLoadWith(ctx, cfg, DumpLoadOptions{}, r, log)
+}
+
+// DumpLoadWith is DumpLoad with tuning options.
+func DumpLoadWith(ctx context.Context, cfg Config, opts DumpLoadOptions, r Reporter, log *slog.Logger) (Position, error) {
+	opts = opts.withDefaults(cfg)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if r == nil {
+		r = ReporterFunc(func(Progress) {})
+	}
+	log = log.With("task", cfg.Task, "source", cfg.Source)
+	filter, err := tablefilter.Parse(cfg.Tables)
+	if err != nil {
+		return Position{}, Permanent(fmt.Errorf("dump %s/%s: table filter: %w", cfg.Task, cfg.Source, err))
+	}
+	routes := make([]tablefilter.Route, len(cfg.Routes))
+	for i, rt := range cfg.Routes {
+		routes[i] = tablefilter.Route{From: rt.From, To: rt.To}
+	}
+	router, err := tablefilter.ParseRoutes(routes)
+	if err != nil {
+		return Position{}, Permanent(fmt.Errorf("dump %s/%s: routes: %w", cfg.Task, cfg.Source, err))
+	}
+	src, err := Open(cfg.From, opts.Readers+2)
+	if err != nil {
+		return Position{}, err
+	}
+	defer src.Close()
+	target, err := Open(cfg.To, opts.Loaders+2)
+	if err != nil {
+		return Position{}, err
+	}
+	defer target.Close()
+
+	d := &dumper{cfg: cfg, opts: &opts, src: src, target: target, filter: filter, router: router, r: r, log: log}
+	backoff := time.Second
+	failures := 0
+	for {
+		var progressBefore int64
+		pos, err := d.attempt(ctx, &progressBefore)
+		if err == nil {
+			return pos, nil
+		}
+		if ctx.Err() != nil {
+			return Position{}, ctx.Err()
+		}
+		if !retryable(err) {
+			return Position{}, err
+		}
+		if d.rowsDone.Load() > progressBefore {
+			failures, backoff = 0, time.Second
+		}
+		failures++
+		if failures >= opts.AttemptRetries {
+			return Position{}, fmt.Errorf("dump/load %s/%s: giving up after %d attempts: %w", cfg.Task, cfg.Source, failures, err)
+		}
+		d.transient(err)
+		log.Warn("dump/load attempt failed; resuming from a new snapshot", "err", err, "in", backoff)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return Position{}, ctx.Err()
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// retryable errors end an attempt; the next one resumes from a new
+// snapshot.
+func retryable(err error) bool {
+	if IsTransient(err) {
+		return true
+	}
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1412 // table definition changed (DDL during the dump)
+}
+
+// attempt runs one dump+load from one snapshot.
+func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, error) {
+	cfg := d.cfg
+	if err := ensureMeta(ctx, d.target); err != nil {
+		return Position{}, err
+	}
+	if pos, done, err := loadDone(ctx, d.target, cfg.Task, cfg.Source); err != nil || done {
+		return pos, err
+	}
+	flavor := cfg.Flavor
+	if flavor == "" {
+		f, err := DetectFlavor(ctx, d.src)
+		if err != nil {
+			return Position{}, err
+		}
+		flavor = f
+	}
+	d.report("dump", 0, 0)
+	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, d.log)
+	if err != nil {
+		return Position{}, err
+	}
+	defer snap.close()
+	d.log.Info("snapshot taken", "file", snap.pos.File, "pos", snap.pos.Pos, "gtid", snap.pos.GTID, "method", snap.how, "connections", len(snap.conns))
+	if d.snapID, err = recordSnapshot(ctx, d.target, cfg.Task, cfg.Source, snap.pos); err != nil {
+		return Position{}, err
+	}
+	d.snapPos = snap.pos
+	jobs, err := d.plan(ctx, snap.conns[0], flavor)
+	if err != nil {
+		return Position{}, err
+	}
+	*progressBefore = d.rowsDone.Load()
+	if err := d.run(ctx, snap, jobs); err != nil {
+		return Position{}, err
+	}
+	return d.finish(ctx)
+}
+
+// finish records that the load is complete, with the position sync starts
+// from: the oldest snapshot any loaded row comes from.
+func (d *dumper) finish(ctx context.Context) (Position, error) {
+	cfg := d.cfg
+	var pending int
+	if err := d.target.QueryRowContext(ctx, `SELECT COUNT(*) FROM dmplan_meta.load_chunk c JOIN dmplan_meta.load_table t
+		USING (task, source, src_schema, src_table) WHERE c.task = ? AND c.source = ? AND c.done = 0`,
+		cfg.Task, cfg.Source).Scan(&pending); err != nil {
+		return Position{}, fmt.Errorf("finish load: %w", err)
+	}
+	w, err := ReadLoadWindows(ctx, d.target, cfg.Task, cfg.Source)
+	if err != nil {
+		return Position{}, err
+	}
+	start := d.snapPos
+	if !w.Start.IsZero() && ComparePositions(w.Start, start) < 0 {
+		start = w.Start
+	}
+	if _, err := d.target.ExecContext(ctx, `INSERT INTO dmplan_meta.load_done (task, source, binlog_file, binlog_pos, gtid)
+		VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE task = task`, cfg.Task, cfg.Source, start.File, start.Pos, start.GTID); err != nil {
+		return Position{}, fmt.Errorf("finish load: %w", err)
+	}
+	d.log.Info("dump/load finished", "rows", d.rowsDone.Load(), "start_file", start.File, "start_pos", start.Pos,
+		"start_gtid", start.GTID, "pending_chunks_of_dropped_tables", pending)
+	d.report("load", d.tablesTotal, d.tablesTotal)
+	pos, _, err := loadDone(ctx, d.target, cfg.Task, cfg.Source)
+	return pos, err
+}
+
+// plan lists and reads the selected tables, creates them on the target
+// and reads their checkpoints.
+func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tableJob, error) {
+	refs, err := listTables(ctx, src, d.filter.Match)
+	if err != nil {
+		return nil, err
+	}
+	estimates, err := rowEstimates(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	var jobs []*tableJob
+	for _, ref := range refs {
+		def, err := readTable(ctx, src, ref.Schema, ref.Name)
+		if errors.Is(err, ErrTableNotFound) {
+			continue // dropped since it was listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		db, tbl := d.router.Route(ref.Schema, ref.Name)
+		j := newTableJob(def, tableRef{db, tbl}, flavor)
+		j.estimate = estimates[ref]
+		jobs = append(jobs, j)
+	}
+	if err := createTargets(ctx, src, d.target, jobs, d.log); err != nil {
+		return nil, err
+	}
+	if err := loadState(ctx, d.target, d.cfg, jobs); err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+func rowEstimates(ctx context.Context, q querier) (map[tableRef]int64, error) {
+	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES
+		WHERE TABLE_TYPE = 'BASE TABLE'`)
+	if err != nil {
+		return nil, fmt.Errorf("read row estimates: %w", err)
+	}
+	defer rows.Close()
+	out := map[tableRef]int64{}
+	for rows.Next() {
+		var t tableRef
+		var n int64
+		if err := rows.Scan(&t.Schema, &t.Name, &n); err != nil {
+			return nil, fmt.Errorf("read row estimates: %w", err)
+		}
+		out[t] = n
+	}
+	return out, rows.Err()
+}

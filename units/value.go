@@ -1,0 +1,170 @@
+package units
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strconv"
+)
+
+// Values travel as the server's own text (the text protocol's raw bytes),
+// never through Go types: integers of any width and sign, DECIMAL, dates,
+// times and strings stay exact. Three kinds need care:
+//   - binary strings (BINARY, VARBINARY, BLOB, spatial) travel hex-encoded;
+//   - BIT values arrive as big-endian bytes and travel as unsigned decimals;
+//   - FLOAT is read as CAST(col AS DOUBLE) on MariaDB: its text form keeps
+//     only 6 significant digits, its DOUBLE form round-trips exactly.
+
+// valueKind is how one column's value is encoded.
+type valueKind uint8
+
+const (
+	kindText   valueKind = iota // the server's text, escaped
+	kindBinary                  // bytes, hex-encoded
+	kindBit                     // big-endian bytes, as an unsigned decimal
+)
+
+func kindOf(c Column) valueKind {
+	switch {
+	case c.DataType == "bit":
+		return kindBit
+	case isBinaryType(c):
+		return kindBinary
+	}
+	return kindText
+}
+
+// selectExpr is the expression dump reads column c with.
+func selectExpr(c Column, flavor string) string {
+	if c.DataType == "float" && flavor == "mariadb" {
+		return "CAST(" + QuoteIdent(c.Name) + " AS DOUBLE)"
+	}
+	return QuoteIdent(c.Name)
+}
+
+// bitDecimal turns BIT bytes (big-endian) into an unsigned decimal.
+func bitDecimal(dst, b []byte) []byte {
+	if len(b) <= 8 {
+		var v uint64
+		for _, x := range b {
+			v = v<<8 | uint64(x)
+		}
+		return strconv.AppendUint(dst, v, 10)
+	}
+	return new(big.Int).SetBytes(b).Append(dst, 10)
+}
+
+// appendTSV appends v in LOAD DATA's default text format (fields
+// terminated by tab, lines by newline, escaped by backslash). nil is NULL.
+func appendTSV(dst, v []byte, k valueKind) []byte {
+	if v == nil {
+		return append(dst, '\\', 'N')
+	}
+	switch k {
+	case kindBinary:
+		return hex.AppendEncode(dst, v)
+	case kindBit:
+		return bitDecimal(dst, v)
+	}
+	for _, c := range v {
+		switch c {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case 0:
+			dst = append(dst, '\\', '0')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// appendSQL appends v as an SQL literal: NULL, X'hex', an unsigned decimal
+// for BIT, or a quoted string with backslash escapes (the loader's session
+// has NO_BACKSLASH_ESCAPES off). The server converts a quoted string to
+// the column's type exactly, so numbers and dates are quoted too.
+func appendSQL(dst, v []byte, k valueKind) []byte {
+	if v == nil {
+		return append(dst, "NULL"...)
+	}
+	switch k {
+	case kindBinary:
+		dst = append(dst, "X'"...)
+		dst = hex.AppendEncode(dst, v)
+		return append(dst, '\'')
+	case kindBit:
+		return bitDecimal(dst, v)
+	}
+	dst = append(dst, '\'')
+	for _, c := range v {
+		switch c {
+		case 0:
+			dst = append(dst, '\\', '0')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\'':
+			dst = append(dst, '\\', '\'')
+		case '"':
+			dst = append(dst, '\\', '"')
+		case '\032':
+			dst = append(dst, '\\', 'Z')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '\'')
+}
+
+// A chunk boundary is the key of a row: one value per key column. It is
+// stored in dmplan_meta as a JSON array of strings (binary columns
+// hex-encoded) and sent back to the source as query parameters.
+
+// encodeKey renders a key as JSON.
+func encodeKey(vals [][]byte, binary []bool) string {
+	s := make([]string, len(vals))
+	for i, v := range vals {
+		if binary[i] {
+			s[i] = hex.EncodeToString(v)
+		} else {
+			s[i] = string(v)
+		}
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// decodeKey turns a stored key into query parameters: string for text
+// columns, []byte for binary ones.
+func decodeKey(s string, binary []bool) ([]any, error) {
+	var vals []string
+	if err := json.Unmarshal([]byte(s), &vals); err != nil {
+		return nil, fmt.Errorf("decode chunk key %q: %w", s, err)
+	}
+	if len(vals) != len(binary) {
+		return nil, fmt.Errorf("decode chunk key %q: %d values for a %d-column key", s, len(vals), len(binary))
+	}
+	out := make([]any, len(vals))
+	for i, v := range vals {
+		if !binary[i] {
+			out[i] = v
+			continue
+		}
+		b, err := hex.DecodeString(v)
+		if err != nil {
+			return nil, fmt.Errorf("decode chunk key %q: %w", s, err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
