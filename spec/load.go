@@ -81,7 +81,7 @@ func (d *decoder) document(root *node) (decl, bool) {
 		d.errorf(root.line, "a document must be a mapping of apiVersion, kind, metadata and spec, not %s", describe(root))
 		return decl{}, false
 	}
-	o, _ := d.object(root, "", "apiVersion", "kind", "metadata", "spec")
+	o, _ := d.object(root, "", root.line, "apiVersion", "kind", "metadata", "spec")
 	obj := decl{file: d.file, line: root.line}
 	valid := true
 	switch av := o.str("apiVersion"); {
@@ -110,19 +110,19 @@ func (d *decoder) document(root *node) (decl, bool) {
 	if obj.name == "" {
 		valid = false
 	}
-	spec := o.node("spec")
-	if spec == nil {
+	hasSpec := o.node("spec") != nil
+	if !hasSpec {
 		d.errorf(o.lineOf("spec"), "spec is required")
 	}
 	if obj.kind == "" || obj.name == "" {
 		return obj, false
 	}
-	if valid && spec != nil {
+	if valid && hasSpec {
 		switch obj.kind {
 		case KindSource:
-			obj.source = d.source(spec, obj.name)
+			obj.source = d.source(o, obj.name)
 		case KindTask:
-			obj.task, obj.refs = d.task(spec, obj.name)
+			obj.task, obj.refs = d.task(o, obj.name)
 		}
 	}
 	return obj, true
@@ -134,7 +134,7 @@ func (d *decoder) metadata(o *object) (name string, line int) {
 		d.errorf(o.lineOf("metadata"), "metadata.name is required")
 		return "", 0
 	}
-	mo, ok := d.object(o.node("metadata"), "metadata", "name")
+	mo, ok := o.child("metadata", "name")
 	if !ok {
 		return "", 0
 	}

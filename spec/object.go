@@ -36,15 +36,16 @@ func join(path, name string) string {
 }
 
 // object checks that n is a mapping (or null: no fields) whose keys are all
-// known; ok is false when n is something else.
-func (d *decoder) object(n *node, path string, known ...string) (_ *object, ok bool) {
-	o := &object{d: d, path: path, line: n.line, fields: map[string]mapItem{}}
+// known; ok is false when n is something else. line is where messages about
+// the object as a whole point: the line of its key.
+func (d *decoder) object(n *node, path string, line int, known ...string) (_ *object, ok bool) {
+	o := &object{d: d, path: path, line: line, fields: map[string]mapItem{}}
 	switch n.kind {
 	case nullNode:
 		return o, true
 	case mapNode:
 	default:
-		d.errorf(n.line, "%s must be a mapping, not %s", describePath(path), describe(n))
+		d.errorf(line, "%s must be a mapping, not %s", describePath(path), describe(n))
 		return o, false
 	}
 	for _, line := range n.badKeys {
@@ -104,6 +105,16 @@ func describe(n *node) string {
 		return "a boolean (quote yes, no, on, off, true and false to make them strings)"
 	}
 	return fmt.Sprintf("a %T", n.value)
+}
+
+// child decodes field name as an object with the known fields; an absent
+// or null field is an object without fields.
+func (o *object) child(name string, known ...string) (*object, bool) {
+	n := o.node(name)
+	if n == nil {
+		n = &node{kind: nullNode, line: o.lineOf(name)}
+	}
+	return o.d.object(n, o.at(name), o.lineOf(name), known...)
 }
 
 // at returns the path of field name.

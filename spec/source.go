@@ -7,10 +7,10 @@ import (
 
 var sourceFields = []string{"host", "port", "user", "password", "flavor", "worker"}
 
-// source decodes the spec of a Source document.
-func (d *decoder) source(n *node, name string) Source {
+// source decodes the spec of a Source document doc.
+func (d *decoder) source(doc *object, name string) Source {
 	s := Source{Name: name}
-	o, ok := d.object(n, "spec", sourceFields...)
+	o, ok := doc.child("spec", sourceFields...)
 	if !ok {
 		return s
 	}

@@ -25,10 +25,10 @@ type sourceRef struct {
 	line  int
 }
 
-// task decodes the spec of a Task document. refs are its spec.sources.
-func (d *decoder) task(n *node, name string) (Task, []sourceRef) {
+// task decodes the spec of a Task document doc. refs are its spec.sources.
+func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 	t := Task{Name: name, Stage: StageRunning}
-	o, ok := d.object(n, "spec", taskFields...)
+	o, ok := doc.child("spec", taskFields...)
 	if !ok {
 		return t, nil
 	}
@@ -43,7 +43,7 @@ func (d *decoder) task(n *node, name string) (Task, []sourceRef) {
 	}
 	if o.node("target") == nil {
 		d.errorf(o.lineOf("target"), "spec.target is required")
-	} else if to, ok := d.object(o.node("target"), "spec.target", targetFields...); ok {
+	} else if to, ok := o.child("target", targetFields...); ok {
 		t.Target = d.endpoint(to)
 	}
 	refs := d.taskSources(o, &t)
@@ -51,22 +51,14 @@ func (d *decoder) task(n *node, name string) (Task, []sourceRef) {
 	t.Routes = d.routes(o)
 	t.Start = d.start(o, t.Mode, refs)
 
-	if do, ok := d.object(nodeOrNull(o, "dump"), "spec.dump", "threads"); ok {
+	if do, ok := o.child("dump", "threads"); ok {
 		t.Dump.Threads = int(do.integer("threads", DefaultDumpThreads, 1, maxDumpThreads))
 	}
-	if so, ok := d.object(nodeOrNull(o, "sync"), "spec.sync", "workers", "batch"); ok {
+	if so, ok := o.child("sync", "workers", "batch"); ok {
 		t.Sync.Workers = int(so.integer("workers", DefaultSyncWorkers, 1, maxSyncWorkers))
 		t.Sync.Batch = int(so.integer("batch", DefaultSyncBatch, 1, maxSyncBatch))
 	}
 	return t, refs
-}
-
-// nodeOrNull is field name's value, or a null node on its line.
-func nodeOrNull(o *object, name string) *node {
-	if n := o.node(name); n != nil {
-		return n
-	}
-	return &node{kind: nullNode, line: o.lineOf(name)}
 }
 
 func (d *decoder) mode(o *object) Mode {

@@ -37,7 +37,7 @@ func (d *decoder) routes(o *object) []Route {
 	var out []Route
 	for i, it := range o.list("routes") {
 		path := fmt.Sprintf("spec.routes[%d]", i)
-		ro, ok := d.object(it, path, "from", "to")
+		ro, ok := d.object(it, path, it.line, "from", "to")
 		if !ok {
 			continue
 		}
@@ -106,7 +106,7 @@ func (d *decoder) start(o *object, mode Mode, refs []sourceRef) map[string]Start
 		if !inTask[k.name] {
 			d.errorf(k.line, "%s: source %q is not in spec.sources", path, k.name)
 		}
-		so, ok := d.object(k.value, path, "gtid", "binlogFile", "binlogPos")
+		so, ok := d.object(k.value, path, k.line, "gtid", "binlogFile", "binlogPos")
 		if !ok {
 			continue
 		}

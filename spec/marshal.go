@@ -1,0 +1,140 @@
+package spec
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	yaml "go.yaml.in/yaml/v2"
+)
+
+// The document shapes Marshal writes; field order is the order in the file.
+type (
+	yamlDoc struct {
+		APIVersion string       `yaml:"apiVersion"`
+		Kind       string       `yaml:"kind"`
+		Metadata   yamlMetadata `yaml:"metadata"`
+		Spec       any          `yaml:"spec"`
+	}
+	yamlMetadata struct {
+		Name string `yaml:"name"`
+	}
+	yamlEndpoint struct {
+		Host     string `yaml:"host"`
+		Port     int    `yaml:"port"`
+		User     string `yaml:"user"`
+		Password string `yaml:"password,omitempty"`
+	}
+	yamlSource struct {
+		Host     string `yaml:"host"`
+		Port     int    `yaml:"port"`
+		User     string `yaml:"user"`
+		Password string `yaml:"password,omitempty"`
+		Flavor   string `yaml:"flavor,omitempty"`
+		Worker   string `yaml:"worker,omitempty"`
+	}
+	yamlTask struct {
+		Mode    Mode                    `yaml:"mode"`
+		Stage   Stage                   `yaml:"stage"`
+		Target  yamlEndpoint            `yaml:"target"`
+		Sources []string                `yaml:"sources"`
+		Tables  []string                `yaml:"tables"`
+		Routes  []yamlRoute             `yaml:"routes,omitempty"`
+		Start   map[string]yamlStartPos `yaml:"start,omitempty"`
+		Dump    yamlDump                `yaml:"dump"`
+		Sync    yamlSync                `yaml:"sync"`
+	}
+	yamlDump struct {
+		Threads int `yaml:"threads"`
+	}
+	yamlSync struct {
+		Workers int `yaml:"workers"`
+		Batch   int `yaml:"batch"`
+	}
+	yamlRoute struct {
+		From string `yaml:"from"`
+		To   string `yaml:"to"`
+	}
+	yamlStartPos struct {
+		GTID       string `yaml:"gtid,omitempty"`
+		BinlogFile string `yaml:"binlogFile,omitempty"`
+		BinlogPos  uint32 `yaml:"binlogPos,omitempty"`
+	}
+)
+
+// Marshal writes set as multi-document YAML in the format Load reads:
+// Sources, then Tasks, each sorted by name, every field written out
+// (defaults included) and passwords as their ${REF}. Loading the output
+// with the same environment gives an equal Set (but for Origin). It is
+// what `dmplan export` prints.
+func Marshal(set *Set) ([]byte, error) {
+	var docs []yamlDoc
+	for _, s := range sortedSources(set.Sources) {
+		pw, err := secretRefText(s.Password)
+		if err != nil {
+			return nil, fmt.Errorf("marshal source %q: %w", s.Name, err)
+		}
+		docs = append(docs, yamlDoc{Kind: KindSource, Metadata: yamlMetadata{s.Name}, Spec: yamlSource{
+			Host: s.Host, Port: s.Port, User: s.User, Password: pw, Flavor: string(s.Flavor), Worker: s.Worker,
+		}})
+	}
+	for _, t := range sortedTasks(set.Tasks) {
+		pw, err := secretRefText(t.Target.Password)
+		if err != nil {
+			return nil, fmt.Errorf("marshal task %q: %w", t.Name, err)
+		}
+		yt := yamlTask{
+			Mode: t.Mode, Stage: t.Stage,
+			Target:  yamlEndpoint{Host: t.Target.Host, Port: t.Target.Port, User: t.Target.User, Password: pw},
+			Sources: t.Sources, Tables: t.Tables,
+		}
+		for _, r := range t.Routes {
+			yt.Routes = append(yt.Routes, yamlRoute(r))
+		}
+		if len(t.Start) > 0 {
+			yt.Start = map[string]yamlStartPos{}
+			for k, p := range t.Start {
+				yt.Start[k] = yamlStartPos(p)
+			}
+		}
+		yt.Dump.Threads = t.Dump.Threads
+		yt.Sync.Workers, yt.Sync.Batch = t.Sync.Workers, t.Sync.Batch
+		docs = append(docs, yamlDoc{Kind: KindTask, Metadata: yamlMetadata{t.Name}, Spec: yt})
+	}
+	var buf bytes.Buffer
+	for i, doc := range docs {
+		doc.APIVersion = APIVersion
+		out, err := yaml.Marshal(doc)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %s %q: %w", doc.Kind, doc.Metadata.Name, err)
+		}
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(out)
+	}
+	return buf.Bytes(), nil
+}
+
+// secretRefText is a Secret as written in YAML: "${REF}", or "" for none.
+func secretRefText(s Secret) (string, error) {
+	if s.IsZero() {
+		return "", nil
+	}
+	if !secretRef.MatchString("${" + s.Ref + "}") {
+		return "", fmt.Errorf("password reference %q is not an environment variable name", s.Ref)
+	}
+	return "${" + s.Ref + "}", nil
+}
+
+func sortedSources(in []Source) []Source {
+	out := append([]Source(nil), in...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func sortedTasks(in []Task) []Task {
+	out := append([]Task(nil), in...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
