@@ -1,0 +1,407 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+	"github.com/dmplan/dmplan/units"
+)
+
+// Defaults for LoopConfig fields left zero.
+const (
+	DefaultResync     = 10 * time.Second
+	DefaultBackoffMin = time.Second
+	DefaultBackoffMax = 30 * time.Second
+	// DefaultDesiredRetry is how soon a failed read of the desired state
+	// is tried again (units keep running meanwhile).
+	DefaultDesiredRetry = time.Second
+)
+
+// LoopConfig wires a Loop to its agent.
+type LoopConfig struct {
+	// Desired reads what this agent should run now. An error leaves the
+	// running units alone; the read is retried.
+	Desired func(ctx context.Context) ([]Desired, error)
+	// Run runs one subtask's units until ctx ends (units.Run, or a
+	// simulation for benchmarks).
+	Run units.RunFunc
+	// Report receives a subtask's status when its state changes
+	// (stateChanged) or its unit reports progress. It is called from the
+	// loop and from the units' goroutines: it must be fast and safe for
+	// concurrent use. Optional.
+	Report func(st Status, stateChanged bool)
+	// Forget is called when a subtask is no longer this agent's (its
+	// unit has stopped). Optional.
+	Forget func(id planner.SubtaskID)
+	// Observe is called after every reconcile with its actions (or the
+	// error that prevented it), for metrics. Optional.
+	Observe func(actions []Action, err error)
+
+	Log        *slog.Logger
+	Clock      Clock
+	Resync     time.Duration // periodic wake-up; default DefaultResync
+	BackoffMin time.Duration // first retry delay after a transient error
+	BackoffMax time.Duration // longest retry delay
+}
+
+// Loop runs the units of one agent, level-based. Create it with NewLoop,
+// run it with Run, wake it with Wake.
+type Loop struct {
+	cfg  LoopConfig
+	wake chan struct{}
+
+	mu   sync.Mutex // guards subs against Statuses; the loop alone writes
+	subs map[planner.SubtaskID]*sub
+}
+
+// NewLoop returns a loop; zero fields of cfg get their defaults.
+func NewLoop(cfg LoopConfig) *Loop {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = DefaultResync
+	}
+	if cfg.BackoffMin <= 0 {
+		cfg.BackoffMin = DefaultBackoffMin
+	}
+	if cfg.BackoffMax < cfg.BackoffMin {
+		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffMin)
+	}
+	if cfg.Report == nil {
+		cfg.Report = func(Status, bool) {}
+	}
+	if cfg.Forget == nil {
+		cfg.Forget = func(planner.SubtaskID) {}
+	}
+	if cfg.Observe == nil {
+		cfg.Observe = func([]Action, error) {}
+	}
+	return &Loop{cfg: cfg, wake: make(chan struct{}, 1), subs: map[planner.SubtaskID]*sub{}}
+}
+
+// Wake asks the loop to reconcile soon. It never blocks; wake-ups that
+// arrive while one is pending are merged.
+func (l *Loop) Wake() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Statuses returns the status of every subtask the loop holds, sorted.
+func (l *Loop) Statuses() []Status {
+	l.mu.Lock()
+	subs := make([]*sub, 0, len(l.subs))
+	for _, s := range l.subs {
+		subs = append(subs, s)
+	}
+	l.mu.Unlock()
+	out := make([]Status, len(subs))
+	for i, s := range subs {
+		out[i] = s.status()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID.String() < out[j].ID.String() })
+	return out
+}
+
+// Run reconciles until ctx ends. Every unit runs under a context derived
+// from ctx, so ending ctx stops all of them at once; Run returns when they
+// have all returned.
+func (l *Loop) Run(ctx context.Context) error {
+	defer l.waitAll()
+	for {
+		wait := l.reconcile(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.wake:
+		case <-l.cfg.Clock.After(wait):
+		}
+	}
+}
+
+// reconcile does one pass and returns how long to wait before the next
+// one at the latest.
+func (l *Loop) reconcile(ctx context.Context) time.Duration {
+	l.reap()
+	desired, err := l.cfg.Desired(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			l.cfg.Log.Warn("read desired state; units keep running, retrying", "err", err)
+		}
+		l.cfg.Observe(nil, err)
+		return DefaultDesiredRetry
+	}
+	now := l.cfg.Clock.Now()
+	observed := make([]Observed, 0, len(l.subs))
+	for _, s := range l.subs {
+		observed = append(observed, s.observed(now))
+	}
+	actions := Decide(desired, observed)
+	l.execute(ctx, actions, desired)
+	l.cfg.Observe(actions, nil)
+	return l.nextWait()
+}
+
+// nextWait is the time until the earliest retry, capped by the resync
+// period.
+func (l *Loop) nextWait() time.Duration {
+	wait := l.cfg.Resync
+	now := l.cfg.Clock.Now()
+	for _, s := range l.subs {
+		s.mu.Lock()
+		if s.state == StateRetrying {
+			wait = min(wait, max(s.retryAt.Sub(now), time.Millisecond))
+		}
+		s.mu.Unlock()
+	}
+	return wait
+}
+
+// reap records the outcome of units that returned by themselves.
+func (l *Loop) reap() {
+	for _, s := range l.subs {
+		r, done := s.exited()
+		if !done {
+			continue
+		}
+		s.mu.Lock()
+		s.run = nil
+		if s.stopping { // cancelled by the loop; execute sets the state
+			s.mu.Unlock()
+			continue
+		}
+		l.classify(s, r)
+		st := s.statusLocked()
+		s.mu.Unlock()
+		l.cfg.Report(st, true)
+	}
+}
+
+// classify sets the state of a sub whose unit returned on its own. s.mu
+// is held.
+func (l *Loop) classify(s *sub, r *run) {
+	log := l.cfg.Log.With("subtask", s.id.String())
+	switch {
+	case r.err == nil && s.mode == units.ModeFull:
+		s.state, s.err, s.attempt = StateFinished, "", 0
+		log.Info("full copy finished")
+	case errors.Is(r.err, units.ErrPermanent):
+		s.state, s.err, s.attempt = StateError, r.err.Error(), 0
+		log.Error("unit stopped on a permanent error; waiting for a change of config or stage", "err", r.err)
+	default:
+		err := r.err
+		if err == nil {
+			err = errors.New("unit returned without an error before it was stopped")
+		}
+		if l.cfg.Clock.Now().Sub(r.start) > 2*l.cfg.BackoffMax {
+			s.attempt = 0 // it had been healthy for a while
+		}
+		s.attempt++
+		delay := l.cfg.BackoffMin << min(s.attempt-1, 20)
+		delay = min(delay, l.cfg.BackoffMax)
+		s.state, s.err = StateRetrying, err.Error()
+		s.retryAt = l.cfg.Clock.Now().Add(delay)
+		log.Warn("unit failed; retrying", "err", err, "attempt", s.attempt, "in", delay)
+	}
+}
+
+// execute carries out the actions: first every unit that must stop is
+// cancelled at once, then the loop waits for them, then it records the new
+// states and starts what must start.
+func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired) {
+	want := make(map[planner.SubtaskID]Desired, len(desired))
+	for _, d := range desired {
+		want[d.ID] = d
+	}
+	var stopping []*sub
+	for _, a := range actions {
+		switch a.Kind {
+		case Stop, Restart, UpdateLive, Fail, Forget:
+			if s := l.subs[a.ID]; s != nil && l.cancel(s) {
+				stopping = append(stopping, s)
+			}
+		}
+	}
+	for _, s := range stopping {
+		l.waitStopped(s)
+	}
+	for _, a := range actions {
+		if a.Kind == Noop {
+			continue
+		}
+		log := l.cfg.Log.With("subtask", a.ID.String())
+		if a.Kind == Start && l.subs[a.ID] != nil && l.subs[a.ID].state == StateRetrying {
+			log.Debug(string(a.Kind), "reason", a.Reason)
+		} else {
+			log.Info(string(a.Kind), "reason", a.Reason)
+		}
+		switch a.Kind {
+		case Start, Restart, UpdateLive:
+			if ctx.Err() == nil {
+				l.start(ctx, l.sub(a.ID), want[a.ID])
+			}
+		case Stop:
+			state := StatePaused
+			if a.Stage == spec.StageStopped {
+				state = StateStopped
+			}
+			l.setIdle(l.sub(a.ID), state, "", Fingerprint{})
+		case Fail:
+			// A zero fingerprint: once the config can be built again,
+			// Decide sees a change and starts the subtask.
+			l.setIdle(l.sub(a.ID), StateError, a.Reason, Fingerprint{})
+		case Forget:
+			l.mu.Lock()
+			delete(l.subs, a.ID)
+			l.mu.Unlock()
+			l.cfg.Forget(a.ID)
+		}
+	}
+}
+
+// sub returns the tracked subtask, creating it.
+func (l *Loop) sub(id planner.SubtaskID) *sub {
+	if s := l.subs[id]; s != nil {
+		return s
+	}
+	s := &sub{id: id}
+	l.mu.Lock()
+	l.subs[id] = s
+	l.mu.Unlock()
+	return s
+}
+
+// cancel cancels the sub's unit, if one runs, and reports whether the
+// caller must wait for it.
+func (l *Loop) cancel(s *sub) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == nil {
+		return false
+	}
+	s.stopping = true
+	s.run.cancel()
+	return true
+}
+
+// waitStopped waits for a cancelled unit to return, warning while it
+// takes long.
+func (l *Loop) waitStopped(s *sub) {
+	s.mu.Lock()
+	r := s.run
+	s.mu.Unlock()
+	if r == nil {
+		return
+	}
+	for waited := time.Duration(0); ; {
+		select {
+		case <-r.done:
+			s.mu.Lock()
+			s.run, s.stopping = nil, false
+			s.mu.Unlock()
+			return
+		case <-l.cfg.Clock.After(5 * time.Second):
+			waited += 5 * time.Second
+			l.cfg.Log.Warn("unit is slow to stop", "subtask", s.id.String(), "waited", waited)
+		}
+	}
+}
+
+// setIdle records a state in which no unit runs. A zero fp keeps the
+// current one.
+func (l *Loop) setIdle(s *sub, state State, errMsg string, fp Fingerprint) {
+	s.mu.Lock()
+	changed := s.state != state || s.err != errMsg
+	s.state, s.attempt = state, 0
+	if state == StateError {
+		s.err, s.fp = errMsg, fp
+	}
+	st := s.statusLocked()
+	s.mu.Unlock()
+	if changed {
+		l.cfg.Report(st, true)
+	}
+}
+
+// start runs the sub's unit with d's config under a context derived from
+// ctx.
+func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
+	if l.cancel(s) { // never two runs of one subtask
+		l.waitStopped(s)
+	}
+	uctx, cancel := context.WithCancel(ctx)
+	now := l.cfg.Clock.Now()
+	s.mu.Lock()
+	retry := s.state == StateRetrying && s.fp == d.Fingerprint
+	if !retry {
+		s.err, s.attempt = "", 0
+	}
+	if s.starts > 0 {
+		s.restarts++
+	}
+	s.starts++
+	s.gen++
+	r := &run{gen: s.gen, cancel: cancel, done: make(chan struct{}), start: now}
+	s.run, s.stopping = r, false
+	s.state, s.fp, s.mode = StateRunning, d.Fingerprint, d.Config.Mode
+	s.progress = units.Progress{}
+	st := s.statusLocked()
+	s.mu.Unlock()
+	l.cfg.Report(st, true)
+
+	rep := units.ReporterFunc(func(p units.Progress) {
+		s.mu.Lock()
+		if s.gen != r.gen {
+			s.mu.Unlock()
+			return
+		}
+		s.progress = p
+		st := s.statusLocked()
+		s.mu.Unlock()
+		l.cfg.Report(st, false)
+	})
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = units.Permanent(fmt.Errorf("unit of %s panicked: %v", d.ID, p))
+			}
+			cancel()
+			close(r.done)
+			l.Wake()
+		}()
+		r.err = l.cfg.Run(uctx, d.Config, rep)
+	}()
+}
+
+// waitAll waits for every unit to return; Run's context has cancelled
+// them all at once.
+func (l *Loop) waitAll() {
+	for _, s := range l.subs {
+		s.mu.Lock()
+		r := s.run
+		s.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		r.cancel()
+		<-r.done
+		s.mu.Lock()
+		s.run = nil
+		s.mu.Unlock()
+	}
+}

@@ -1,0 +1,89 @@
+package reconciler
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+	"github.com/dmplan/dmplan/units"
+)
+
+// Status is what the loop reports about one subtask.
+type Status struct {
+	ID       planner.SubtaskID
+	Stage    spec.Stage // observed: running, paused, stopped, finished, error
+	State    State
+	Progress units.Progress
+	// Error is the permanent error (stage error) or the last transient
+	// one (stage running, retrying). Units redact their errors; the loop
+	// adds no secret.
+	Error    string
+	Restarts int // starts after the first one
+}
+
+// run is one execution of a subtask's unit.
+type run struct {
+	gen    int
+	cancel context.CancelFunc
+	done   chan struct{} // closed when RunFunc has returned
+	err    error         // RunFunc's result, set before done is closed
+	start  time.Time
+}
+
+// sub is a subtask as the loop tracks it. The loop goroutine owns it; mu
+// guards the fields the units' reporters and Statuses also read.
+type sub struct {
+	id planner.SubtaskID
+
+	mu       sync.Mutex
+	state    State
+	fp       Fingerprint
+	mode     units.Mode
+	err      string
+	progress units.Progress
+	restarts int
+	starts   int
+	gen      int
+	run      *run // nil when no unit runs
+	stopping bool // cancelled by the loop: its exit is not a failure
+
+	attempt int       // consecutive transient failures
+	retryAt time.Time // StateRetrying: when to start again
+}
+
+func (s *sub) statusLocked() Status {
+	return Status{ID: s.id, Stage: s.state.Stage(), State: s.state, Progress: s.progress, Error: s.err, Restarts: s.restarts}
+}
+
+func (s *sub) status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusLocked()
+}
+
+func (s *sub) observed(now time.Time) Observed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Observed{
+		ID: s.id, State: s.state, Fingerprint: s.fp, Err: s.err,
+		RetryDue: s.state == StateRetrying && !now.Before(s.retryAt),
+	}
+}
+
+// exited reports whether the current run has returned.
+func (s *sub) exited() (*run, bool) {
+	s.mu.Lock()
+	r := s.run
+	s.mu.Unlock()
+	if r == nil {
+		return nil, false
+	}
+	select {
+	case <-r.done:
+		return r, true
+	default:
+		return r, false
+	}
+}
