@@ -33,8 +33,8 @@ func (s *Store) Apply(ctx context.Context, p *planner.Plan, rec ApplyRecord) (Ap
 		}
 		rec.PlanDigest = d
 	}
-	if rec.Summary == (Summary{}) {
-		rec.Summary = Summarize(p)
+	if rec.Summary == (planner.Summary{}) {
+		rec.Summary = p.Summary()
 	}
 	rec.BaseRevision = p.BaseRevision
 	h, err := s.readHead(ctx)
@@ -167,24 +167,6 @@ func PlanDigest(p *planner.Plan) (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
-}
-
-// Summarize counts a plan's changes by action.
-func Summarize(p *planner.Plan) Summary {
-	var s Summary
-	for _, c := range p.Changes {
-		switch c.Action {
-		case planner.Create:
-			s.Create++
-		case planner.Update:
-			s.Update++
-		case planner.Replace:
-			s.Replace++
-		case planner.Delete:
-			s.Delete++
-		}
-	}
-	return s
 }
 
 // seqID is the user-facing ID of an apply.

@@ -47,7 +47,7 @@ func TestHistoryKeepsTheLastN(t *testing.T) {
 			t.Errorf("history[%d] = %+v\nwant %+v", i, r, want)
 		}
 	}
-	if h[0].Seq != 5 || h[0].User != "user4" || h[0].Summary != (store.Summary{Create: 1, Update: 1, Delete: 1}) ||
+	if h[0].Seq != 5 || h[0].User != "user4" || h[0].Summary != (planner.Summary{Create: 1, Update: 1, Delete: 1}) ||
 		h[0].GitCommit != "abc123" || h[0].Revision != base {
 		t.Errorf("newest record = %+v", h[0])
 	}

@@ -52,29 +52,21 @@ type Counts struct {
 	Bounds   int `json:"bounds"`
 }
 
-// Summary counts a plan's changes by action.
-type Summary struct {
-	Create  int `json:"create"`
-	Update  int `json:"update"`
-	Replace int `json:"replace"`
-	Delete  int `json:"delete"`
-}
-
 // ApplyRecord is one entry of the apply history: who applied what, when.
 // The caller fills Time, User, Host, GitCommit (and may fill PlanDigest and
 // Summary); Apply fills the rest.
 type ApplyRecord struct {
-	ID           string    `json:"id"`  // decimal Seq, shown to users
-	Seq          int64     `json:"seq"` // 1, 2, ... in apply order
-	Gen          string    `json:"gen"`
-	BaseRevision int64     `json:"baseRevision"`
-	Revision     int64     `json:"revision"` // the head's revision after the apply
-	Time         time.Time `json:"time"`
-	User         string    `json:"user"`
-	Host         string    `json:"host"`
-	GitCommit    string    `json:"gitCommit,omitempty"`
-	PlanDigest   string    `json:"planDigest"`
-	Summary      Summary   `json:"summary"`
+	ID           string          `json:"id"`  // decimal Seq, shown to users
+	Seq          int64           `json:"seq"` // 1, 2, ... in apply order
+	Gen          string          `json:"gen"`
+	BaseRevision int64           `json:"baseRevision"`
+	Revision     int64           `json:"revision,omitempty"` // the head's revision after the apply; filled in on read
+	Time         time.Time       `json:"time"`
+	User         string          `json:"user"`
+	Host         string          `json:"host"`
+	GitCommit    string          `json:"gitCommit,omitempty"`
+	PlanDigest   string          `json:"planDigest"`
+	Summary      planner.Summary `json:"summary"`
 }
 
 // StageValue is the value of a desired-stage key.
