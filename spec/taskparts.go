@@ -84,7 +84,7 @@ func (d *decoder) start(o *object, mode Mode, refs []sourceRef) map[string]Start
 		d.errorf(o.lineOf("start"), "spec.start must be a mapping of source names, not %s", describe(n))
 		return nil
 	}
-	if mode != "" && mode != ModeIncremental {
+	if mode != "" && mode != ModeIncremental && len(n.keys) > 0 {
 		d.errorf(o.lineOf("start"), "spec.start is only allowed when spec.mode is incremental (it is %s); other modes start where their dump does", mode)
 	}
 	inTask := map[string]bool{}
