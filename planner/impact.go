@@ -152,7 +152,7 @@ func (d *differ) subtaskUpdated(c, w Subtask, eff Effect) []string {
 		}
 		return []string{name + " is " + string(w.Stage) + ": the change applies when it runs again"}
 	case over != "":
-		return []string{name + " " + over + " (" + agent + ")"}
+		return []string{name + " " + strings.Replace(over, "starts over", "starts over on "+agent, 1)}
 	case eff == EffectRestart && c.Stage != spec.StageRunning:
 		return []string{name + " starts on " + agent + " from its checkpoint with the new config"}
 	case eff == EffectRestart:
@@ -185,7 +185,7 @@ func (d *differ) stageCreated(s Subtask) []string {
 		return []string{"created " + string(s.Stage) + ": " + name + " does not run until its stage is running"}
 	}
 	if _, ok := d.want.Bounds[s.Source]; !ok {
-		return []string{"starts " + name + " once " + s.Source + " has an agent (" + d.waitDesc(s.Source) + ")"}
+		return []string{"starts " + name + " " + d.onceServed(s.Source)}
 	}
 	return []string{"starts " + name}
 }
@@ -215,7 +215,7 @@ func (d *differ) stageUpdated(c, w Subtask) []string {
 			line += " from its checkpoint"
 		}
 		if _, ok := d.want.Bounds[w.Source]; !ok {
-			line += " once " + w.Source + " has an agent (" + d.waitDesc(w.Source) + ")"
+			line += " " + d.onceServed(w.Source)
 		}
 	}
 	return []string{line}
@@ -244,14 +244,15 @@ func (d *differ) boundDeleted(source, agent string) []string {
 	}
 	why := agent + " is not live"
 	if s := d.want.Sources[source]; s.Worker != "" && s.Worker != agent {
-		why = source + " is pinned to " + s.Worker + ", which is not live"
+		why = "it is pinned to " + s.Worker + ", which is not live"
 	}
+	line := source + " leaves " + agent + ": " + why
 	ids := d.subtasksOf(source, true)
 	if len(ids) == 0 {
-		return []string{why + ": " + source + " waits for an agent; it has no subtasks"}
+		return []string{line + "; it has no subtasks"}
 	}
-	return []string{why + ": " + source + " waits for an agent; " + d.subtaskNoun(ids) +
-		" stop until one serves it, then resume from their checkpoints"}
+	return []string{line + "; " + d.subtaskNoun(ids) + plural(len(ids), " stops", " stop") + " and " +
+		plural(len(ids), "resumes from its checkpoint ", "resume from their checkpoints ") + d.onceServed(source)}
 }
 
 func (d *differ) boundMoved(source, from, to string) []string {

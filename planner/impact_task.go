@@ -31,8 +31,8 @@ func (d *differ) taskCreated(t spec.Task) []string {
 }
 
 func (d *differ) taskDeleted(t spec.Task) []string {
-	return []string{"stops " + t.Name + " on " + names(t.Sources) +
-		"; rows already copied and the checkpoints stay in the target " + addr(t.Target)}
+	return []string{"stops " + t.Name + " on " + names(t.Sources) + "; rows already copied and " +
+		plural(len(t.Sources), "the checkpoint stay", "the checkpoints stay") + " in the target " + addr(t.Target)}
 }
 
 // taskUpdated returns Replace when some subtask must start over (see
@@ -221,6 +221,9 @@ func routesDelta(c, w []spec.Route) string {
 // true when sync of some source starts over because of them.
 func startLines(c, w spec.Task) (out []string, fresh bool) {
 	var changed []string
+	if c.Mode != w.Mode {
+		return nil, false // the mode line says where sync starts
+	}
 	for _, s := range w.Sources {
 		if !slices.Contains(c.Sources, s) {
 			continue // a new source's start is part of its creation
@@ -231,7 +234,7 @@ func startLines(c, w spec.Task) (out []string, fresh bool) {
 			continue
 		}
 		changed = append(changed, s)
-		if w.Mode != spec.ModeIncremental || c.Mode != w.Mode {
+		if w.Mode != spec.ModeIncremental {
 			continue
 		}
 		fresh = true
@@ -249,19 +252,21 @@ func startLines(c, w spec.Task) (out []string, fresh bool) {
 
 func stageLine(c, w spec.Task) string {
 	subject := work(w.Mode) + " of " + w.Name + " from " + names(w.Sources)
+	kept := plural(len(w.Sources), "the checkpoint is kept", "checkpoints are kept")
+	from := plural(len(w.Sources), " from its checkpoint", " from their checkpoints")
 	switch w.Stage {
 	case spec.StagePaused:
 		if c.Stage == spec.StageStopped {
-			return w.Name + " stays idle (stopped -> paused); checkpoints are kept"
+			return w.Name + " stays idle (stopped -> paused); " + kept
 		}
-		return "pauses " + subject + "; checkpoints are kept"
+		return "pauses " + subject + "; " + kept
 	case spec.StageStopped:
-		return "stops " + subject + "; checkpoints are kept"
+		return "stops " + subject + "; " + kept
 	}
 	if c.Stage == spec.StageStopped {
-		return "restarts " + subject + " from the checkpoints"
+		return "restarts " + subject + from
 	}
-	return "resumes " + subject + " from the checkpoints"
+	return "resumes " + subject + from
 }
 
 func tuningLines(c, w spec.Task) []string {

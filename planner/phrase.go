@@ -99,20 +99,25 @@ func groupDesc(g tableGroup, added bool) string {
 	if added {
 		by = "newly matched by "
 	}
-	if len(g.Match) == 1 && g.Match[0] == g.By {
-		b.WriteString("tables " + by + g.By)
-		if len(g.Except) > 0 {
-			b.WriteString(" except " + names(g.Except))
+	except := ""
+	if len(g.Except) > 0 {
+		parts := make([]string, len(g.Except))
+		for i, x := range g.Except {
+			parts[i] = x
+			if i < len(g.ExceptWhy) && g.ExceptWhy[i] != "" {
+				parts[i] += " (" + g.ExceptWhy[i] + ")"
+			}
 		}
-	} else {
-		b.WriteString("tables matching " + strings.Join(g.Match, " and "))
-		if len(g.Except) > 0 {
-			b.WriteString(" except " + names(g.Except))
-		}
-		b.WriteString(", " + by + g.By)
+		except = " except " + names(parts)
 	}
+	reason := ""
 	if g.Reason != "" {
-		b.WriteString(" (" + g.Reason + ")")
+		reason = " (" + g.Reason + ")"
+	}
+	if len(g.Match) == 1 && g.Match[0] == g.By {
+		b.WriteString("tables " + by + g.By + reason + except)
+	} else {
+		b.WriteString("tables matching " + strings.Join(g.Match, " and ") + except + ", " + by + g.By + reason)
 	}
 	return b.String()
 }
@@ -131,6 +136,15 @@ func (d *differ) waitDesc(source string) string {
 		return "waiting for agent " + s.Worker + ", which is not live"
 	}
 	return "waiting for an agent: none is live"
+}
+
+// onceServed says when a waiting source's subtasks run: "once agent-b is
+// live and serves mysql-02".
+func (d *differ) onceServed(source string) string {
+	if s, ok := d.want.Sources[source]; ok && s.Worker != "" {
+		return "once " + s.Worker + " is live and serves " + source
+	}
+	return "once an agent is live to serve " + source
 }
 
 // stageCounts counts a source's desired subtasks that also exist now, by

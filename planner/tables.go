@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -18,10 +19,11 @@ const maxFilterPatterns = 12
 // tableGroup is one set of tables whose match changes: the tables matching
 // every pattern in Match and none in Except.
 type tableGroup struct {
-	By     string   // the include pattern that decides (new filter for added tables, old for dropped)
-	Match  []string // pattern bodies the tables match (most specific ones)
-	Except []string
-	Reason string // why the other filter decides differently, or ""
+	By        string   // the include pattern that decides (new filter for added tables, old for dropped)
+	Match     []string // pattern bodies the tables match (most specific ones)
+	Except    []string
+	ExceptWhy []string // per Except: why those tables are left out ("already matched"), or ""
+	Reason    string   // why the other filter decides differently, or ""
 }
 
 // filterDelta is the effect of replacing one filter with another.
@@ -147,7 +149,7 @@ func (a *filterAnalysis) groups(sel func(int) bool, this []filterPattern, thisD 
 	var out []tableGroup
 	for _, b := range order {
 		masks := byBody[b]
-		if g, ok := a.describe(b, masks, sel, this, thisD); ok {
+		if g, ok := a.describe(b, masks, sel, this, thisD, dropped); ok {
 			g.Reason = a.reason(masks, other, otherD, dropped)
 			out = append(out, g)
 			continue
@@ -164,7 +166,7 @@ func (a *filterAnalysis) groups(sel func(int) bool, this []filterPattern, thisD 
 
 // describe tries "tables matching all of R, except those matching any of E"
 // for one group, and checks it is exact over every realizable signature.
-func (a *filterAnalysis) describe(b int, masks []int, sel func(int) bool, this []filterPattern, thisD []int) (tableGroup, bool) {
+func (a *filterAnalysis) describe(b int, masks []int, sel func(int) bool, this []filterPattern, thisD []int, dropped bool) (tableGroup, bool) {
 	r := masks[0]
 	for _, s := range masks[1:] {
 		r &= s
@@ -189,7 +191,39 @@ func (a *filterAnalysis) describe(b int, masks []int, sel func(int) bool, this [
 			return tableGroup{}, false
 		}
 	}
-	return tableGroup{By: a.bodies[b], Match: a.minimal(r), Except: a.reduceExcept(e)}, true
+	g := tableGroup{By: a.bodies[b], Match: a.minimal(r), Except: a.reduceExcept(e)}
+	for _, x := range g.Except {
+		g.ExceptWhy = append(g.ExceptWhy, a.exceptWhy(x, r, grouped, dropped))
+	}
+	return g, true
+}
+
+// exceptWhy says why the tables of an excepted pattern are not in a group,
+// when the reason is the same for all of them.
+func (a *filterAnalysis) exceptWhy(body string, r int, grouped func(int) bool, dropped bool) string {
+	j := slices.Index(a.bodies, body)
+	why := ""
+	for s := 1; s < len(a.realizable); s++ {
+		if !a.realizable[s] || s&r != r || s&(1<<j) == 0 || grouped(s) {
+			continue
+		}
+		var w string
+		switch {
+		case a.oldM[s] && a.newM[s] && dropped:
+			w = "still matched"
+		case a.oldM[s] && a.newM[s]:
+			w = "already matched"
+		case !a.oldM[s] && !a.newM[s]:
+			w = "excluded"
+		default:
+			return "" // its tables change too, through another pattern
+		}
+		if why != "" && why != w {
+			return ""
+		}
+		why = w
+	}
+	return why
 }
 
 // outsiders are the patterns a table of signature s does not match but

@@ -42,7 +42,7 @@ func TestCompareFilters(t *testing.T) {
 			name:  "a wide include replaces a single table, with an exclude",
 			old:   []string{"shop.orders"},
 			new:   []string{"shop.*", "!shop.tmp_*"},
-			added: []string{"tables newly matched by shop.* except shop.orders, shop.tmp_*"},
+			added: []string{"tables newly matched by shop.* except shop.orders (already matched), shop.tmp_* (excluded)"},
 		},
 		{
 			name: "two excludes removed: one line each",
@@ -69,7 +69,7 @@ func TestCompareFilters(t *testing.T) {
 			name: "an include narrowed",
 			old:  []string{"shop.order*"},
 			new:  []string{"shop.orders"},
-			gone: []string{"tables no longer matched by shop.order* except shop.orders (no pattern matches them now)"},
+			gone: []string{"tables no longer matched by shop.order* (no pattern matches them now) except shop.orders (still matched)"},
 		},
 		{
 			name: "order matters: exclude moved before the include",

@@ -1,0 +1,144 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dmplan/dmplan/spec"
+	"github.com/google/go-cmp/cmp"
+)
+
+// Golden cases live in testdata/golden/planner/<case>/:
+//
+//	current.json  the current state and the live workers (goldenInput)
+//	desired/      YAML loaded with spec.Load (absent: nothing is desired)
+//	plan.txt, plan.json, plan.md   the expected renderings
+//
+// `go test ./planner -update` rewrites the expected files.
+const goldenDir = "../testdata/golden/planner"
+
+// goldenInput is the format of current.json.
+type goldenInput struct {
+	State        State    `json:"state"`
+	Workers      []Worker `json:"workers"`
+	BaseRevision int64    `json:"baseRevision,omitempty"`
+}
+
+// goldenEnv holds the passwords the YAML references. current.json files keep
+// the digests spec.Digest gives for these values (or for other values, where
+// a case changes a password).
+var goldenEnv = map[string]string{
+	"SOURCE_PASSWORD":  "source-pass-1",
+	"MYSQL02_PASSWORD": "mysql02-pass-1",
+	"TARGET_PASSWORD":  "target-pass-1",
+	"REPLICA_PASSWORD": "replica-pass-1",
+}
+
+func goldenGetenv(k string) (string, bool) { v, ok := goldenEnv[k]; return v, ok }
+
+func loadGoldenCase(t *testing.T, dir string) (goldenInput, State) {
+	t.Helper()
+	var in goldenInput
+	raw, err := os.ReadFile(filepath.Join(dir, "current.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		t.Fatalf("%s/current.json: %v", dir, err)
+	}
+	desired := State{}
+	if _, err := os.Stat(filepath.Join(dir, "desired")); err == nil {
+		set, err := spec.Load([]string{filepath.Join(dir, "desired")}, goldenGetenv)
+		if err != nil {
+			t.Fatalf("load %s/desired: %v", dir, err)
+		}
+		desired = FromSpec(set)
+	}
+	return in, desired
+}
+
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(goldenDir, "*", "current.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) < 12 {
+		t.Fatalf("found %d golden cases under %s, want at least 12", len(dirs), goldenDir)
+	}
+	for _, f := range dirs {
+		dir := filepath.Dir(f)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			in, desired := loadGoldenCase(t, dir)
+			p := Diff(desired, in.State, in.Workers)
+			p.BaseRevision = in.BaseRevision
+
+			var text, js, md bytes.Buffer
+			if err := RenderText(&text, p, TextOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := RenderJSON(&js, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := RenderMarkdown(&md, p); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join(dir, "plan.txt"), text.Bytes())
+			checkGolden(t, filepath.Join(dir, "plan.json"), js.Bytes())
+			checkGolden(t, filepath.Join(dir, "plan.md"), md.Bytes())
+
+			// Applying the plan and planning again changes nothing.
+			if again := Diff(p.Desired, p.Desired, in.Workers); again.HasChanges() {
+				var b bytes.Buffer
+				_ = RenderText(&b, again, TextOptions{})
+				t.Errorf("planning Plan.Desired against itself gives changes:\n%s", b.String())
+			}
+			// A plan survives a plan file unchanged, and holds no password.
+			var file bytes.Buffer
+			if err := WriteFile(&file, p); err != nil {
+				t.Fatal(err)
+			}
+			back, err := ReadFile(bytes.NewReader(file.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(p, back); diff != "" {
+				t.Errorf("plan file round trip (-wrote +read):\n%s", diff)
+			}
+			for _, out := range []*bytes.Buffer{&text, &js, &md, &file} {
+				for ref, pw := range goldenEnv {
+					if strings.Contains(out.String(), pw) {
+						t.Errorf("output shows the value of %s", ref)
+					}
+				}
+				if bytes.Contains(out.Bytes(), []byte("pbkdf2")) && out != &file {
+					t.Error("output shows a secret digest")
+				}
+			}
+		})
+	}
+}
+
+// checkGolden compares got with the file, or rewrites it with -update.
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./planner -update to create it)", err)
+	}
+	if !bytes.Equal(want, got) {
+		diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n"))
+		t.Errorf("%s differs (-want +got); run go test ./planner -update if the change is intended:\n%s", path, diff)
+	}
+}
