@@ -213,11 +213,11 @@ func loadDataSQL(j *tableJob, name string) string {
 			b.WriteString(", ")
 		}
 		switch j.kinds[i] {
-		case kindBinary:
+		case vkBinary:
 			v := "@v" + strconv.Itoa(i)
 			b.WriteString(v)
 			set = append(set, QuoteIdent(c.Name)+" = UNHEX("+v+")")
-		case kindBit:
+		case vkBit:
 			v := "@v" + strconv.Itoa(i)
 			b.WriteString(v)
 			set = append(set, QuoteIdent(c.Name)+" = CAST("+v+" AS UNSIGNED)")

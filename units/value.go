@@ -20,19 +20,19 @@ import (
 type valueKind uint8
 
 const (
-	kindText   valueKind = iota // the server's text, escaped
-	kindBinary                  // bytes, hex-encoded
-	kindBit                     // big-endian bytes, as an unsigned decimal
+	vkText   valueKind = iota // the server's text, escaped
+	vkBinary                  // bytes, hex-encoded
+	vkBit                     // big-endian bytes, as an unsigned decimal
 )
 
 func kindOf(c Column) valueKind {
 	switch {
 	case c.DataType == "bit":
-		return kindBit
+		return vkBit
 	case isBinaryType(c):
-		return kindBinary
+		return vkBinary
 	}
-	return kindText
+	return vkText
 }
 
 // selectExpr is the expression dump reads column c with.
@@ -62,9 +62,9 @@ func appendTSV(dst, v []byte, k valueKind) []byte {
 		return append(dst, '\\', 'N')
 	}
 	switch k {
-	case kindBinary:
+	case vkBinary:
 		return hex.AppendEncode(dst, v)
-	case kindBit:
+	case vkBit:
 		return bitDecimal(dst, v)
 	}
 	for _, c := range v {
@@ -95,11 +95,11 @@ func appendSQL(dst, v []byte, k valueKind) []byte {
 		return append(dst, "NULL"...)
 	}
 	switch k {
-	case kindBinary:
+	case vkBinary:
 		dst = append(dst, "X'"...)
 		dst = hex.AppendEncode(dst, v)
 		return append(dst, '\'')
-	case kindBit:
+	case vkBit:
 		return bitDecimal(dst, v)
 	}
 	dst = append(dst, '\'')
