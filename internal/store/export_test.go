@@ -1,5 +1,11 @@
 package store
 
+import (
+	"strings"
+
+	"github.com/dmplan/dmplan/planner"
+)
+
 // Test hooks, visible to the store_test package only.
 
 // SetStageHook makes s call f before each staging transaction.
@@ -15,3 +21,20 @@ const (
 	PfxStaging = pfxStaging
 	PfxGen     = pfxGen
 )
+
+// EncodedSize is the number of key and value bytes a generation of st
+// takes: all of it, and the part Read reads (sources, tasks, bounds).
+func EncodedSize(st planner.State) (all, read int64) {
+	kvs, _, err := encodeGen(genID(1), st)
+	if err != nil {
+		panic(err)
+	}
+	for _, e := range kvs {
+		n := int64(len(e.key) + len(e.val))
+		all += n
+		if strings.Contains(e.key, "/"+genSource) || strings.Contains(e.key, "/"+genTask) || strings.Contains(e.key, "/"+genBound) {
+			read += n
+		}
+	}
+	return all, read
+}
