@@ -83,7 +83,7 @@ func randomState(r *rand.Rand) State {
 
 func TestDiffRandomStates(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for i := range 500 {
+	for i := range 200 {
 		desired, current := randomState(r), randomState(r)
 		ws := [][]Worker{nil, workers("agent-a"), workers("agent-a", "agent-b")}[r.IntN(3)]
 		p := Diff(desired, current, ws)

@@ -39,8 +39,8 @@ func randomGlob(r *rand.Rand) string {
 // strings without '/'.
 func TestPartSubsetAndOverlap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	all := words("abc", 7)
-	for range 3000 {
+	all := words("abc", 6) // patterns of 4 symbols have 3 literals at most around a star: witnesses fit in 6
+	for range 2000 {
 		p, q := randomGlob(r), randomGlob(r)
 		both, pNotQ := false, false
 		for _, w := range all {

@@ -147,20 +147,26 @@ func (d *differ) onceServed(source string) string {
 	return "once an agent is live to serve " + source
 }
 
-// stageCounts counts a source's desired subtasks that also exist now, by
-// whether they are to run.
-func (d *differ) stageCounts(source string) (running, idle int) {
+// stageCounts counts a source's desired subtasks that also exist now: those
+// that start over anyway (their own change is a Replace), and of the others
+// those that are to run and those that are not.
+func (d *differ) stageCounts(source string) (running, idle, fresh int) {
 	for _, id := range d.subtasksOf(source, true) {
-		if _, ok := d.curSub[id]; !ok {
+		old, ok := d.curSub[id]
+		if !ok {
 			continue
 		}
-		if d.wantSub[id].Stage == spec.StageRunning {
+		w := d.wantSub[id]
+		switch {
+		case SubtaskEffect(old, w) == EffectFresh:
+			fresh++
+		case w.Stage == spec.StageRunning:
 			running++
-		} else {
+		default:
 			idle++
 		}
 	}
-	return running, idle
+	return running, idle, fresh
 }
 
 // restartClause says what happens to a source's existing subtasks when
@@ -169,7 +175,7 @@ func (d *differ) restartClause(source string) string {
 	if d.waiting[source] {
 		return "the source waits for an agent; its subtasks use the change once one serves it"
 	}
-	r, i := d.stageCounts(source)
+	r, i, f := d.stageCounts(source)
 	var parts []string
 	switch {
 	case r == 1:
@@ -182,6 +188,12 @@ func (d *differ) restartClause(source string) string {
 		parts = append(parts, "1 paused or stopped subtask uses the change when resumed")
 	case i > 1:
 		parts = append(parts, count(i, "paused or stopped subtask")+" use the change when resumed")
+	}
+	switch {
+	case f == 1:
+		parts = append(parts, "1 subtask starts over anyway (see its change)")
+	case f > 1:
+		parts = append(parts, count(f, "subtask")+" start over anyway (see their changes)")
 	}
 	if len(parts) == 0 {
 		return "no subtask of this source runs"
