@@ -154,10 +154,10 @@ func (p *probe) UnmarshalYAML(unmarshal func(any) error) error {
 			return atLine(n.line, err)
 		}
 		switch v.(type) {
-		case map[any]any:
-			n.kind = mapNode
-		case []any:
-			n.kind = seqNode
+		case map[any]any, []any:
+			// A collection with a tag of its own (!foo {}): dmplan's
+			// documents never need one.
+			return &syntaxError{line: n.line, msg: fmt.Sprintf("the YAML tag %s is not supported", tag)}
 		case nil:
 			n.kind = nullNode
 			return nil
