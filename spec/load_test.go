@@ -85,8 +85,8 @@ func TestLoadDefaults(t *testing.T) {
 			Name: "shop", Mode: ModeAll, Stage: StageRunning,
 			Target:  Endpoint{Host: "127.0.0.1", Port: 3306, User: "root"},
 			Sources: []string{"mysql-01"}, Tables: []string{"shop.*"},
-			Dump:    DumpConfig{Threads: 4},
-			Sync:    SyncConfig{Workers: 8, Batch: 100},
+			Dump: DumpConfig{Threads: 4},
+			Sync: SyncConfig{Workers: 8, Batch: 100},
 		}},
 		Origin: map[string]string{"Source/mysql-01": "a.yaml:1", "Task/shop": "x.yaml:1"},
 	}
