@@ -61,14 +61,15 @@ func (l *loader) loadFile(file string) {
 		return
 	}
 	docs, err := parseDocuments(data)
-	if err != nil {
-		var se *syntaxError
-		errors.As(err, &se)
+	var se *syntaxError
+	if errors.As(err, &se) {
 		l.errs.add(file, se.line, "YAML syntax error: %s", se.msg)
+	} else if err != nil {
+		l.errs.add(file, 0, "YAML syntax error: %v", err)
 	}
 	d := &decoder{file: file, errs: l.errs, secrets: l.secrets}
-	for _, doc := range docs {
-		if obj, ok := d.document(doc.root); ok {
+	for _, root := range docs {
+		if obj, ok := d.document(root); ok {
 			l.objects = append(l.objects, obj)
 		}
 	}

@@ -188,3 +188,32 @@ func TestAliasesAndEmptyDocuments(t *testing.T) {
 		strings.Replace(task(""), "  target:\n", "  target:\n    <<: {port: 1}\n    port: 2\n", 1)})
 	checkErrors(t, err, []string{"a.yaml:18: spec.target.port is given twice (first on line 17)"})
 }
+
+func TestStartNormalised(t *testing.T) {
+	x := strings.Replace(task("  start:\n    mysql-01: {}\n"), "mode: all", "mode: incremental", 1)
+	set, err := loadFiles(t, map[string]string{"a.yaml": validSource, "x.yaml": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Tasks[0].Start != nil {
+		t.Errorf("a start entry without a position was kept: %#v", set.Tasks[0].Start)
+	}
+	// An empty start is no start, whatever the mode.
+	if _, err := loadFiles(t, map[string]string{"a.yaml": validSource, "x.yaml": task("  start: {}\n")}); err != nil {
+		t.Errorf("empty start with mode all: %v", err)
+	}
+}
+
+func TestOddKeys(t *testing.T) {
+	_, err := loadFiles(t, map[string]string{"a.yaml": validSource + "  \"a x\": 1\n  ? [1]\n  : 2\n"})
+	checkErrors(t, err, []string{
+		`a.yaml:9: unknown field spec."a x" (known fields: flavor, host, password, port, user, worker)`,
+		"a.yaml:10: spec has a key that is not a string",
+	})
+	_, err = loadFiles(t, map[string]string{"a.yaml": validSource + "  host: 127.0.0.9\n"})
+	checkErrors(t, err, []string{"a.yaml:9: spec.host is given twice (first on line 6)"})
+	// yaml.v2 ignores tags it does not know.
+	if _, err := loadFiles(t, map[string]string{"a.yaml": strings.Replace(validSource, "spec:\n", "spec: !custom\n", 1)}); err != nil {
+		t.Errorf("custom tag: %v", err)
+	}
+}

@@ -3,7 +3,9 @@ package spec
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -28,12 +30,18 @@ type object struct {
 	fields map[string]mapItem
 }
 
+// join appends a field name to a path, quoting names that are not plain.
 func join(path, name string) string {
+	if !plainKey.MatchString(name) {
+		name = strconv.Quote(name)
+	}
 	if path == "" {
 		return name
 	}
 	return path + "." + name
 }
+
+var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // object checks that n is a mapping (or null: no fields) whose keys are all
 // known; ok is false when n is something else. line is where messages about

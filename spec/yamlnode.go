@@ -50,11 +50,6 @@ type mapItem struct {
 	value *node // never nil; a null value is a nullNode on the key's line
 }
 
-// document is one parsed document of a file.
-type document struct {
-	root *node
-}
-
 // syntaxError is a YAML error that ends the reading of a file.
 type syntaxError struct {
 	line int
@@ -63,9 +58,10 @@ type syntaxError struct {
 
 func (e *syntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
-// parseDocuments reads every document of data. Empty documents are left
-// out. On a syntax error it returns the documents before it and the error.
-func parseDocuments(data []byte) (docs []document, err error) {
+// parseDocuments reads every document of data and returns their root
+// nodes. Empty documents are left out. On a syntax error it returns the
+// documents before it and the error.
+func parseDocuments(data []byte) (docs []*node, err error) {
 	defer func() {
 		// yaml.v2 reports its own failures as errors; a panic here would be
 		// a bug in it, and must not take the whole command down.
@@ -89,7 +85,7 @@ func parseDocuments(data []byte) (docs []document, err error) {
 			return docs, yamlSyntaxError(data, err)
 		}
 		if p.n != nil {
-			docs = append(docs, document{root: p.n})
+			docs = append(docs, p.n)
 		}
 	}
 }
