@@ -69,7 +69,7 @@ func (s *Store) read(ctx context.Context) (*Snapshot, error) {
 		State: emptyState(), Revision: h.modRev, ReadRevision: h.readRev,
 		Gen: h.rec.Gen, Head: h.rec,
 	}
-	if snap.Workers, err = s.workersAt(ctx, h.readRev); err != nil {
+	if snap.Workers, _, err = s.workersAt(ctx, h.readRev); err != nil {
 		return nil, err
 	}
 	if h.modRev == 0 {
@@ -163,12 +163,15 @@ func (s *Store) get(ctx context.Context, op, key string, opts ...clientv3.OpOpti
 
 // Workers returns the live worker registrations, sorted by name.
 func (s *Store) Workers(ctx context.Context) ([]planner.Worker, error) {
-	return s.workersAt(ctx, 0)
+	ws, _, err := s.workersAt(ctx, 0)
+	return ws, err
 }
 
-func (s *Store) workersAt(ctx context.Context, rev int64) ([]planner.Worker, error) {
+// workersAt reads the workers at rev (0: latest) and returns the revision
+// read at.
+func (s *Store) workersAt(ctx context.Context, rev int64) ([]planner.Worker, int64, error) {
 	var out []planner.Worker
-	_, err := s.rangeAll(ctx, pfxWorker, prefixEnd(pfxWorker), rev, func(k, v []byte) error {
+	rev, err := s.rangeAll(ctx, pfxWorker, prefixEnd(pfxWorker), rev, func(k, v []byte) error {
 		var w planner.Worker
 		if err := decodeNamed(k, pfxWorker, v, &w, &w.Name); err != nil {
 			return err
@@ -177,7 +180,7 @@ func (s *Store) workersAt(ctx context.Context, rev int64) ([]planner.Worker, err
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read workers: %w", err)
+		return nil, 0, fmt.Errorf("read workers: %w", err)
 	}
-	return out, nil // sorted: keys are read in order
+	return out, rev, nil // sorted: keys are read in order
 }

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"slices"
 	"time"
 
+	"github.com/dmplan/dmplan/planner"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -15,15 +17,50 @@ import (
 // (etcd unreachable, compaction) are retried; 0 means nothing was applied
 // yet.
 func (s *Store) WatchHead(ctx context.Context) <-chan int64 {
-	out := make(chan int64, 1)
-	send := func(rev int64) {
+	last := int64(-1)
+	return watchLatest(ctx, s, "head", keyHead, nil, func(ctx context.Context) (int64, int64, bool, error) {
+		h, err := s.readHead(ctx)
+		changed := err == nil && h.modRev != last
+		if changed {
+			last = h.modRev
+		}
+		return h.modRev, h.readRev, changed, err
+	})
+}
+
+// WatchWorkers sends the live workers (sorted by name) once at the start
+// and again whenever an agent registers or its lease ends, until ctx ends;
+// then the channel is closed. Like WatchHead, it holds only the latest
+// list.
+func (s *Store) WatchWorkers(ctx context.Context) <-chan []planner.Worker {
+	var last []planner.Worker
+	first := true
+	return watchLatest(ctx, s, "workers", pfxWorker, []clientv3.OpOption{clientv3.WithPrefix()},
+		func(ctx context.Context) ([]planner.Worker, int64, bool, error) {
+			ws, rev, err := s.workersAt(ctx, 0)
+			changed := err == nil && (first || !slices.Equal(ws, last))
+			if changed {
+				last, first = ws, false
+			}
+			return ws, rev, changed, err
+		})
+}
+
+// watchLatest calls read at the start and after every change to key,
+// sending what it read when it reports a change. read returns the value,
+// the revision it read at (the watch resumes after it) and whether the
+// value differs from the last one sent.
+func watchLatest[T any](ctx context.Context, s *Store, what, key string, opts []clientv3.OpOption,
+	read func(context.Context) (T, int64, bool, error)) <-chan T {
+	out := make(chan T, 1)
+	send := func(v T) {
 		for {
 			select {
-			case out <- rev:
+			case out <- v:
 				return
 			default:
 			}
-			select { // drop the value the reader has not taken yet
+			select { // replace the value the reader has not taken yet
 			case <-out:
 			default:
 			}
@@ -31,29 +68,33 @@ func (s *Store) WatchHead(ctx context.Context) <-chan int64 {
 	}
 	go func() {
 		defer close(out)
-		last := int64(-1)
 		for ctx.Err() == nil {
-			h, err := s.readHead(ctx)
+			v, rev, changed, err := read(ctx)
 			if err != nil {
-				s.log.Warn("watch head: read", "err", err)
+				if ctx.Err() == nil {
+					s.log.Warn("watch "+what+": read", "err", err)
+				}
 				sleep(ctx, time.Second)
 				continue
 			}
-			if h.modRev != last {
-				last = h.modRev
-				send(last)
+			if changed {
+				send(v)
 			}
 			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-			for resp := range s.cli.Watch(wctx, keyHead, clientv3.WithRev(h.readRev+1)) {
+			wopts := append([]clientv3.OpOption{clientv3.WithRev(rev + 1)}, opts...)
+			for resp := range s.cli.Watch(wctx, key, wopts...) {
 				if err := resp.Err(); err != nil {
-					s.log.Warn("watch head", "err", err)
+					s.log.Warn("watch "+what, "err", err)
 					break
 				}
-				for _, ev := range resp.Events {
-					if ev.Type == clientv3.EventTypePut && ev.Kv.ModRevision != last {
-						last = ev.Kv.ModRevision
-						send(last)
-					}
+				if len(resp.Events) == 0 {
+					continue
+				}
+				// Level-based: re-read instead of applying events.
+				if v, _, changed, err := read(ctx); err == nil && changed {
+					send(v)
+				} else if err != nil {
+					break // start over: read, then watch again
 				}
 			}
 			cancel()

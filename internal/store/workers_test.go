@@ -10,6 +10,7 @@ import (
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -159,4 +160,43 @@ func TestWatchHeadAndWorkerView(t *testing.T) {
 			t.Errorf("view source %s = %+v", name, src)
 		}
 	}
+}
+
+func TestWatchWorkers(t *testing.T) {
+	s, ctx := fresh(t), testCtx(t)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := s.WatchWorkers(wctx)
+	expect := func(want ...string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case ws := <-ch:
+				var got []string
+				for _, w := range ws {
+					got = append(got, w.Name)
+				}
+				if cmp.Equal(want, got, cmpopts.EquateEmpty()) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("WatchWorkers did not send %v within 10s", want)
+			}
+		}
+	}
+	expect()
+	a, b := grant(t), grant(t)
+	if err := s.RegisterWorker(ctx, planner.Worker{Name: "agent-a"}, a); err != nil {
+		t.Fatal(err)
+	}
+	expect("agent-a")
+	if err := s.RegisterWorker(ctx, planner.Worker{Name: "agent-b"}, b); err != nil {
+		t.Fatal(err)
+	}
+	expect("agent-a", "agent-b")
+	if _, err := etcd.Client.Revoke(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	expect("agent-b")
 }
