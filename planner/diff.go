@@ -29,10 +29,12 @@ func Diff(desired, current State, workers []Worker) *Plan {
 		want.Tasks = map[string]spec.Task{}
 	}
 	d := newDiffer(want, current, workers, waiting)
-	changes := make([]Change, 0)
+	ids := d.unionIDs()
+	// At most one change per object: size the slice once.
+	changes := make([]Change, 0, len(want.Sources)+len(current.Sources)+len(want.Tasks)+len(current.Tasks)+
+		2*len(ids)+len(want.Bounds)+len(current.Bounds))
 	changes = d.sources(changes)
 	changes = d.tasks(changes)
-	ids := unionIDs(d.wantSub, d.curSub)
 	changes = d.subtasks(changes, ids)
 	changes = d.stages(changes, ids)
 	changes = d.bounds(changes)
@@ -43,7 +45,6 @@ func Diff(desired, current State, workers []Worker) *Plan {
 // differ holds both states and the indexes the impact lines need.
 type differ struct {
 	want, cur       State
-	wantSub, curSub map[SubtaskID]Subtask
 	live            map[string]bool
 	waiting         map[string]bool
 	// subtasks per source, sorted, built on first use
@@ -53,7 +54,6 @@ type differ struct {
 func newDiffer(want, cur State, workers []Worker, waiting []string) *differ {
 	d := &differ{
 		want: want, cur: cur,
-		wantSub: want.Subtasks(), curSub: cur.Subtasks(),
 		live: map[string]bool{}, waiting: map[string]bool{},
 	}
 	for _, w := range workers {
@@ -75,6 +75,7 @@ func (d *differ) sources(out []Change) []Change {
 				Fields: createFields(sourceFields(w)), Impact: d.sourceCreated(w)})
 		case !inWant:
 			out = append(out, Change{Kind: KindSource, Name: name, Action: Delete, Impact: d.sourceDeleted(c)})
+		case c == w:
 		default:
 			if f := diffFields(sourceFields(c), sourceFields(w)); len(f) > 0 {
 				out = append(out, Change{Kind: KindSource, Name: name, Action: Update,
@@ -95,6 +96,7 @@ func (d *differ) tasks(out []Change) []Change {
 				Fields: createFields(taskFields(w)), Impact: d.taskCreated(w)})
 		case !inWant:
 			out = append(out, Change{Kind: KindTask, Name: name, Action: Delete, Impact: d.taskDeleted(c)})
+		case taskEqual(c, w):
 		default:
 			if f := diffFields(taskFields(c), taskFields(w)); len(f) > 0 {
 				action, impact := d.taskUpdated(c, w)
@@ -109,13 +111,14 @@ func (d *differ) tasks(out []Change) []Change {
 // from its task, whose change shows them) and updates with their fields.
 func (d *differ) subtasks(out []Change, ids []SubtaskID) []Change {
 	for _, id := range ids {
-		w, inWant := d.wantSub[id]
-		c, inCur := d.curSub[id]
+		w, inWant := d.wantSubtask(id)
+		c, inCur := d.curSubtask(id)
 		switch {
 		case !inCur:
 			out = append(out, Change{Kind: KindSubtask, Name: id.String(), Action: Create, Impact: d.subtaskCreated(w)})
 		case !inWant:
 			out = append(out, Change{Kind: KindSubtask, Name: id.String(), Action: Delete, Impact: d.subtaskDeleted(c)})
+		case subtaskEqual(c, w):
 		default:
 			if f := diffFields(subtaskFields(c), subtaskFields(w)); len(f) > 0 {
 				eff := SubtaskEffect(c, w)
@@ -133,8 +136,8 @@ func (d *differ) subtasks(out []Change, ids []SubtaskID) []Change {
 
 func (d *differ) stages(out []Change, ids []SubtaskID) []Change {
 	for _, id := range ids {
-		w, inWant := d.wantSub[id]
-		c, inCur := d.curSub[id]
+		w, inWant := d.wantSubtask(id)
+		c, inCur := d.curSubtask(id)
 		switch {
 		case !inCur:
 			out = append(out, Change{Kind: KindStage, Name: id.String(), Action: Create,
@@ -170,6 +173,23 @@ func (d *differ) bounds(out []Change) []Change {
 	return out
 }
 
+// taskEqual and subtaskEqual are fast paths: most objects of a large plan
+// are unchanged, and comparing is much cheaper than rendering fields.
+// TestEveryFieldIsDiffed keeps them honest: a field they missed would show
+// no change there.
+func taskEqual(a, b spec.Task) bool {
+	return a.Name == b.Name && a.Mode == b.Mode && a.Stage == b.Stage && a.Target == b.Target &&
+		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
+		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync
+}
+
+// subtaskEqual compares the config, not the stage (its own object).
+func subtaskEqual(a, b Subtask) bool {
+	return a.Task == b.Task && a.Source == b.Source && a.Mode == b.Mode && a.Target == b.Target &&
+		slices.Equal(a.Tables, b.Tables) && slices.Equal(a.Routes, b.Routes) && startEqual(a.Start, b.Start) &&
+		a.Dump == b.Dump && a.Sync == b.Sync
+}
+
 // kindRank orders changes: sources first, bounds last.
 func kindRank(k Kind) int {
 	switch k {
@@ -187,14 +207,18 @@ func kindRank(k Kind) int {
 	return 5
 }
 
+// sortChanges sorts by kind, then name. Diff builds changes in that order
+// already, so this is a check that costs one pass.
 func sortChanges(cs []Change) {
-	sort.SliceStable(cs, func(i, j int) bool {
-		ri, rj := kindRank(cs[i].Kind), kindRank(cs[j].Kind)
-		if ri != rj {
-			return ri < rj
+	cmpChange := func(a, b Change) int {
+		if r := kindRank(a.Kind) - kindRank(b.Kind); r != 0 {
+			return r
 		}
-		return cs[i].Name < cs[j].Name
-	})
+		return strings.Compare(a.Name, b.Name)
+	}
+	if !slices.IsSortedFunc(cs, cmpChange) {
+		slices.SortStableFunc(cs, cmpChange)
+	}
 }
 
 func unionKeys[V any](a, b map[string]V) []string {
@@ -211,47 +235,82 @@ func unionKeys[V any](a, b map[string]V) []string {
 	return out
 }
 
-func unionIDs(a, b map[SubtaskID]Subtask) []SubtaskID {
-	out := make([]SubtaskID, 0, len(a)+len(b))
-	for k := range a {
-		out = append(out, k)
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
+// unionIDs lists the subtasks of both states, sorted by name "task/source".
+func (d *differ) unionIDs() []SubtaskID {
+	tasks := unionKeys(d.want.Tasks, d.cur.Tasks)
+	slices.SortFunc(tasks, compareWithSlash)
+	var out []SubtaskID
+	for _, name := range tasks {
+		w, c := d.want.Tasks[name].Sources, d.cur.Tasks[name].Sources
+		start := len(out)
+		for _, s := range w {
+			out = append(out, SubtaskID{name, s})
 		}
+		for _, s := range c {
+			if !slices.Contains(w, s) {
+				out = append(out, SubtaskID{name, s})
+			}
+		}
+		part := out[start:]
+		slices.SortFunc(part, func(x, y SubtaskID) int { return strings.Compare(x.Source, y.Source) })
+		out = out[:start+len(slices.Compact(part))]
 	}
-	sortIDs(out)
 	return out
+}
+
+// wantSubtask and curSubtask derive a subtask of the desired or current
+// state; ok is false when the task does not run on that source.
+func (d *differ) wantSubtask(id SubtaskID) (Subtask, bool) { return lookupSubtask(d.want, id) }
+func (d *differ) curSubtask(id SubtaskID) (Subtask, bool)  { return lookupSubtask(d.cur, id) }
+
+func lookupSubtask(s State, id SubtaskID) (Subtask, bool) {
+	t, ok := s.Tasks[id.Task]
+	if !ok || !slices.Contains(t.Sources, id.Source) {
+		return Subtask{}, false
+	}
+	return subtaskOf(t, id.Source), true
 }
 
 // sortIDs sorts subtask ids by their name "task/source".
 func sortIDs(ids []SubtaskID) {
-	type named struct {
-		id   SubtaskID
-		name string
-	}
-	ns := make([]named, len(ids))
-	for i, id := range ids {
-		ns[i] = named{id, id.String()}
-	}
-	slices.SortFunc(ns, func(x, y named) int { return strings.Compare(x.name, y.name) })
-	for i := range ns {
-		ids[i] = ns[i].id
-	}
+	slices.SortFunc(ids, func(x, y SubtaskID) int {
+		// Compare x.Task+"/"+x.Source with y's without building them.
+		if x.Task == y.Task {
+			return strings.Compare(x.Source, y.Source)
+		}
+		return compareWithSlash(x.Task, y.Task)
+	})
 }
+
+// compareWithSlash compares a+"/" with b+"/" without building them.
+func compareWithSlash(a, b string) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
+	}
+	switch {
+	case len(a) == len(b):
+		return 0
+	case len(a) < len(b):
+		return cmpByte('/', b[n])
+	}
+	return cmpByte(a[n], '/')
+}
+
+func cmpByte(a, b byte) int { return int(a) - int(b) }
 
 // subtasksOf lists a source's subtasks in the desired (want) or current state.
 func (d *differ) subtasksOf(source string, want bool) []SubtaskID {
-	idx := &d.curBySource
-	subs := d.curSub
+	idx, st := &d.curBySource, d.cur
 	if want {
-		idx, subs = &d.wantBySource, d.wantSub
+		idx, st = &d.wantBySource, d.want
 	}
 	if *idx == nil {
 		m := map[string][]SubtaskID{}
-		for id := range subs {
-			m[id.Source] = append(m[id.Source], id)
+		for _, t := range st.Tasks {
+			for _, src := range t.Sources {
+				m[src] = append(m[src], SubtaskID{t.Name, src})
+			}
 		}
 		for _, ids := range m {
 			sortIDs(ids)

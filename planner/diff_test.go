@@ -186,3 +186,16 @@ func TestDiffActions(t *testing.T) {
 		})
 	}
 }
+
+func TestSortIDsMatchesNames(t *testing.T) {
+	// Names are DNS labels: they never hold a "/".
+	ids := []SubtaskID{{"a-b", "x"}, {"a", "y"}, {"a", "x"}, {"a.b", "z"}, {"ab", "a"}, {"a0", "q"}, {"", "x"}}
+	sortIDs(ids)
+	var got []string
+	for _, id := range ids {
+		got = append(got, id.String())
+	}
+	if !slices.IsSorted(got) {
+		t.Errorf("sortIDs order %q is not the order of the names", got)
+	}
+}

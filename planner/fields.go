@@ -13,9 +13,10 @@ import (
 // so that the diff can tell "reference changed" from "value changed" without
 // ever rendering the digest.
 type field struct {
-	path   string
-	value  string
-	secret *spec.Secret
+	path     string
+	value    string
+	secret   spec.Secret
+	isSecret bool
 }
 
 // The flatten functions list an object's fields in a fixed order. Optional
@@ -23,7 +24,7 @@ type field struct {
 // (none) -> value. Lists are single leaves, rendered whole.
 
 func sourceFields(s spec.Source) []field {
-	f := endpointFields("spec.", s.Endpoint)
+	f := appendEndpoint(make([]field, 0, 6), "spec.", s.Endpoint)
 	if s.Flavor != "" {
 		f = append(f, field{path: "spec.flavor", value: quote(string(s.Flavor))})
 	}
@@ -34,11 +35,12 @@ func sourceFields(s spec.Source) []field {
 }
 
 func taskFields(t spec.Task) []field {
-	f := []field{
-		{path: "spec.mode", value: quote(string(t.Mode))},
-		{path: "spec.stage", value: quote(string(t.Stage))},
-	}
-	f = append(f, endpointFields("spec.target.", t.Target)...)
+	f := make([]field, 0, 13+len(t.Start))
+	f = append(f,
+		field{path: "spec.mode", value: quote(string(t.Mode))},
+		field{path: "spec.stage", value: quote(string(t.Stage))},
+	)
+	f = appendEndpoint(f, "spec.target.", t.Target)
 	f = append(f, field{path: "spec.sources", value: renderList(t.Sources)})
 	f = append(f, field{path: "spec.tables", value: renderList(t.Tables)})
 	if len(t.Routes) > 0 {
@@ -61,8 +63,9 @@ func taskFields(t spec.Task) []field {
 
 // subtaskFields leaves out the stage: it is its own object (KindStage).
 func subtaskFields(s Subtask) []field {
-	f := []field{{path: "spec.mode", value: quote(string(s.Mode))}}
-	f = append(f, endpointFields("spec.target.", s.Target)...)
+	f := make([]field, 0, 11)
+	f = append(f, field{path: "spec.mode", value: quote(string(s.Mode))})
+	f = appendEndpoint(f, "spec.target.", s.Target)
 	f = append(f, field{path: "spec.tables", value: renderList(s.Tables)})
 	if len(s.Routes) > 0 {
 		f = append(f, field{path: "spec.routes", value: renderRoutes(s.Routes)})
@@ -77,15 +80,14 @@ func subtaskFields(s Subtask) []field {
 	)
 }
 
-func endpointFields(prefix string, e spec.Endpoint) []field {
-	f := []field{
-		{path: prefix + "host", value: quote(e.Host)},
-		{path: prefix + "port", value: strconv.Itoa(e.Port)},
-		{path: prefix + "user", value: quote(e.User)},
-	}
+func appendEndpoint(f []field, prefix string, e spec.Endpoint) []field {
+	f = append(f,
+		field{path: prefix + "host", value: quote(e.Host)},
+		field{path: prefix + "port", value: strconv.Itoa(e.Port)},
+		field{path: prefix + "user", value: quote(e.User)},
+	)
 	if !e.Password.IsZero() {
-		p := e.Password
-		f = append(f, field{path: prefix + "password", value: p.String(), secret: &p})
+		f = append(f, field{path: prefix + "password", value: e.Password.String(), secret: e.Password, isSecret: true})
 	}
 	return f
 }
@@ -140,7 +142,7 @@ func diffFields(before, after []field) []FieldChange {
 }
 
 func compareField(b, a field) (FieldChange, bool) {
-	if b.secret != nil && a.secret != nil {
+	if b.isSecret && a.isSecret {
 		switch {
 		case b.secret.Ref != a.secret.Ref:
 			// References are variable names, not secrets.

@@ -161,6 +161,9 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 		if len(diffFields(taskFields(task), taskFields(changed.(spec.Task)))) == 0 {
 			t.Errorf("Task%s changed but no field change is shown", path)
 		}
+		if taskEqual(task, changed.(spec.Task)) {
+			t.Errorf("Task%s changed but taskEqual says equal", path)
+		}
 	})
 	st := State{Tasks: map[string]spec.Task{"shop": task}}.Subtasks()[SubtaskID{"shop", "mysql-01"}]
 	mutateLeaves(t, st, func(path string, changed any) {
@@ -170,6 +173,9 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 		}
 		if len(diffFields(subtaskFields(st), subtaskFields(changed.(Subtask)))) == 0 {
 			t.Errorf("Subtask%s changed but no field change is shown", path)
+		}
+		if subtaskEqual(st, changed.(Subtask)) {
+			t.Errorf("Subtask%s changed but subtaskEqual says equal", path)
 		}
 	})
 }

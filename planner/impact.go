@@ -209,7 +209,7 @@ func (d *differ) stageUpdated(c, w Subtask) []string {
 			verb = "restarts "
 		}
 		line = verb + wk + " of " + name
-		if old, ok := d.curSub[SubtaskID{w.Task, w.Source}]; ok && SubtaskEffect(old, w) == EffectFresh {
+		if old, ok := d.curSubtask(SubtaskID{w.Task, w.Source}); ok && SubtaskEffect(old, w) == EffectFresh {
 			line += ", starting over: its checkpoint is discarded (see subtask." + w.Task + "/" + w.Source + ")"
 		} else {
 			line += " from its checkpoint"
@@ -264,7 +264,7 @@ func (d *differ) boundMoved(source, from, to string) []string {
 	ids := d.subtasksOf(source, true)
 	running := 0
 	for _, id := range ids {
-		if d.wantSub[id].Stage == spec.StageRunning {
+		if w, _ := d.wantSubtask(id); w.Stage == spec.StageRunning {
 			running++
 		}
 	}

@@ -152,11 +152,11 @@ func (d *differ) onceServed(source string) string {
 // those that are to run and those that are not.
 func (d *differ) stageCounts(source string) (running, idle, fresh int) {
 	for _, id := range d.subtasksOf(source, true) {
-		old, ok := d.curSub[id]
+		old, ok := d.curSubtask(id)
 		if !ok {
 			continue
 		}
-		w := d.wantSub[id]
+		w, _ := d.wantSubtask(id)
 		switch {
 		case SubtaskEffect(old, w) == EffectFresh:
 			fresh++

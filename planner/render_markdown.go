@@ -45,10 +45,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		mdSection(&t, p.Changes[start:end])
 		start = end
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	return t.err
+	return bw.Flush()
 }
 
 // mdSection prints the changes of one kind as a diff block, folded when long.

@@ -65,7 +65,7 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		t.line("Actions are marked with these symbols:")
 		for _, a := range actionOrder {
 			if present[a] {
-				t.str(pad3(a.Symbol()), actionColor(a))
+				t.str(paddedSymbol(a), actionColor(a))
 				t.raw(" " + legendText(a) + "\n")
 			}
 		}
@@ -83,31 +83,44 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		t.str(l, ansiYellow)
 		t.raw("\n")
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	return t.err
+	return bw.Flush()
 }
 
 // pad3 right-aligns a symbol in three columns, as Terraform does.
 func pad3(s string) string {
-	for len(s) < 3 {
-		s = " " + s
+	switch len(s) {
+	case 1:
+		return "  " + s
+	case 2:
+		return " " + s
 	}
 	return s
+}
+
+// paddedSymbol is pad3(a.Symbol()) without allocating.
+func paddedSymbol(a Action) string {
+	switch a {
+	case Create:
+		return "  +"
+	case Update:
+		return "  ~"
+	case Replace:
+		return "-/+"
+	case Delete:
+		return "  -"
+	}
+	return pad3(a.Symbol())
 }
 
 // textWriter writes to a buffered writer; bufio keeps the first error.
 type textWriter struct {
 	w     *bufio.Writer
 	color bool
-	err   error
 }
 
 func (t *textWriter) raw(s string) {
-	if _, err := t.w.WriteString(s); err != nil && t.err == nil {
-		t.err = err
-	}
+	// bufio.Writer remembers its first error and returns it from Flush.
+	_, _ = t.w.WriteString(s)
 }
 
 func (t *textWriter) str(s, color string) {
@@ -121,24 +134,62 @@ func (t *textWriter) str(s, color string) {
 func (t *textWriter) line(s string) { t.raw(s + "\n") }
 
 // change prints one change; indent is put before every line (the markdown
-// renderer uses the same layout without it).
+// renderer uses the same layout without it). Lines are written in pieces:
+// a large plan has hundreds of thousands of them.
 func (t *textWriter) change(c Change, indent string) {
 	t.raw(indent)
-	t.str(pad3(c.Action.Symbol()), actionColor(c.Action))
+	t.str(paddedSymbol(c.Action), actionColor(c.Action))
 	t.raw(" ")
-	t.str(string(c.Kind)+"."+c.Name, ansiBold)
+	if t.color {
+		t.raw(ansiBold)
+	}
+	t.raw(string(c.Kind))
+	t.raw(".")
+	t.raw(c.Name)
+	if t.color {
+		t.raw(ansiReset)
+	}
 	t.raw("\n")
 	for _, f := range c.Fields {
-		t.raw(indent + "      " + fieldText(f, c.Action) + "\n")
+		t.raw(indent)
+		t.raw("      ")
+		t.field(f, c.Action)
+		t.raw("\n")
 	}
 	for _, l := range c.Impact {
-		t.raw(indent + "      ")
-		t.str("# impact: "+l, ansiFaint)
+		t.raw(indent)
+		t.raw("      ")
+		if t.color {
+			t.raw(ansiFaint)
+		}
+		t.raw("# impact: ")
+		t.raw(l)
+		if t.color {
+			t.raw(ansiReset)
+		}
 		t.raw("\n")
 	}
 }
 
-// fieldText renders one field line: "path: before -> after".
+// field writes one field line: "path: before -> after".
+func (t *textWriter) field(f FieldChange, a Action) {
+	t.raw(f.Path)
+	t.raw(": ")
+	switch {
+	case f.Sensitive:
+		t.raw("(sensitive value changed)")
+	case a == Create:
+		t.raw(f.After)
+	case a == Delete && f.After == "":
+		t.raw(f.Before)
+	default:
+		t.raw(orNone(f.Before))
+		t.raw(" -> ")
+		t.raw(orNone(f.After))
+	}
+}
+
+// fieldText renders one field line as a string.
 func fieldText(f FieldChange, a Action) string {
 	switch {
 	case f.Sensitive:

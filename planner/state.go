@@ -50,18 +50,22 @@ func (s State) Subtasks() map[SubtaskID]Subtask {
 	out := make(map[SubtaskID]Subtask)
 	for _, t := range s.Tasks {
 		for _, src := range t.Sources {
-			st := Subtask{
-				Task: t.Name, Source: src, Mode: t.Mode, Target: t.Target,
-				Tables: t.Tables, Routes: t.Routes, Dump: t.Dump, Sync: t.Sync, Stage: t.Stage,
-			}
-			if p, ok := t.Start[src]; ok {
-				p := p
-				st.Start = &p
-			}
-			out[SubtaskID{Task: t.Name, Source: src}] = st
+			out[SubtaskID{Task: t.Name, Source: src}] = subtaskOf(t, src)
 		}
 	}
 	return out
+}
+
+// subtaskOf derives the subtask of task t on source src.
+func subtaskOf(t spec.Task, src string) Subtask {
+	st := Subtask{
+		Task: t.Name, Source: src, Mode: t.Mode, Target: t.Target,
+		Tables: t.Tables, Routes: t.Routes, Dump: t.Dump, Sync: t.Sync, Stage: t.Stage,
+	}
+	if p, ok := t.Start[src]; ok {
+		st.Start = &p
+	}
+	return st
 }
 
 // FromSpec turns a loaded desired state into a State without bounds; bounds
