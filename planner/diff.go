@@ -44,9 +44,9 @@ func Diff(desired, current State, workers []Worker) *Plan {
 
 // differ holds both states and the indexes the impact lines need.
 type differ struct {
-	want, cur       State
-	live            map[string]bool
-	waiting         map[string]bool
+	want, cur State
+	live      map[string]bool
+	waiting   map[string]bool
 	// subtasks per source, sorted, built on first use
 	wantBySource, curBySource map[string][]SubtaskID
 }
