@@ -1,0 +1,212 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/reconciler"
+)
+
+// errLeaseLost ends an epoch whose lease is gone or may be.
+var errLeaseLost = errors.New("lease lost")
+
+// agent is one Run.
+type agent struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	cli   *clientv3.Client
+	sec   *secrets
+
+	prevLease clientv3.LeaseID // the lease of the previous epoch, revoked when found still alive
+}
+
+// Run runs the agent until ctx ends: register under a lease, reconcile,
+// report, take part in failover. When the lease is lost it stops every
+// unit at once, registers under a new lease and goes on. On return (ctx
+// ended) all units have stopped and the lease is revoked, so the agent's
+// registration and statuses disappear at once and its sources move.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.fill(); err != nil {
+		return err
+	}
+	a := &agent{
+		cfg: cfg, cli: cfg.Client,
+		log:   cfg.Logger.With("agent", cfg.Name),
+		store: store.New(cfg.Client, cfg.StoreOptions...),
+		sec:   newSecrets(cfg.Name, cfg.Getenv),
+	}
+	backoff := 100 * time.Millisecond
+	for {
+		start := a.cfg.Clock.Now()
+		err := a.epoch(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if a.cfg.Metrics != nil && errors.Is(err, errLeaseLost) {
+			a.cfg.Metrics.leaseLosses.Inc()
+		}
+		if a.cfg.Clock.Now().Sub(start) > time.Minute {
+			backoff = 100 * time.Millisecond
+		}
+		a.log.Warn("agent stopped all its units; registering again", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.cfg.Clock.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// epoch is the life of one lease: grant, register, reconcile until the
+// lease is lost or ctx ends.
+func (a *agent) epoch(ctx context.Context) error {
+	ttl := int64((a.cfg.LeaseTTL + time.Second - 1) / time.Second)
+	grant, err := a.cli.Grant(ctx, ttl)
+	if err != nil {
+		return fmt.Errorf("agent %q: grant lease: %w", a.cfg.Name, err)
+	}
+	lease := grant.ID
+	ectx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	defer func() {
+		if ctx.Err() != nil { // clean shutdown: let others take over now
+			rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			if _, err := a.cli.Revoke(rctx, lease); err != nil {
+				a.log.Warn("revoke lease at shutdown; it expires by itself", "err", err)
+			}
+		}
+	}()
+	if err := a.keepAlive(ectx, lease, lost); err != nil {
+		return err
+	}
+	if err := a.register(ectx, lease); err != nil {
+		if cause := context.Cause(ectx); ctx.Err() == nil && cause != nil {
+			return cause
+		}
+		return err
+	}
+	a.prevLease = lease
+	a.log.Info("registered", "lease", fmt.Sprintf("%x", int64(lease)), "ttl", a.cfg.LeaseTTL, "address", a.cfg.Address)
+	if a.cfg.Ready != nil {
+		a.cfg.Ready()
+	}
+
+	pub := newPublisher(a, lease)
+	loop := reconciler.NewLoop(reconciler.LoopConfig{
+		Desired: a.desired,
+		Run:     a.cfg.RunUnit,
+		Report:  pub.report,
+		Forget:  pub.forget,
+		Observe: a.observe,
+		Log:     a.log, Clock: a.cfg.Clock, Resync: a.cfg.Resync,
+		BackoffMin: a.cfg.BackoffMin, BackoffMax: a.cfg.BackoffMax,
+	})
+	if a.cfg.Metrics != nil {
+		a.cfg.Metrics.setSource(loop.Statuses)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { pub.run(ectx) })
+	wg.Go(func() {
+		for range a.store.WatchHead(ectx) {
+			loop.Wake()
+		}
+	})
+	wg.Go(func() { a.campaign(ectx, lease) })
+	loop.Run(ectx) // returns once every unit has stopped
+	lost(nil)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return context.Cause(ectx)
+}
+
+// keepAlive keeps the lease alive and ends the epoch (lost) when the lease
+// is gone — the keepalive channel closes — or when no answer came for 4/5
+// of the TTL: the lease may then expire on the server before the agent
+// could know, so it stops its units first.
+func (a *agent) keepAlive(ctx context.Context, lease clientv3.LeaseID, lost context.CancelCauseFunc) error {
+	ch, err := a.cli.KeepAlive(ctx, lease)
+	if err != nil {
+		return fmt.Errorf("agent %q: keep lease alive: %w", a.cfg.Name, err)
+	}
+	fence := a.cfg.LeaseTTL * 4 / 5
+	go func() {
+		last := a.cfg.Clock.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case resp, ok := <-ch:
+				if !ok {
+					if ctx.Err() == nil {
+						lost(fmt.Errorf("%w: the lease expired or was revoked", errLeaseLost))
+					}
+					return
+				}
+				if resp.TTL > 0 {
+					last = a.cfg.Clock.Now()
+				}
+			case <-a.cfg.Clock.After(fence / 4):
+				if since := a.cfg.Clock.Now().Sub(last); since > fence {
+					lost(fmt.Errorf("%w: no keepalive answer from etcd for %s (TTL %s)", errLeaseLost, since.Round(time.Millisecond), a.cfg.LeaseTTL))
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// register writes the worker key under lease. A live registration of the
+// same name under another lease is either this agent's previous lease
+// (still alive after a fencing: revoke it) or a previous process of the
+// agent, killed: wait for its lease to expire.
+func (a *agent) register(ctx context.Context, lease clientv3.LeaseID) error {
+	w := planner.Worker{Name: a.cfg.Name, Address: a.cfg.Address}
+	warned := false
+	for {
+		err := a.store.RegisterWorker(ctx, w, lease)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrWorkerExists) {
+			return fmt.Errorf("agent %q: %w", a.cfg.Name, err)
+		}
+		if a.prevLease != 0 {
+			if _, err := a.cli.Revoke(ctx, a.prevLease); err == nil {
+				a.log.Info("revoked the lease of this agent's previous registration")
+			}
+			a.prevLease = 0
+			continue
+		}
+		if !warned {
+			a.log.Warn("a live worker with this name is registered (a previous run of this agent, whose lease has not expired yet, or another agent with the same name); waiting", "name", a.cfg.Name)
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-a.cfg.Clock.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// observe counts reconciles and actions.
+func (a *agent) observe(actions []reconciler.Action, err error) {
+	if a.cfg.Metrics == nil {
+		return
+	}
+	a.cfg.Metrics.observe(actions, err)
+}

@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/reconciler"
+	"github.com/dmplan/dmplan/units"
+)
+
+// Defaults for Config fields left zero.
+const (
+	// DefaultLeaseTTL keeps failover under 10 s: the lease expires 5 s
+	// after the agent's last keepalive, the leader notices within
+	// DefaultFailoverPoll and rebinds in one apply.
+	DefaultLeaseTTL       = 5 * time.Second
+	DefaultStatusInterval = 500 * time.Millisecond
+	DefaultFailoverPoll   = 500 * time.Millisecond
+	// DefaultStatusRefresh rewrites every status this often even when it
+	// did not change, so a status deleted by a previous owner of the
+	// subtask is restored.
+	DefaultStatusRefresh = 10 * time.Second
+)
+
+// ElectionPrefix is the etcd election the agents campaign in; its leader
+// moves sources off dead agents.
+const ElectionPrefix = "/dmplan/v1/election"
+
+// ErrConfig is returned by Run for a Config it cannot run with.
+var ErrConfig = errors.New("invalid agent config")
+
+// Config is one agent.
+type Config struct {
+	Name    string // required: the worker name sources are bound to (a DNS label)
+	Address string // informational, shown with the registration
+
+	Client   *clientv3.Client // required; the caller keeps ownership
+	LeaseTTL time.Duration    // default DefaultLeaseTTL; whole seconds (etcd's unit)
+
+	// RunUnit runs one subtask's units (units.Run, or a simulation for a
+	// control-plane benchmark). Required.
+	RunUnit units.RunFunc
+	// Getenv resolves ${VAR} password references; default os.LookupEnv.
+	// It is called on every reconcile, so it may re-read a file.
+	Getenv func(string) (string, bool)
+
+	Logger  *slog.Logger     // default: discard
+	Clock   reconciler.Clock // default: the wall clock
+	Metrics *Metrics         // optional
+
+	Resync         time.Duration // periodic reconcile; default reconciler.DefaultResync
+	StatusInterval time.Duration // at most one status write per subtask per interval, plus stage changes
+	FailoverPoll   time.Duration // how often the leader looks at the live workers
+	BackoffMin     time.Duration // first retry after a transient unit error (reconciler default)
+	BackoffMax     time.Duration
+
+	// Ready, if set, is called each time the agent has registered (again
+	// after a lost lease): `dmplan up` applies only after it.
+	Ready func()
+	// StoreOptions are passed to store.New.
+	StoreOptions []store.Option
+}
+
+func (c *Config) fill() error {
+	if c.Name == "" {
+		return fmt.Errorf("agent name is required: %w", ErrConfig)
+	}
+	if c.Client == nil {
+		return fmt.Errorf("agent %q: no etcd client: %w", c.Name, ErrConfig)
+	}
+	if c.RunUnit == nil {
+		return fmt.Errorf("agent %q: no unit runner: %w", c.Name, ErrConfig)
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.LeaseTTL < time.Second {
+		return fmt.Errorf("agent %q: lease TTL %s is under etcd's 1 s granularity: %w", c.Name, c.LeaseTTL, ErrConfig)
+	}
+	if c.Getenv == nil {
+		c.Getenv = os.LookupEnv
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = reconciler.RealClock{}
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = DefaultStatusInterval
+	}
+	if c.FailoverPoll <= 0 {
+		c.FailoverPoll = DefaultFailoverPoll
+	}
+	return nil
+}

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/reconciler"
+	"github.com/dmplan/dmplan/spec"
+	"github.com/dmplan/dmplan/units"
+)
+
+// desired reads what this agent should run: the subtasks of the sources
+// bound to it, with their configs, desired stages and fingerprints.
+func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
+	v, err := a.store.ReadWorkerView(ctx, a.cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]reconciler.Desired, 0, len(v.Subtasks))
+	for id, sub := range v.Subtasks {
+		src, ok := v.Sources[id.Source]
+		if !ok {
+			continue // not bound here (ReadWorkerView returns only ours)
+		}
+		out = append(out, a.sec.build(id, sub, src))
+	}
+	return out, nil
+}
+
+// build turns an applied subtask into what the units get.
+func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Source) reconciler.Desired {
+	d := reconciler.Desired{ID: id, Stage: sub.Stage, Fingerprint: reconciler.FingerprintOf(sub, src)}
+	from, err := s.endpoint(src.Endpoint, "source "+src.Name)
+	if err != nil {
+		d.Err = err.Error()
+		return d
+	}
+	to, err := s.endpoint(sub.Target, "the target of task "+sub.Task)
+	if err != nil {
+		d.Err = err.Error()
+		return d
+	}
+	d.Config = units.Config{
+		Task: sub.Task, Source: sub.Source, Mode: units.Mode(sub.Mode),
+		From: from, Flavor: string(src.Flavor), To: to,
+		Tables:      append([]string(nil), sub.Tables...),
+		DumpThreads: sub.Dump.Threads, SyncWorkers: sub.Sync.Workers, SyncBatch: sub.Sync.Batch,
+	}
+	for _, r := range sub.Routes {
+		d.Config.Routes = append(d.Config.Routes, units.Route{From: r.From, To: r.To})
+	}
+	if sub.Start != nil {
+		d.Config.Start = units.Position{File: sub.Start.BinlogFile, Pos: sub.Start.BinlogPos, GTID: sub.Start.GTID}
+	}
+	return d
+}
+
+// secrets resolves password references from the agent's environment and
+// checks them against the applied digests. Digests are slow on purpose
+// (spec.Digest), so they are memoised per reference and value.
+type secrets struct {
+	agent  string
+	getenv func(string) (string, bool)
+
+	mu   sync.Mutex
+	memo map[[2]string]string // {ref, value} -> digest
+}
+
+func newSecrets(agent string, getenv func(string) (string, bool)) *secrets {
+	return &secrets{agent: agent, getenv: getenv, memo: map[[2]string]string{}}
+}
+
+// endpoint resolves e's password. what names the endpoint in errors,
+// which never hold the value.
+func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, error) {
+	out := units.Endpoint{Host: e.Host, Port: e.Port, User: e.User}
+	if e.Password.IsZero() {
+		return out, nil
+	}
+	ref := e.Password.Ref
+	if ref == "" {
+		return out, fmt.Errorf("the applied password of %s has no ${VAR} reference the agent could read", what)
+	}
+	value, ok := s.getenv(ref)
+	if !ok {
+		return out, fmt.Errorf("agent %s has no $%s in its environment (the password of %s)", s.agent, ref, what)
+	}
+	if s.digest(ref, value) != e.Password.Digest {
+		return out, fmt.Errorf("agent %s's $%s differs from the applied password (of %s): give the agent the value that was applied, or apply again", s.agent, ref, what)
+	}
+	out.Password = value
+	return out, nil
+}
+
+func (s *secrets) digest(ref, value string) string {
+	k := [2]string{ref, value}
+	s.mu.Lock()
+	d, ok := s.memo[k]
+	s.mu.Unlock()
+	if ok {
+		return d
+	}
+	d = spec.Digest(ref, value)
+	s.mu.Lock()
+	if len(s.memo) > 1000 { // rotated values pile up: start over
+		clear(s.memo)
+	}
+	s.memo[k] = d
+	s.mu.Unlock()
+	return d
+}

@@ -1,0 +1,147 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+)
+
+// campaign takes part in the election until ctx ends; when elected, the
+// agent moves sources off dead agents and binds waiting ones. The election
+// key is attached to the agent's lease, so a dead agent's candidacy ends
+// with it.
+func (a *agent) campaign(ctx context.Context, lease clientv3.LeaseID) {
+	sess, err := concurrency.NewSession(a.cli, concurrency.WithLease(lease), concurrency.WithContext(ctx))
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("join the failover election", "err", err)
+		}
+		return
+	}
+	// Not sess.Close(): it would revoke the agent's lease. The session's
+	// keepalive ends with ctx.
+	el := concurrency.NewElection(sess, ElectionPrefix)
+	if err := el.Campaign(ctx, a.cfg.Name); err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("failover election", "err", err)
+		}
+		return
+	}
+	a.log.Info("elected to reschedule sources of dead agents")
+	if m := a.cfg.Metrics; m != nil {
+		m.leader.Set(1)
+		defer m.leader.Set(0)
+	}
+	a.lead(ctx)
+}
+
+// lead watches the live workers and the head, and reschedules bounds
+// whenever either changes (and every few seconds, level-based).
+func (a *agent) lead(ctx context.Context) {
+	heads := a.store.WatchHead(ctx)
+	var (
+		lastWorkers = "\x00" // never a real list
+		lastCheck   time.Time
+		dirty       bool
+	)
+	for {
+		workers, err := a.store.Workers(ctx)
+		if err == nil {
+			names := make([]string, len(workers))
+			for i, w := range workers {
+				names[i] = w.Name
+			}
+			key := strings.Join(names, ",")
+			now := a.cfg.Clock.Now()
+			if key != lastWorkers || dirty || now.Sub(lastCheck) > 5*time.Second {
+				if err := a.reschedule(ctx); err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					a.log.Warn("reschedule sources", "err", err)
+				} else {
+					lastWorkers, dirty, lastCheck = key, false, now
+				}
+			}
+		} else if ctx.Err() == nil {
+			a.log.Warn("read workers", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-heads:
+			if !ok {
+				return
+			}
+			dirty = true
+		case <-a.cfg.Clock.After(a.cfg.FailoverPoll):
+		}
+	}
+}
+
+// reschedule applies the bounds the planner schedules for the current
+// state and live workers, if they differ from the current ones. Desired =
+// current, so only bounds can change; it goes through store.Apply like
+// every apply, and is recomputed when another apply won the race.
+func (a *agent) reschedule(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		snap, err := a.store.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if snap.Revision == 0 {
+			return nil // nothing applied yet
+		}
+		p := planner.Diff(snap.State, snap.State, snap.Workers)
+		if !p.HasChanges() {
+			return nil
+		}
+		p.BaseRevision = snap.Revision
+		host, _ := os.Hostname()
+		rec, err := a.store.Apply(ctx, p, store.ApplyRecord{
+			Time: a.cfg.Clock.Now().UTC(), User: "agent:" + a.cfg.Name, Host: host,
+		})
+		if errors.Is(err, store.ErrStale) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reschedule sources: %w", err)
+		}
+		moves := boundMoves(snap.State.Bounds, p.Desired.Bounds)
+		a.log.Info("rescheduled sources", "apply", rec.ID, "moves", moves, "waiting", p.Waiting)
+		if m := a.cfg.Metrics; m != nil {
+			m.rebinds.Add(float64(len(moves)))
+		}
+		return nil
+	}
+}
+
+// boundMoves lists "source: from -> to" for every bound that changed.
+func boundMoves(before, after map[string]string) []string {
+	var out []string
+	for src, to := range after {
+		if from := before[src]; from != to {
+			if from == "" {
+				from = "(waiting)"
+			}
+			out = append(out, src+": "+from+" -> "+to)
+		}
+	}
+	for src, from := range before {
+		if _, ok := after[src]; !ok {
+			out = append(out, src+": "+from+" -> (waiting)")
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/reconciler"
+)
+
+// publishers is how many status writes an agent has in flight at once.
+const publishers = 8
+
+// publisher writes subtask statuses under the agent's lease: a stage
+// change at once, progress at most once per StatusInterval per subtask,
+// and every status again each DefaultStatusRefresh.
+type publisher struct {
+	a     *agent
+	lease clientv3.LeaseID
+	kick  chan struct{}
+
+	mu      sync.Mutex
+	entries map[planner.SubtaskID]*entry
+	forgets map[planner.SubtaskID]bool
+}
+
+type entry struct {
+	st      store.SubtaskStatus
+	dirty   bool      // changed since the last write
+	urgent  bool      // a stage change: write now
+	written time.Time // last write
+}
+
+func newPublisher(a *agent, lease clientv3.LeaseID) *publisher {
+	return &publisher{
+		a: a, lease: lease, kick: make(chan struct{}, 1),
+		entries: map[planner.SubtaskID]*entry{}, forgets: map[planner.SubtaskID]bool{},
+	}
+}
+
+// report is the loop's Report: record, and wake the writer on a stage
+// change.
+func (p *publisher) report(st reconciler.Status, stateChanged bool) {
+	s := p.toStore(st)
+	p.mu.Lock()
+	e := p.entries[st.ID]
+	if e == nil {
+		e = &entry{}
+		p.entries[st.ID] = e
+	}
+	if e.st.Stage != s.Stage || e.st.Error != s.Error {
+		stateChanged = true
+	}
+	e.st, e.dirty = s, true
+	e.urgent = e.urgent || stateChanged
+	delete(p.forgets, st.ID)
+	p.mu.Unlock()
+	if m := p.a.cfg.Metrics; m != nil && stateChanged && s.Error != "" {
+		m.errors.WithLabelValues(st.ID.Task, st.ID.Source, string(s.Stage)).Inc()
+	}
+	if stateChanged {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// forget is the loop's Forget: the status is deleted.
+func (p *publisher) forget(id planner.SubtaskID) {
+	p.mu.Lock()
+	delete(p.entries, id)
+	p.forgets[id] = true
+	p.mu.Unlock()
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *publisher) toStore(st reconciler.Status) store.SubtaskStatus {
+	pr := st.Progress
+	errMsg := st.Error
+	if errMsg == "" {
+		errMsg = pr.Err
+	}
+	return store.SubtaskStatus{
+		Task: st.ID.Task, Source: st.ID.Source, Worker: p.a.cfg.Name,
+		Stage: st.Stage, Unit: pr.Unit,
+		Progress: store.Progress{
+			TablesDone: pr.TablesDone, TablesTotal: pr.TablesTotal,
+			RowsDone: pr.RowsDone, RowsTotal: pr.RowsTotal, Bytes: pr.Bytes,
+		},
+		BinlogFile: pr.Position.File, BinlogPos: pr.Position.Pos, GTID: pr.Position.GTID,
+		LagSeconds: pr.Lag.Seconds(),
+		Error:      errMsg,
+		UpdatedAt:  p.a.cfg.Clock.Now().UTC(),
+	}
+}
+
+// run writes what is due until ctx ends.
+func (p *publisher) run(ctx context.Context) {
+	tick := p.a.cfg.StatusInterval / 5
+	for {
+		p.flush(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.kick:
+		case <-p.a.cfg.Clock.After(tick):
+		}
+	}
+}
+
+// flush writes the statuses that are due and deletes forgotten ones.
+func (p *publisher) flush(ctx context.Context) {
+	now := p.a.cfg.Clock.Now()
+	var puts []store.SubtaskStatus
+	var dels []planner.SubtaskID
+	p.mu.Lock()
+	for _, e := range p.entries {
+		age := now.Sub(e.written)
+		if e.urgent || (e.dirty && age >= p.a.cfg.StatusInterval) || age >= DefaultStatusRefresh {
+			puts = append(puts, e.st)
+			e.urgent, e.dirty, e.written = false, false, now
+		}
+	}
+	for id := range p.forgets {
+		dels = append(dels, id)
+	}
+	clear(p.forgets)
+	p.mu.Unlock()
+	if len(dels) > 0 {
+		p.delete(ctx, dels)
+	}
+	if len(puts) == 0 {
+		return
+	}
+	work := make(chan store.SubtaskStatus)
+	var wg sync.WaitGroup
+	for range min(publishers, len(puts)) {
+		wg.Go(func() {
+			for st := range work {
+				if err := p.a.store.PutStatus(ctx, p.lease, st); err != nil && ctx.Err() == nil {
+					p.a.log.Warn("write status", "subtask", st.Task+"/"+st.Source, "err", err)
+					p.redo(st)
+				}
+			}
+		})
+	}
+	for _, st := range puts {
+		work <- st
+	}
+	close(work)
+	wg.Wait()
+}
+
+// redo marks a status whose write failed to be written again.
+func (p *publisher) redo(st store.SubtaskStatus) {
+	id := planner.SubtaskID{Task: st.Task, Source: st.Source}
+	p.mu.Lock()
+	if e := p.entries[id]; e != nil {
+		e.dirty, e.written = true, time.Time{}
+	}
+	p.mu.Unlock()
+}
+
+// delete removes the statuses of subtasks this agent no longer runs,
+// unless another agent has already written them (the source moved). The
+// check and the delete are not one transaction; a status deleted in that
+// window is rewritten by its new owner within DefaultStatusRefresh.
+func (p *publisher) delete(ctx context.Context, ids []planner.SubtaskID) {
+	all, err := p.a.store.Statuses(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.a.log.Warn("read statuses before deleting", "err", err)
+		}
+		return
+	}
+	owner := make(map[planner.SubtaskID]string, len(all))
+	for _, st := range all {
+		owner[planner.SubtaskID{Task: st.Task, Source: st.Source}] = st.Worker
+	}
+	for _, id := range ids {
+		w, ok := owner[id]
+		if !ok || w != p.a.cfg.Name {
+			continue
+		}
+		if err := p.a.store.DeleteStatus(ctx, id.Task, id.Source); err != nil && ctx.Err() == nil {
+			p.a.log.Warn("delete status", "subtask", id.String(), "err", err)
+		}
+	}
+}
