@@ -97,7 +97,9 @@ func startAgent(t *testing.T, name string, ul *unitLog, mod func(*Config)) (stop
 	}
 	cfg := Config{
 		Name: name, Client: cli, LeaseTTL: 2 * time.Second, RunUnit: ul.runFunc(name),
-		Getenv:       func(k string) (string, bool) { return map[string]string{"SRC_PW": "s3cret", "TGT_PW": "t4rget"}[k], true },
+		Getenv: func(k string) (string, bool) {
+			return map[string]string{"SRC_PW": "s3cret", "TGT_PW": "t4rget"}[k], true
+		},
 		Resync:       time.Second,
 		FailoverPoll: 100 * time.Millisecond,
 	}

@@ -26,7 +26,9 @@ func TestAgentFencesWhenEtcdIsGone(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{Name: "agent-a", Client: cli, LeaseTTL: 2 * time.Second, RunUnit: ul.runFunc("agent-a"),
-			Getenv: func(k string) (string, bool) { return map[string]string{"SRC_PW": "s3cret", "TGT_PW": "t4rget"}[k], true }})
+			Getenv: func(k string) (string, bool) {
+				return map[string]string{"SRC_PW": "s3cret", "TGT_PW": "t4rget"}[k], true
+			}})
 	}()
 	defer func() { cancel(); <-done }()
 
