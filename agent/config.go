@@ -21,7 +21,7 @@ const (
 	// DefaultFailoverPoll and rebinds in one apply.
 	DefaultLeaseTTL       = 5 * time.Second
 	DefaultStatusInterval = 500 * time.Millisecond
-	DefaultFailoverPoll   = 500 * time.Millisecond
+	DefaultFailoverPoll   = 500 * time.Millisecond // x 10: the leader's periodic re-check
 	// DefaultStatusRefresh rewrites every status this often even when it
 	// did not change, so a status deleted by a previous owner of the
 	// subtask is restored.
@@ -56,7 +56,7 @@ type Config struct {
 
 	Resync         time.Duration // periodic reconcile; default reconciler.DefaultResync
 	StatusInterval time.Duration // at most one status write per subtask per interval, plus stage changes
-	FailoverPoll   time.Duration // how often the leader looks at the live workers
+	FailoverPoll   time.Duration // the leader reacts to watches at once, and re-checks every 10 x FailoverPoll
 	BackoffMin     time.Duration // first retry after a transient unit error (reconciler default)
 	BackoffMax     time.Duration
 

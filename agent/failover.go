@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -45,36 +43,18 @@ func (a *agent) campaign(ctx context.Context, lease clientv3.LeaseID) {
 	a.lead(ctx)
 }
 
-// lead watches the live workers and the head, and reschedules bounds
-// whenever either changes (and every few seconds, level-based).
+// lead reschedules bounds whenever the live workers or the head change,
+// and every FailoverPoll x 10 anyway (level-based: a missed event costs
+// latency, never correctness).
 func (a *agent) lead(ctx context.Context) {
 	heads := a.store.WatchHead(ctx)
-	var (
-		lastWorkers = "\x00" // never a real list
-		lastCheck   time.Time
-		dirty       bool
-	)
+	workers := a.store.WatchWorkers(ctx)
 	for {
-		workers, err := a.store.Workers(ctx)
-		if err == nil {
-			names := make([]string, len(workers))
-			for i, w := range workers {
-				names[i] = w.Name
+		if err := a.reschedule(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
 			}
-			key := strings.Join(names, ",")
-			now := a.cfg.Clock.Now()
-			if key != lastWorkers || dirty || now.Sub(lastCheck) > 5*time.Second {
-				if err := a.reschedule(ctx); err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					a.log.Warn("reschedule sources", "err", err)
-				} else {
-					lastWorkers, dirty, lastCheck = key, false, now
-				}
-			}
-		} else if ctx.Err() == nil {
-			a.log.Warn("read workers", "err", err)
+			a.log.Warn("reschedule sources", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -83,8 +63,11 @@ func (a *agent) lead(ctx context.Context) {
 			if !ok {
 				return
 			}
-			dirty = true
-		case <-a.cfg.Clock.After(a.cfg.FailoverPoll):
+		case _, ok := <-workers:
+			if !ok {
+				return
+			}
+		case <-a.cfg.Clock.After(10 * a.cfg.FailoverPoll):
 		}
 	}
 }
