@@ -204,6 +204,13 @@ func withFreePort(u *url.URL) (*url.URL, error) {
 // Endpoints returns the client addresses (host:port) the server listens on.
 func (s *Server) Endpoints() []string { return append([]string(nil), s.endpoints...) }
 
+// URLs returns the client and peer URLs the server listens on, with real
+// ports: pass them to Start to restart it on the same addresses.
+func (s *Server) URLs() (client, peer string) {
+	c := s.etcd.Config()
+	return c.ListenClientUrls[0].String(), c.ListenPeerUrls[0].String()
+}
+
 // Client opens a new client to this server. The caller closes it.
 func (s *Server) Client() (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
@@ -223,7 +230,9 @@ func (s *Server) Err() <-chan error { return s.etcd.Err() }
 // DataDir is where the server keeps its data.
 func (s *Server) DataDir() string { return s.etcd.Config().Dir }
 
-// Close stops the server. It is safe to call more than once.
+// Close stops the server. It is safe to call more than once. etcd stops
+// gracefully: while clients hold streams open (watches, lease keepalives)
+// it waits for them up to its request timeout (about 7 s).
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
 		s.closing.Store(true)
