@@ -142,3 +142,21 @@ func checkGolden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs (-want +got); run go test ./planner -update if the change is intended:\n%s", path, diff)
 	}
 }
+
+// TestPlanFormatDocExample keeps the example in docs/plan-format.md true: it
+// must hold the JSON and the text of the doc-example golden case verbatim.
+func TestPlanFormatDocExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/plan-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"plan.json", "plan.txt"} {
+		want, err := os.ReadFile(filepath.Join(goldenDir, "doc-example", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(doc, want) {
+			t.Errorf("docs/plan-format.md does not hold doc-example/%s verbatim; copy it there", f)
+		}
+	}
+}
