@@ -14,10 +14,10 @@
 //
 // The action of a change is a promise about progress:
 //
-//	+    create   a new object
-//	~    update   changed in place; checkpoints are kept (units may restart)
-//	-/+  replace  the subtask starts over: its checkpoint no longer applies
-//	-    delete   removed; rows already copied and checkpoints stay in the target
+//	create   (+)    a new object
+//	update   (~)    changed in place; checkpoints are kept (units may restart)
+//	replace  (-/+)  the subtask starts over: its checkpoint no longer applies
+//	delete   (-)    removed; rows already copied and checkpoints stay in the target
 //
 // # What a change does to running units
 //
