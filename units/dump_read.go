@@ -177,8 +177,13 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		_ = e.flush()
 		c := &chunk{job: j, rec: rec, parts: e.parts, rows: e.rows, bytes: e.bytes}
 		var next chunkRec
+		var at string
 		if full {
-			at := encodeKey(last, j.keyBinary)
+			at = encodeKey(last, j.keyBinary)
+			// A recorded range that holds exactly ChunkRows rows is complete.
+			full = rec.hi == nil || at != *rec.hi
+		}
+		if full {
 			next, err = splitChunk(ctx, r.d.target, r.d.cfg, j, rec, at)
 			if err != nil {
 				return err

@@ -100,6 +100,9 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 				d.rowsDone.Add(c.rows)
 				d.bytes.Add(c.bytes)
 				d.chunkDone(c.job)
+				if d.opts.afterChunk != nil {
+					d.opts.afterChunk(c.rec.seq, c.job)
+				}
 			}
 		})
 	}

@@ -33,6 +33,8 @@ type DumpLoadOptions struct {
 	SkipTargetBinlog bool
 	LoadRetries      int // tries per chunk on transient target errors (default 8)
 	AttemptRetries   int // attempts (each from a new snapshot) without progress before giving up (default 6)
+
+	afterChunk func(seq uint32, j *tableJob) // test hook: called after each chunk commits
 }
 
 func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {

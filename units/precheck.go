@@ -1,0 +1,232 @@
+package units
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/dmplan/dmplan/internal/tablefilter"
+)
+
+// ErrPrecheck marks a failed precheck; the error lists every failure with
+// how to fix it.
+var ErrPrecheck = errors.New("precheck failed")
+
+// PrecheckError lists every failed check.
+type PrecheckError struct {
+	Failures []string // one line each: what is wrong, then how to fix it
+}
+
+func (e *PrecheckError) Error() string {
+	return fmt.Sprintf("%d precheck failures:\n  - %s", len(e.Failures), strings.Join(e.Failures, "\n  - "))
+}
+
+func (e *PrecheckError) Unwrap() []error { return []error{ErrPrecheck, ErrPermanent} }
+
+// Precheck checks that the source can be dumped and replicated and that
+// the target can hold dmplan_meta: binlog on, ROW format, FULL row image,
+// server_id set, the privileges dump and sync need. It collects every
+// failure, each with the SQL or configuration that fixes it. A source or
+// target it cannot reach is a plain (transient) error.
+func Precheck(ctx context.Context, cfg Config) error {
+	var fails []string
+	src, err := Open(cfg.From, 2)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := src.PingContext(ctx); err != nil {
+		return fmt.Errorf("precheck: connect to source %s: %w", cfg.From, err)
+	}
+	f, err := precheckSource(ctx, src, cfg)
+	if err != nil {
+		return err
+	}
+	fails = append(fails, f...)
+	dst, err := Open(cfg.To, 2)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := dst.PingContext(ctx); err != nil {
+		return fmt.Errorf("precheck: connect to target %s: %w", cfg.To, err)
+	}
+	fails = append(fails, precheckTarget(ctx, dst, cfg)...)
+	if len(fails) > 0 {
+		return &PrecheckError{Failures: fails}
+	}
+	return nil
+}
+
+func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, error) {
+	flavor := cfg.Flavor
+	if flavor == "" {
+		f, err := DetectFlavor(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		flavor = f
+	}
+	var logBin int
+	var format, image string
+	var serverID uint64
+	if err := db.QueryRowContext(ctx, "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@server_id").
+		Scan(&logBin, &format, &image, &serverID); err != nil {
+		return nil, fmt.Errorf("precheck: read source variables: %w", err)
+	}
+	var fails []string
+	src := "source " + cfg.From.String()
+	if logBin != 1 {
+		fails = append(fails, src+": the binary log is off (log_bin=OFF): add log-bin=mysql-bin to the server's [mysqld] (MariaDB: [mariadbd]) config section and restart it")
+	}
+	if !strings.EqualFold(format, "ROW") {
+		fails = append(fails, fmt.Sprintf("%s: binlog_format is %s, sync needs ROW: SET GLOBAL binlog_format = 'ROW'; and binlog_format=ROW in the config file", src, format))
+	}
+	if !strings.EqualFold(image, "FULL") {
+		fails = append(fails, fmt.Sprintf("%s: binlog_row_image is %s, sync needs FULL: SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL in the config file", src, image))
+	}
+	if serverID == 0 {
+		fails = append(fails, src+": server_id is 0: SET GLOBAL server_id = <a unique number>; and server_id in the config file")
+	}
+	g, err := readGrants(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	schemas, err := selectedSchemas(ctx, db, cfg.Tables)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, p := range []string{"SELECT", "LOCK TABLES", "SHOW VIEW"} {
+		if !g.hasOnAll(p, schemas) {
+			missing = append(missing, p)
+		}
+	}
+	binlogMonitor := "BINLOG MONITOR"
+	if flavor == "mysql" {
+		binlogMonitor = "REPLICATION CLIENT"
+	}
+	for _, p := range []string{"RELOAD", "REPLICATION SLAVE", binlogMonitor} {
+		if !g.global(p) && !(p == "BINLOG MONITOR" && g.global("REPLICATION CLIENT")) {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		fails = append(fails, fmt.Sprintf("%s: user %s lacks %s (dump needs SELECT, RELOAD, LOCK TABLES, SHOW VIEW; sync needs REPLICATION SLAVE, %s): GRANT %s ON *.* TO %s;",
+			src, g.user, strings.Join(missing, ", "), binlogMonitor, strings.Join(missing, ", "), g.user))
+	}
+	return fails, nil
+}
+
+// selectedSchemas lists the source schemas the filter may select.
+func selectedSchemas(ctx context.Context, db *sql.DB, tables []string) ([]string, error) {
+	f, err := tablefilter.Parse(tables)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("precheck: table filter: %w", err))
+	}
+	rows, err := db.QueryContext(ctx, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")
+	if err != nil {
+		return nil, fmt.Errorf("precheck: list schemas: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("precheck: list schemas: %w", err)
+		}
+		if !slices.Contains(systemSchemas, strings.ToLower(s)) && f.MatchSchema(s) {
+			out = append(out, s)
+		}
+	}
+	return out, rows.Err()
+}
+
+// grants are the current user's privileges, global and per schema.
+// Privileges granted through roles are not seen.
+type grants struct {
+	user  string
+	privs map[string][]string // "*" for ON *.*, else the schema name
+}
+
+var grantRE = regexp.MustCompile("^GRANT (.+?) ON (\\*|`(?:[^`]|``)+`|[^ .]+)\\.(\\*|`(?:[^`]|``)+`|[^ ]+) TO ")
+
+func readGrants(ctx context.Context, db *sql.DB) (*grants, error) {
+	g := &grants{privs: map[string][]string{}}
+	if err := db.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&g.user); err != nil {
+		return nil, fmt.Errorf("precheck: read current user: %w", err)
+	}
+	if at := strings.LastIndex(g.user, "@"); at > 0 {
+		g.user = "'" + g.user[:at] + "'@'" + g.user[at+1:] + "'"
+	}
+	rows, err := db.QueryContext(ctx, "SHOW GRANTS FOR CURRENT_USER()")
+	if err != nil {
+		return nil, fmt.Errorf("precheck: read grants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, fmt.Errorf("precheck: read grants: %w", err)
+		}
+		m := grantRE.FindStringSubmatch(line)
+		if m == nil || m[3] != "*" {
+			continue // table-level grants are not enough for a dump
+		}
+		on := m[2]
+		if on != "*" {
+			on = strings.ReplaceAll(strings.Trim(on, "`"), "``", "`")
+		}
+		for _, p := range strings.Split(m[1], ",") {
+			g.privs[on] = append(g.privs[on], strings.ToUpper(strings.TrimSpace(p)))
+		}
+	}
+	return g, rows.Err()
+}
+
+func (g *grants) has(on, priv string) bool {
+	for _, p := range g.privs[on] {
+		if p == priv || p == "ALL PRIVILEGES" || p == "ALL" {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *grants) global(priv string) bool { return g.has("*", priv) }
+
+// hasOnAll reports whether priv is granted globally or on every schema.
+func (g *grants) hasOnAll(priv string, schemas []string) bool {
+	if g.global(priv) {
+		return true
+	}
+	for _, s := range schemas {
+		if !g.has(s, priv) {
+			return false
+		}
+	}
+	return true
+}
+
+// precheckTarget checks that dmplan_meta can be created and written.
+func precheckTarget(ctx context.Context, db *sql.DB, cfg Config) []string {
+	dst := "target " + cfg.To.String()
+	fix := fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO <the target user>; plus CREATE, INSERT, UPDATE, DELETE, DROP, ALTER, INDEX on the target schemas", QuoteIdent(metaSchema))
+	if err := ensureMeta(ctx, db); err != nil {
+		return []string{fmt.Sprintf("%s: cannot create %s: %v: %s", dst, metaSchema, err, fix)}
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_done (task, source, binlog_file, binlog_pos, gtid)
+			VALUES ('dmplan-precheck', 'dmplan-precheck', '', 0, '')`)
+		tx.Rollback()
+	}
+	if err != nil {
+		return []string{fmt.Sprintf("%s: cannot write %s: %v: %s", dst, metaSchema, err, fix)}
+	}
+	return nil
+}
