@@ -55,7 +55,11 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 				"; "+addr(c.Target)+" keeps the rows and checkpoints already there")
 		}
 	} else if c.Target.User != w.Target.User || c.Target.Password != w.Target.Password {
-		out = append(out, "reconnects to the target "+targetHow(c.Target, w.Target)+": running subtasks restart from their checkpoints")
+		what := ": running subtasks restart from their checkpoints"
+		if w.Stage != spec.StageRunning {
+			what = " when " + w.Name + " runs again (it is " + string(w.Stage) + ")"
+		}
+		out = append(out, "reconnects to the target "+targetHow(c.Target, w.Target)+what)
 	}
 	out = append(out, d.sourcesLines(c, w)...)
 	if !slices.Equal(c.Tables, w.Tables) {
