@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // tableJob is one source table to copy in this attempt.
@@ -242,29 +244,66 @@ func registerTable(ctx context.Context, target *sql.DB, cfg Config, j *tableJob,
 
 // splitChunk shrinks pending chunk r to (lo, at] and records the rest,
 // (at, hi], as a new pending chunk, in one target transaction: the
-// recorded chunks always cover the whole key space.
+// recorded chunks always cover the whole key space. Transient target
+// errors are retried; a split whose COMMIT did land is recognised.
 func splitChunk(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, r chunkRec, at string) (chunkRec, error) {
-	next := chunkRec{seq: j.maxSeq + 1, lo: &at, hi: r.hi}
+	backoff := 200 * time.Millisecond
+	for try := 1; ; try++ {
+		next, err := splitOnce(ctx, target, cfg, j, r, at)
+		if err == nil || !IsTransient(err) || try >= 8 || ctx.Err() != nil {
+			return next, err
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return chunkRec{}, ctx.Err()
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func splitOnce(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, r chunkRec, at string) (chunkRec, error) {
+	fail := func(err error) (chunkRec, error) {
+		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+	}
 	tx, err := target.BeginTx(ctx, nil)
 	if err != nil {
-		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+		return fail(err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE dmplan_meta.load_chunk SET hi_key = ?
-		WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ? AND seq = ? AND done = 0`,
-		at, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, r.seq)
-	if err != nil {
-		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	var hi sql.NullString
+	var done bool
+	err = tx.QueryRowContext(ctx, `SELECT hi_key, done FROM dmplan_meta.load_chunk
+		WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ? AND seq = ? FOR UPDATE`,
+		cfg.Task, cfg.Source, j.src.Schema, j.src.Name, r.seq).Scan(&hi, &done)
+	if errors.Is(err, sql.ErrNoRows) || done {
 		return chunkRec{}, Permanent(fmt.Errorf("split chunk %d of %s: it is done or gone: is another dmplan running the same subtask?", r.seq, j))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if hi.Valid && hi.String == at { // an earlier try committed
+		var seq uint32
+		if err := tx.QueryRowContext(ctx, `SELECT seq FROM dmplan_meta.load_chunk
+			WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ? AND lo_key = ? AND done = 0`,
+			cfg.Task, cfg.Source, j.src.Schema, j.src.Name, at).Scan(&seq); err != nil {
+			return fail(err)
+		}
+		j.maxSeq = max(j.maxSeq, seq)
+		return chunkRec{seq: seq, lo: &at, hi: r.hi}, nil
+	}
+	next := chunkRec{seq: j.maxSeq + 1, lo: &at, hi: r.hi}
+	if _, err := tx.ExecContext(ctx, `UPDATE dmplan_meta.load_chunk SET hi_key = ?
+		WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ? AND seq = ?`,
+		at, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, r.seq); err != nil {
+		return fail(err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_chunk (task, source, src_schema, src_table, seq, lo_key, hi_key)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, next.seq, at, nullable(r.hi)); err != nil {
-		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+		return fail(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return chunkRec{}, fmt.Errorf("split chunk %d of %s: %w", r.seq, j, err)
+		return fail(err)
 	}
 	j.maxSeq = next.seq
 	return next, nil
