@@ -1,0 +1,218 @@
+// Command agentscale measures dmplan's control plane at scale: N agents in
+// one process against an embedded etcd, an apply of S subtasks, and the
+// time until every subtask is observed running in etcd (the statuses the
+// agents write), then the time to fail over one agent's subtasks.
+//
+// The units are a SIMULATION (simulatedUnit): they do no I/O, report one
+// progress update and block until cancelled. The figure is the control
+// plane's — watch, read, reconcile, start, report — not the units'.
+//
+//	go run ./bench/agentscale [-subtasks 1000] [-agents 10] [-sources-per-task 10]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dmplan/dmplan/agent"
+	"github.com/dmplan/dmplan/internal/etcdserver"
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+	"github.com/dmplan/dmplan/units"
+)
+
+func main() {
+	subtasks := flag.Int("subtasks", 1000, "subtasks to apply")
+	agents := flag.Int("agents", 10, "agents, in this process")
+	perTask := flag.Int("sources-per-task", 10, "sources per task (subtasks / this = tasks)")
+	ttl := flag.Duration("lease-ttl", agent.DefaultLeaseTTL, "agents' lease TTL")
+	flag.Parse()
+	if err := run(*subtasks, *agents, *perTask, *ttl); err != nil {
+		fmt.Fprintln(os.Stderr, "agentscale:", err)
+		os.Exit(1)
+	}
+}
+
+// simulation counts the simulated units that run.
+type simulation struct {
+	running atomic.Int64
+	starts  atomic.Int64
+}
+
+// simulatedUnit is a SIMULATED unit: no I/O, one progress report, then
+// it blocks until cancelled, like a sync unit that is caught up.
+func (s *simulation) simulatedUnit(ctx context.Context, cfg units.Config, r units.Reporter) error {
+	s.starts.Add(1)
+	s.running.Add(1)
+	defer s.running.Add(-1)
+	r.Report(units.Progress{Unit: "sync", Position: units.Position{GTID: "0-1-1"}})
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func run(nSub, nAgents, perTask int, ttl time.Duration) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	dir, err := os.MkdirTemp("", "dmplan-agentscale-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: dir, ClientURL: "http://127.0.0.1:0", PeerURL: "http://127.0.0.1:0", Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	cli, err := srv.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	st := store.New(cli)
+
+	sim := &simulation{}
+	env := func(k string) (string, bool) { return map[string]string{"SRC_PW": "s", "TGT_PW": "t"}[k], true }
+	type running struct {
+		cancel context.CancelFunc
+		cli    *clientv3.Client
+		done   chan struct{}
+	}
+	var agents []running
+	for i := range nAgents {
+		acli, err := srv.Client()
+		if err != nil {
+			return err
+		}
+		actx, acancel := context.WithCancel(ctx)
+		r := running{cancel: acancel, cli: acli, done: make(chan struct{})}
+		go func() {
+			defer close(r.done)
+			agent.Run(actx, agent.Config{Name: fmt.Sprintf("agent-%02d", i), Client: acli, LeaseTTL: ttl,
+				RunUnit: sim.simulatedUnit, Getenv: env, Logger: log})
+		}()
+		agents = append(agents, r)
+	}
+	defer func() {
+		var wg sync.WaitGroup
+		for _, r := range agents {
+			wg.Go(func() { r.cancel(); <-r.done; r.cli.Close() })
+		}
+		wg.Wait()
+	}()
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		ws, err := st.Workers(ctx)
+		return len(ws) == nAgents, err
+	}); err != nil {
+		return fmt.Errorf("agents registering: %w", err)
+	}
+
+	want := desired(nSub, perTask)
+	t0 := time.Now()
+	snap, err := st.Read(ctx)
+	if err != nil {
+		return err
+	}
+	p := planner.Diff(want, snap.State, snap.Workers)
+	p.BaseRevision = snap.Revision
+	if _, err := st.Apply(ctx, p, store.ApplyRecord{Time: time.Now(), User: "agentscale"}); err != nil {
+		return err
+	}
+	applied := time.Since(t0)
+	var started time.Duration
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		if started == 0 && sim.running.Load() == int64(nSub) {
+			started = time.Since(t0)
+		}
+		n, err := countRunning(ctx, st, "")
+		return n == nSub, err
+	}); err != nil {
+		return fmt.Errorf("waiting for %d subtasks observed running: %w", nSub, err)
+	}
+	observed := time.Since(t0)
+	fmt.Printf("agentscale: %d subtasks (%d tasks x %d sources) on %d agents, SIMULATED units (no I/O), lease TTL %s\n",
+		nSub, nSub/perTask, perTask, nAgents, ttl)
+	fmt.Printf("  plan+apply:                         %8.0f ms\n", ms(applied))
+	fmt.Printf("  apply -> all simulated units running: %6.0f ms\n", ms(started))
+	fmt.Printf("  apply -> all observed running in etcd: %5.0f ms  (goal < 10000 ms)\n", ms(observed))
+
+	// Fail over: agent-00 dies without revoking its lease.
+	victim := agents[0]
+	t1 := time.Now()
+	victim.cli.Close()
+	victim.cancel()
+	<-victim.done
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		n, err := countRunning(ctx, st, "agent-00")
+		return n == nSub && sim.running.Load() == int64(nSub), err
+	}); err != nil {
+		return fmt.Errorf("failover: %w", err)
+	}
+	fmt.Printf("  agent-00 killed -> all %d observed running on the other agents: %.0f ms (lease TTL %s)\n",
+		nSub, ms(time.Since(t1)), ttl)
+	fmt.Printf("  simulated unit starts in all: %d\n", sim.starts.Load())
+	return nil
+}
+
+// countRunning counts statuses in stage running, not reported by notBy.
+func countRunning(ctx context.Context, st *store.Store, notBy string) (int, error) {
+	sts, err := st.Statuses(ctx)
+	n := 0
+	for _, s := range sts {
+		if s.Stage == spec.StageRunning && s.Worker != notBy {
+			n++
+		}
+	}
+	return n, err
+}
+
+// desired is nSub/perTask tasks, each over perTask sources of its own.
+func desired(nSub, perTask int) planner.State {
+	st := planner.State{Sources: map[string]spec.Source{}, Tasks: map[string]spec.Task{}, Bounds: map[string]string{}}
+	srcPW := spec.Secret{Ref: "SRC_PW", Digest: spec.Digest("SRC_PW", "s")}
+	tgtPW := spec.Secret{Ref: "TGT_PW", Digest: spec.Digest("TGT_PW", "t")}
+	for t := range nSub / perTask {
+		task := spec.Task{Name: fmt.Sprintf("task-%04d", t), Mode: spec.ModeAll, Stage: spec.StageRunning,
+			Target: spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root", Password: tgtPW},
+			Tables: []string{"shop.*"}, Dump: spec.DumpConfig{Threads: 4}, Sync: spec.SyncConfig{Workers: 8, Batch: 100}}
+		for s := range perTask {
+			name := fmt.Sprintf("src-%05d", t*perTask+s)
+			st.Sources[name] = spec.Source{Name: name, Endpoint: spec.Endpoint{Host: "127.0.0.1", Port: 3306, User: "dm", Password: srcPW}}
+			task.Sources = append(task.Sources, name)
+		}
+		st.Tasks[task.Name] = task
+	}
+	return st
+}
+
+func waitFor(ctx context.Context, d time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(d)
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("timed out after %s: %w", d, err)
+			}
+			return fmt.Errorf("timed out after %s", d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
