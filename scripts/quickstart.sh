@@ -70,7 +70,7 @@ CREATE TABLE shop.orders (id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id INT 
 CREATE TABLE shop.tmp_scratch (id INT PRIMARY KEY, junk VARCHAR(10));
 INSERT INTO shop.customers VALUES (1,'Ada','ada@example.com'),(2,'Grace','grace@example.com'),(3,'Zoë','zoe@example.com');
 INSERT INTO shop.orders (customer_id, amount, created_at, note)
-  SELECT 1 + seq % 3, seq * 1.25, NOW(6), CONCAT('order ', seq) FROM seq_1_to_10000;
+  SELECT 1 + seq % 3, seq * 1.25, NOW(6), CONCAT('order ', seq) FROM shop.seq_1_to_10000;
 INSERT INTO shop.tmp_scratch VALUES (1, 'skip me');
 SQL
 sql target <<SQL
@@ -101,7 +101,7 @@ echo "==> the snapshot is in the target: $(count) orders"
 
 echo "==> writing to the source while dmplan replicates"
 sql source <<SQL
-INSERT INTO shop.orders (customer_id, amount, created_at, note) SELECT 2, seq, NOW(6), 'live' FROM seq_1_to_500;
+INSERT INTO shop.orders (customer_id, amount, created_at, note) SELECT 2, seq, NOW(6), 'live' FROM shop.seq_1_to_500;
 UPDATE shop.customers SET email = 'zoe@example.org' WHERE id = 3;
 DELETE FROM shop.orders WHERE id <= 100;
 INSERT INTO shop.customers VALUES (4, 'Linus', NULL);

@@ -101,7 +101,7 @@ func (a *app) runAgent(ctx context.Context, cli *clientv3.Client, log *slog.Logg
 	return agent.Run(ctx, agent.Config{
 		Name: f.name, Address: f.address, Client: cli, LeaseTTL: f.leaseTTL,
 		RunUnit: func(ctx context.Context, cfg units.Config, r units.Reporter) error {
-			return units.Run(ctx, cfg, r, log.With("task", cfg.Task, "source", cfg.Source))
+			return units.Run(ctx, cfg, r, log) // Run adds task and source to its log lines
 		},
 		Getenv: getenv, Logger: log, Metrics: metrics, Ready: ready,
 	})
