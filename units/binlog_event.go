@@ -1,0 +1,259 @@
+package units
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+	"github.com/google/uuid"
+)
+
+// handle processes one binlog event: transaction boundaries, row changes
+// and statements.
+func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv time.Time) error {
+	s.stats.events.Add(1)
+	h := ev.Header
+	if h.Timestamp != 0 {
+		s.lastTs, s.lastRecv = h.Timestamp, recv
+	}
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		s.file = string(e.NextLogName)
+		s.fileIdx = binlogFileIndex(s.file)
+		if h.Flags&replication.LOG_EVENT_ARTIFICIAL_F == 0 && !s.inTxn {
+			s.boundary = Position{File: s.file, Pos: uint32(e.Position)}
+		}
+	case *replication.MariadbGTIDEvent:
+		s.beginTxn(h, recv, e.GTID.String())
+	case *replication.GTIDEvent:
+		s.beginTxn(h, recv, mysqlGTID(e.SID, e.GNO))
+	case *replication.GtidTaggedLogEvent:
+		s.beginTxn(h, recv, "") // tagged GTIDs are not tracked: positions still are
+	case *replication.QueryEvent:
+		return s.handleQuery(ctx, ev, e, recv)
+	case *replication.RowsEvent:
+		return s.handleRows(ctx, ev, e, recv)
+	case *replication.XIDEvent:
+		return s.endTxn(ctx, h)
+	}
+	return nil
+}
+
+func mysqlGTID(sid []byte, gno int64) string {
+	u, err := uuid.FromBytes(sid)
+	if err != nil || u == (uuid.UUID{}) || gno == 0 {
+		return "" // anonymous
+	}
+	return fmt.Sprintf("%s:%d", u, gno)
+}
+
+func (s *syncer) beginTxn(h *replication.EventHeader, recv time.Time, gtid string) {
+	s.inTxn, s.sawBegin = true, false
+	s.txnNo++
+	s.txnStart = Position{File: s.file, Pos: h.LogPos - h.EventSize}
+	s.txnGTID, s.txnTs, s.txnRecv, s.txnRecorded = gtid, h.Timestamp, recv, false
+}
+
+// endTxn closes the current transaction at the event that ends at h.LogPos.
+func (s *syncer) endTxn(ctx context.Context, h *replication.EventHeader) error {
+	if s.txnGTID != "" && s.gset != nil {
+		if err := s.gset.Update(s.txnGTID); err != nil {
+			return Permanent(fmt.Errorf("sync %s/%s: GTID %s at %s:%d: %w", s.cfg.Task, s.cfg.Source, s.txnGTID, s.file, h.LogPos, err))
+		}
+		s.gsetDirty = true
+	}
+	s.inTxn, s.txnGTID = false, ""
+	s.boundary = Position{File: s.file, Pos: h.LogPos}
+	if s.windows != nil && s.windowsUntil.less(syncSeq{File: s.fileIdx, Pos: h.LogPos}) {
+		s.windows = nil // past every load window
+	}
+	if s.reshapeTo > 0 && s.maxMark.less(syncSeq{File: s.fileIdx, Pos: h.LogPos}) {
+		return s.reshapeNow(ctx)
+	}
+	return nil
+}
+
+func (s *syncer) handleQuery(ctx context.Context, ev *replication.BinlogEvent, e *replication.QueryEvent, recv time.Time) error {
+	q := bytes.TrimSpace(e.Query)
+	switch {
+	case bytes.EqualFold(q, []byte("BEGIN")):
+		if !s.inTxn {
+			s.beginTxn(ev.Header, recv, "")
+		}
+		s.sawBegin = true
+		return nil
+	case bytes.EqualFold(q, []byte("COMMIT")), bytes.EqualFold(q, []byte("ROLLBACK")):
+		return s.endTxn(ctx, ev.Header)
+	}
+	standalone := !s.inTxn || !s.sawBegin
+	if !s.inTxn {
+		s.beginTxn(ev.Header, recv, "")
+	}
+	resume := s.txnStart
+	resume.GTID = s.gtidString()
+	mark, applied, err := s.handleStatement(ctx, ev, e, resume)
+	if err != nil {
+		return err
+	}
+	var endErr error
+	if standalone {
+		// The statement is a transaction of its own (a DDL commits implicitly).
+		if endErr = s.endTxn(ctx, ev.Header); endErr != nil && !errors.Is(endErr, errRestart) {
+			return endErr
+		}
+		resume = s.boundaryPos()
+	}
+	if applied {
+		if err := s.recordDDLDone(ctx, mark, resume); err != nil {
+			return err
+		}
+	}
+	return endErr
+}
+
+func (s *syncer) recordDDLDone(ctx context.Context, mark workerMark, resume Position) error {
+	if err := s.meta.ddlDone(ctx, mark, resume); err != nil {
+		return err
+	}
+	s.saved = resume
+	return nil
+}
+
+// handleRows turns a rows event into changes and hands them out.
+func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e *replication.RowsEvent, recv time.Time) error {
+	h := ev.Header
+	if !s.inTxn {
+		s.beginTxn(h, recv, "")
+	}
+	schema, table := string(e.Table.Schema), string(e.Table.Table)
+	r := s.route(schema, table)
+	if r.skip {
+		return nil
+	}
+	idem := false
+	if s.windows != nil {
+		switch s.windows.Decide(schema, table, Position{File: s.file, Pos: h.LogPos}) {
+		case EventSkip:
+			s.stats.rowsSkipped.Add(int64(len(e.Rows)))
+			return nil
+		case EventIdempotent:
+			idem = true
+		}
+	}
+	where := func() string {
+		return fmt.Sprintf("%s (target %s) at %s:%d", QuoteTable(schema, table), r.dst, s.file, h.LogPos)
+	}
+	t, err := s.tables.get(ctx, s.target, r.dst)
+	if errors.Is(err, errNoTargetTable) {
+		return Permanent(fmt.Errorf("sync %s: %w: create it on the target, or exclude the table from the task", where(), err))
+	}
+	if err != nil {
+		return err
+	}
+	if int(e.ColumnCount) != len(t.cols) {
+		s.tables.reset() // the cached definition may be stale: read it once more
+		if t, err = s.tables.get(ctx, s.target, r.dst); err != nil {
+			return err
+		}
+		if int(e.ColumnCount) != len(t.cols) {
+			return Permanent(fmt.Errorf("sync %s: the binlog row has %d columns, the target table %d: the target's definition differs from the source's; "+
+				"make them equal (same columns in the same order) and resume", where(), e.ColumnCount, len(t.cols)))
+		}
+	}
+	for _, sk := range e.SkippedColumns {
+		if len(sk) > 0 {
+			return Permanent(fmt.Errorf("sync %s: the row image is not full: set binlog_row_image=FULL on the source", where()))
+		}
+	}
+	var kind changeKind
+	step := 1
+	switch e.Type() {
+	case replication.EnumRowsEventTypeInsert:
+		kind = changeInsert
+	case replication.EnumRowsEventTypeUpdate:
+		kind, step = changeUpdate, 2
+	case replication.EnumRowsEventTypeDelete:
+		kind = changeDelete
+	default:
+		return Permanent(fmt.Errorf("sync %s: unsupported rows event %s", where(), h.EventType))
+	}
+	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
+		return Permanent(fmt.Errorf("sync %s: partial JSON updates: set binlog_row_value_options='' on the source", where()))
+	}
+	for i := 0; i+step <= len(e.Rows); i += step {
+		seq := syncSeq{File: s.fileIdx, Pos: h.LogPos, Row: uint32(i / step)}
+		c := &syncChange{kind: kind, idem: idem, tbl: t, seq: seq, file: s.file, ts: h.Timestamp, recv: recv}
+		switch kind {
+		case changeInsert:
+			c.after = e.Rows[i]
+		case changeUpdate:
+			c.before, c.after = e.Rows[i], e.Rows[i+1]
+		case changeDelete:
+			c.before = e.Rows[i]
+		}
+		if err := normalizeRows(t, c.before, c.after); err != nil {
+			return Permanent(fmt.Errorf("sync %s: %w", where(), err))
+		}
+		if seq.lessEq(s.maxMark) && s.appliedBefore(c) {
+			s.stats.rowsSkipped.Add(1)
+			continue
+		}
+		if err := s.dispatch(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appliedBefore reports whether a change was committed by an earlier run:
+// its worker's mark is at or after it (docs/units.md, "Sync").
+func (s *syncer) appliedBefore(c *syncChange) bool {
+	row := c.after
+	if c.kind != changeInsert {
+		row = c.before
+	}
+	w := int(routeHash(c.tbl, row) % uint64(len(s.marks)))
+	return c.seq.lessEq(s.marks[w])
+}
+
+func normalizeRows(t *syncTable, rows ...[]any) error {
+	for _, row := range rows {
+		for i := range row {
+			v, err := normalizeValue(row[i], &t.cols[i])
+			if err != nil {
+				return err
+			}
+			row[i] = v
+		}
+	}
+	return nil
+}
+
+// route says what becomes of a source table's changes.
+func (s *syncer) route(schema, table string) *srcRoute {
+	ref := tableRef{schema, table}
+	if r, ok := s.routes[ref]; ok {
+		return r
+	}
+	r := &srcRoute{}
+	if slices.Contains(systemSchemas, strings.ToLower(schema)) || !s.filter.Match(schema, table) {
+		r.skip = true
+	} else {
+		db, tbl := s.router.Route(schema, table)
+		r.dst = tableRef{db, tbl}
+		for _, rule := range s.router.Rules() {
+			if rule.From.Match(schema, table) {
+				_, _, literal := rule.From.Literal()
+				r.merged = !literal
+				break
+			}
+		}
+	}
+	s.routes[ref] = r
+	return r
+}

@@ -1,0 +1,330 @@
+package units
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/dmplan/dmplan/internal/tablefilter"
+	"github.com/go-sql-driver/mysql"
+)
+
+// Run runs one subtask (one task x one source) until it is done (mode
+// full) or ctx is cancelled (modes incremental and all, which replicate
+// for ever):
+//
+//   - full: dump and load, report Finished, return nil;
+//   - incremental: sync from the sync checkpoint; without one, from
+//     cfg.Start, else from the source's current position;
+//   - all: with a sync checkpoint, resume sync from it; otherwise dump and
+//     load, then sync from the snapshot the load recorded.
+//
+// Cancelling ctx stops the units promptly; Run then returns ctx.Err()
+// (context.Canceled), and every change applied so far is covered by the
+// checkpoint in the target's dmplan_meta. Running again resumes from it,
+// with no change lost or applied twice. Two runs of one subtask at once
+// are safe: a run holds the target lock GET_LOCK('dmplan/<task>/<source>')
+// (another run waits for it), and every checkpoint write is a
+// compare-and-set that a superseded run cannot win.
+//
+// Transient errors (connections lost, servers restarting, deadlocks) are
+// retried with backoff and reported in Progress.Err; a permanent one ends
+// Run with an error that matches ErrPermanent, names the table and binlog
+// position, and says what to do.
+func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
+	if r == nil {
+		r = ReporterFunc(func(Progress) {})
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg = withRunDefaults(cfg)
+	log = log.With("task", cfg.Task, "source", cfg.Source)
+	env, err := newSyncEnv(cfg, log)
+	if err != nil {
+		return err
+	}
+	switch cfg.Mode {
+	case ModeFull, ModeIncremental, ModeAll:
+	default:
+		return Permanent(fmt.Errorf("run %s/%s: unknown mode %q (want full, incremental or all)", cfg.Task, cfg.Source, cfg.Mode))
+	}
+	var syncing atomic.Bool
+	stopReports := make(chan struct{})
+	defer close(stopReports)
+	go env.report(r, &syncing, stopReports)
+
+	backoff := time.Second
+	for {
+		applied := env.stats.rowsApplied.Load()
+		began := time.Now()
+		err := env.runOnce(ctx, r, &syncing)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, errRestart):
+			continue
+		case errors.Is(err, ErrPermanent):
+			log.Error("subtask stopped", "err", err)
+			env.prog.setErr(err.Error())
+			env.reportNow(r, &syncing)
+			return err
+		}
+		var ae *errApply
+		if errors.As(err, &ae) && !IsTransient(ae.err) && !errors.Is(ae.err, errSuperseded) {
+			if !env.serialUntil.isZero() && ae.to.lessEq(env.serialUntil) {
+				err = Permanent(fmt.Errorf("sync %s/%s: %w; it fails when applied alone too: make the target's table equal to the source's (or exclude the table) and resume",
+					cfg.Task, cfg.Source, err))
+				log.Error("subtask stopped", "err", err)
+				env.prog.setErr(err.Error())
+				env.reportNow(r, &syncing)
+				return err
+			}
+			// Apply the failed stretch again one change at a time: an
+			// ordering the causality hash missed cannot fail it twice.
+			env.serialUntil = ae.to
+			log.Warn("apply failed; replaying that stretch one change at a time", "err", err)
+			env.prog.setErr(err.Error())
+			continue
+		}
+		if env.stats.rowsApplied.Load() > applied || time.Since(began) > time.Minute {
+			backoff = time.Second
+		}
+		log.Warn("subtask attempt failed; retrying", "err", err, "in", backoff)
+		env.prog.setErr(err.Error())
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func withRunDefaults(cfg Config) Config {
+	if cfg.SyncWorkers <= 0 {
+		cfg.SyncWorkers = 8
+	}
+	if cfg.SyncBatch <= 0 {
+		cfg.SyncBatch = 100
+	}
+	if cfg.DumpThreads <= 0 {
+		cfg.DumpThreads = 4
+	}
+	return cfg
+}
+
+func newSyncEnv(cfg Config, log *slog.Logger) (*syncEnv, error) {
+	filter, err := tablefilter.Parse(cfg.Tables)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("run %s/%s: table filter: %w", cfg.Task, cfg.Source, err))
+	}
+	routes := make([]tablefilter.Route, len(cfg.Routes))
+	for i, rt := range cfg.Routes {
+		routes[i] = tablefilter.Route{From: rt.From, To: rt.To}
+	}
+	router, err := tablefilter.ParseRoutes(routes)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("run %s/%s: routes: %w", cfg.Task, cfg.Source, err))
+	}
+	return &syncEnv{cfg: cfg, log: log, flavor: cfg.Flavor, filter: filter, router: router,
+		stats: &syncStats{started: time.Now()}, prog: &syncProgress{}}, nil
+}
+
+// runOnce is one attempt at the subtask, under the subtask's target lock.
+func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool) error {
+	cfg := e.cfg
+	if !e.checked {
+		if err := Precheck(ctx, cfg); err != nil {
+			return err
+		}
+		e.checked = true
+	}
+	target, err := openSyncTarget(cfg.To, cfg.SyncWorkers+4)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	return withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context) error {
+		if cfg.Mode == ModeFull {
+			pos, err := DumpLoad(ctx, cfg, r, e.log)
+			if err != nil {
+				return err
+			}
+			r.Report(Progress{Finished: true, Position: pos})
+			return nil
+		}
+		if err := ensureSyncMeta(ctx, target); err != nil {
+			return err
+		}
+		_, ok, err := readSyncCheckpoint(ctx, target, cfg.Task, cfg.Source)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			start, err := e.startPosition(ctx, r)
+			if err != nil {
+				return err
+			}
+			if err := createSyncCheckpoint(ctx, target, cfg.Task, cfg.Source, start, cfg.SyncWorkers); err != nil {
+				return err
+			}
+		}
+		syncing.Store(true)
+		defer syncing.Store(false)
+		return e.attempt(ctx, target)
+	})
+}
+
+// startPosition is where a subtask without a sync checkpoint starts.
+func (e *syncEnv) startPosition(ctx context.Context, r Reporter) (Position, error) {
+	cfg := e.cfg
+	if cfg.Mode == ModeAll {
+		return DumpLoad(ctx, cfg, r, e.log)
+	}
+	if !cfg.Start.IsZero() {
+		return cfg.Start, nil
+	}
+	src, err := Open(cfg.From, 1)
+	if err != nil {
+		return Position{}, err
+	}
+	defer src.Close()
+	if e.flavor == "" {
+		if e.flavor, err = DetectFlavor(ctx, src); err != nil {
+			return Position{}, err
+		}
+	}
+	p, err := currentPosition(ctx, src, e.flavor)
+	if err != nil {
+		return Position{}, err
+	}
+	e.log.Info("incremental sync starts at the source's current position", "at", describePos(p))
+	return p, nil
+}
+
+// report sends the sync unit's progress twice a second while it syncs.
+func (e *syncEnv) report(r Reporter, syncing *atomic.Bool, stop <-chan struct{}) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if syncing.Load() {
+				e.reportNow(r, syncing)
+			}
+		}
+	}
+}
+
+func (e *syncEnv) reportNow(r Reporter, _ *atomic.Bool) {
+	pos, lag, msg := e.prog.get()
+	r.Report(Progress{Unit: "sync", RowsDone: e.stats.rowsApplied.Load(), Position: pos, Lag: lag, Err: msg})
+}
+
+// openSyncTarget opens the target pool the sync unit writes through:
+// multi-statement round trips, matched (not changed) row counts, UTC, no
+// foreign key checks (changes of different tables are applied in
+// parallel), and a sql_mode that stores every value the source stored.
+func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
+	c, err := mysql.ParseDSN(dsn(ep, ""))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", ep, err)
+	}
+	c.MultiStatements = true
+	c.ClientFoundRows = true
+	if c.Params == nil {
+		c.Params = map[string]string{}
+	}
+	c.Params["time_zone"] = "'+00:00'"
+	c.Params["sql_mode"] = "'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"
+	c.Params["foreign_key_checks"] = "0"
+	conn, err := mysql.NewConnector(c)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", ep, err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxLifetime(time.Hour)
+	return db, nil
+}
+
+// errLockLost: the connection holding the subtask lock broke.
+var errLockLost = errors.New("lost the subtask lock on the target")
+
+// subtaskLockName is the GET_LOCK name of a subtask (at most 64 bytes).
+func subtaskLockName(cfg Config) string {
+	name := "dmplan/" + cfg.Task + "/" + cfg.Source
+	if len(name) <= 64 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(cfg.Task + "\x00" + cfg.Source))
+	return "dmplan/" + hex.EncodeToString(sum[:20])
+}
+
+// withSubtaskLock runs fn while holding the subtask's lock on the target;
+// fn's context ends if the lock is lost.
+func withSubtaskLock(ctx context.Context, target *sql.DB, cfg Config, log *slog.Logger, prog *syncProgress, fn func(context.Context) error) error {
+	name := subtaskLockName(cfg)
+	conn, err := target.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("lock subtask %s/%s: %w", cfg.Task, cfg.Source, err)
+	}
+	defer conn.Close()
+	for waited := 0; ; waited++ {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 1)", name).Scan(&got); err != nil {
+			return fmt.Errorf("lock subtask %s/%s: %w", cfg.Task, cfg.Source, err)
+		}
+		if got.Valid && got.Int64 == 1 {
+			break
+		}
+		if waited%30 == 0 {
+			log.Info("waiting for another run of this subtask to stop (it holds the target lock)", "lock", name)
+			prog.setErr("waiting for another run of this subtask to stop")
+		}
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_, _ = conn.ExecContext(rctx, "DO RELEASE_LOCK(?)", name)
+		cancel()
+	}()
+	lctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+			}
+			var mine sql.NullInt64
+			err := conn.QueryRowContext(lctx, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", name).Scan(&mine)
+			if lctx.Err() != nil {
+				return
+			}
+			if err != nil || !mine.Valid || mine.Int64 != 1 {
+				cancel(errLockLost)
+				return
+			}
+		}
+	}()
+	err = fn(lctx)
+	if errors.Is(context.Cause(lctx), errLockLost) && ctx.Err() == nil {
+		return fmt.Errorf("subtask %s/%s: %w", cfg.Task, cfg.Source, errLockLost)
+	}
+	return err
+}

@@ -1,0 +1,192 @@
+package units
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-mysql-org/go-mysql/replication"
+)
+
+// DDL is applied in binlog order as a barrier: every worker commits what
+// it holds, the target objects the statement touches are fingerprinted
+// (SHOW CREATE of each, or "absent"), the checkpoint records "DDL ending
+// at X in progress, fingerprint F, resume before it", the DDL runs, and
+// the checkpoint records "DDL X done, resume after it". A DDL cannot share
+// a transaction with the checkpoint (it commits implicitly), so a crash
+// between the two records replays it, and the replay rule decides: if the
+// fingerprint is no longer F the DDL had run, and it is not run again.
+// Errors meaning "already so" (table exists, unknown table, duplicate
+// column or key, ...) are logged and tolerated: merged shards repeat the
+// same DDL, and a target may have been prepared by hand.
+//
+// Statement text is never logged: CREATE USER ... IDENTIFIED BY 'x'
+// travels in the binlog in clear. Statements that are not about tables
+// or databases are skipped.
+
+// handleStatement applies a statement event that is not BEGIN/COMMIT.
+// It returns the DDL's mark and whether the checkpoint must record it done.
+func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEvent, e *replication.QueryEvent, resume Position) (workerMark, bool, error) {
+	h := ev.Header
+	mark := workerMark{File: s.file, Pos: h.LogPos}
+	where := fmt.Sprintf("%s:%d", s.file, h.LogPos)
+	mode, modeKnown := statusSQLMode(e.StatusVars)
+	plan, err := s.planStatement(string(e.Schema), string(e.Query), mode)
+	if err != nil {
+		return mark, false, fmt.Errorf("sync %s/%s: statement at %s: %w", s.cfg.Task, s.cfg.Source, where, err)
+	}
+	if plan == nil {
+		return mark, false, nil
+	}
+	seq := mark.seq()
+	if seq.lessEq(s.ddlDone) {
+		return mark, false, nil // applied before a restart
+	}
+	if s.windows != nil && len(plan.src) > 0 &&
+		s.windows.Decide(plan.src[0].Schema, plan.src[0].Name, Position{File: s.file, Pos: h.LogPos}) == EventSkip {
+		return mark, false, nil // the loaded definition has it already
+	}
+	if err := s.flush(ctx); err != nil {
+		return mark, false, err
+	}
+	fp, err := fingerprint(ctx, s.target, plan)
+	if err != nil {
+		return mark, false, err
+	}
+	if seq == s.pending && s.pendingFP != "" && fp != s.pendingFP {
+		s.log.Info("DDL found applied before a restart", "kind", plan.kind, "tables", plan.tables, "binlog", s.file, "pos", h.LogPos)
+	} else {
+		if err := s.meta.ddlPending(ctx, mark, fp, resume); err != nil {
+			return mark, false, err
+		}
+		s.pending, s.pendingFP = seq, fp
+		s.log.Info("applying DDL", "kind", plan.kind, "tables", plan.tables, "databases", plan.dbs, "binlog", s.file, "pos", h.LogPos)
+		if err := s.applyDDL(ctx, plan, mode, modeKnown); err != nil {
+			return mark, false, fmt.Errorf("sync %s/%s: %s at %s: %w", s.cfg.Task, s.cfg.Source, plan.kind, where, err)
+		}
+	}
+	s.tables.reset()
+	s.ddlDone, s.pending, s.pendingFP = seq, syncSeq{}, ""
+	return mark, true, nil
+}
+
+// statusSQLMode reads sql_mode from a query event's status variables
+// (Q_FLAGS2_CODE, then Q_SQL_MODE_CODE, as servers write them).
+func statusSQLMode(vars []byte) (uint64, bool) {
+	for i := 0; i < len(vars); {
+		switch vars[i] {
+		case 0: // Q_FLAGS2_CODE
+			i += 5
+		case 1: // Q_SQL_MODE_CODE
+			if i+9 > len(vars) {
+				return 0, false
+			}
+			return binary.LittleEndian.Uint64(vars[i+1 : i+9]), true
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+const sqlModeANSIQuotes = 4
+
+// applyDDL runs a plan on a connection of its own, under the source
+// statement's sql_mode; the connection is dropped afterwards.
+func (s *syncer) applyDDL(ctx context.Context, p *ddlPlan, mode uint64, modeKnown bool) error {
+	conn, err := s.target.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+	}()
+	for _, q := range p.pre {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return classifyDDLError(err)
+		}
+	}
+	if modeKnown {
+		_, _ = conn.ExecContext(ctx, fmt.Sprintf("SET SESSION sql_mode = %d", mode))
+	}
+	if p.useDB != "" {
+		// Unqualified names in the statement are in the source session's
+		// database; when the target lacks it, routed names are qualified anyway.
+		if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(p.useDB)); err != nil && errno(err) != 1049 {
+			return classifyDDLError(err)
+		}
+	}
+	stmt := p.stmt
+	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		if n := errno(err); ddlAlreadyErrno(n) {
+			s.log.Warn("DDL found already applied on the target; going on", "kind", p.kind, "tables", p.tables, "errno", n)
+			return nil
+		}
+		return classifyDDLError(err)
+	}
+	return nil
+}
+
+func classifyDDLError(err error) error {
+	if IsTransient(err) {
+		return err
+	}
+	return Permanent(fmt.Errorf("%w: the target rejected the DDL; make the target's schema match the source's and resume", err))
+}
+
+// ddlAlreadyErrno: errors that say the DDL's effect is there already.
+func ddlAlreadyErrno(n uint16) bool {
+	switch n {
+	case 1007, // database exists
+		1008, // database does not exist (DROP)
+		1050, // table exists
+		1051, // unknown table (DROP)
+		1060, // duplicate column
+		1061, // duplicate key name
+		1068, // multiple primary key
+		1091, // cannot drop: does not exist
+		1826: // duplicate foreign key name
+		return true
+	}
+	return false
+}
+
+// fingerprint hashes the current definition of every target object p
+// touches.
+func fingerprint(ctx context.Context, q querier, p *ddlPlan) (string, error) {
+	h := sha256.New()
+	dbs := slices.Clone(p.dbs)
+	slices.Sort(dbs)
+	for _, db := range dbs {
+		var name, def string
+		err := q.QueryRowContext(ctx, "SHOW CREATE DATABASE "+QuoteIdent(db)).Scan(&name, &def)
+		if errno(err) == 1049 {
+			def, err = "absent", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("fingerprint database %s: %w", QuoteIdent(db), err)
+		}
+		fmt.Fprintf(h, "db %q %q\n", db, def)
+	}
+	tables := slices.Clone(p.tables)
+	slices.SortFunc(tables, func(a, b tableRef) int { return strings.Compare(a.String(), b.String()) })
+	for _, t := range tables {
+		var name, def string
+		err := q.QueryRowContext(ctx, "SHOW CREATE TABLE "+t.String()).Scan(&name, &def)
+		if n := errno(err); n == 1146 || n == 1049 {
+			def, err = "absent", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("fingerprint table %s: %w", t, err)
+		}
+		fmt.Fprintf(h, "table %q %q\n", t.String(), def)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
