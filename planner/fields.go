@@ -37,8 +37,8 @@ func sourceFields(s spec.Source) []field {
 func taskFields(t spec.Task) []field {
 	f := make([]field, 0, 13+len(t.Start))
 	f = append(f,
-		field{path: "spec.mode", value: quote(string(t.Mode))},
-		field{path: "spec.stage", value: quote(string(t.Stage))},
+		field{path: "spec.mode", value: quoteMode(t.Mode)},
+		field{path: "spec.stage", value: quoteStage(t.Stage)},
 	)
 	f = appendEndpoint(f, "spec.target.", t.Target)
 	f = append(f, field{path: "spec.sources", value: renderList(t.Sources)})
@@ -64,7 +64,7 @@ func taskFields(t spec.Task) []field {
 // subtaskFields leaves out the stage: it is its own object (KindStage).
 func subtaskFields(s Subtask) []field {
 	f := make([]field, 0, 11)
-	f = append(f, field{path: "spec.mode", value: quote(string(s.Mode))})
+	f = append(f, field{path: "spec.mode", value: quoteMode(s.Mode)})
 	f = appendEndpoint(f, "spec.target.", s.Target)
 	f = append(f, field{path: "spec.tables", value: renderList(s.Tables)})
 	if len(s.Routes) > 0 {
@@ -159,6 +159,19 @@ func compareField(b, a field) (FieldChange, bool) {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// quoteMode is quote(string(m)) without allocating for the known modes.
+func quoteMode(m spec.Mode) string {
+	switch m {
+	case spec.ModeAll:
+		return `"all"`
+	case spec.ModeFull:
+		return `"full"`
+	case spec.ModeIncremental:
+		return `"incremental"`
+	}
+	return quote(string(m))
+}
 
 // renderList renders a list of strings as ["a", "b"].
 func renderList(xs []string) string {

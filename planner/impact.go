@@ -116,7 +116,7 @@ func (d *differ) subtaskCreated(s Subtask) []string {
 	default:
 		what = "dumps and loads the matched tables of " + s.Source + ", then replicates from the snapshot's position"
 	}
-	return []string{what + "; " + d.agentDesc(s.Source)}
+	return d.one(what + "; " + d.agentDesc(s.Source))
 }
 
 func (d *differ) subtaskDeleted(s Subtask) []string {
@@ -124,7 +124,7 @@ func (d *differ) subtaskDeleted(s Subtask) []string {
 	if a, ok := d.cur.Bounds[s.Source]; ok {
 		where = " on " + a
 	}
-	return []string{"stops " + of(s.Task, s.Source) + where + "; rows already copied and its checkpoint stay in the target " + addr(s.Target)}
+	return d.one("stops " + of(s.Task, s.Source) + where + "; rows already copied and its checkpoint stay in the target " + addr(s.Target))
 }
 
 func (d *differ) subtaskUpdated(c, w Subtask, eff Effect) []string {
@@ -140,27 +140,27 @@ func (d *differ) subtaskUpdated(c, w Subtask, eff Effect) []string {
 	}
 	switch {
 	case eff == EffectNone:
-		return []string{"no effect on its units: " + noEffectReason(c, w)}
+		return d.one("no effect on its units: " + noEffectReason(c, w))
 	case !bound:
 		if over != "" {
-			return []string{d.waitDesc(w.Source) + "; once served, " + name + " " + over}
+			return d.one(d.waitDesc(w.Source) + "; once served, " + name + " " + over)
 		}
-		return []string{d.waitDesc(w.Source) + "; the change applies once one serves it"}
+		return d.one(d.waitDesc(w.Source) + "; the change applies once one serves it")
 	case w.Stage != spec.StageRunning:
 		if over != "" {
-			return []string{name + " is " + string(w.Stage) + "; when it runs again it " + over}
+			return d.one(name + " is " + string(w.Stage) + "; when it runs again it " + over)
 		}
-		return []string{name + " is " + string(w.Stage) + ": the change applies when it runs again"}
+		return d.one(name + " is " + string(w.Stage) + ": the change applies when it runs again")
 	case over != "":
-		return []string{name + " " + strings.Replace(over, "starts over", "starts over on "+agent, 1)}
+		return d.one(name + " " + strings.Replace(over, "starts over", "starts over on "+agent, 1))
 	case eff == EffectRestart && c.Stage != spec.StageRunning:
-		return []string{name + " starts on " + agent + " from its checkpoint with the new config"}
+		return d.one(name + " starts on " + agent + " from its checkpoint with the new config")
 	case eff == EffectRestart:
-		return []string{name + " restarts on " + agent + " from its checkpoint"}
+		return d.one(name + " restarts on " + agent + " from its checkpoint")
 	case c.Sync == w.Sync || w.Mode == spec.ModeFull:
-		return []string{"dump.threads takes effect at the next dump of " + name + "; a dump in progress keeps its threads"}
+		return d.one("dump.threads takes effect at the next dump of " + name + "; a dump in progress keeps its threads")
 	}
-	return []string{"applied live to " + name + " on " + agent + ", no restart"}
+	return d.one("applied live to " + name + " on " + agent + ", no restart")
 }
 
 // noEffectReason names the fields that changed without reaching a unit.
@@ -182,12 +182,12 @@ func (d *differ) stageCreated(s Subtask) []string {
 	name := of(s.Task, s.Source)
 	switch s.Stage {
 	case spec.StagePaused, spec.StageStopped:
-		return []string{"created " + string(s.Stage) + ": " + name + " does not run until its stage is running"}
+		return d.one("created " + string(s.Stage) + ": " + name + " does not run until its stage is running")
 	}
 	if _, ok := d.want.Bounds[s.Source]; !ok {
-		return []string{"starts " + name + " " + d.onceServed(s.Source)}
+		return d.one("starts " + name + " " + d.onceServed(s.Source))
 	}
-	return []string{"starts " + name}
+	return d.one("starts " + name)
 }
 
 func (d *differ) stageUpdated(c, w Subtask) []string {
@@ -218,13 +218,13 @@ func (d *differ) stageUpdated(c, w Subtask) []string {
 			line += " " + d.onceServed(w.Source)
 		}
 	}
-	return []string{line}
+	return d.one(line)
 }
 
 func (d *differ) boundCreated(source, agent string) []string {
 	ids := d.subtasksOf(source, true)
 	if len(ids) == 0 {
-		return []string{source + " is served by " + agent + "; it has no subtasks yet"}
+		return d.one(source + " is served by " + agent + "; it has no subtasks yet")
 	}
 	verb := " start there"
 	if _, existed := d.cur.Sources[source]; existed {
@@ -235,12 +235,12 @@ func (d *differ) boundCreated(source, agent string) []string {
 	} else if len(ids) == 1 {
 		verb = " starts there"
 	}
-	return []string{source + " is served by " + agent + ": " + d.subtaskNoun(ids) + verb}
+	return d.one(source + " is served by " + agent + ": " + d.subtaskNoun(ids) + verb)
 }
 
 func (d *differ) boundDeleted(source, agent string) []string {
 	if _, ok := d.want.Sources[source]; !ok {
-		return []string{agent + " releases " + source}
+		return d.one(agent + " releases " + source)
 	}
 	why := agent + " is not live"
 	if s := d.want.Sources[source]; s.Worker != "" && s.Worker != agent {
@@ -249,7 +249,7 @@ func (d *differ) boundDeleted(source, agent string) []string {
 	line := source + " leaves " + agent + ": " + why
 	ids := d.subtasksOf(source, true)
 	if len(ids) == 0 {
-		return []string{line + "; it has no subtasks"}
+		return d.one(line + "; it has no subtasks")
 	}
 	return []string{line + "; " + d.subtaskNoun(ids) + plural(len(ids), " stops", " stop") + " and " +
 		plural(len(ids), "resumes from its checkpoint ", "resume from their checkpoints ") + d.onceServed(source)}
@@ -270,17 +270,17 @@ func (d *differ) boundMoved(source, from, to string) []string {
 	}
 	switch {
 	case len(ids) == 0:
-		return []string{line + "; it has no subtasks"}
+		return d.one(line + "; it has no subtasks")
 	case running == 0:
 		return []string{line + "; " + d.subtaskNoun(ids) + plural(len(ids), " is", " are") +
 			" not running and will run there when resumed"}
 	case len(ids) == 1:
-		return []string{line + ": " + d.subtaskNoun(ids) + " restarts there from its checkpoint"}
+		return d.one(line + ": " + d.subtaskNoun(ids) + " restarts there from its checkpoint")
 	case running < len(ids):
 		return []string{line + ": its " + strconv.Itoa(running) + " running subtasks restart there from their checkpoints; " +
 			"the others run there when resumed"}
 	}
-	return []string{line + ": its subtasks restart there from their checkpoints"}
+	return d.one(line + ": its subtasks restart there from their checkpoints")
 }
 
 // subtaskNoun names a source's subtasks: "its subtask shop/mysql-01" or
