@@ -15,8 +15,8 @@ import (
 // publishers is how many status writes an agent has in flight at once.
 const publishers = 8
 
-// publisher writes subtask statuses under the agent's lease: a stage
-// change at once, progress at most once per StatusInterval per subtask,
+// publisher writes subtask statuses under the agent's lease: a change of
+// stage, unit or error at once, progress at most once per StatusInterval per subtask,
 // and every status again each DefaultStatusRefresh.
 type publisher struct {
 	a     *agent
@@ -52,8 +52,8 @@ func (p *publisher) report(st reconciler.Status, stateChanged bool) {
 		e = &entry{}
 		p.entries[st.ID] = e
 	}
-	if e.st.Stage != s.Stage || e.st.Error != s.Error {
-		stateChanged = true
+	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit {
+		stateChanged = true // a new stage, error or unit is written at once
 	}
 	e.st, e.dirty = s, true
 	e.urgent = e.urgent || stateChanged
