@@ -52,6 +52,7 @@ func (p *publisher) report(st reconciler.Status, stateChanged bool) {
 		e = &entry{}
 		p.entries[st.ID] = e
 	}
+	newErr := s.Error != "" && s.Error != e.st.Error
 	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit {
 		stateChanged = true // a new stage, error or unit is written at once
 	}
@@ -59,7 +60,7 @@ func (p *publisher) report(st reconciler.Status, stateChanged bool) {
 	e.urgent = e.urgent || stateChanged
 	delete(p.forgets, st.ID)
 	p.mu.Unlock()
-	if m := p.a.cfg.Metrics; m != nil && stateChanged && s.Error != "" {
+	if m := p.a.cfg.Metrics; m != nil && newErr {
 		m.errors.WithLabelValues(st.ID.Task, st.ID.Source, string(s.Stage)).Inc()
 	}
 	if stateChanged {
