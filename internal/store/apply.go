@@ -37,6 +37,10 @@ func (s *Store) Apply(ctx context.Context, p *planner.Plan, rec ApplyRecord) (Ap
 		rec.Summary = p.Summary()
 	}
 	rec.BaseRevision = p.BaseRevision
+	kvs, counts, err := encodeGen(p.Desired)
+	if err != nil {
+		return rec, fmt.Errorf("apply: %w", err)
+	}
 	h, err := s.readHead(ctx)
 	if err != nil {
 		return rec, fmt.Errorf("apply: %w", err)
@@ -61,12 +65,12 @@ func (s *Store) Apply(ctx context.Context, p *planner.Plan, rec ApplyRecord) (Ap
 	log := s.log.With("gen", st.gen, "baseRevision", p.BaseRevision)
 
 	start := time.Now()
-	counts, err := s.stage(ctx, st, p, rec.PlanDigest)
-	if err != nil {
+	man := Manifest{BaseRevision: p.BaseRevision, PlanDigest: rec.PlanDigest, Counts: counts}
+	if err := s.stage(ctx, st, kvs, man); err != nil {
 		s.discard(st, log)
 		return rec, fmt.Errorf("apply: stage generation %s: %w", st.gen, err)
 	}
-	log.Debug("staged generation", "counts", counts, "took", time.Since(start))
+	log.Debug("staged generation", "keys", len(kvs), "took", time.Since(start))
 
 	rec, err = s.flip(ctx, st, h, rec)
 	if err != nil {

@@ -180,11 +180,8 @@ func TestInvalidNamesWriteNothing(t *testing.T) {
 	if !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("apply with source %q: error %v, want ErrInvalid", "a/b", err)
 	}
-	if n := keyCount(t, etcd.Client, store.PfxGen); n != 0 {
-		t.Errorf("%d generation keys written by a refused apply", n)
-	}
-	if n := keyCount(t, etcd.Client, store.KeyHead); n != 0 {
-		t.Error("head written by a refused apply")
+	if n := keyCount(t, etcd.Client, store.Prefix); n != 0 {
+		t.Errorf("%d keys written by a refused apply", n)
 	}
 	if _, err := s.Apply(ctx, nil, record("alice")); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("apply nil plan: error %v, want ErrInvalid", err)

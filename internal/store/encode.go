@@ -9,17 +9,20 @@ import (
 	"github.com/dmplan/dmplan/spec"
 )
 
-// kv is one key and its JSON value.
+// kv is one key and its JSON value. Keys of a generation are relative to
+// its prefix until they are written.
 type kv struct {
 	key string
 	val []byte
 }
 
-// encodeGen turns a desired state into the keys of generation gen, sorted
-// by key, plus the counts for its manifest. Subtasks and stages are derived
+// encodeGen turns a desired state into the keys of a generation (relative
+// to its prefix), sorted, plus the counts for its manifest. It fails with
+// ErrInvalid on a name that cannot be a key segment, before anything is
+// written. Subtasks and stages are derived
 // from the tasks (planner.State.Subtasks), so agents read exactly what
 // they run without re-deriving it.
-func encodeGen(gen string, st planner.State) ([]kv, Counts, error) {
+func encodeGen(st planner.State) ([]kv, Counts, error) {
 	var (
 		out []kv
 		c   Counts
@@ -36,7 +39,7 @@ func encodeGen(gen string, st planner.State) ([]kv, Counts, error) {
 		if !validName(name) || src.Name != name {
 			return nil, c, fmt.Errorf("source %q (named %q): %w", name, src.Name, ErrInvalid)
 		}
-		if err := add(sourceKey(gen, name), src); err != nil {
+		if err := add(relSource(name), src); err != nil {
 			return nil, c, err
 		}
 		c.Sources++
@@ -45,7 +48,7 @@ func encodeGen(gen string, st planner.State) ([]kv, Counts, error) {
 		if !validName(name) || t.Name != name {
 			return nil, c, fmt.Errorf("task %q (named %q): %w", name, t.Name, ErrInvalid)
 		}
-		if err := add(taskKey(gen, name), t); err != nil {
+		if err := add(relTask(name), t); err != nil {
 			return nil, c, err
 		}
 		c.Tasks++
@@ -54,10 +57,10 @@ func encodeGen(gen string, st planner.State) ([]kv, Counts, error) {
 		if !validName(id.Source) {
 			return nil, c, fmt.Errorf("task %q: source %q: %w", id.Task, id.Source, ErrInvalid)
 		}
-		if err := add(subtaskKey(gen, id.Task, id.Source), sub); err != nil {
+		if err := add(relSubtask(id.Task, id.Source), sub); err != nil {
 			return nil, c, err
 		}
-		if err := add(stageKey(gen, id.Task, id.Source), StageValue{Stage: sub.Stage}); err != nil {
+		if err := add(relStage(id.Task, id.Source), StageValue{Stage: sub.Stage}); err != nil {
 			return nil, c, err
 		}
 		c.Subtasks++
@@ -67,7 +70,7 @@ func encodeGen(gen string, st planner.State) ([]kv, Counts, error) {
 		if !validName(src) || !validName(w) {
 			return nil, c, fmt.Errorf("bound %q -> %q: %w", src, w, ErrInvalid)
 		}
-		if err := add(boundKey(gen, src), BoundValue{Worker: w}); err != nil {
+		if err := add(relBound(src), BoundValue{Worker: w}); err != nil {
 			return nil, c, err
 		}
 		c.Bounds++
@@ -94,7 +97,7 @@ func chunk(kvs []kv) [][]kv {
 		bytes int
 	)
 	for _, e := range kvs {
-		n := len(e.key) + len(e.val) + 16 // protobuf framing per op
+		n := len(genPrefix(genID(0))) + len(e.key) + len(e.val) + 16 // + protobuf framing
 		if len(cur) > 0 && (len(cur) >= maxOpsPerTxn || bytes+n > maxBytesPerTxn) {
 			out = append(out, cur)
 			cur, bytes = nil, 0

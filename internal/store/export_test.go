@@ -25,14 +25,14 @@ const (
 // EncodedSize is the number of key and value bytes a generation of st
 // takes: all of it, and the part Read reads (sources, tasks, bounds).
 func EncodedSize(st planner.State) (all, read int64) {
-	kvs, _, err := encodeGen(genID(1), st)
+	kvs, _, err := encodeGen(st)
 	if err != nil {
 		panic(err)
 	}
 	for _, e := range kvs {
-		n := int64(len(e.key) + len(e.val))
+		n := int64(len(genPrefix(genID(1))) + len(e.key) + len(e.val))
 		all += n
-		if strings.Contains(e.key, "/"+genSource) || strings.Contains(e.key, "/"+genTask) || strings.Contains(e.key, "/"+genBound) {
+		if strings.HasPrefix(e.key, genSource) || strings.HasPrefix(e.key, genTask) || strings.HasPrefix(e.key, genBound) {
 			read += n
 		}
 	}

@@ -41,18 +41,15 @@ func stagingKey(gen string) string { return pfxStaging + gen }
 // genPrefix is the prefix of every key of one generation.
 func genPrefix(gen string) string { return pfxGen + gen + "/" }
 
-func manifestKey(gen string) string     { return genPrefix(gen) + genManifest }
-func sourceKey(gen, name string) string { return genPrefix(gen) + genSource + name }
-func taskKey(gen, name string) string   { return genPrefix(gen) + genTask + name }
-func boundKey(gen, source string) string {
-	return genPrefix(gen) + genBound + source
-}
-func subtaskKey(gen, task, source string) string {
-	return genPrefix(gen) + genSubtask + task + "/" + source
-}
-func stageKey(gen, task, source string) string {
-	return genPrefix(gen) + genStage + task + "/" + source
-}
+func manifestKey(gen string) string { return genPrefix(gen) + genManifest }
+
+// Keys inside a generation, relative to genPrefix(gen): a state is encoded
+// before its generation ID is allocated.
+func relSource(name string) string          { return genSource + name }
+func relTask(name string) string            { return genTask + name }
+func relBound(source string) string         { return genBound + source }
+func relSubtask(task, source string) string { return genSubtask + task + "/" + source }
+func relStage(task, source string) string   { return genStage + task + "/" + source }
 
 func historyKey(seq int64) string          { return fmt.Sprintf("%s%0*d", pfxHistory, numWidth, seq) }
 func workerKey(name string) string         { return pfxWorker + name }

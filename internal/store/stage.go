@@ -6,19 +6,14 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/dmplan/dmplan/planner"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// stage writes the plan's desired state into the claimed generation, in
+// stage writes an encoded state into the claimed generation, in
 // transactions small enough for etcd's default limits, a few at a time,
 // and the manifest last. Every transaction checks that the claim still
 // lives, so nothing is written into a generation GC may be collecting.
-func (s *Store) stage(ctx context.Context, st *staging, p *planner.Plan, digest string) (Counts, error) {
-	kvs, counts, err := encodeGen(st.gen, p.Desired)
-	if err != nil {
-		return counts, err
-	}
+func (s *Store) stage(ctx context.Context, st *staging, kvs []kv, man Manifest) error {
 	chunks := chunk(kvs)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -57,24 +52,26 @@ feed:
 		firstErr = ctx.Err()
 	}
 	if firstErr != nil {
-		return counts, firstErr
+		return firstErr
 	}
-
-	man, _ := json.Marshal(Manifest{Gen: st.gen, BaseRevision: p.BaseRevision, PlanDigest: digest, Counts: counts})
-	return counts, s.writeChunk(ctx, st, len(chunks), []kv{{manifestKey(st.gen), man}})
+	man.Gen = st.gen
+	mv, _ := json.Marshal(man)
+	return s.writeChunk(ctx, st, len(chunks), []kv{{genManifest, mv}})
 }
 
-// writeChunk puts one group of keys in one transaction guarded by the
-// claim. Puts are idempotent, so transient failures are simply retried.
+// writeChunk puts one group of keys (relative to the generation's prefix)
+// in one transaction guarded by the claim. Puts are idempotent, so
+// transient failures are simply retried.
 func (s *Store) writeChunk(ctx context.Context, st *staging, i int, kvs []kv) error {
 	if s.stageHook != nil {
 		s.stageHook(i)
 	}
+	gp := genPrefix(st.gen)
 	ops := make([]clientv3.Op, len(kvs))
 	for j, e := range kvs {
-		ops[j] = clientv3.OpPut(e.key, string(e.val))
+		ops[j] = clientv3.OpPut(gp+e.key, string(e.val))
 	}
-	return retry(ctx, fmt.Sprintf("write %d keys from %s", len(kvs), kvs[0].key), func(ctx context.Context) error {
+	return retry(ctx, fmt.Sprintf("write %d keys from %s", len(kvs), gp+kvs[0].key), func(ctx context.Context) error {
 		resp, err := s.cli.Txn(ctx).If(st.claimHeld()).Then(ops...).Commit()
 		if err != nil {
 			return err
