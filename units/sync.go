@@ -164,7 +164,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		caus: newCausality(1 << 17), txns: map[uint64]txnRec{},
 		boundary: Position{File: ck.Resume.File, Pos: ck.Resume.Pos},
 		ddlDone:  ck.DDL.seq(), pending: ck.PendingDDL.seq(), pendingFP: ck.PendingFP,
-		saved:    ck.Resume,
+		saved: ck.Resume,
 	}
 	if err := s.prepareReplay(ctx, &ck); err != nil {
 		return err

@@ -189,4 +189,3 @@ func fingerprint(ctx context.Context, q querier, p *ddlPlan) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-

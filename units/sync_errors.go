@@ -37,18 +37,3 @@ func streamError(err error, p Position, serverID uint32) error {
 	}
 	return fmt.Errorf("read binlog at %s: %w", describePos(p), err)
 }
-
-// permanentApplyErrno are target errors that retrying cannot fix.
-func permanentApplyErrno(n uint16) bool {
-	switch n {
-	case 1044, 1045, 1142, 1143, 1227, // privileges
-		1146, // table does not exist
-		1054, // unknown column
-		1136, // column count does not match
-		1049, // unknown database
-		1064, // syntax error
-		1366, 1406, 1264, 1292: // incorrect/too long/out of range values (strict target)
-		return true
-	}
-	return false
-}

@@ -68,15 +68,16 @@ func syExec(t testing.TB, db *sql.DB, stmts ...string) {
 	}
 }
 
-// syLog logs to the test until it ends.
-func syLog(t testing.TB) *slog.Logger {
-	w := &syTestWriter{t: t}
+// syLog logs to the test until it ends, and to also when not nil.
+func syLog(t testing.TB, also ...io.Writer) *slog.Logger {
+	w := &syTestWriter{t: t, also: also}
 	t.Cleanup(func() { w.done.Store(true) })
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 type syTestWriter struct {
 	t    testing.TB
+	also []io.Writer
 	done atomic.Bool
 	mu   sync.Mutex
 }
@@ -87,10 +88,11 @@ func (w *syTestWriter) Write(b []byte) (int, error) {
 	if !w.done.Load() {
 		w.t.Log(strings.TrimSpace(string(b)))
 	}
+	for _, a := range w.also {
+		a.Write(b)
+	}
 	return len(b), nil
 }
-
-var _ io.Writer = (*syTestWriter)(nil)
 
 // syRunning is a Run in a goroutine.
 type syRunning struct {
