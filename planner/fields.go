@@ -8,130 +8,126 @@ import (
 	"github.com/dmplan/dmplan/spec"
 )
 
-// field is one leaf of an object as the plan shows it: a path such as
-// "spec.target.port" and its rendered value. Secrets carry the Secret itself
-// so that the diff can tell "reference changed" from "value changed" without
-// ever rendering the digest.
-type field struct {
-	path     string
-	value    string
-	secret   spec.Secret
-	isSecret bool
+// fields is an object flattened for the plan: each leaf a FieldChange with
+// its path (such as "spec.target.port") and its rendered value in After.
+// The object's password (each kind has at most one) is also kept whole, at
+// secretPath, so that the diff can tell "reference changed" from "value
+// changed" without ever rendering the digest.
+type fields struct {
+	list       []FieldChange
+	secretPath string
+	secret     spec.Secret
+}
+
+func (f *fields) add(path, value string) {
+	f.list = append(f.list, FieldChange{Path: path, After: value})
 }
 
 // The flatten functions list an object's fields in a fixed order. Optional
 // fields that are unset are left out, so that setting one shows as
 // (none) -> value. Lists are single leaves, rendered whole.
 
-func sourceFields(s spec.Source) []field {
-	f := appendEndpoint(make([]field, 0, 6), "spec.", s.Endpoint)
+func sourceFields(s spec.Source) fields {
+	f := fields{list: make([]FieldChange, 0, 6)}
+	f.addEndpoint("spec.", s.Endpoint)
 	if s.Flavor != "" {
-		f = append(f, field{path: "spec.flavor", value: quote(string(s.Flavor))})
+		f.add("spec.flavor", quote(string(s.Flavor)))
 	}
 	if s.Worker != "" {
-		f = append(f, field{path: "spec.worker", value: quote(s.Worker)})
+		f.add("spec.worker", quote(s.Worker))
 	}
 	return f
 }
 
-func taskFields(t spec.Task) []field {
-	f := make([]field, 0, 13+len(t.Start))
-	f = append(f,
-		field{path: "spec.mode", value: quoteMode(t.Mode)},
-		field{path: "spec.stage", value: quoteStage(t.Stage)},
-	)
-	f = appendEndpoint(f, "spec.target.", t.Target)
-	f = append(f, field{path: "spec.sources", value: renderList(t.Sources)})
-	f = append(f, field{path: "spec.tables", value: renderList(t.Tables)})
+func taskFields(t spec.Task) fields {
+	f := fields{list: make([]FieldChange, 0, 13+len(t.Start))}
+	f.add("spec.mode", quoteMode(t.Mode))
+	f.add("spec.stage", quoteStage(t.Stage))
+	f.addEndpoint("spec.target.", t.Target)
+	f.add("spec.sources", renderList(t.Sources))
+	f.add("spec.tables", renderList(t.Tables))
 	if len(t.Routes) > 0 {
-		f = append(f, field{path: "spec.routes", value: renderRoutes(t.Routes)})
+		f.add("spec.routes", renderRoutes(t.Routes))
 	}
-	keys := make([]string, 0, len(t.Start))
-	for k := range t.Start {
-		keys = append(keys, k)
+	if len(t.Start) > 0 {
+		keys := make([]string, 0, len(t.Start))
+		for k := range t.Start {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			f.add("spec.start."+k, renderStart(t.Start[k]))
+		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		f = append(f, field{path: "spec.start." + k, value: renderStart(t.Start[k])})
-	}
-	return append(f,
-		field{path: "spec.dump.threads", value: strconv.Itoa(t.Dump.Threads)},
-		field{path: "spec.sync.workers", value: strconv.Itoa(t.Sync.Workers)},
-		field{path: "spec.sync.batch", value: strconv.Itoa(t.Sync.Batch)},
-	)
+	f.add("spec.dump.threads", strconv.Itoa(t.Dump.Threads))
+	f.add("spec.sync.workers", strconv.Itoa(t.Sync.Workers))
+	f.add("spec.sync.batch", strconv.Itoa(t.Sync.Batch))
+	return f
 }
 
 // subtaskFields leaves out the stage: it is its own object (KindStage).
-func subtaskFields(s Subtask) []field {
-	f := make([]field, 0, 11)
-	f = append(f, field{path: "spec.mode", value: quoteMode(s.Mode)})
-	f = appendEndpoint(f, "spec.target.", s.Target)
-	f = append(f, field{path: "spec.tables", value: renderList(s.Tables)})
+func subtaskFields(s Subtask) fields {
+	f := fields{list: make([]FieldChange, 0, 11)}
+	f.add("spec.mode", quoteMode(s.Mode))
+	f.addEndpoint("spec.target.", s.Target)
+	f.add("spec.tables", renderList(s.Tables))
 	if len(s.Routes) > 0 {
-		f = append(f, field{path: "spec.routes", value: renderRoutes(s.Routes)})
+		f.add("spec.routes", renderRoutes(s.Routes))
 	}
 	if s.Start != nil {
-		f = append(f, field{path: "spec.start", value: renderStart(*s.Start)})
+		f.add("spec.start", renderStart(*s.Start))
 	}
-	return append(f,
-		field{path: "spec.dump.threads", value: strconv.Itoa(s.Dump.Threads)},
-		field{path: "spec.sync.workers", value: strconv.Itoa(s.Sync.Workers)},
-		field{path: "spec.sync.batch", value: strconv.Itoa(s.Sync.Batch)},
-	)
-}
-
-func appendEndpoint(f []field, prefix string, e spec.Endpoint) []field {
-	f = append(f,
-		field{path: prefix + "host", value: quote(e.Host)},
-		field{path: prefix + "port", value: strconv.Itoa(e.Port)},
-		field{path: prefix + "user", value: quote(e.User)},
-	)
-	if !e.Password.IsZero() {
-		f = append(f, field{path: prefix + "password", value: e.Password.String(), secret: e.Password, isSecret: true})
-	}
+	f.add("spec.dump.threads", strconv.Itoa(s.Dump.Threads))
+	f.add("spec.sync.workers", strconv.Itoa(s.Sync.Workers))
+	f.add("spec.sync.batch", strconv.Itoa(s.Sync.Batch))
 	return f
 }
 
-// createFields shows every field of a new object as (none) -> value.
-func createFields(f []field) []FieldChange {
-	out := make([]FieldChange, len(f))
-	for i, x := range f {
-		out[i] = FieldChange{Path: x.path, After: x.value}
+func (f *fields) addEndpoint(prefix string, e spec.Endpoint) {
+	f.add(prefix+"host", quote(e.Host))
+	f.add(prefix+"port", strconv.Itoa(e.Port))
+	f.add(prefix+"user", quote(e.User))
+	if !e.Password.IsZero() {
+		f.secretPath, f.secret = prefix+"password", e.Password
+		f.add(f.secretPath, e.Password.String())
 	}
-	return out
 }
 
-// diffFields compares two flattened objects. Both lists come from the same
+// createFields shows every field of a new object as (none) -> value.
+func createFields(f fields) []FieldChange { return f.list }
+
+// diffFields compares two flattened objects. Both come from the same
 // flatten function, so paths appear in the same relative order; a path only
 // one side has is placed where its side lists it.
-func diffFields(before, after []field) []FieldChange {
+func diffFields(before, after fields) []FieldChange {
 	var out []FieldChange
-	i, j := 0, 0
-	inAfter := make(map[string]bool, len(after))
-	for _, f := range after {
-		inAfter[f.path] = true
+	b, a := before.list, after.list
+	inAfter := make(map[string]bool, len(a))
+	for _, f := range a {
+		inAfter[f.Path] = true
 	}
-	inBefore := make(map[string]int, len(before))
-	for k, f := range before {
-		inBefore[f.path] = k
+	inBefore := make(map[string]int, len(b))
+	for k, f := range b {
+		inBefore[f.Path] = k
 	}
-	for i < len(before) || j < len(after) {
+	i := 0
+	for j := 0; i < len(b) || j < len(a); {
 		switch {
-		case i < len(before) && !inAfter[before[i].path]:
-			out = append(out, FieldChange{Path: before[i].path, Before: before[i].value})
+		case i < len(b) && !inAfter[b[i].Path]:
+			out = append(out, FieldChange{Path: b[i].Path, Before: b[i].After})
 			i++
-		case j < len(after):
-			a := after[j]
+		case j < len(a):
+			x := a[j]
 			j++
-			k, ok := inBefore[a.path]
+			k, ok := inBefore[x.Path]
 			if !ok {
-				out = append(out, FieldChange{Path: a.path, After: a.value})
+				out = append(out, x)
 				continue
 			}
 			if k >= i {
 				i = k + 1
 			}
-			if fc, changed := compareField(before[k], a); changed {
+			if fc, changed := compareField(before, b[k], after, x); changed {
 				out = append(out, fc)
 			}
 		default:
@@ -141,21 +137,21 @@ func diffFields(before, after []field) []FieldChange {
 	return out
 }
 
-func compareField(b, a field) (FieldChange, bool) {
-	if b.isSecret && a.isSecret {
+func compareField(bo fields, b FieldChange, ao fields, a FieldChange) (FieldChange, bool) {
+	if b.Path == bo.secretPath && a.Path == ao.secretPath {
 		switch {
-		case b.secret.Ref != a.secret.Ref:
+		case bo.secret.Ref != ao.secret.Ref:
 			// References are variable names, not secrets.
-			return FieldChange{Path: a.path, Before: b.value, After: a.value}, true
-		case b.secret.Digest != a.secret.Digest:
-			return FieldChange{Path: a.path, Sensitive: true}, true
+			return FieldChange{Path: a.Path, Before: b.After, After: a.After}, true
+		case bo.secret.Digest != ao.secret.Digest:
+			return FieldChange{Path: a.Path, Sensitive: true}, true
 		}
 		return FieldChange{}, false
 	}
-	if b.value == a.value {
+	if b.After == a.After {
 		return FieldChange{}, false
 	}
-	return FieldChange{Path: a.path, Before: b.value, After: a.value}, true
+	return FieldChange{Path: a.Path, Before: b.After, After: a.After}, true
 }
 
 func quote(s string) string { return strconv.Quote(s) }

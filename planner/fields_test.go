@@ -44,8 +44,8 @@ func TestSecretFields(t *testing.T) {
 }
 
 func TestDiffFieldsOrderWithOptionalFields(t *testing.T) {
-	before := []field{{path: "a", value: "1"}, {path: "b", value: "2"}, {path: "d", value: "4"}}
-	after := []field{{path: "a", value: "1"}, {path: "c", value: "3"}, {path: "d", value: "5"}}
+	before := fields{list: []FieldChange{{Path: "a", After: "1"}, {Path: "b", After: "2"}, {Path: "d", After: "4"}}}
+	after := fields{list: []FieldChange{{Path: "a", After: "1"}, {Path: "c", After: "3"}, {Path: "d", After: "5"}}}
 	want := []FieldChange{{Path: "b", Before: "2"}, {Path: "c", After: "3"}, {Path: "d", Before: "4", After: "5"}}
 	if diff := cmp.Diff(want, diffFields(before, after)); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
