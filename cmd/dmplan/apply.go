@@ -109,7 +109,7 @@ func (a *app) applyPlan(ctx context.Context, p *planner.Plan, commit string) err
 		GitCommit: commit,
 	})
 	if errors.Is(err, store.ErrStale) {
-		return fmt.Errorf("the plan is stale: the state in etcd changed since it was computed (plan from revision %d); run plan again: %w", p.BaseRevision, err)
+		return fmt.Errorf("%w; nothing was applied: run \"dmplan plan\" again", err)
 	}
 	if err != nil {
 		return err

@@ -45,5 +45,17 @@ func (a *app) etcdClient(ctx context.Context) (*clientv3.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd at %s: %w", strings.Join(eps, ","), err)
 	}
-	return cli, nil
+	// The client dials lazily and retries forever: ask once, so that an
+	// unreachable etcd is an error now, not a hang.
+	var lastErr error
+	for _, ep := range eps {
+		sctx, cancel := context.WithTimeout(ctx, a.dialTimeout)
+		_, lastErr = cli.Status(sctx, ep)
+		cancel()
+		if lastErr == nil {
+			return cli, nil
+		}
+	}
+	cli.Close()
+	return nil, fmt.Errorf("cannot reach etcd at %s (is \"dmplan server\" running? see --endpoints): %w", strings.Join(eps, ","), lastErr)
 }

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dmplan/dmplan/internal/etcdserver"
+	"github.com/dmplan/dmplan/internal/etcdserver/etcdtest"
+	"github.com/dmplan/dmplan/internal/mariadbtest"
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"dmplan": func() { os.Exit(mainExit()) },
+	})
+}
+
+// TestScripts runs the CLI scripts in testdata/script against a real
+// embedded etcd started for each script.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			srv, err := etcdtest.StartMain(etcdserver.Config{DataDir: env.WorkDir + "/.etcd"})
+			if err != nil {
+				return err
+			}
+			env.Defer(srv.Stop)
+			env.Values["etcd"] = srv
+			env.Values["leases"] = map[string]clientv3.LeaseID{}
+			env.Setenv("DMPLAN_ENDPOINTS", strings.Join(srv.Endpoints(), ","))
+			env.Setenv("SOURCE_PASSWORD", "s3cret-source-pw")
+			env.Setenv("TARGET_PASSWORD", "s3cret-target-pw")
+			env.Setenv("NO_COLOR", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"worker":   cmdWorker,
+			"freeport": cmdFreePort,
+			"waitport": cmdWaitPort,
+			"replace":  cmdReplace,
+		},
+	})
+}
+
+// worker NAME: registers a live agent NAME under a real etcd lease that
+// lasts until the script ends. worker -revoke NAME: revokes it.
+func cmdWorker(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: worker [-revoke] NAME")
+	}
+	srv := ts.Value("etcd").(*etcdtest.Server)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	leases := ts.Value("leases").(map[string]clientv3.LeaseID)
+	if args[0] == "-revoke" {
+		if len(args) != 2 || leases[args[1]] == 0 {
+			ts.Fatalf("usage: worker -revoke NAME (of a registered worker)")
+		}
+		_, err := srv.Client.Revoke(ctx, leases[args[1]])
+		ts.Check(err)
+		delete(leases, args[1])
+		return
+	}
+	lease, err := srv.Client.Grant(ctx, 600)
+	ts.Check(err)
+	ts.Check(store.New(srv.Client).RegisterWorker(ctx, planner.Worker{Name: args[0], Address: "127.0.0.1:0"}, lease.ID))
+	leases[args[0]] = lease.ID
+}
+
+// freeport VAR: sets VAR to a free TCP port on 127.0.0.1.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	p, err := mariadbtest.FreePort()
+	ts.Check(err)
+	ts.Setenv(args[0], fmt.Sprint(p))
+}
+
+// waitport PORT: waits (up to 30 s) until something listens on 127.0.0.1:PORT.
+func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitport PORT")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", args[0]), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("nothing listens on 127.0.0.1:%s after 30s: %v", args[0], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// replace OLD NEW FILE: replaces every OLD with NEW in FILE, which must
+// contain OLD.
+func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: replace OLD NEW FILE")
+	}
+	data := ts.ReadFile(args[2])
+	if !strings.Contains(data, args[0]) {
+		ts.Fatalf("%s does not contain %q", args[2], args[0])
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), []byte(strings.ReplaceAll(data, args[0], args[1])), 0o644))
+}
