@@ -70,12 +70,10 @@ func Run(ctx context.Context, cfg Config) error {
 // epoch is the life of one lease: grant, register, reconcile until the
 // lease is lost or ctx ends.
 func (a *agent) epoch(ctx context.Context) error {
-	ttl := int64((a.cfg.LeaseTTL + time.Second - 1) / time.Second)
-	grant, err := a.cli.Grant(ctx, ttl)
+	lease, err := a.lease(ctx)
 	if err != nil {
-		return fmt.Errorf("agent %q: grant lease: %w", a.cfg.Name, err)
+		return err
 	}
-	lease := grant.ID
 	ectx, lost := context.WithCancelCause(ctx)
 	defer lost(nil)
 	defer func() {
@@ -132,6 +130,36 @@ func (a *agent) epoch(ctx context.Context) error {
 	return context.Cause(ectx)
 }
 
+// lease returns the lease for a new epoch: the previous one when it is
+// still alive (the agent stopped its units because etcd did not answer for
+// a while, e.g. during a restart of etcd, but the lease survived: keeping
+// it keeps the registration, so no source moves), else a new one.
+func (a *agent) lease(ctx context.Context) (clientv3.LeaseID, error) {
+	// Ask until etcd answers, for as long as the old lease may live (the
+	// client may still be reconnecting to a restarted etcd).
+	for prev, deadline := a.prevLease, a.cfg.Clock.Now().Add(a.cfg.LeaseTTL); prev != 0 && a.cfg.Clock.Now().Before(deadline); {
+		tctx, cancel := context.WithTimeout(ctx, time.Second)
+		resp, err := a.cli.TimeToLive(tctx, prev)
+		cancel()
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if err == nil {
+			if resp.TTL > 0 {
+				a.log.Info("the previous lease is still alive: keeping it", "lease", fmt.Sprintf("%x", int64(prev)))
+				return prev, nil
+			}
+			break
+		}
+	}
+	ttl := int64((a.cfg.LeaseTTL + time.Second - 1) / time.Second)
+	grant, err := a.cli.Grant(ctx, ttl)
+	if err != nil {
+		return 0, fmt.Errorf("agent %q: grant lease: %w", a.cfg.Name, err)
+	}
+	return grant.ID, nil
+}
+
 // keepAlive keeps the lease alive and ends the epoch (lost) when the lease
 // is gone — the keepalive channel closes — or when no answer came for 4/5
 // of the TTL: the lease may then expire on the server before the agent
@@ -171,8 +199,8 @@ func (a *agent) keepAlive(ctx context.Context, lease clientv3.LeaseID, lost cont
 
 // register writes the worker key under lease. A live registration of the
 // same name under another lease is either this agent's previous lease
-// (still alive after a fencing: revoke it) or a previous process of the
-// agent, killed: wait for its lease to expire.
+// (alive again after it was given up: revoke it) or a previous process of
+// the agent, killed: wait for its lease to expire.
 func (a *agent) register(ctx context.Context, lease clientv3.LeaseID) error {
 	w := planner.Worker{Name: a.cfg.Name, Address: a.cfg.Address}
 	warned := false
@@ -184,7 +212,7 @@ func (a *agent) register(ctx context.Context, lease clientv3.LeaseID) error {
 		if !errors.Is(err, store.ErrWorkerExists) {
 			return fmt.Errorf("agent %q: %w", a.cfg.Name, err)
 		}
-		if a.prevLease != 0 {
+		if a.prevLease != 0 && a.prevLease != lease {
 			if _, err := a.cli.Revoke(ctx, a.prevLease); err == nil {
 				a.log.Info("revoked the lease of this agent's previous registration")
 			}

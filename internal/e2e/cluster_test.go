@@ -65,7 +65,7 @@ func newCluster(t *testing.T) *cluster {
 		}
 		c.cli.Close()
 		c.server.stop(20 * time.Second)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("DMPLAN_E2E_LOGS") == "1" {
 			for _, p := range append(c.procs(), c.server) {
 				t.Logf("---- %s log (tail):\n%s", p.name, tail(p.log, 3000))
 			}
