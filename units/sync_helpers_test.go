@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -24,20 +26,7 @@ type syPair struct {
 
 func newSyPair(t testing.TB) *syPair {
 	t.Helper()
-	p := &syPair{}
-	var dstErr error
-	done := make(chan struct{})
-	dstDir := t.TempDir()
-	go func() {
-		defer close(done)
-		p.dst, dstErr = mariadbtest.Start(context.Background(), dstDir, mariadbtest.Options{NoBinlog: true})
-	}()
-	p.src = mariadbtest.New(t, mariadbtest.Options{})
-	<-done
-	if dstErr != nil {
-		t.Fatal(dstErr)
-	}
-	t.Cleanup(func() { _ = p.dst.Stop() })
+	p := &syPair{src: syServer(t, mariadbtest.Options{}), dst: syServer(t, mariadbtest.Options{NoBinlog: true})}
 	var err error
 	if p.srcDB, err = p.src.DB(""); err != nil {
 		t.Fatal(err)
@@ -48,6 +37,28 @@ func newSyPair(t testing.TB) *syPair {
 	p.srcDB.SetMaxIdleConns(8)
 	t.Cleanup(func() { p.srcDB.Close(); p.dstDB.Close() })
 	return p
+}
+
+// syServer starts a server for the test, trying twice: an initialisation
+// that fails under load is retried once, with its error log shown.
+func syServer(t testing.TB, opts mariadbtest.Options) *mariadbtest.Server {
+	t.Helper()
+	if !mariadbtest.Available() && os.Getenv("DMPLAN_SKIP_MARIADB") == "1" {
+		t.Skip("MariaDB not installed and DMPLAN_SKIP_MARIADB=1")
+	}
+	for try := 0; ; try++ {
+		dir := t.TempDir()
+		s, err := mariadbtest.Start(context.Background(), dir, opts)
+		if err == nil {
+			t.Cleanup(func() { _ = s.Stop() })
+			return s
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		if try == 1 {
+			t.Fatalf("%v\nerror.log:\n%s", err, b)
+		}
+		t.Logf("server start failed, retrying: %v\nerror.log:\n%s", err, b)
+	}
 }
 
 func syEndpoint(s *mariadbtest.Server) Endpoint {
