@@ -121,6 +121,18 @@ func (a *agent) epoch(ctx context.Context) error {
 		}
 	})
 	wg.Go(func() { a.campaign(ectx, lease) })
+	if a.cfg.Wake != nil {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ectx.Done():
+					return
+				case <-a.cfg.Wake:
+					loop.Wake()
+				}
+			}
+		})
+	}
 	loop.Run(ectx) // returns once every unit has stopped
 	lost(nil)
 	wg.Wait()

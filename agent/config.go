@@ -60,6 +60,10 @@ type Config struct {
 	BackoffMin     time.Duration // first retry after a transient unit error (reconciler default)
 	BackoffMax     time.Duration
 
+	// Wake, if set, makes the agent reconcile at once whenever it
+	// receives: something the desired state depends on changed outside
+	// etcd (EnvFile.Watch: a rewritten env file).
+	Wake <-chan struct{}
 	// Ready, if set, is called each time the agent has registered (again
 	// after a lost lease): `dmplan up` applies only after it.
 	Ready func()

@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -58,6 +59,37 @@ func (e *EnvFile) Lookup(name string) (string, bool) {
 		return v, true
 	}
 	return e.fallback(name)
+}
+
+// Watch checks the file every interval until ctx ends and sends on the
+// returned channel when it changed (it never blocks: a pending signal is
+// enough). Pass the channel as Config.Wake.
+func (e *EnvFile) Watch(ctx context.Context, interval time.Duration) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	go func() {
+		e.mu.Lock()
+		mod, size := e.mod, e.size
+		e.mu.Unlock()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			st, err := os.Stat(e.path)
+			if err != nil || (st.ModTime().Equal(mod) && st.Size() == size) {
+				continue
+			}
+			mod, size = st.ModTime(), st.Size()
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return out
 }
 
 // refresh re-reads the file when it changed. e.mu is held (or e is new).

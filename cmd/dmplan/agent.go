@@ -47,6 +47,7 @@ reports each subtask's stage, unit, progress, position, lag and last error
 Passwords: the applied state holds ${VAR} references and digests only. The
 agent reads VAR from --env-file (re-read when it changes), else from its own
 environment, and refuses a value whose digest differs from the applied one.
+The env file is checked every second; a change is acted on at once.
 
 Failover: agents elect a leader that moves the sources of an agent whose lease
 expired (--lease-ttl after it died) to live agents, and binds waiting sources
@@ -82,12 +83,13 @@ releases the lease, so the sources move at once; a second signal exits at once.
 // runAgent runs an agent with the real units until ctx ends.
 func (a *app) runAgent(ctx context.Context, cli *clientv3.Client, log *slog.Logger, f agentFlags, ready func()) error {
 	getenv := a.lookupEnv
+	var wake <-chan struct{}
 	if f.envFile != "" {
 		ef, err := agent.NewEnvFile(f.envFile, a.lookupEnv, log)
 		if err != nil {
 			return fmt.Errorf("--env-file: %w", err)
 		}
-		getenv = ef.Lookup
+		getenv, wake = ef.Lookup, ef.Watch(ctx, time.Second)
 	}
 	var metrics *agent.Metrics
 	if f.metricsAddr != "" {
@@ -103,7 +105,7 @@ func (a *app) runAgent(ctx context.Context, cli *clientv3.Client, log *slog.Logg
 		RunUnit: func(ctx context.Context, cfg units.Config, r units.Reporter) error {
 			return units.Run(ctx, cfg, r, log) // Run adds task and source to its log lines
 		},
-		Getenv: getenv, Logger: log, Metrics: metrics, Ready: ready,
+		Getenv: getenv, Wake: wake, Logger: log, Metrics: metrics, Ready: ready,
 	})
 }
 
