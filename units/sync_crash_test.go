@@ -90,6 +90,7 @@ func syStartWriter(t testing.TB, db *sql.DB, seed uint64) *syWriter {
 		for ctx.Err() == nil {
 			tx, err := db.BeginTx(ctx, nil)
 			if err != nil {
+				time.Sleep(20 * time.Millisecond) // the source is restarting
 				continue
 			}
 			n := 1 + rng.IntN(4)

@@ -1,0 +1,111 @@
+package units
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSyncServerRestarts: the target crashes and restarts, then the
+// source restarts (a new binlog file), under writes; sync resumes by
+// itself, reports the transient errors, and applies every change once.
+func TestSyncServerRestarts(t *testing.T) {
+	p := newSyPair(t)
+	cfg := p.config("restarts", ModeIncremental, []string{"c.*", "!c.log_*"})
+	cfg.Start = syAuditSetup(t, p)
+	w := syStartWriter(t, p.srcDB, 11)
+	r := syStart(t, cfg, syLog(t))
+	time.Sleep(time.Second)
+	if err := p.dst.Restart(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := p.src.Restart(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	w.stop()
+	syWaitCaughtUp(t, p, r, 60*time.Second)
+	syWaitSame(t, p, 30*time.Second, "c.acct=c.acct", "c.nokey=c.nokey", "c.uk=c.uk")
+	if r.errs.Load() == 0 {
+		t.Error("no transient error was reported while the servers restarted")
+	}
+	if err := r.stop(t); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v, want context.Canceled", err)
+	}
+	syAuditSame(t, p)
+	if pr := r.last.Load(); pr == nil || !strings.HasSuffix(pr.Position.File, ".000002") {
+		t.Errorf("last position %+v, want one in the binlog file the source opened at its restart", pr)
+	}
+}
+
+// TestSyncTwoRuns: two runs of one subtask at once; one waits for the
+// other's lock, takes over when it stops, and nothing is applied twice.
+func TestSyncTwoRuns(t *testing.T) {
+	p := newSyPair(t)
+	cfg := p.config("twice", ModeIncremental, []string{"c.*", "!c.log_*"})
+	cfg.Start = syAuditSetup(t, p)
+	w := syStartWriter(t, p.srcDB, 12)
+	log := syLog(t)
+	r1 := syStart(t, cfg, log)
+	r2 := syStart(t, cfg, log)
+	time.Sleep(1500 * time.Millisecond)
+	r1.stop(t)
+	time.Sleep(1500 * time.Millisecond)
+	w.stop()
+	syWaitCaughtUp(t, p, r2, 60*time.Second)
+	syWaitSame(t, p, 30*time.Second, "c.acct=c.acct", "c.nokey=c.nokey", "c.uk=c.uk")
+	r2.stop(t)
+	syAuditSame(t, p)
+}
+
+// TestSyncPurgedBinlog: when the source purged the binlog at the
+// checkpoint, Run stops with a permanent error that says what to do.
+func TestSyncPurgedBinlog(t *testing.T) {
+	p := newSyPair(t)
+	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
+	syCopySchema(t, p, "d", "t")
+	cfg := p.config("purged", ModeIncremental, []string{"d.*"})
+	r := syStart(t, cfg, syLog(t))
+	syWaitCaughtUp(t, p, r, 20*time.Second)
+	syExec(t, p.srcDB, "INSERT INTO d.t VALUES (1)")
+	syWaitSame(t, p, 20*time.Second, "d.t=d.t")
+	r.stop(t)
+	syExec(t, p.srcDB, "INSERT INTO d.t VALUES (2)", "FLUSH BINARY LOGS", "INSERT INTO d.t VALUES (3)", "FLUSH BINARY LOGS")
+	var file string
+	var pos uint32
+	var a, b any
+	if err := p.srcDB.QueryRow("SHOW MASTER STATUS").Scan(&file, &pos, &a, &b); err != nil {
+		t.Fatal(err)
+	}
+	// A file a binlog reader still uses is not purged: retry until the
+	// stopped run's connection is gone.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		syExec(t, p.srcDB, "PURGE BINARY LOGS TO '"+file+"'")
+		var first string
+		var size any
+		if err := p.srcDB.QueryRow("SHOW BINARY LOGS").Scan(&first, &size); err != nil {
+			t.Fatal(err)
+		}
+		if first == file {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binlog %s is still there after PURGE", first)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := Run(ctx, cfg, nil, syLog(t))
+	if !errors.Is(err, ErrPermanent) {
+		t.Fatalf("Run returned %v, want a permanent error", err)
+	}
+	for _, want := range []string{"mysql-bin.000001", "1236", "fresh dump"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
