@@ -45,11 +45,12 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	cfg = withRunDefaults(cfg)
-	log = log.With("task", cfg.Task, "source", cfg.Source)
-	env, err := newSyncEnv(cfg, log)
+	env, err := newSyncEnv(cfg, log.With("task", cfg.Task, "source", cfg.Source))
 	if err != nil {
 		return err
 	}
+	env.baseLog = log // DumpLoad adds task and source itself
+	log = env.log
 	switch cfg.Mode {
 	case ModeFull, ModeIncremental, ModeAll:
 	default:
@@ -155,7 +156,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 	defer target.Close()
 	return withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context) error {
 		if cfg.Mode == ModeFull {
-			pos, err := DumpLoad(ctx, cfg, r, e.log)
+			pos, err := DumpLoad(ctx, cfg, r, e.baseLog)
 			if err != nil {
 				return err
 			}
@@ -188,7 +189,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 func (e *syncEnv) startPosition(ctx context.Context, r Reporter) (Position, error) {
 	cfg := e.cfg
 	if cfg.Mode == ModeAll {
-		return DumpLoad(ctx, cfg, r, e.log)
+		return DumpLoad(ctx, cfg, r, e.baseLog)
 	}
 	if !cfg.Start.IsZero() {
 		return cfg.Start, nil

@@ -18,13 +18,14 @@ import (
 // syncEnv is what the sync unit keeps across its attempts (an attempt
 // ends at any error; the next one resumes from the checkpoint).
 type syncEnv struct {
-	cfg    Config
-	log    *slog.Logger
-	flavor string
-	filter tablefilter.Filter
-	router tablefilter.Router
-	stats  *syncStats
-	prog   *syncProgress
+	cfg     Config
+	log     *slog.Logger
+	baseLog *slog.Logger // without task and source
+	flavor  string
+	filter  tablefilter.Filter
+	router  tablefilter.Router
+	stats   *syncStats
+	prog    *syncProgress
 	// checked: the prechecks passed (they run once per Run)
 	checked bool
 	// serialUntil: after an apply error that is not a lost connection,
