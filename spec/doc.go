@@ -18,7 +18,8 @@
 // camelCase. Loading is strict: an unknown field, a field given twice or a
 // value of the wrong type is an error. Strings must be YAML strings: an
 // unquoted yes, no, on, off, true or false is a boolean and a bare 3306 an
-// integer. YAML anchors, aliases and merge keys (<<) are expanded.
+// integer. YAML anchors, aliases and merge keys (<<) are expanded, but a key given
+// both through a merge and directly is reported as given twice.
 //
 // Names (metadata.name, spec.sources) are DNS labels: 1 to 63 of a-z, 0-9
 // and "-", starting and ending with a letter or digit (CheckName). A
