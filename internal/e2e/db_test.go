@@ -101,7 +101,10 @@ spec:
 }
 
 // taskYAML is the dataset's Task document (mode all) in stage.
-func (d *dataset) taskYAML(stage string) string {
+func (d *dataset) taskYAML(stage string) string { return d.taskYAMLWith(stage, "") }
+
+// taskYAMLWith adds extra (indented spec fields) to the Task document.
+func (d *dataset) taskYAMLWith(stage, extra string) string {
 	return fmt.Sprintf(`apiVersion: dmplan/v1
 kind: Task
 metadata:
@@ -118,7 +121,15 @@ spec:
     - src-%s
   tables:
     - "%s.*"
-`, d.name, stage, target.Port, d.tgtUser, d.tgtPWVar, d.name, d.db)
+%s`, d.name, stage, target.Port, d.tgtUser, d.tgtPWVar, d.name, d.db, extra)
+}
+
+// binlogReader returns the processlist ID of the dataset user's binlog
+// dump connection (0 when there is none).
+func (d *dataset) binlogReader() (int64, error) {
+	var id int64
+	err := d.src.QueryRow("SELECT COALESCE(MAX(ID), 0) FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND LIKE 'Binlog Dump%'", d.srcUser).Scan(&id)
+	return id, err
 }
 
 // sourceConns counts the source connections of the dataset's user (the

@@ -58,6 +58,20 @@ func TestModeAllPauseResumeRemove(t *testing.T) {
 		t.Fatalf("status -o json subtasks = %+v", view.Subtasks)
 	}
 
+	// Live tuning (sync batch): carried out as a restart from the
+	// checkpoint; replication resumes on a new binlog connection.
+	reader, err := d.binlogReader()
+	if err != nil || reader == 0 {
+		t.Fatalf("no binlog reader on the source (%d, %v)", reader, err)
+	}
+	c.writeYAML("task.yaml", d.taskYAMLWith("running", "  sync:\n    workers: 4\n    batch: 200\n"))
+	c.apply()
+	took = waitFor(t, 10*time.Second, "a new binlog reader with the new tuning", func() (bool, error) {
+		id, err := d.binlogReader()
+		return id != 0 && id != reader, err
+	})
+	t.Logf("FIGURE sync tuning applied -> replication resumed from the checkpoint on a new binlog connection after %s", took)
+
 	// Paused in YAML: the units stop (no connection of dmplan's user on
 	// the source), and the source's writes stop arriving.
 	c.writeYAML("task.yaml", d.taskYAML("paused"))
