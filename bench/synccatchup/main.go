@@ -1,0 +1,255 @@
+// Command synccatchup measures dmplan's sync unit beside native MariaDB
+// replication, on the same servers and the same binlog:
+//
+//  1. catch-up: sysbench oltp_write_only builds a backlog on the source
+//     while every reader is stopped; then, one at a time, a native replica
+//     with the default serial applier, a native replica with
+//     slave_parallel_threads=4 and slave_parallel_mode=optimistic, and
+//     dmplan's sync unit (in a child process, for its peak RSS) apply it.
+//     Each figure is row changes per second from start to the moment a
+//     marker row written last is visible; every copy is then checked with
+//     CHECKSUM TABLE.
+//  2. steady state: sysbench at a fixed rate with every reader running; a
+//     heartbeat row written on the source every 100 ms is read on each
+//     copy every 20 ms, giving each one's lag (p50, p99, max).
+//
+//	go run ./bench/synccatchup
+//	go run ./bench/synccatchup -events 40000 -workers 8 -steady 30s -rate 1000
+//
+// It needs mariadbd, mariadb-install-db and sysbench on PATH.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dmplan/dmplan/internal/mariadbtest"
+	"github.com/dmplan/dmplan/units"
+)
+
+// quiet is a logger for go-mysql that drops everything.
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+type flags struct {
+	tables, tableSize int
+	events, threads   int
+	workers, batch    int
+	steady            time.Duration
+	rate              int
+	keep              bool
+}
+
+func main() {
+	var f flags
+	flag.IntVar(&f.tables, "tables", 4, "sysbench tables")
+	flag.IntVar(&f.tableSize, "table-size", 50000, "rows per table")
+	flag.IntVar(&f.events, "events", 25000, "sysbench oltp_write_only transactions in the backlog (4 row changes each)")
+	flag.IntVar(&f.threads, "threads", 4, "sysbench threads building the backlog")
+	flag.IntVar(&f.workers, "workers", 8, "dmplan sync workers")
+	flag.IntVar(&f.batch, "batch", 100, "dmplan changes per target transaction")
+	flag.DurationVar(&f.steady, "steady", 30*time.Second, "steady-state phase length (0: skip)")
+	flag.IntVar(&f.rate, "rate", 1000, "steady-state sysbench transactions per second")
+	flag.BoolVar(&f.keep, "keep", false, "keep the servers' directories")
+	child := flag.Bool("child", false, "internal: run the sync unit from the config in "+childEnv)
+	flag.Parse()
+	if *child {
+		if err := runChild(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, f); err != nil {
+		fmt.Fprintln(os.Stderr, "synccatchup:", err)
+		os.Exit(1)
+	}
+}
+
+// copyOf is one server that follows the source: a native replica or
+// dmplan's target.
+type copyOf struct {
+	name string
+	srv  *mariadbtest.Server
+	db   *sql.DB
+}
+
+func run(ctx context.Context, f flags) error {
+	dir, err := os.MkdirTemp("", "synccatchup-")
+	if err != nil {
+		return err
+	}
+	if !f.keep {
+		defer os.RemoveAll(dir)
+	}
+	fmt.Printf("servers in %s; sysbench %d tables x %d rows; backlog %d transactions\n", dir, f.tables, f.tableSize, f.events)
+	servers, err := startServers(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range servers {
+			s.Stop()
+		}
+	}()
+	src := servers[0]
+	srcDB, err := src.DB("")
+	if err != nil {
+		return err
+	}
+	defer srcDB.Close()
+	copies := []*copyOf{
+		{name: "replica (serial)", srv: servers[1]},
+		{name: "replica (parallel 4, optimistic)", srv: servers[2]},
+		{name: "dmplan sync", srv: servers[3]},
+	}
+	for _, c := range copies {
+		if c.db, err = c.srv.DB(""); err != nil {
+			return err
+		}
+		defer c.db.Close()
+	}
+
+	// The data set, on every server, and the position it corresponds to.
+	if err := prepare(ctx, f, src, srcDB, copies); err != nil {
+		return err
+	}
+	start, err := masterPos(ctx, srcDB)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("snapshot at %s:%d (gtid %s)\n", start.File, start.Pos, start.GTID)
+	for i, c := range copies[:2] {
+		if err := setupReplica(ctx, c.db, src.Port, start.GTID, i == 1); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	cfg := units.Config{Task: "bench", Source: "src", Mode: units.ModeIncremental, Start: start,
+		From:   units.Endpoint{Host: "127.0.0.1", Port: src.Port, User: "root"},
+		To:     units.Endpoint{Host: "127.0.0.1", Port: copies[2].srv.Port, User: "root"},
+		Tables: []string{"sbtest.*", "bench.*"}, SyncWorkers: f.workers, SyncBatch: f.batch}
+
+	// The backlog, with every reader stopped, then a marker written last.
+	t0 := time.Now()
+	if err := sysbench(ctx, src.Port, f, "run", "--events="+fmt.Sprint(f.events), "--time=0", "--threads="+fmt.Sprint(f.threads)); err != nil {
+		return err
+	}
+	if _, err := srcDB.ExecContext(ctx, fmt.Sprintf("INSERT INTO bench.marker SELECT seq FROM bench.seq_1_to_%d", markers)); err != nil {
+		return err
+	}
+	end, err := masterPos(ctx, srcDB)
+	if err != nil {
+		return err
+	}
+	changes, err := countRowChanges(ctx, src.Port, start, end)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("backlog: %d row changes in %d transactions, written in %.1f s\n\n", changes, f.events, time.Since(t0).Seconds())
+
+	fmt.Printf("%-34s %9s %12s %10s %s\n", "catch-up", "seconds", "rows/s", "peak RSS", "checksum")
+	for i, c := range copies {
+		var secs float64
+		var rss int64
+		if i < 2 {
+			secs, err = catchUpReplica(ctx, c.db)
+		} else {
+			secs, rss, err = catchUpDmplan(ctx, cfg, c.db)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		same, err := checksumsEqual(ctx, srcDB, c.db, f.tables)
+		if err != nil {
+			return err
+		}
+		rssText := "-"
+		if rss > 0 {
+			rssText = fmt.Sprintf("%d MB", rss>>20)
+		}
+		fmt.Printf("%-34s %9.2f %12.0f %10s %s\n", c.name, secs, float64(changes)/secs, rssText, map[bool]string{true: "equal", false: "DIFFERS"}[same])
+	}
+	if f.steady > 0 {
+		fmt.Println()
+		if err := steadyState(ctx, f, cfg, src.Port, srcDB, copies); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startServers starts the source and three followers at once.
+func startServers(ctx context.Context, dir string) ([]*mariadbtest.Server, error) {
+	opts := []mariadbtest.Options{{ServerID: 1}, {ServerID: 2, NoBinlog: true}, {ServerID: 3, NoBinlog: true}, {ServerID: 4, NoBinlog: true}}
+	out := make([]*mariadbtest.Server, len(opts))
+	errs := make(chan error, len(opts))
+	for i, o := range opts {
+		go func() {
+			d := filepath.Join(dir, fmt.Sprint("s", i))
+			// A private tmpdir: servers of other processes sharing /tmp
+			// may have the same pid and clash on its temporary files.
+			o.Extra = append(o.Extra, "tmpdir="+filepath.Join(d, "tmp"))
+			if err := os.MkdirAll(filepath.Join(d, "tmp"), 0o755); err != nil {
+				errs <- err
+				return
+			}
+			s, err := mariadbtest.Start(ctx, d, o)
+			out[i] = s
+			errs <- err
+		}()
+	}
+	var first error
+	for range opts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		for _, s := range out {
+			if s != nil {
+				s.Stop()
+			}
+		}
+		return nil, first
+	}
+	return out, nil
+}
+
+const childEnv = "DMPLAN_SYNCCATCHUP_CFG"
+
+// runChild runs the sync unit until SIGTERM, printing its progress as
+// JSON lines.
+func runChild() error {
+	var cfg units.Config
+	if err := json.Unmarshal([]byte(os.Getenv(childEnv)), &cfg); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	enc := json.NewEncoder(os.Stdout)
+	var mu sync.Mutex
+	err := units.Run(ctx, cfg, units.ReporterFunc(func(p units.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(struct {
+			Lag  time.Duration
+			Rows int64
+			Err  string
+		}{p.Lag, p.RowsDone, p.Err})
+	}), nil)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
