@@ -31,9 +31,9 @@ func newDLPair(t testing.TB) *dlPair {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p.dst, dstErr = mariadbtest.Start(context.Background(), dstDir, mariadbtest.Options{NoBinlog: true})
+		p.dst, dstErr = mariadbtest.Start(context.Background(), dstDir, dlOptions(t, mariadbtest.Options{NoBinlog: true}))
 	}()
-	p.src = mariadbtest.New(t, mariadbtest.Options{})
+	p.src = mariadbtest.New(t, dlOptions(t, mariadbtest.Options{}))
 	<-done
 	if dstErr != nil {
 		t.Fatal(dstErr)
@@ -48,6 +48,15 @@ func newDLPair(t testing.TB) *dlPair {
 	}
 	t.Cleanup(func() { p.srcDB.Close(); p.dstDB.Close() })
 	return p
+}
+
+// dlOptions gives a test server its own tmpdir (see PrivateTmpdir).
+func dlOptions(t testing.TB, o mariadbtest.Options) mariadbtest.Options {
+	o, err := mariadbtest.PrivateTmpdir(o, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 func dlEndpoint(s *mariadbtest.Server) Endpoint {

@@ -165,6 +165,15 @@ func dlCheckChunks(t *testing.T, p *dlPair, task string, w *dlWriter) (snapshots
 	return len(used)
 }
 
+// dlChunksDone counts the loaded chunks of a task.
+func dlChunksDone(t testing.TB, p *dlPair, task string) int {
+	var n int
+	if err := p.dstDB.QueryRow("SELECT COUNT(*) FROM dmplan_meta.load_chunk WHERE task = ? AND done = 1", task).Scan(&n); err != nil {
+		return 0 // dmplan_meta does not exist yet
+	}
+	return n
+}
+
 func dlKeyInt(t testing.TB, s string) int {
 	var k []string
 	if err := json.Unmarshal([]byte(s), &k); err != nil || len(k) != 1 {
@@ -190,10 +199,18 @@ func TestDumpLoadResumeAfterCancel(t *testing.T) {
 	t.Logf("seed %d", seed)
 	cancelled := 0
 	for i := 0; i < 12; i++ {
+		// Cancel a random few milliseconds after a random number of
+		// chunks, so that every run stops in the middle of the load.
 		ctx, cancel := context.WithCancel(context.Background())
-		timer := time.AfterFunc(time.Duration(30+rnd.IntN(300))*time.Millisecond, cancel)
-		_, err := DumpLoadWith(ctx, cfg, dlResumeOpts, nil, dlLog(t))
-		timer.Stop()
+		opts := dlResumeOpts
+		after, chunks := 1+rnd.IntN(6), 0
+		delay := time.Duration(rnd.IntN(30)) * time.Millisecond
+		opts.afterChunk = func(uint32, *tableJob) {
+			if chunks++; chunks == after {
+				time.AfterFunc(delay, cancel)
+			}
+		}
+		_, err := DumpLoadWith(ctx, cfg, opts, nil, dlLog(t))
 		cancel()
 		if err == nil {
 			break
@@ -248,17 +265,34 @@ func TestDumpLoadResumeAfterKill(t *testing.T) {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		select {
-		case err := <-exited:
+		// Kill a random few milliseconds after a random number of chunks
+		// more have been loaded.
+		goal := dlChunksDone(t, p, "kill") + 1 + rnd.IntN(6)
+		delay := time.Duration(rnd.IntN(30)) * time.Millisecond
+		var err error
+		finished := false
+	wait:
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			select {
+			case err = <-exited:
+				finished = true
+				break wait
+			case <-time.After(5 * time.Millisecond):
+			}
+			if dlChunksDone(t, p, "kill") >= goal {
+				time.Sleep(delay)
+				break
+			}
+		}
+		if finished {
 			if err != nil {
 				t.Fatalf("child %d: %v", i, err)
 			}
-			i = 12 // finished
-		case <-time.After(time.Duration(100+rnd.IntN(400)) * time.Millisecond):
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-exited
-			killed++
+			break
 		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+		killed++
 	}
 	if killed < 2 {
 		t.Errorf("only %d children were killed before the load finished", killed)

@@ -2,8 +2,8 @@ package units
 
 import (
 	"context"
-	"errors"
 	"database/sql"
+	"errors"
 	"slices"
 	"sync"
 	"testing"

@@ -12,8 +12,8 @@ import (
 // TestPrecheckFailures collects every failure at once. (server_id = 0
 // cannot be tested: MariaDB refuses it.)
 func TestPrecheckFailures(t *testing.T) {
-	s := mariadbtest.New(t, mariadbtest.Options{NoBinlog: true,
-		Extra: []string{"binlog_format=STATEMENT", "binlog_row_image=MINIMAL"}})
+	s := mariadbtest.New(t, dlOptions(t, mariadbtest.Options{NoBinlog: true,
+		Extra: []string{"binlog_format=STATEMENT", "binlog_row_image=MINIMAL"}}))
 	db, err := s.DB("")
 	if err != nil {
 		t.Fatal(err)

@@ -94,12 +94,20 @@ func run(ctx context.Context, f flags) error {
 	if !f.keep {
 		defer os.RemoveAll(dir)
 	}
-	src, err := mariadbtest.Start(ctx, filepath.Join(dir, "source"), mariadbtest.Options{})
+	srcOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{}, filepath.Join(dir, "source-tmp"))
+	if err != nil {
+		return err
+	}
+	dstOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{NoBinlog: !f.targetBinlog}, filepath.Join(dir, "target-tmp"))
+	if err != nil {
+		return err
+	}
+	src, err := mariadbtest.Start(ctx, filepath.Join(dir, "source"), srcOpts)
 	if err != nil {
 		return err
 	}
 	defer src.Stop()
-	dst, err := mariadbtest.Start(ctx, filepath.Join(dir, "target"), mariadbtest.Options{NoBinlog: !f.targetBinlog})
+	dst, err := mariadbtest.Start(ctx, filepath.Join(dir, "target"), dstOpts)
 	if err != nil {
 		return err
 	}
