@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // app holds what every command shares: the streams, the environment and
@@ -95,13 +96,15 @@ func (a *app) color(w io.Writer) bool {
 	return isTerminal(w)
 }
 
-func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether f is a terminal (not merely a character
+// device such as /dev/null).
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(file.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // logger builds the process's logger on stderr.

@@ -135,7 +135,7 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 func judge(s Subtask, live map[string]bool) (bool, string) {
 	switch {
 	case s.Stage == StageError:
-		return false, "error: see the error column; fix the cause, then pause and resume or re-apply"
+		return false, "error: fix the cause, then change the config or pause (wait until observed paused) and resume"
 	case s.Worker == "" || !live[s.Worker]:
 		if s.DesiredStage == spec.StageStopped {
 			return true, ""
