@@ -137,12 +137,12 @@ func judge(s Subtask, live map[string]bool) (bool, string) {
 	case s.Stage == StageError:
 		return false, "error: fix the cause, then change the config or pause (wait until observed paused) and resume"
 	case s.Worker == "" || !live[s.Worker]:
-		if s.DesiredStage == spec.StageStopped {
-			return true, ""
+		if s.DesiredStage != spec.StageRunning {
+			return true, "waiting for an agent (nothing runs meanwhile)"
 		}
 		return false, "waiting for an agent"
 	case s.Stage == "":
-		if s.DesiredStage == spec.StageStopped {
+		if s.DesiredStage != spec.StageRunning {
 			return true, ""
 		}
 		return false, "not reported yet by " + s.Worker

@@ -1,0 +1,122 @@
+package statusview
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func fixture() (*store.Snapshot, []store.SubtaskStatus, []store.ApplyRecord) {
+	ep := func(port int) spec.Endpoint { return spec.Endpoint{Host: "127.0.0.1", Port: port, User: "dmplan"} }
+	task := func(name string, mode spec.Mode, stage spec.Stage, sources ...string) spec.Task {
+		return spec.Task{Name: name, Mode: mode, Stage: stage, Target: ep(4000), Sources: sources, Tables: []string{name + ".*"}}
+	}
+	st := planner.State{
+		Sources: map[string]spec.Source{
+			"mysql-01": {Name: "mysql-01", Endpoint: ep(3306), Flavor: spec.FlavorMariaDB},
+			"mysql-02": {Name: "mysql-02", Endpoint: ep(3307), Worker: "agent-b"},
+			"mysql-03": {Name: "mysql-03", Endpoint: ep(3308)},
+		},
+		Tasks: map[string]spec.Task{
+			"shop":    task("shop", spec.ModeAll, spec.StageRunning, "mysql-01", "mysql-02"),
+			"archive": task("archive", spec.ModeFull, spec.StageRunning, "mysql-01"),
+			"audit":   task("audit", spec.ModeIncremental, spec.StagePaused, "mysql-03"),
+			"crm":     task("crm", spec.ModeIncremental, spec.StageRunning, "mysql-01"),
+		},
+		Bounds: map[string]string{"mysql-01": "agent-a", "mysql-02": "agent-b", "mysql-03": "agent-gone"},
+	}
+	snap := &store.Snapshot{State: st, Revision: 42, Workers: []planner.Worker{
+		{Name: "agent-a", Address: "127.0.0.1:8301"}, {Name: "agent-b", Address: "127.0.0.1:8302"},
+	}}
+	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+	statuses := []store.SubtaskStatus{
+		{Task: "shop", Source: "mysql-01", Worker: "agent-a", Stage: spec.StageRunning, Unit: "sync",
+			GTID: "0-1-1234", LagSeconds: 0.4, UpdatedAt: at},
+		{Task: "shop", Source: "mysql-02", Worker: "agent-b", Stage: spec.StageRunning, Unit: "load",
+			Progress: store.Progress{TablesDone: 3, TablesTotal: 8, RowsDone: 412000, RowsTotal: 800000, Bytes: 7 << 20}, UpdatedAt: at},
+		{Task: "archive", Source: "mysql-01", Worker: "agent-a", Stage: StageFinished, UpdatedAt: at},
+		{Task: "crm", Source: "mysql-01", Worker: "agent-a", Stage: StageError, Unit: "sync",
+			BinlogFile: "mysql-bin.000003", BinlogPos: 1234,
+			Error: `apply to crm.users at mysql-bin.000003:1234: table has no key`, UpdatedAt: at},
+	}
+	applies := []store.ApplyRecord{
+		{ID: "2", Seq: 2, Time: at, User: "ana", Host: "laptop", GitCommit: "0123456789abcdef0123", Summary: planner.Summary{Update: 2}},
+		{ID: "1", Seq: 1, Time: at.Add(-time.Hour), User: "agent:agent-a", Summary: planner.Summary{Create: 12}},
+	}
+	return snap, statuses, applies
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("..", "..", "testdata", "golden", "statusview", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/statusview -update)", err)
+	}
+	if d := cmp.Diff(string(want), string(got)); d != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, d)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	snap, statuses, applies := fixture()
+	v := Build(snap, statuses, applies, "")
+	var txt, bars, js bytes.Buffer
+	if err := RenderText(&txt, v, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderText(&bars, v, TextOptions{Bars: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderJSON(&js, v); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status.txt", txt.Bytes())
+	golden(t, "status-bars.txt", bars.Bytes())
+	golden(t, "status.json", js.Bytes())
+}
+
+func TestJudge(t *testing.T) {
+	snap, statuses, applies := fixture()
+	v := Build(snap, statuses, applies, "")
+	want := map[string]string{
+		"archive/mysql-01": "",                                              // finished counts as running
+		"audit/mysql-03":   "waiting for an agent (nothing runs meanwhile)", // paused, bound to a dead agent
+		"crm/mysql-01":     "error: fix the cause, then change the config or pause (wait until observed paused) and resume",
+		"shop/mysql-01":    "",
+		"shop/mysql-02":    "",
+	}
+	for _, s := range v.Subtasks {
+		id := s.Task + "/" + s.Source
+		if s.Note != want[id] || s.InSync != (s.Stage != StageError) {
+			t.Errorf("%s: inSync=%v note=%q, want note %q", id, s.InSync, s.Note, want[id])
+		}
+	}
+	if in, total := v.Summary(); in != 4 || total != 5 {
+		t.Errorf("summary %d/%d, want 4/5", in, total)
+	}
+	if got := Build(snap, statuses, applies, "shop"); len(got.Subtasks) != 2 {
+		t.Errorf("filter by task: %d subtasks, want 2", len(got.Subtasks))
+	}
+	empty := Build(&store.Snapshot{State: planner.State{}}, nil, nil, "")
+	var b bytes.Buffer
+	if err := RenderText(&b, empty, TextOptions{}); err != nil || !bytes.Contains(b.Bytes(), []byte("Nothing applied yet")) {
+		t.Errorf("empty state: %q %v", b.String(), err)
+	}
+}
