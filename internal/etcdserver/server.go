@@ -24,7 +24,7 @@ const (
 	DefaultName            = "dmplan"
 	DefaultReadyTimeout    = 60 * time.Second
 	DefaultMaxTxnOps       = 10000
-	DefaultMaxRequestBytes = 32 << 20
+	DefaultMaxRequestBytes = 10 << 20 // etcd's recommended maximum
 	// DefaultCompaction keeps one hour of history (periodic mode).
 	DefaultCompaction = "1h"
 )

@@ -47,7 +47,7 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 		args = append(args, "logger", e.LoggerName)
 	}
 	level := slogLevel(e.Level)
-	if c.quiet.Load() {
+	if c.quiet.Load() || expected[e.Message] {
 		level = slog.LevelDebug
 	}
 	c.log.Log(context.Background(), level, e.Message, args...)
@@ -55,6 +55,13 @@ func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 }
 
 func (c *slogCore) Sync() error { return nil }
+
+// expected are etcd's start-up warnings about choices this single-node,
+// loopback-only server makes on purpose; they are logged at debug level.
+var expected = map[string]bool{
+	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"simple token is not cryptographically signed":                                         true,
+}
 
 func slogLevel(l zapcore.Level) slog.Level {
 	switch {
