@@ -60,6 +60,11 @@ func newEncoder(j *tableJob, opts *DumpLoadOptions) *encoder {
 
 // add encodes one row (the select list: written columns first).
 func (e *encoder) add(vals []sql.RawBytes) error {
+	if e.cur == nil {
+		// Parts are cut at PartBytes: room for that and a typical row
+		// avoids the doubling of append.
+		e.cur = make([]byte, 0, e.opts.PartBytes+e.opts.PartBytes/4)
+	}
 	before := len(e.cur)
 	if e.opts.Method == MethodInsert {
 		if e.curRows == 0 {
