@@ -13,8 +13,8 @@ import (
 // times and strings stay exact. Three kinds need care:
 //   - binary strings (BINARY, VARBINARY, BLOB, spatial) travel hex-encoded;
 //   - BIT values arrive as big-endian bytes and travel as unsigned decimals;
-//   - FLOAT is read as CAST(col AS DOUBLE) on MariaDB: its text form keeps
-//     only 6 significant digits, its DOUBLE form round-trips exactly.
+//   - FLOAT is read as CAST(col AS DOUBLE) (MySQL: col + 0e0): its text
+//     form keeps only 6 significant digits, its DOUBLE form round-trips.
 
 // valueKind is how one column's value is encoded.
 type valueKind uint8
@@ -37,7 +37,10 @@ func kindOf(c Column) valueKind {
 
 // selectExpr is the expression dump reads column c with.
 func selectExpr(c Column, flavor string) string {
-	if c.DataType == "float" && flavor == "mariadb" {
+	if c.DataType == "float" {
+		if flavor == "mysql" { // 5.7 has no CAST AS DOUBLE; -0 reads as 0 (untested here)
+			return "(" + QuoteIdent(c.Name) + " + 0e0)"
+		}
 		return "CAST(" + QuoteIdent(c.Name) + " AS DOUBLE)"
 	}
 	return QuoteIdent(c.Name)
