@@ -13,10 +13,14 @@ import (
 // snapshot is n source connections inside transactions that all see the
 // same consistent snapshot, and the binlog position it corresponds to.
 type snapshot struct {
-	pos   Position
-	conns []*sql.Conn
-	how   string // "lock-free" or "backup-stage" or "ftwrl", for the log
+	pos     Position
+	conns   []*sql.Conn
+	how     string // "lock-free" or "backup-stage" or "ftwrl", for the log
+	needPos bool   // false in full mode: a source without a binlog is fine
 }
+
+// errNoBinlog: the source has no binary log, so a snapshot has no position.
+var errNoBinlog = errors.New("the source has no binary log: enable log_bin (add log-bin=mysql-bin to the server's config) and restart it")
 
 func (s *snapshot) close() {
 	for _, c := range s.conns {
@@ -39,11 +43,14 @@ const lockFreeAttempts = 10
 // lockFreeAttempts tries (heavy writes), commits are blocked for the few
 // milliseconds it takes (BACKUP STAGE BLOCK_COMMIT, needs RELOAD).
 //
+// Without a binary log (full mode only) a single connection needs no
+// lock, and several take their snapshots while commits are blocked.
+//
 // MySQL (untested here: no MySQL server on this machine): FLUSH TABLES
 // WITH READ LOCK, read the binlog position and executed GTID set, start
 // the snapshots, UNLOCK TABLES.
-func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, log *slog.Logger) (*snapshot, error) {
-	s := &snapshot{}
+func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos bool, log *slog.Logger) (*snapshot, error) {
+	s := &snapshot{needPos: needPos}
 	for range n {
 		c, err := db.Conn(ctx)
 		if err != nil {
@@ -98,6 +105,18 @@ func (s *snapshot) mariadb(ctx context.Context, db *sql.DB, log *slog.Logger) er
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
+			if errors.Is(err, errNoBinlog) && !s.needPos {
+				if len(s.conns) == 1 {
+					s.how = "no-binlog"
+					return nil
+				}
+				for _, c := range s.conns {
+					if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
+						return fmt.Errorf("snapshot: %w", err)
+					}
+				}
+				return s.mariadbBlockCommit(ctx, db)
+			}
 			return fmt.Errorf("snapshot: %w", err)
 		}
 		same := true
@@ -138,6 +157,9 @@ func (s *snapshot) mariadbBlockCommit(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("snapshot: %w", err)
 		}
 		p, err := binlogSnapshotPos(ctx, c)
+		if errors.Is(err, errNoBinlog) && !s.needPos {
+			p, err = Position{}, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -180,12 +202,15 @@ func binlogSnapshotPos(ctx context.Context, c *sql.Conn) (Position, error) {
 		return Position{}, fmt.Errorf("snapshot: read binlog_snapshot_*: %w", err)
 	}
 	if p.File == "" {
-		return Position{}, Permanent(errors.New("snapshot: the source has no binary log (binlog_snapshot_file is empty): enable log_bin (add log-bin=mysql-bin to the server's config) and restart it"))
+		return Position{}, Permanent(fmt.Errorf("snapshot: %w", errNoBinlog))
 	}
 	return p, nil
 }
 
 func (s *snapshot) mariadbGTID(ctx context.Context) error {
+	if s.pos.File == "" {
+		return nil
+	}
 	var g sql.NullString
 	if err := s.conns[0].QueryRowContext(ctx, "SELECT BINLOG_GTID_POS(?, ?)", s.pos.File, s.pos.Pos).Scan(&g); err != nil {
 		return fmt.Errorf("snapshot: BINLOG_GTID_POS(%s, %d): %w", s.pos.File, s.pos.Pos, err)
@@ -206,6 +231,9 @@ func (s *snapshot) mysqlLocked(ctx context.Context) error {
 	}
 	defer c.ExecContext(context.Background(), "UNLOCK TABLES")
 	p, err := mysqlMasterStatus(ctx, c)
+	if errors.Is(err, errNoBinlog) && !s.needPos {
+		p, err = Position{}, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -256,7 +284,7 @@ func mysqlMasterStatus(ctx context.Context, c *sql.Conn) (Position, error) {
 		}
 		rows.Close()
 		if p.File == "" {
-			return Position{}, Permanent(errors.New("snapshot: the source has no binary log: enable log_bin and restart it"))
+			return Position{}, Permanent(fmt.Errorf("snapshot: %w", errNoBinlog))
 		}
 		return p, nil
 	}

@@ -173,7 +173,7 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 		flavor = f
 	}
 	d.report("dump", 0, 0)
-	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, d.log)
+	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, cfg.Mode != ModeFull, d.log)
 	if err != nil {
 		return Position{}, err
 	}

@@ -29,7 +29,8 @@ func (e *PrecheckError) Unwrap() []error { return []error{ErrPrecheck, ErrPerman
 
 // Precheck checks that the source can be dumped and replicated and that
 // the target can hold dmplan_meta: binlog on, ROW format, FULL row image,
-// server_id set, the privileges dump and sync need. It collects every
+// server_id set, the privileges dump and sync need — what cfg.Mode needs
+// (full: no binlog checks; incremental: no dump privileges). It collects every
 // failure, each with the SQL or configuration that fixes it. A source or
 // target it cannot reach is a plain (transient) error.
 func Precheck(ctx context.Context, cfg Config) error {
@@ -80,16 +81,17 @@ func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, erro
 	}
 	var fails []string
 	src := "source " + cfg.From.String()
-	if logBin != 1 {
+	needDump, needSync := cfg.Mode != ModeIncremental, cfg.Mode != ModeFull
+	if needSync && logBin != 1 {
 		fails = append(fails, src+": the binary log is off (log_bin=OFF): add log-bin=mysql-bin to the server's [mysqld] (MariaDB: [mariadbd]) config section and restart it")
 	}
-	if !strings.EqualFold(format, "ROW") {
+	if needSync && !strings.EqualFold(format, "ROW") {
 		fails = append(fails, fmt.Sprintf("%s: binlog_format is %s, sync needs ROW: SET GLOBAL binlog_format = 'ROW'; and binlog_format=ROW in the config file", src, format))
 	}
-	if !strings.EqualFold(image, "FULL") {
+	if needSync && !strings.EqualFold(image, "FULL") {
 		fails = append(fails, fmt.Sprintf("%s: binlog_row_image is %s, sync needs FULL: SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL in the config file", src, image))
 	}
-	if serverID == 0 {
+	if needSync && serverID == 0 {
 		fails = append(fails, src+": server_id is 0: SET GLOBAL server_id = <a unique number>; and server_id in the config file")
 	}
 	g, err := readGrants(ctx, db)
@@ -100,24 +102,33 @@ func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	for _, p := range []string{"SELECT", "LOCK TABLES", "SHOW VIEW"} {
-		if !g.hasOnAll(p, schemas) {
-			missing = append(missing, p)
-		}
-	}
 	binlogMonitor := "BINLOG MONITOR"
 	if flavor == "mysql" {
 		binlogMonitor = "REPLICATION CLIENT"
 	}
-	for _, p := range []string{"RELOAD", "REPLICATION SLAVE", binlogMonitor} {
-		if !g.global(p) && !(p == "BINLOG MONITOR" && g.global("REPLICATION CLIENT")) {
-			missing = append(missing, p)
+	var missing, why []string
+	if needDump {
+		for _, p := range []string{"SELECT", "LOCK TABLES", "SHOW VIEW"} {
+			if !g.hasOnAll(p, schemas) {
+				missing = append(missing, p)
+			}
 		}
+		if !g.global("RELOAD") {
+			missing = append(missing, "RELOAD")
+		}
+		why = append(why, "dump needs SELECT, RELOAD, LOCK TABLES, SHOW VIEW")
+	}
+	if needSync {
+		for _, p := range []string{"REPLICATION SLAVE", binlogMonitor} {
+			if !g.global(p) && !(p == "BINLOG MONITOR" && g.global("REPLICATION CLIENT")) {
+				missing = append(missing, p)
+			}
+		}
+		why = append(why, "sync needs REPLICATION SLAVE, "+binlogMonitor)
 	}
 	if len(missing) > 0 {
-		fails = append(fails, fmt.Sprintf("%s: user %s lacks %s (dump needs SELECT, RELOAD, LOCK TABLES, SHOW VIEW; sync needs REPLICATION SLAVE, %s): GRANT %s ON *.* TO %s;",
-			src, g.user, strings.Join(missing, ", "), binlogMonitor, strings.Join(missing, ", "), g.user))
+		fails = append(fails, fmt.Sprintf("%s: user %s lacks %s (%s): GRANT %s ON *.* TO %s;",
+			src, g.user, strings.Join(missing, ", "), strings.Join(why, "; "), strings.Join(missing, ", "), g.user))
 	}
 	return fails, nil
 }

@@ -44,3 +44,39 @@ func TestPrecheckFailures(t *testing.T) {
 		t.Errorf("%d failures (want 5), or the password leaked:\n%s", len(pe.Failures), msg)
 	}
 }
+
+// TestFullModeWithoutBinlog: full mode needs no binary log, neither in
+// Precheck nor in the snapshot (several readers then block commits).
+func TestFullModeWithoutBinlog(t *testing.T) {
+	s := mariadbtest.New(t, dlOptions(t, mariadbtest.Options{NoBinlog: true}))
+	db, err := s.DB("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dlExec(t, db, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v INT)",
+		"INSERT INTO shop.t SELECT seq, seq FROM mysql.seq_1_to_500",
+		"CREATE USER 'lim'@'%'", "GRANT SELECT ON shop.* TO 'lim'@'%'")
+	root := Endpoint{Host: "127.0.0.1", Port: s.Port, User: "root"}
+	cfg := Config{Task: "nobinlog", Source: "s", Mode: ModeFull, From: root, To: root, Tables: []string{"shop.t"},
+		Routes: []Route{{From: "shop.t", To: "copy.t"}}}
+	if err := Precheck(context.Background(), cfg); err != nil {
+		t.Fatalf("Precheck in full mode without a binlog: %v", err)
+	}
+	pos, err := DumpLoadWith(context.Background(), cfg, DumpLoadOptions{Readers: 2, ChunkRows: 100}, nil, dlLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pos.IsZero() {
+		t.Errorf("position %+v without a binlog", pos)
+	}
+	if a, b := dlDigest(t, db, "shop.t"), dlDigest(t, db, "copy.t"); a != b {
+		t.Errorf("copy: source %s, target %s", a, b)
+	}
+	lim := cfg
+	lim.From.User, lim.Mode = "lim", ModeIncremental
+	err = Precheck(context.Background(), lim)
+	if err == nil || strings.Contains(err.Error(), "LOCK TABLES") || !strings.Contains(err.Error(), "lacks REPLICATION SLAVE, BINLOG MONITOR (sync needs") {
+		t.Errorf("incremental Precheck with a SELECT-only user: %v", err)
+	}
+}
