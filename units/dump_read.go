@@ -37,6 +37,7 @@ type encoder struct {
 	parts   []part
 	cur     []byte
 	curRows int
+	lastLen int // length of the last part
 	rows    int64
 	bytes   int64
 	emit    func(part) error // streaming: called with each full part
@@ -61,9 +62,9 @@ func newEncoder(j *tableJob, opts *DumpLoadOptions) *encoder {
 // add encodes one row (the select list: written columns first).
 func (e *encoder) add(vals []sql.RawBytes) error {
 	if e.cur == nil {
-		// Parts are cut at PartBytes: room for that and a typical row
-		// avoids the doubling of append.
-		e.cur = make([]byte, 0, e.opts.PartBytes+e.opts.PartBytes/4)
+		// Most parts are as long as the one before: room for that avoids
+		// the doubling of append without holding memory for nothing.
+		e.cur = make([]byte, 0, max(e.lastLen+e.lastLen/8, 64<<10))
 	}
 	before := len(e.cur)
 	if e.opts.Method == MethodInsert {
@@ -92,7 +93,7 @@ func (e *encoder) add(vals []sql.RawBytes) error {
 	e.curRows++
 	e.rows++
 	e.bytes += int64(len(e.cur) - before)
-	if e.curRows >= e.opts.InsertRows || len(e.cur) >= e.opts.PartBytes {
+	if (e.opts.Method == MethodInsert && e.curRows >= e.opts.InsertRows) || len(e.cur) >= e.opts.PartBytes {
 		return e.flush()
 	}
 	return nil
@@ -103,6 +104,7 @@ func (e *encoder) flush() error {
 		return nil
 	}
 	p := part{data: e.cur, rows: e.curRows}
+	e.lastLen = len(e.cur)
 	e.cur, e.curRows = nil, 0
 	if e.emit != nil {
 		return e.emit(p)
