@@ -17,9 +17,13 @@
 // Task), metadata.name and spec; the fields are those of DESIGN.md, in
 // camelCase. Loading is strict: an unknown field, a field given twice or a
 // value of the wrong type is an error. Strings must be YAML strings: an
-// unquoted yes, no, on, off, true or false is a boolean and a bare 3306 an
-// integer. YAML anchors, aliases and merge keys (<<) are expanded, but a key given
-// both through a merge and directly is reported as given twice.
+// unquoted yes, no, on, off, y, n, true or false is a boolean (YAML 1.1's
+// booleans, which other tools still read so) and a bare 3306 an integer;
+// timestamps and scalars with a tag of their own (!foo) are strings. YAML
+// anchors, aliases and merge keys (<<: *base or <<: [*a, *b]) are expanded,
+// but a key given both through a merge and directly, or through two
+// merges, is reported as given twice; an alias inside its own anchor's
+// value is an error.
 //
 // Names (metadata.name, spec.sources) are DNS labels: 1 to 63 of a-z, 0-9
 // and "-", starting and ending with a letter or digit (CheckName). A
@@ -46,10 +50,17 @@
 //
 // # Errors
 //
-// Every problem is reported at once, as an ErrorList sorted by file and line
-// whose entries read "path/file.yaml:LINE: message"; past ten, the rest are
-// counted "(and N more errors)". Messages name the field by its path
-// (spec.target.port). Lines come from yaml.v2, which gives no columns.
+// Every problem is reported at once, as an ErrorList sorted by file, line
+// and column whose entries read "path/file.yaml:LINE:COL: message"; past
+// ten, the rest are counted "(and N more errors)". Messages name the field
+// by its path (spec.target.port). Each document is parsed once by
+// go.yaml.in/yaml/v3 into a node tree that keeps the line and column of
+// every key and value: a problem with a value (wrong type, bad value)
+// points at the value, one with a field (unknown, given twice, not allowed)
+// at its key, and a missing field at the key of the mapping that lacks it.
+// Columns count characters. YAML syntax errors have the line yaml.v3 gives
+// (for an unclosed bracket or quote, where it opens) and no column, but for
+// bytes YAML does not allow and unknown aliases, whose place is found.
 // Things checked: YAML syntax, envelope, names, unknown and duplicate
 // fields, types, modes, stages, flavors, ports, required hosts and users,
 // table patterns (a list of excludes only is an error: it matches nothing),
@@ -67,7 +78,15 @@
 // The value itself goes nowhere: not into the Set, not into a message. ${...}
 // in any other field is an error rather than being left unexpanded.
 //
+// # Speed
+//
+// Parsing YAML is most of the cost of a Load. Files are parsed in
+// parallel, one goroutine per core, and a large file (128 KiB or more) is
+// cut before "---" lines into pieces of about 64 KiB that are parsed in
+// parallel too (pieces.go says which files are never cut and why). The
+// results are put together in file and document order, so the Set and the
+// errors do not depend on the number of cores.
+//
 // spec does no I/O beyond reading the files it is given, and imports only
-// the standard library, go.yaml.in/yaml/v2 (the parser behind
-// sigs.k8s.io/yaml, see yamlnode.go) and internal/tablefilter.
+// the standard library, go.yaml.in/yaml/v3 and internal/tablefilter.
 package spec

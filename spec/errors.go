@@ -16,7 +16,7 @@ var ErrInvalid = errors.New("invalid desired state")
 type Error struct {
 	File string
 	Line int // 1-based; 0 when the problem is with the file as a whole
-	Col  int // 1-based; 0 when unknown (the YAML parser reports lines only)
+	Col  int // 1-based, in characters; 0 when unknown (most YAML syntax errors)
 	Msg  string
 }
 
@@ -66,8 +66,8 @@ type errorSink struct {
 	list ErrorList
 }
 
-func (s *errorSink) add(file string, line int, format string, args ...any) {
-	s.list = append(s.list, &Error{File: file, Line: line, Msg: fmt.Sprintf(format, args...)})
+func (s *errorSink) add(file string, at pos, format string, args ...any) {
+	s.list = append(s.list, &Error{File: file, Line: at.line, Col: at.col, Msg: fmt.Sprintf(format, args...)})
 }
 
 // err returns the sorted, de-duplicated list, or nil when it is empty.

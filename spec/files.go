@@ -30,7 +30,7 @@ func yamlFiles(paths []string, errs *errorSink) []string {
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
-			errs.add(p, 0, "cannot read: %v", pathErrorReason(err))
+			errs.add(p, pos{}, "cannot read: %v", pathErrorReason(err))
 			continue
 		}
 		if !info.IsDir() {
@@ -40,7 +40,7 @@ func yamlFiles(paths []string, errs *errorSink) []string {
 		var found []string
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
-				errs.add(path, 0, "cannot read: %v", pathErrorReason(err))
+				errs.add(path, pos{}, "cannot read: %v", pathErrorReason(err))
 				return nil
 			}
 			if d.IsDir() {
@@ -55,11 +55,11 @@ func yamlFiles(paths []string, errs *errorSink) []string {
 			return nil
 		})
 		if err != nil {
-			errs.add(p, 0, "cannot read: %v", pathErrorReason(err))
+			errs.add(p, pos{}, "cannot read: %v", pathErrorReason(err))
 			continue
 		}
 		if len(found) == 0 {
-			errs.add(p, 0, "folder holds no .yaml or .yml files")
+			errs.add(p, pos{}, "folder holds no .yaml or .yml files")
 			continue
 		}
 		sort.Strings(found)

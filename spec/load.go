@@ -2,9 +2,12 @@ package spec
 
 import (
 	"errors"
-	"fmt"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
+
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // Load reads the desired state from files and folders (folders are read
@@ -12,9 +15,10 @@ import (
 // normalised: defaults applied, sources and tasks sorted by name, table
 // patterns and routes in their canonical spelling. getenv resolves ${VAR}
 // password references (os.LookupEnv when nil); each variable is read once.
+// getenv may be called from several goroutines, one at a time.
 //
 // Every problem is reported at once: the error is an ErrorList (and
-// errors.Is(err, ErrInvalid)), sorted by file and line.
+// errors.Is(err, ErrInvalid)), sorted by file, line and column.
 func Load(paths []string, getenv func(string) (string, bool)) (*Set, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load desired state: no files or folders given")
@@ -22,10 +26,9 @@ func Load(paths []string, getenv func(string) (string, bool)) (*Set, error) {
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
-	l := &loader{secrets: newSecrets(getenv), errs: &errorSink{}}
-	for _, file := range yamlFiles(paths, l.errs) {
-		l.loadFile(file)
-	}
+	l := &loader{errs: &errorSink{}}
+	pieces := readPieces(yamlFiles(paths, l.errs), l.errs)
+	l.collect(pieces, decodePieces(pieces, newSecrets(getenv)))
 	set := l.finish()
 	if err := l.errs.err(); err != nil {
 		return nil, err
@@ -35,7 +38,6 @@ func Load(paths []string, getenv func(string) (string, bool)) (*Set, error) {
 
 // loader accumulates the documents of every file of one Load.
 type loader struct {
-	secrets *secrets
 	errs    *errorSink
 	objects []decl
 }
@@ -45,75 +47,74 @@ type decl struct {
 	kind   string
 	name   string
 	file   string
-	line   int // of the document
-	nline  int // of metadata.name
+	at     pos // of the document
+	nameAt pos // of metadata.name
 	source Source
 	task   Task
 	refs   []sourceRef
 }
 
-func (o decl) origin() string { return fmt.Sprintf("%s:%d", o.file, o.line) }
-
-func (l *loader) loadFile(file string) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		l.errs.add(file, 0, "cannot read: %v", pathErrorReason(err))
-		return
+// collect takes the documents and errors of every piece, in order, up to
+// the piece whose result stands for the rest of its file. (After a syntax
+// error, the rest of a file is not read, as when it is parsed whole.)
+func (l *loader) collect(pieces []piece, results []pieceResult) {
+	n := 0
+	for _, r := range results {
+		n += len(r.objects)
 	}
-	docs, err := parseDocuments(data)
-	var se *syntaxError
-	if errors.As(err, &se) {
-		l.errs.add(file, se.line, "YAML syntax error: %s", se.msg)
-	} else if err != nil {
-		l.errs.add(file, 0, "YAML syntax error: %v", err)
-	}
-	d := &decoder{file: file, errs: l.errs, secrets: l.secrets}
-	for _, root := range docs {
-		if obj, ok := d.document(root); ok {
-			l.objects = append(l.objects, obj)
+	l.objects = slices.Grow(l.objects, n)
+	done := "" // the file whose rest is read
+	for i, r := range results {
+		if pieces[i].file == done {
+			continue
+		}
+		l.errs.list = append(l.errs.list, r.errs...)
+		l.objects = append(l.objects, r.objects...)
+		if r.last {
+			done = pieces[i].file
 		}
 	}
 }
 
 // document decodes the envelope of one document and its spec. ok is false
 // when the document declares nothing (no valid kind and name).
-func (d *decoder) document(root *node) (decl, bool) {
-	if root.kind != mapNode {
-		d.errorf(root.line, "a document must be a mapping of apiVersion, kind, metadata and spec, not %s", describe(root))
+func (d *decoder) document(root *yaml.Node) (decl, bool) {
+	if root.Kind != yaml.MappingNode {
+		d.errorf(d.at(root), "a document must be a mapping of apiVersion, kind, metadata and spec, not %s", describe(root))
 		return decl{}, false
 	}
-	o, _ := d.object(root, "", root.line, "apiVersion", "kind", "metadata", "spec")
-	obj := decl{file: d.file, line: root.line}
+	o, _ := d.object(root, "", d.at(root), "apiVersion", "kind", "metadata", "spec")
+	obj := decl{file: d.file, at: d.at(root)}
 	valid := true
 	switch av := o.str("apiVersion"); {
 	case o.missing("apiVersion"):
-		d.errorf(o.line, "apiVersion is required (want %s)", APIVersion)
+		d.errorf(o.keyAt("apiVersion"), "apiVersion is required (want %s)", APIVersion)
 		valid = false
 	case av != APIVersion:
 		if av != "" {
-			d.errorf(o.lineOf("apiVersion"), "apiVersion %q is not supported (want %s)", av, APIVersion)
+			d.errorf(o.valueAt("apiVersion"), "apiVersion %q is not supported (want %s)", av, APIVersion)
 		}
 		valid = false
 	}
 	switch kind := o.str("kind"); {
 	case o.missing("kind"):
-		d.errorf(o.line, "kind is required (want %s or %s)", KindSource, KindTask)
+		d.errorf(o.keyAt("kind"), "kind is required (want %s or %s)", KindSource, KindTask)
 		valid = false
 	case kind == KindSource || kind == KindTask:
 		obj.kind = kind
 	default:
 		if kind != "" {
-			d.errorf(o.lineOf("kind"), "kind %q is not supported (want %s or %s)", kind, KindSource, KindTask)
+			d.errorf(o.valueAt("kind"), "kind %q is not supported (want %s or %s)", kind, KindSource, KindTask)
 		}
 		valid = false
 	}
-	obj.name, obj.nline = d.metadata(o)
+	obj.name, obj.nameAt = d.metadata(o)
 	if obj.name == "" {
 		valid = false
 	}
 	hasSpec := o.node("spec") != nil
 	if !hasSpec {
-		d.errorf(o.lineOf("spec"), "spec is required")
+		d.errorf(o.keyAt("spec"), "spec is required")
 	}
 	if obj.kind == "" || obj.name == "" {
 		return obj, false
@@ -130,55 +131,57 @@ func (d *decoder) document(root *node) (decl, bool) {
 }
 
 // metadata decodes metadata.name; it returns "" when it is missing or bad.
-func (d *decoder) metadata(o *object) (name string, line int) {
+func (d *decoder) metadata(o *object) (name string, at pos) {
 	if o.node("metadata") == nil {
-		d.errorf(o.lineOf("metadata"), "metadata.name is required")
-		return "", 0
+		d.errorf(o.keyAt("metadata"), "metadata.name is required")
+		return "", pos{}
 	}
 	mo, ok := o.child("metadata", "name")
 	if !ok {
-		return "", 0
+		return "", pos{}
 	}
 	name = mo.str("name")
-	line = mo.lineOf("name")
 	switch {
 	case mo.missing("name"):
-		d.errorf(line, "metadata.name is required")
-		return "", 0
+		d.errorf(mo.keyAt("name"), "metadata.name is required")
+		return "", pos{}
 	case name == "":
-		return "", 0
+		return "", pos{}
 	}
+	at = mo.valueAt("name")
 	if err := CheckName(name); err != nil {
-		d.errorf(line, "metadata.name %q is not a valid name: %v", name, err)
-		return "", 0
+		d.errorf(at, "metadata.name %q is not a valid name: %v", name, err)
+		return "", pos{}
 	}
-	return name, line
+	return name, at
 }
 
 // finish checks what needs every document (unique names, references to
 // Sources) and builds the Set.
 func (l *loader) finish() *Set {
-	set := &Set{Origin: map[string]string{}}
-	declared := map[string]decl{} // "Kind/name"
-	for _, obj := range l.objects {
+	set := &Set{Origin: make(map[string]string, len(l.objects))}
+	sources := make(map[string]bool)
+	for i := range l.objects {
+		obj := &l.objects[i]
 		key := obj.kind + "/" + obj.name
-		if first, dup := declared[key]; dup {
-			l.errs.add(obj.file, obj.nline, "%s %q is already declared at %s", obj.kind, obj.name, first.origin())
+		if first, dup := set.Origin[key]; dup {
+			l.errs.add(obj.file, obj.nameAt, "%s %q is already declared at %s", obj.kind, obj.name, first)
 			continue
 		}
-		declared[key] = obj
-		set.Origin[key] = obj.origin()
+		set.Origin[key] = obj.file + ":" + strconv.Itoa(obj.at.line)
 		switch obj.kind {
 		case KindSource:
 			set.Sources = append(set.Sources, obj.source)
+			sources[obj.name] = true
 		case KindTask:
 			set.Tasks = append(set.Tasks, obj.task)
 		}
 	}
-	for _, obj := range l.objects {
+	for i := range l.objects {
+		obj := &l.objects[i]
 		for _, r := range obj.refs {
-			if _, ok := declared[KindSource+"/"+r.name]; !ok {
-				l.errs.add(obj.file, r.line, "spec.sources[%d] names Source %q, which is not declared", r.index, r.name)
+			if !sources[r.name] {
+				l.errs.add(obj.file, r.at, "spec.sources[%d] names Source %q, which is not declared", r.index, r.name)
 			}
 		}
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	yaml "go.yaml.in/yaml/v2"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // The document shapes Marshal writes; field order is the order in the file.
@@ -101,17 +101,20 @@ func Marshal(set *Set) ([]byte, error) {
 		yt.Sync.Workers, yt.Sync.Batch = t.Sync.Workers, t.Sync.Batch
 		docs = append(docs, yamlDoc{Kind: KindTask, Metadata: yamlMetadata{t.Name}, Spec: yt})
 	}
+	if len(docs) == 0 {
+		return nil, nil
+	}
 	var buf bytes.Buffer
-	for i, doc := range docs {
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	for _, doc := range docs {
 		doc.APIVersion = APIVersion
-		out, err := yaml.Marshal(doc)
-		if err != nil {
+		if err := enc.Encode(doc); err != nil {
 			return nil, fmt.Errorf("marshal %s %q: %w", doc.Kind, doc.Metadata.Name, err)
 		}
-		if i > 0 {
-			buf.WriteString("---\n")
-		}
-		buf.Write(out)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("marshal desired state: %w", err)
 	}
 	return buf.Bytes(), nil
 }
@@ -121,7 +124,7 @@ func secretRefText(s Secret) (string, error) {
 	if s.IsZero() {
 		return "", nil
 	}
-	if !secretRef.MatchString("${" + s.Ref + "}") {
+	if _, ok := secretRefName("${" + s.Ref + "}"); !ok {
 		return "", fmt.Errorf("password reference %q is not an environment variable name", s.Ref)
 	}
 	return "${" + s.Ref + "}", nil

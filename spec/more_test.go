@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestErrorsSortedAndCapped: errors from several files come sorted by file
-// and line, and past ten the rest are counted.
+// TestErrorsSortedAndCapped: errors from several files come sorted by file,
+// line and column, and past ten the rest are counted.
 func TestErrorsSortedAndCapped(t *testing.T) {
 	var b strings.Builder
 	for i := 0; i < 12; i++ {
@@ -23,16 +23,16 @@ func TestErrorsSortedAndCapped(t *testing.T) {
 		"a/sub.yaml": "apiVersion: dmplan/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  mode: full\n  sources: [nope]\n",
 	})
 	want := []string{
-		`a/sub.yaml:4: spec.tables must list at least one table pattern`,
-		"a/sub.yaml:4: spec.target is required",
-		`a/sub.yaml:6: spec.sources[0] names Source "nope", which is not declared`,
-		"a/z.yaml:1: apiVersion is required (want dmplan/v1)",
-		`a/z.yaml:1: kind "Job" is not supported (want Source or Task)`,
-		"a/z.yaml:1: metadata.name is required",
-		"a/z.yaml:1: spec is required",
-		"b.yaml:5: spec.port must be between 1 and 65535, got 0",
-		"b.yaml:10: spec.port must be between 1 and 65535, got 0",
-		"b.yaml:15: spec.port must be between 1 and 65535, got 0",
+		`a/sub.yaml:4:1: spec.tables must list at least one table pattern`,
+		"a/sub.yaml:4:1: spec.target is required",
+		`a/sub.yaml:6:13: spec.sources[0] names Source "nope", which is not declared`,
+		"a/z.yaml:1:1: apiVersion is required (want dmplan/v1)",
+		"a/z.yaml:1:1: metadata.name is required",
+		"a/z.yaml:1:1: spec is required",
+		`a/z.yaml:1:7: kind "Job" is not supported (want Source or Task)`,
+		"b.yaml:5:32: spec.port must be between 1 and 65535, got 0",
+		"b.yaml:10:32: spec.port must be between 1 and 65535, got 0",
+		"b.yaml:15:32: spec.port must be between 1 and 65535, got 0",
 		"(and 9 more errors)",
 	}
 	checkErrors(t, err, want)
@@ -186,7 +186,7 @@ func TestAliasesAndEmptyDocuments(t *testing.T) {
 	}
 	_, err = loadFiles(t, map[string]string{"a.yaml": validSource + "---\n" +
 		strings.Replace(task(""), "  target:\n", "  target:\n    <<: {port: 1}\n    port: 2\n", 1)})
-	checkErrors(t, err, []string{"a.yaml:18: spec.target.port is given twice (first on line 17)"})
+	checkErrors(t, err, []string{"a.yaml:18:5: spec.target.port is given twice (first on line 17)"})
 }
 
 func TestStartNormalised(t *testing.T) {
@@ -207,11 +207,11 @@ func TestStartNormalised(t *testing.T) {
 func TestOddKeys(t *testing.T) {
 	_, err := loadFiles(t, map[string]string{"a.yaml": validSource + "  \"a x\": 1\n  ? [1]\n  : 2\n"})
 	checkErrors(t, err, []string{
-		`a.yaml:9: unknown field spec."a x" (known fields: flavor, host, password, port, user, worker)`,
-		"a.yaml:10: spec has a key that is not a string",
+		`a.yaml:9:3: unknown field spec."a x" (known fields: flavor, host, password, port, user, worker)`,
+		"a.yaml:10:5: spec has a key that is not a string",
 	})
 	_, err = loadFiles(t, map[string]string{"a.yaml": validSource + "  host: 127.0.0.9\n"})
-	checkErrors(t, err, []string{"a.yaml:9: spec.host is given twice (first on line 6)"})
+	checkErrors(t, err, []string{"a.yaml:9:3: spec.host is given twice (first on line 6)"})
 	// yaml.v2 ignores tags it does not know.
 	if _, err := loadFiles(t, map[string]string{"a.yaml": strings.Replace(validSource, "spec:\n", "spec: !custom\n", 1)}); err != nil {
 		t.Errorf("custom tag: %v", err)

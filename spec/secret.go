@@ -4,7 +4,8 @@ import (
 	"crypto/pbkdf2"
 	"crypto/sha256"
 	"encoding/hex"
-	"regexp"
+	"strings"
+	"sync"
 )
 
 // digestIterations makes a digest cost about a millisecond: enough that a
@@ -31,13 +32,31 @@ func Digest(ref, value string) string {
 	return "pbkdf2-sha256:" + hex.EncodeToString(key)
 }
 
-// secretRef is a whole-value ${VAR} reference.
-var secretRef = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$`)
+// secretRefName returns VAR of a whole-value ${VAR} reference, where VAR
+// is [A-Za-z_][A-Za-z0-9_]*; ok is false for anything else.
+func secretRefName(s string) (string, bool) {
+	name, ok := strings.CutPrefix(s, "${")
+	if !ok {
+		return "", false
+	}
+	if name, ok = strings.CutSuffix(name, "}"); !ok || name == "" {
+		return "", false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c != '_' && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (i == 0 || c < '0' || c > '9') {
+			return "", false
+		}
+	}
+	return name, true
+}
 
 // secrets resolves ${VAR} references during one Load, reading each variable
-// once and computing each digest once.
+// once and computing each digest once. It is safe for concurrent use: the
+// pieces of the files are decoded in parallel.
 type secrets struct {
 	getenv func(string) (string, bool)
+	mu     sync.Mutex
 	memo   map[string]resolved
 }
 
@@ -52,6 +71,8 @@ func newSecrets(getenv func(string) (string, bool)) *secrets {
 
 // resolve returns the Secret for ${ref}; ok is false when ref is unset.
 func (s *secrets) resolve(ref string) (_ Secret, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r, done := s.memo[ref]
 	if !done {
 		value, set := s.getenv(ref)

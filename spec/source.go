@@ -20,12 +20,12 @@ func (d *decoder) source(doc *object, name string) Source {
 		case FlavorMySQL, FlavorMariaDB:
 			s.Flavor = Flavor(f)
 		default:
-			d.errorf(o.lineOf("flavor"), "spec.flavor %q is not a flavor (want mysql or mariadb, or leave it out to detect it)", f)
+			d.errorf(o.valueAt("flavor"), "spec.flavor %q is not a flavor (want mysql or mariadb, or leave it out to detect it)", f)
 		}
 	}
 	if w := o.str("worker"); w != "" {
 		if err := CheckWorkerName(w); err != nil {
-			d.errorf(o.lineOf("worker"), "spec.worker %q is not a valid agent name: %v", w, err)
+			d.errorf(o.valueAt("worker"), "spec.worker %q is not a valid agent name: %v", w, err)
 		} else {
 			s.Worker = w
 		}
@@ -44,17 +44,17 @@ func (d *decoder) endpoint(o *object) Endpoint {
 	}
 	switch {
 	case o.missing("host"):
-		d.errorf(o.lineOf("host"), "%s is required", o.at("host"))
+		d.errorf(o.keyAt("host"), "%s is required", o.fieldPath("host"))
 	case e.Host == "":
 	case strings.ContainsAny(e.Host, " \t\r\n/"):
-		d.errorf(o.lineOf("host"), "%s %q must be a host name or IP address", o.at("host"), e.Host)
+		d.errorf(o.valueAt("host"), "%s %q must be a host name or IP address", o.fieldPath("host"), e.Host)
 	case strings.Contains(e.Host, ":"):
 		if _, err := netip.ParseAddr(e.Host); err != nil {
-			d.errorf(o.lineOf("host"), "%s %q must be a host name or IP address without a port (give the port as %s)", o.at("host"), e.Host, o.at("port"))
+			d.errorf(o.valueAt("host"), "%s %q must be a host name or IP address without a port (give the port as %s)", o.fieldPath("host"), e.Host, o.fieldPath("port"))
 		}
 	}
 	if o.missing("user") {
-		d.errorf(o.lineOf("user"), "%s is required", o.at("user"))
+		d.errorf(o.keyAt("user"), "%s is required", o.fieldPath("user"))
 	}
 	return e
 }

@@ -22,7 +22,7 @@ const (
 type sourceRef struct {
 	name  string
 	index int
-	line  int
+	at    pos
 }
 
 // task decodes the spec of a Task document doc. refs are its spec.sources.
@@ -38,11 +38,11 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 		case StageRunning, StagePaused, StageStopped:
 			t.Stage = Stage(s)
 		default:
-			d.errorf(o.lineOf("stage"), "spec.stage %q is not a stage (want running, paused or stopped)", s)
+			d.errorf(o.valueAt("stage"), "spec.stage %q is not a stage (want running, paused or stopped)", s)
 		}
 	}
 	if o.node("target") == nil {
-		d.errorf(o.lineOf("target"), "spec.target is required")
+		d.errorf(o.keyAt("target"), "spec.target is required")
 	} else if to, ok := o.child("target", targetFields...); ok {
 		t.Target = d.endpoint(to)
 	}
@@ -68,10 +68,10 @@ func (d *decoder) mode(o *object) Mode {
 		return Mode(m)
 	case "":
 		if o.missing("mode") {
-			d.errorf(o.lineOf("mode"), "spec.mode is required (full, incremental or all)")
+			d.errorf(o.keyAt("mode"), "spec.mode is required (full, incremental or all)")
 		}
 	default:
-		d.errorf(o.lineOf("mode"), "spec.mode %q is not a mode (want full, incremental or all)", m)
+		d.errorf(o.valueAt("mode"), "spec.mode %q is not a mode (want full, incremental or all)", m)
 	}
 	return ""
 }
@@ -79,22 +79,22 @@ func (d *decoder) mode(o *object) Mode {
 // taskSources decodes spec.sources into t.Sources, sorted.
 func (d *decoder) taskSources(o *object, t *Task) []sourceRef {
 	if o.emptyList("sources") {
-		d.errorf(o.lineOf("sources"), "spec.sources must name at least one Source")
+		d.errorf(o.valueAt("sources"), "spec.sources must name at least one Source")
 	}
 	var refs []sourceRef
-	seen := map[string]bool{}
+	seen := make(map[string]bool, 4)
 	for _, s := range o.strList("sources") {
 		path := fmt.Sprintf("spec.sources[%d]", s.index)
 		if err := CheckName(s.value); err != nil {
-			d.errorf(s.line, "%s %q is not a valid Source name: %v", path, s.value, err)
+			d.errorf(s.at, "%s %q is not a valid Source name: %v", path, s.value, err)
 			continue
 		}
 		if seen[s.value] {
-			d.errorf(s.line, "%s %q is listed twice", path, s.value)
+			d.errorf(s.at, "%s %q is listed twice", path, s.value)
 			continue
 		}
 		seen[s.value] = true
-		refs = append(refs, sourceRef{name: s.value, index: s.index, line: s.line})
+		refs = append(refs, sourceRef{name: s.value, index: s.index, at: s.at})
 		t.Sources = append(t.Sources, s.value)
 	}
 	sort.Strings(t.Sources)

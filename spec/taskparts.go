@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/dmplan/dmplan/internal/tablefilter"
 )
@@ -13,21 +16,21 @@ import (
 // tables decodes spec.tables into canonical patterns, in order.
 func (d *decoder) tables(o *object) []string {
 	if o.emptyList("tables") {
-		d.errorf(o.lineOf("tables"), "spec.tables must list at least one table pattern")
+		d.errorf(o.valueAt("tables"), "spec.tables must list at least one table pattern")
 	}
 	var out []string
 	includes := false
 	for _, s := range o.strList("tables") {
 		p, err := tablefilter.ParsePattern(s.value)
 		if err != nil {
-			d.errorf(s.line, "spec.tables[%d] %v", s.index, err)
+			d.errorf(s.at, "spec.tables[%d] %v", s.index, err)
 			continue
 		}
 		includes = includes || !p.Exclude
 		out = append(out, p.String())
 	}
 	if len(out) > 0 && !includes {
-		d.errorf(o.lineOf("tables"), `spec.tables only excludes, so it matches no table; start with the tables to include, such as "db.*"`)
+		d.errorf(o.valueAt("tables"), `spec.tables only excludes, so it matches no table; start with the tables to include, such as "db.*"`)
 	}
 	return out
 }
@@ -37,7 +40,7 @@ func (d *decoder) routes(o *object) []Route {
 	var out []Route
 	for i, it := range o.list("routes") {
 		path := fmt.Sprintf("spec.routes[%d]", i)
-		ro, ok := d.object(it, path, it.line, "from", "to")
+		ro, ok := d.object(it, path, d.at(it), "from", "to")
 		if !ok {
 			continue
 		}
@@ -45,7 +48,7 @@ func (d *decoder) routes(o *object) []Route {
 		bad := false
 		for _, f := range []string{"from", "to"} {
 			if ro.missing(f) {
-				d.errorf(ro.lineOf(f), "%s is required", ro.at(f))
+				d.errorf(ro.keyAt(f), "%s is required", ro.fieldPath(f))
 				bad = true
 			}
 		}
@@ -56,9 +59,9 @@ func (d *decoder) routes(o *object) []Route {
 		if err != nil {
 			var re *tablefilter.RouteError
 			if errors.As(err, &re) {
-				d.errorf(ro.lineOf(re.Field), "%s %q: %s", ro.at(re.Field), re.Value, re.Reason)
+				d.errorf(ro.valueAt(re.Field), "%s %q: %s", ro.fieldPath(re.Field), re.Value, re.Reason)
 			} else {
-				d.errorf(ro.line, "%s: %v", path, err)
+				d.errorf(ro.at, "%s: %v", path, err)
 			}
 			continue
 		}
@@ -80,69 +83,72 @@ func (d *decoder) start(o *object, mode Mode, refs []sourceRef) map[string]Start
 	if n == nil {
 		return nil
 	}
-	if n.kind != mapNode {
-		d.errorf(o.lineOf("start"), "spec.start must be a mapping of source names, not %s", describe(n))
+	if n.Kind != yaml.MappingNode {
+		d.errorf(o.valueAt("start"), "spec.start must be a mapping of source names, not %s", describe(n))
 		return nil
 	}
-	if mode != "" && mode != ModeIncremental && len(n.keys) > 0 {
-		d.errorf(o.lineOf("start"), "spec.start is only allowed when spec.mode is incremental (it is %s); other modes start where their dump does", mode)
+	var entries []field
+	d.eachKey(n, "spec.start", func(k, v *yaml.Node) {
+		if _, ok := stringKey(k); !ok {
+			d.errorf(d.at(k), "spec.start has a key that is not a string")
+			return
+		}
+		entries = append(entries, field{key: k, value: v})
+	})
+	if mode != "" && mode != ModeIncremental && len(entries) > 0 {
+		d.errorf(o.keyAt("start"), "spec.start is only allowed when spec.mode is incremental (it is %s); other modes start where their dump does", mode)
 	}
-	inTask := map[string]bool{}
-	for _, r := range refs {
-		inTask[r.name] = true
-	}
-	for _, line := range n.badKeys {
-		d.errorf(line, "spec.start has a key that is not a string")
-	}
-	out := map[string]StartPos{}
-	seen := map[string]int{}
-	for _, k := range n.keys {
-		path := "spec.start." + k.name
-		if first, dup := seen[k.name]; dup {
-			d.errorf(k.line, "%s is given twice (first on line %d)", path, first)
+	var out map[string]StartPos
+	seen := make(map[string]int, len(entries))
+	for _, e := range entries {
+		name, _ := stringKey(e.key)
+		at := d.at(e.key)
+		path := "spec.start." + name
+		if first, dup := seen[name]; dup {
+			d.errorf(at, "%s is given twice (first on line %d)", path, first)
 			continue
 		}
-		seen[k.name] = k.line
-		if !inTask[k.name] {
-			d.errorf(k.line, "%s: source %q is not in spec.sources", path, k.name)
+		seen[name] = at.line
+		if !slices.ContainsFunc(refs, func(r sourceRef) bool { return r.name == name }) {
+			d.errorf(at, "%s: source %q is not in spec.sources", path, name)
 		}
-		so, ok := d.object(k.value, path, k.line, "gtid", "binlogFile", "binlogPos")
+		so, ok := d.object(e.value, path, at, "gtid", "binlogFile", "binlogPos")
 		if !ok {
 			continue
 		}
-		if p, ok := d.startPos(so, k.line); ok && p != (StartPos{}) {
-			out[k.name] = p
+		if p, ok := d.startPos(so); ok && p != (StartPos{}) {
+			if out == nil {
+				out = map[string]StartPos{}
+			}
+			out[name] = p
 		}
-	}
-	if len(out) == 0 {
-		return nil
 	}
 	return out
 }
 
-// startPos decodes one source's start position; line is its key's line.
-func (d *decoder) startPos(o *object, line int) (StartPos, bool) {
+// startPos decodes one source's start position.
+func (d *decoder) startPos(o *object) (StartPos, bool) {
 	p := StartPos{
 		GTID:       strings.Join(strings.Fields(o.str("gtid")), ""),
 		BinlogFile: o.str("binlogFile"),
 	}
 	ok := true
 	if p.GTID != "" && !mariadbGTID.MatchString(p.GTID) && !mysqlGTID.MatchString(p.GTID) {
-		d.errorf(o.lineOf("gtid"), "%s is not a GTID set (MariaDB: 0-1-1234, MySQL: 3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5)", o.at("gtid"))
+		d.errorf(o.valueAt("gtid"), "%s is not a GTID set (MariaDB: 0-1-1234, MySQL: 3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5)", o.fieldPath("gtid"))
 		ok = false
 	}
 	if p.BinlogFile != "" && strings.ContainsAny(p.BinlogFile, "/\\ \t\r\n") {
-		d.errorf(o.lineOf("binlogFile"), "%s %q must be a binlog file name, such as mysql-bin.000003", o.at("binlogFile"), p.BinlogFile)
+		d.errorf(o.valueAt("binlogFile"), "%s %q must be a binlog file name, such as mysql-bin.000003", o.fieldPath("binlogFile"), p.BinlogFile)
 		ok = false
 	}
 	if p.GTID != "" && p.BinlogFile != "" {
-		d.errorf(line, "%s gives both gtid and binlogFile; give one", o.path)
+		d.errorf(o.at, "%s gives both gtid and binlogFile; give one", o.path)
 		ok = false
 	}
 	if o.node("binlogPos") != nil {
 		pos := o.integer("binlogPos", 4, 4, math.MaxUint32)
 		if p.BinlogFile == "" && o.missing("binlogFile") {
-			d.errorf(o.lineOf("binlogPos"), "%s needs %s", o.at("binlogPos"), o.at("binlogFile"))
+			d.errorf(o.keyAt("binlogPos"), "%s needs %s", o.fieldPath("binlogPos"), o.fieldPath("binlogFile"))
 			ok = false
 		}
 		p.BinlogPos = uint32(pos)

@@ -9,251 +9,325 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	yaml "go.yaml.in/yaml/v2"
+	yaml "go.yaml.in/yaml/v3"
 )
 
-// The loader needs the line of every key and value, which sigs.k8s.io/yaml
-// loses by converting to JSON. go.yaml.in/yaml/v3 has a node tree with
-// positions but is not a requirement of this module; go.yaml.in/yaml/v2 (the
-// parser under sigs.k8s.io/yaml) is, and it has no node API. It does put the
-// line in every type error, and it calls UnmarshalYAML for every non-null
-// node. So a probe type that implements UnmarshalYAML learns its own line by
-// decoding into a type that always fails (a channel), the names and lines of
-// its keys by a strict decode into struct{} ("line N: field K not found"),
-// and recurses into its values. The result is the small tree below; nothing
-// else in the package knows how it was built. Positions are lines only
-// (yaml.v2 reports no columns).
+// Every document is parsed once, by go.yaml.in/yaml/v3, into a yaml.Node
+// tree; the decoder (object.go) walks that tree, so every key and value has
+// its line and column. This file holds what is about the YAML itself:
+// parsing, syntax errors, aliases and merge keys, and the types of scalars.
 
-type nodeKind uint8
-
-const (
-	nullNode nodeKind = iota
-	scalarNode
-	mapNode
-	seqNode
-)
-
-// node is one parsed YAML value with its line.
-type node struct {
-	kind  nodeKind
-	line  int
-	value any       // scalarNode: string, int, int64, uint64, float64, bool, ...
-	keys  []mapItem // mapNode, in document order
-	items []*node   // seqNode
-	// badKeys are keys that are not scalars, with their lines.
-	badKeys []int
-}
-
-type mapItem struct {
-	name  string
-	line  int
-	value *node // never nil; a null value is a nullNode on the key's line
-}
+// pos is a place in a file: a 1-based line and a 1-based column, counted in
+// characters as yaml.v3 counts them. col is 0 when only the line is known.
+type pos struct{ line, col int }
 
 // syntaxError is a YAML error that ends the reading of a file.
 type syntaxError struct {
-	line int
-	msg  string
+	at  pos
+	msg string
 }
 
-func (e *syntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+func (e *syntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.at.line, e.msg) }
 
-// parseDocuments reads every document of data and returns their root
-// nodes. Empty documents are left out. On a syntax error it returns the
-// documents before it and the error.
-func parseDocuments(data []byte) (docs []*node, err error) {
+// parseDocuments parses every document of data and returns their root
+// nodes, lines counted from the start of data. Empty documents are left
+// out. On a syntax error it returns the documents before it and the error.
+func parseDocuments(data []byte) (docs []*yaml.Node, serr *syntaxError) {
 	defer func() {
-		// yaml.v2 reports its own failures as errors; a panic here would be
+		// yaml.v3 reports its own failures as errors; a panic here would be
 		// a bug in it, and must not take the whole command down.
 		if r := recover(); r != nil {
-			err = &syntaxError{line: 1, msg: fmt.Sprintf("YAML parser failed: %v", r)}
+			serr = &syntaxError{at: pos{line: 1}, msg: fmt.Sprintf("YAML parser failed: %v", r)}
 		}
 	}()
+	anchors := bytes.IndexByte(data, '&') >= 0
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.SetStrict(true)
+	lastLine := 0
 	for {
-		var p probe
-		err := dec.Decode(&p)
+		var doc yaml.Node
+		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
 			return docs, nil
 		}
 		if err != nil {
-			var se *syntaxError
-			if errors.As(err, &se) {
-				return docs, se
+			return docs, yamlSyntaxError(data, err, lastLine)
+		}
+		lastLine = endLine(&doc)
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+			continue
+		}
+		root := doc.Content[0]
+		if anchors {
+			if a := selfAlias(root, nil); a != nil {
+				return docs, &syntaxError{at: pos{a.Line, a.Column},
+					msg: fmt.Sprintf("alias *%s is inside the value of its own anchor &%s", a.Value, a.Value)}
 			}
-			return docs, yamlSyntaxError(data, err)
 		}
-		if p.n != nil {
-			docs = append(docs, p.n)
-		}
+		docs = append(docs, root)
 	}
 }
 
-// yamlSyntaxError turns a yaml.v2 error into a syntaxError with a line.
-// yaml.v2 leaves the line out for problems on the first line and for
-// problems found while reading bytes (bad UTF-8, control characters); for
-// those, the line of the first offending byte is found here.
-func yamlSyntaxError(data []byte, err error) *syntaxError {
+// parserErrors are the messages of yaml.v3's parser (as opposed to its
+// scanner). For these, yaml.v3 prints a 0-based line.
+var parserErrors = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
+// readerErrors are the messages of yaml.v3's reader for bytes that are not
+// allowed in YAML.
+var readerErrors = map[string]bool{
+	"control characters are not allowed": true,
+	"invalid Unicode character":          true,
+	"incomplete UTF-8 octet sequence":    true,
+	"invalid leading UTF-8 octet":        true,
+	"invalid length of a UTF-8 sequence": true,
+	"invalid trailing UTF-8 octet":       true,
+}
+
+// yamlSyntaxError turns a yaml.v3 error into a syntaxError with a position.
+// yaml.v3 gives a line for most syntax errors (where the broken construct
+// starts, such as an unclosed "{"), and no column. It gives no line for
+// problems on the first line, for problems found while reading bytes (bad
+// UTF-8, control characters) and for unknown anchors: the position of
+// those is found here. after is the last line of the documents before.
+func yamlSyntaxError(data []byte, err error, after int) *syntaxError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, tail, ok := strings.Cut(rest, ": "); ok {
 			if line, err := strconv.Atoi(n); err == nil {
-				return &syntaxError{line: line, msg: tail}
+				if parserErrors[tail] {
+					line++
+				}
+				return &syntaxError{at: pos{line: line}, msg: tail}
 			}
 		}
 	}
-	return &syntaxError{line: badByteLine(data), msg: msg}
+	if rest, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
+		name, _, _ := strings.Cut(rest, "'")
+		return &syntaxError{at: aliasPos(data, name, after), msg: fmt.Sprintf("alias *%s refers to no anchor &%s before it", name, name)}
+	}
+	if readerErrors[msg] {
+		if p, ok := badBytePos(data); ok {
+			return &syntaxError{at: p, msg: msg}
+		}
+	}
+	return &syntaxError{at: pos{line: 1}, msg: msg}
 }
 
-// badByteLine returns the line of the first byte yaml.v2's reader rejects
-// (invalid UTF-8, or a control character other than tab, LF and CR), or 1.
-func badByteLine(data []byte) int {
-	line := 1
+// badBytePos returns the position of the first byte yaml.v3's reader
+// rejects: invalid UTF-8, or a control character other than tab, LF and CR.
+func badBytePos(data []byte) (pos, bool) {
+	p := pos{1, 1}
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size == 1 {
-			return line
+		switch {
+		case r == utf8.RuneError && size == 1:
+			return p, true
+		case r == '\n':
+			p.line++
+			p.col = 0
+		case r < 0x20 && r != '\t' && r != '\r', r == 0x7f, r >= 0x80 && r < 0xa0 && r != 0x85, r == 0xfffe, r == 0xffff:
+			return p, true
 		}
-		if r == '\n' {
-			line++
-		} else if r < 0x20 && r != '\t' && r != '\r' || r == 0x7f {
-			return line
-		}
+		p.col++
 		i += size
 	}
-	return 1
+	return pos{}, false
 }
 
-// probe builds a node from inside yaml.v2's decoder; see the comment at the
-// top of this file. yaml.v2 never calls it for null values.
-type probe struct{ n *node }
+// aliasPos finds the alias *name that yaml.v3 could not resolve: the first
+// one after line after, or the first one anywhere.
+func aliasPos(data []byte, name string, after int) pos {
+	var first pos
+	line, start := 1, 0
+	for i := 0; i < len(data); i++ {
+		if data[i] == '\n' {
+			line++
+			start = i + 1
+			continue
+		}
+		if data[i] != '*' || !bytes.HasPrefix(data[i+1:], []byte(name)) {
+			continue
+		}
+		if end := i + 1 + len(name); end < len(data) && !isAliasEnd(data[end]) {
+			continue
+		}
+		p := pos{line, utf8.RuneCount(data[start:i]) + 1}
+		if line > after {
+			return p
+		}
+		if first.line == 0 {
+			first = p
+		}
+	}
+	if first.line == 0 {
+		first.line = max(after, 1)
+	}
+	return first
+}
 
-func (p *probe) UnmarshalYAML(unmarshal func(any) error) error {
-	n := &node{}
-	p.n = n
-	var never chan struct{}
-	line, tag, err := typeErrorAt(unmarshal(&never))
-	if err != nil {
-		return err
+func isAliasEnd(c byte) bool {
+	return strings.IndexByte(" \t\r\n,]}", c) >= 0
+}
+
+// endLine is the line of the last node of a document.
+func endLine(n *yaml.Node) int {
+	for len(n.Content) > 0 {
+		n = n.Content[len(n.Content)-1]
 	}
-	n.line = line
-	switch tag {
-	case "!!map":
-		n.kind = mapNode
-	case "!!seq":
-		n.kind = seqNode
-	default:
-		// A scalar, or a node with a tag of its own: ask for its value.
-		var v any
-		if err := unmarshal(&v); err != nil && !isTypeError(err) {
-			return atLine(n.line, err)
-		}
-		switch v.(type) {
-		case map[any]any, []any:
-			// A collection with a tag of its own (!foo {}): dmplan's
-			// documents never need one.
-			return &syntaxError{line: n.line, msg: fmt.Sprintf("the YAML tag %s is not supported", tag)}
-		case nil:
-			n.kind = nullNode
-			return nil
-		default:
-			n.kind, n.value = scalarNode, v
-			return nil
-		}
-	}
-	if n.kind == seqNode {
-		var items []*probe
-		if err := unmarshal(&items); err != nil && !isTypeError(err) {
-			return atLine(n.line, err)
-		}
-		for _, it := range items {
-			n.items = append(n.items, it.node(n.line))
+	return n.Line
+}
+
+// selfAlias returns an alias inside the value of its own anchor, or nil.
+// yaml.v3 builds such a node tree (a: &x [*x]) without complaint; walking
+// it would never end. stack holds the ancestors of n.
+func selfAlias(n *yaml.Node, stack []*yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode {
+		for _, a := range stack {
+			if a == n.Alias {
+				return n
+			}
 		}
 		return nil
 	}
-	return p.mapping(unmarshal)
-}
-
-func (p *probe) mapping(unmarshal func(any) error) error {
-	n := p.n
-	// A strict decode into a struct without fields reports every key, in
-	// order: "line N: field NAME not found in type struct {}". Keys that
-	// cannot be read as a string are reported as "line N: cannot unmarshal".
-	var none struct{}
-	err := unmarshal(&none)
-	var te *yaml.TypeError
-	if err != nil && !errors.As(err, &te) {
-		return atLine(n.line, err)
-	}
-	var keyErrs []string
-	if te != nil {
-		// Copy now: yaml.v2 reuses the array behind te.Errors for the
-		// errors of the decodes that follow.
-		keyErrs = append(keyErrs, te.Errors...)
-	}
-	var values map[string]*probe
-	if err := unmarshal(&values); err != nil && !isTypeError(err) {
-		return atLine(n.line, err)
-	}
-	for _, msg := range keyErrs {
-		rest, ok := strings.CutPrefix(msg, "line ")
-		if !ok {
-			continue
+	stack = append(stack, n)
+	for _, c := range n.Content {
+		if a := selfAlias(c, stack); a != nil {
+			return a
 		}
-		num, rest, _ := strings.Cut(rest, ": ")
-		line, _ := strconv.Atoi(num)
-		name, ok := strings.CutPrefix(rest, "field ")
-		if ok {
-			name, ok = strings.CutSuffix(name, " not found in type struct {}")
-		}
-		if !ok {
-			n.badKeys = append(n.badKeys, line)
-			continue
-		}
-		n.keys = append(n.keys, mapItem{name: name, line: line, value: values[name].node(line)})
 	}
 	return nil
 }
 
-// node returns the probe's node, or a null node on line for a null value.
-func (p *probe) node(line int) *node {
-	if p == nil || p.n == nil {
-		return &node{kind: nullNode, line: line}
+// deref returns the node an alias stands for; other nodes are returned as
+// they are.
+func deref(n *yaml.Node) *yaml.Node {
+	if n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
 	}
-	return p.n
+	return n
 }
 
-// typeErrorAt reads the line and tag of the single type error that decoding
-// a node into a channel produces: "line N: cannot unmarshal !!TAG ...".
-func typeErrorAt(err error) (line int, tag string, _ error) {
-	var te *yaml.TypeError
-	if !errors.As(err, &te) || len(te.Errors) == 0 {
-		if err == nil {
-			err = errors.New("internal error: a YAML node decoded into a channel")
+// isNull reports whether n is absent or a null (~, null or nothing).
+func isNull(n *yaml.Node) bool {
+	n = deref(n)
+	return n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+// isMergeKey reports whether k is the merge key, a plain <<.
+func isMergeKey(k *yaml.Node) bool {
+	k = deref(k)
+	return k.Kind == yaml.ScalarNode && k.Tag == "!!merge"
+}
+
+// scalarType is what a scalar is, for type checks and messages.
+type scalarType uint8
+
+const (
+	typeNull scalarType = iota
+	typeString
+	typeInt
+	typeFloat
+	typeBool
+	typeOther // a tag such as !!binary
+)
+
+// yaml11Bools are the plain scalars YAML 1.1 reads as booleans. yaml.v3
+// reads only true and false so; dmplan keeps refusing the others where a
+// string is expected, as yaml.v2 did, because other YAML tools still read
+// "on" as true.
+var yaml11Bools = map[string]bool{
+	"y": true, "Y": true, "yes": true, "Yes": true, "YES": true,
+	"n": true, "N": true, "no": true, "No": true, "NO": true,
+	"on": true, "On": true, "ON": true, "off": true, "Off": true, "OFF": true,
+}
+
+const quotedStyles = yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle | yaml.TaggedStyle
+
+// typeOf returns the type of a scalar node (n already dereferenced).
+// Timestamps and scalars with a tag of the document's own (!foo) are
+// strings, as they were with yaml.v2.
+func typeOf(n *yaml.Node) scalarType {
+	switch n.Tag {
+	case "!!null":
+		return typeNull
+	case "!!str":
+		if n.Style&quotedStyles == 0 && yaml11Bools[n.Value] {
+			return typeBool
 		}
-		return 0, "", err
+		return typeString
+	case "!!int":
+		if _, ok := parseInt(n.Value); ok {
+			return typeInt
+		}
+		if _, err := strconv.ParseUint(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil {
+			return typeInt
+		}
+		return typeOther
+	case "!!float":
+		return typeFloat
+	case "!!bool":
+		return typeBool
+	case "!!timestamp", "!!merge":
+		return typeString
 	}
-	msg := te.Errors[0]
-	rest, _ := strings.CutPrefix(msg, "line ")
-	num, rest, _ := strings.Cut(rest, ": ")
-	line, _ = strconv.Atoi(num)
-	rest, _ = strings.CutPrefix(rest, "cannot unmarshal ")
-	tag, _, _ = strings.Cut(rest, " ")
-	return line, tag, nil
+	if strings.HasPrefix(n.Tag, "!!") {
+		return typeOther
+	}
+	return typeString
 }
 
-func isTypeError(err error) bool {
-	var te *yaml.TypeError
-	return errors.As(err, &te)
+// parseInt reads an integer as yaml.v3 resolves one: decimal, 0x, 0o, 0b
+// or a leading 0 for octal, with optional underscores.
+func parseInt(s string) (int64, bool) {
+	v, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, 64)
+	return v, err == nil
 }
 
-// atLine gives a decoder failure (such as an alias that contains itself)
-// the line of the node where it happened, unless it has one already.
-func atLine(line int, err error) error {
-	var se *syntaxError
-	if errors.As(err, &se) {
-		return se
+// stringValue returns the text of a string scalar; ok is false for
+// anything else.
+func stringValue(n *yaml.Node) (string, bool) {
+	n = deref(n)
+	if n == nil || n.Kind != yaml.ScalarNode || typeOf(n) != typeString {
+		return "", false
 	}
-	return &syntaxError{line: line, msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+	return n.Value, true
+}
+
+// describe names the kind of a node for type errors. It never shows the
+// value, which may be a password.
+func describe(n *yaml.Node) string {
+	n = deref(n)
+	if n == nil {
+		return "empty"
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch typeOf(n) {
+	case typeNull:
+		return "empty"
+	case typeString:
+		return "a string"
+	case typeInt:
+		return "an integer"
+	case typeFloat:
+		return "a number"
+	case typeBool:
+		return "a boolean (quote yes, no, on, off, true and false to make them strings)"
+	}
+	return "a value tagged " + n.Tag
 }
