@@ -16,6 +16,8 @@ func FuzzLoad(f *testing.F) {
 		task("  routes:\n    - {from: a.*, to: b.c}\n"),
 		"a: &x [*x]\n", "a: b: c\n", "- [\n", "---\n---\n", "\t\x01", "x: \xff",
 		"apiVersion: dmplan/v1\nkind: Source\nmetadata: {name: s}\nspec: {<<: {host: h}, user: u, password: ${SOURCE_PASSWORD}}\n",
+		"apiVersion: dmplan/v1\nkind: Source\nmetadata: {name: s}\nspec: {<<: [&a {host: h}, {<<: *a, user: u}], port: 0x10}\n",
+		"a: &x {<<: *x}\n", "a: *y\n", "--- |\n---\n", "a: !!binary x\nb: 2024-01-01\n",
 	} {
 		f.Add([]byte(s))
 	}
