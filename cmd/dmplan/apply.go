@@ -51,27 +51,33 @@ Two concurrent applies never interleave: the second is refused as stale.
 			case len(files.paths) == 0:
 				return errors.New("nothing to apply: give a plan file or -f FILE_OR_DIR")
 			}
-			p, err := a.planFromFiles(ctx, &files)
-			if err != nil {
-				return err
-			}
-			if err := planner.RenderText(a.out, p, planner.TextOptions{Color: a.color(a.out)}); err != nil {
-				return err
-			}
-			if !p.HasChanges() {
-				return nil
-			}
-			if !autoApprove {
-				if err := a.confirm(); err != nil {
-					return err
-				}
-			}
-			return a.applyPlan(ctx, p, gitCommit(files.paths[0]))
+			return a.planAndApply(ctx, &files, autoApprove)
 		},
 	}
 	files.register(cmd)
 	cmd.Flags().BoolVar(&autoApprove, "auto-approve", false, "apply without asking for confirmation")
 	return cmd
+}
+
+// planAndApply plans -f against etcd, prints the plan, asks for
+// confirmation unless autoApprove, and applies it.
+func (a *app) planAndApply(ctx context.Context, files *fileFlags, autoApprove bool) error {
+	p, err := a.planFromFiles(ctx, files)
+	if err != nil {
+		return err
+	}
+	if err := planner.RenderText(a.out, p, planner.TextOptions{Color: a.color(a.out)}); err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		return nil
+	}
+	if !autoApprove {
+		if err := a.confirm(); err != nil {
+			return err
+		}
+	}
+	return a.applyPlan(ctx, p, gitCommit(files.paths[0]))
 }
 
 var errNotConfirmed = errors.New("apply cancelled: the plan was not confirmed")

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmplan/dmplan/internal/etcdserver"
-	"github.com/dmplan/dmplan/planner"
 )
 
 func (a *app) upCommand() *cobra.Command {
@@ -98,7 +97,7 @@ commands (status, plan, apply, more agents) reach it at --endpoints.
 				return stop(fmt.Errorf("agent %q did not register within a minute", af.name))
 			}
 
-			if err := a.upApply(ctx, &files, autoApprove); err != nil {
+			if err := a.planAndApply(ctx, &files, autoApprove); err != nil {
 				return stop(err)
 			}
 			fmt.Fprintf(a.out, "\ndmplan up: etcd at %s, agent %q running. Press Ctrl-C to stop.\n", a.endpoints, af.name)
@@ -120,23 +119,3 @@ commands (status, plan, apply, more agents) reach it at --endpoints.
 	return cmd
 }
 
-// upApply plans -f against the running etcd and applies it, as
-// "dmplan apply -f" does.
-func (a *app) upApply(ctx context.Context, files *fileFlags, autoApprove bool) error {
-	p, err := a.planFromFiles(ctx, files)
-	if err != nil {
-		return err
-	}
-	if err := planner.RenderText(a.out, p, planner.TextOptions{Color: a.color(a.out)}); err != nil {
-		return err
-	}
-	if !p.HasChanges() {
-		return nil
-	}
-	if !autoApprove {
-		if err := a.confirm(); err != nil {
-			return err
-		}
-	}
-	return a.applyPlan(ctx, p, gitCommit(files.paths[0]))
-}
