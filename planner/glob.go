@@ -1,72 +1,176 @@
 package planner
 
-import "strings"
+import "github.com/dmplan/dmplan/internal/tablefilter"
 
 // Table patterns follow internal/tablefilter (TiDB's syntax): "db.table",
-// where in each part '*' matches any run of characters and '?' exactly one,
-// and a pattern never matches across the dot. The planner cannot list the
-// source's tables (it does no SQL), so it reasons about the patterns
-// themselves: which pattern's tables are contained in another's, and which
-// two patterns can match a common table. (The planner stays pure and does
-// not import tablefilter; spec has already validated every pattern.)
+// where each part is a quoted name (`my.db`, matched literally) or a
+// wildcard part in which '*' matches any run of characters, '?' exactly
+// one, "[a-z]" one of a set, and '\' makes the next character literal; a
+// pattern never matches across the dot between its parts. The planner
+// cannot list the source's tables (it does no SQL), so it reasons about the
+// patterns themselves: which pattern's tables are contained in another's,
+// and which two patterns can match a common table.
 //
-// Patterns with syntax this file does not model exactly (quoted names,
-// escapes, [classes], non-ASCII characters) are treated conservatively:
-// never "contained" in another pattern unless spelled the same, and always
-// "may overlap", so descriptions stay true, if less sharp.
+// tablefilter parses each pattern and says where its database part ends
+// (a dot inside a quoted name or escaped with '\' does not split it); the
+// planner then reads each part as a string of symbols: literal characters
+// (any Unicode code point), '?' and '*', on which containment and overlap
+// are decided exactly (or soundly, see partSubset). Only parts with a
+// [character class] are not modelled: such a part is contained only in an
+// identical part or in "*", and is assumed to overlap every part, so
+// descriptions stay true, if less sharp.
+
+// Symbols of a modelled part: a literal character is itself (a rune >= 0).
+const (
+	symStar rune = -1 // '*': any run of characters
+	symAny  rune = -2 // '?': exactly one character
+)
+
+// globPart is the database or the table part of a pattern.
+type globPart struct {
+	text  string // canonical spelling
+	syms  []rune // when exact
+	exact bool   // false for parts with a [class], and for patterns that do not parse
+}
 
 type glob struct {
-	db, table string
-	exact     bool // only '*', '?' and literals: reasoning is exact
+	text      string // canonical spelling of the pattern (as given when it does not parse)
+	opaque    bool   // the pattern does not parse: nothing is known of it
+	db, table globPart
 }
 
+// parseGlob parses a pattern body (a pattern without its leading "!").
+// A body that does not parse (spec validates every pattern, so only a
+// corrupt state holds one) is opaque: contained only in an identical
+// pattern, and assumed to overlap every pattern.
 func parseGlob(body string) glob {
-	db, table, ok := strings.Cut(body, ".")
-	if !ok {
-		table = "*"
+	p, err := tablefilter.ParsePattern(body)
+	if err != nil || p.Exclude {
+		return glob{text: body, opaque: true}
 	}
-	return glob{db: db, table: table, exact: isPlainGlob(body)}
+	canon := p.String()
+	db, table, ok := splitPattern(canon)
+	if !ok {
+		return glob{text: canon, opaque: true}
+	}
+	return glob{text: canon, db: parsePart(db, true), table: parsePart(table, false)}
 }
 
-// isPlainGlob reports whether a pattern uses only ASCII letters, digits,
-// '$', '_', one '.', '*' and '?': the syntax partSubset and partOverlap
-// decide exactly.
-func isPlainGlob(body string) bool {
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '$', c == '_', c == '.', c == '*', c == '?':
+// splitPattern cuts a pattern in canonical spelling into its database and
+// table parts. The cut is at the one dot where both sides parse as parts
+// of a pattern: a dot inside a quoted name or escaped does not qualify.
+func splitPattern(canon string) (db, table string, ok bool) {
+	for i := 0; i < len(canon); i++ {
+		if canon[i] != '.' {
+			continue
+		}
+		db, table = canon[:i], canon[i+1:]
+		pd, err := tablefilter.ParsePattern(db + ".x")
+		if err != nil || pd.Exclude || pd.String() != db+".x" {
+			continue
+		}
+		pt, err := tablefilter.ParsePattern("x." + table)
+		if err != nil || pt.String() != "x."+table {
+			continue
+		}
+		return db, table, true
+	}
+	return "", "", false
+}
+
+// parsePart reads the database (isDB) or table part of a pattern, in
+// canonical spelling. tablefilter says whether it is a literal name, and
+// which, from a pattern made of the part and the literal x.
+func parsePart(text string, isDB bool) globPart {
+	gp := globPart{text: text}
+	pattern := "x." + text
+	if isDB {
+		pattern = text + ".x"
+	}
+	p, err := tablefilter.ParsePattern(pattern)
+	if err != nil {
+		return gp
+	}
+	if db, table, lit := p.Literal(); lit {
+		name := table
+		if isDB {
+			name = db
+		}
+		gp.syms, gp.exact = []rune(name), true
+		return gp
+	}
+	// A wildcard part in canonical spelling: identifier characters as they
+	// are, any other literal character escaped with '\', '*', '?' and
+	// [classes].
+	rs := []rune(text)
+	for i := 0; i < len(rs); i++ {
+		switch rs[i] {
+		case '\\':
+			if i+1 == len(rs) {
+				return gp
+			}
+			i++
+			gp.syms = append(gp.syms, rs[i])
+		case '*':
+			gp.syms = append(gp.syms, symStar)
+		case '?':
+			gp.syms = append(gp.syms, symAny)
+		case '[':
+			gp.syms = nil
+			return gp
 		default:
-			return false
+			gp.syms = append(gp.syms, rs[i])
 		}
 	}
-	return strings.Count(body, ".") == 1
+	gp.exact = true
+	return gp
 }
 
-// globSubset reports whether every name matching p also matches q.
+// matchesAll reports whether the part is "*".
+func (p globPart) matchesAll() bool {
+	return p.exact && len(p.syms) == 1 && p.syms[0] == symStar
+}
+
+// globSubset reports whether every table matching p also matches q.
 func globSubset(p, q glob) bool {
-	if !p.exact || !q.exact {
-		return p == q
+	if p.text == q.text {
+		return true
 	}
-	return partSubset(p.db, q.db) && partSubset(p.table, q.table)
+	if p.opaque || q.opaque {
+		return false
+	}
+	return globPartSubset(p.db, q.db) && globPartSubset(p.table, q.table)
 }
 
-// globOverlap reports whether some name matches both p and q.
+func globPartSubset(p, q globPart) bool {
+	if !p.exact || !q.exact {
+		return p.text == q.text || q.matchesAll()
+	}
+	return partSubset(p.syms, q.syms)
+}
+
+// globOverlap reports whether some table matches both p and q.
 func globOverlap(p, q glob) bool {
+	if p.opaque || q.opaque {
+		return true
+	}
+	return globPartOverlap(p.db, q.db) && globPartOverlap(p.table, q.table)
+}
+
+func globPartOverlap(p, q globPart) bool {
 	if !p.exact || !q.exact {
 		return true
 	}
-	return partOverlap(p.db, q.db) && partOverlap(p.table, q.table)
+	return partOverlap(p.syms, q.syms)
 }
 
-// partSubset decides L(p) ⊆ L(q) for globs of '*', '?' and literals by
+// partSubset decides L(p) ⊆ L(q) for parts of literals, '?' and '*' by
 // matching q against p read as a pattern: a literal of p must meet the same
 // literal, '?' or '*' in q; p's '?' must meet '?' or '*'; p's '*' only '*'.
-// For this glob language the test is exact except for patterns where q has
+// For this language the test is exact except for patterns where q has
 // more than one '*' to align against a p with stars, where it may answer
 // false for a true containment; callers treat false as "not known".
-func partSubset(p, q string) bool {
+func partSubset(p, q []rune) bool {
 	// memo[i][j]: p[i:] ⊆ q[j:]
 	n, m := len(p), len(q)
 	memo := make([]int8, (n+1)*(m+1)) // 0 unknown, 1 true, 2 false
@@ -80,16 +184,16 @@ func partSubset(p, q string) bool {
 		switch {
 		case j == m:
 			ok = i == n
-		case q[j] == '*':
+		case q[j] == symStar:
 			// q's star absorbs nothing more, or absorbs p[i] (any symbol).
 			ok = rec(i, j+1) || (i < n && rec(i+1, j))
 		case i == n:
 			ok = false
-		case p[i] == '*':
+		case p[i] == symStar:
 			ok = false // only a star in q can cover a star in p
-		case q[j] == '?':
+		case q[j] == symAny:
 			ok = rec(i+1, j+1)
-		case p[i] == '?':
+		case p[i] == symAny:
 			ok = false
 		default:
 			ok = p[i] == q[j] && rec(i+1, j+1)
@@ -104,9 +208,9 @@ func partSubset(p, q string) bool {
 	return rec(0, 0)
 }
 
-// partOverlap decides whether some string matches both globs, by searching
-// the product of the two patterns' positions.
-func partOverlap(p, q string) bool {
+// partOverlap decides whether some name matches both parts, by searching
+// the product of the two parts' positions.
+func partOverlap(p, q []rune) bool {
 	n, m := len(p), len(q)
 	seen := make([]bool, (n+1)*(m+1))
 	stack := [][2]int{{0, 0}}
@@ -122,10 +226,10 @@ func partOverlap(p, q string) bool {
 		if i == n && j == m {
 			return true
 		}
-		if i < n && p[i] == '*' {
+		if i < n && p[i] == symStar {
 			stack = append(stack, [2]int{i + 1, j})
 		}
-		if j < m && q[j] == '*' {
+		if j < m && q[j] == symStar {
 			stack = append(stack, [2]int{i, j + 1})
 		}
 		if i == n || j == m {
@@ -133,17 +237,17 @@ func partOverlap(p, q string) bool {
 		}
 		// Both consume one common character.
 		pi, qj := p[i], q[j]
-		if pi == '*' && qj == '*' {
+		if pi == symStar && qj == symStar {
 			continue // covered by skipping either star
 		}
-		if pi != '*' && pi != '?' && qj != '*' && qj != '?' && pi != qj {
-			continue
+		if pi >= 0 && qj >= 0 && pi != qj {
+			continue // two different literal characters
 		}
 		ni, nj := i+1, j+1
-		if pi == '*' {
+		if pi == symStar {
 			ni = i
 		}
-		if qj == '*' {
+		if qj == symStar {
 			nj = j
 		}
 		stack = append(stack, [2]int{ni, nj})

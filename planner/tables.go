@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/dmplan/dmplan/internal/tablefilter"
 )
 
 // A table filter is an ordered list of patterns; the last pattern a table
@@ -49,16 +51,21 @@ type filterAnalysis struct {
 
 func compareFilters(oldF, newF []string) filterDelta {
 	a := &filterAnalysis{}
-	index := map[string]int{}
+	index := map[string]int{} // by canonical spelling: `shop`.t and shop.t are one pattern
 	parse := func(list []string) []filterPattern {
 		out := make([]filterPattern, len(list))
 		for i, p := range list {
 			body, excl := strings.CutPrefix(p, "!")
-			k, ok := index[body]
+			key := body
+			if pat, err := tablefilter.ParsePattern(p); err == nil {
+				excl, pat.Exclude = pat.Exclude, false
+				key = pat.String()
+			}
+			k, ok := index[key]
 			if !ok {
 				k = len(a.bodies)
-				index[body] = k
-				a.bodies = append(a.bodies, body)
+				index[key] = k
+				a.bodies = append(a.bodies, body) // as written, for descriptions
 			}
 			out[i] = filterPattern{body: k, exclude: excl}
 		}

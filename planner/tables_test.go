@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/dmplan/dmplan/internal/tablefilter"
 )
 
 func TestCompareFilters(t *testing.T) {
@@ -78,6 +80,59 @@ func TestCompareFilters(t *testing.T) {
 			added: []string{
 				"tables matching shop.tmp_*, newly matched by shop.* (excluded by !shop.tmp_* before)",
 			},
+		},
+		// Quoted names with dots: the database part ends where tablefilter
+		// says, not at the first dot.
+		{
+			name:  "a database with a dot in its name is not the database before the dot",
+			old:   []string{"`my.db`.*"},
+			new:   []string{"`my.db`.*", "my.*"},
+			added: []string{"tables newly matched by my.*"},
+		},
+		{
+			name: "an exclude of another database changes nothing",
+			old:  []string{"shop.*"},
+			new:  []string{"shop.*", "!`shop.x`.*"},
+		},
+		{
+			name: "an exclude of a database that only shares a prefix with the dot changes nothing",
+			old:  []string{"`a.b`.*"},
+			new:  []string{"`a.b`.*", "!a.*"},
+		},
+		{
+			name: "a quoted table removed, not covered by the database before its dot",
+			old:  []string{"a.*", "`a.b`.c"},
+			new:  []string{"a.*"},
+			gone: []string{"tables no longer matched by `a.b`.c (no pattern matches them now)"},
+		},
+		{
+			name:  "a quoted database widened, with an exclude",
+			old:   []string{"`shop.eu`.orders"},
+			new:   []string{"`shop.eu`.*", "!`shop.eu`.tmp_*"},
+			added: []string{"tables newly matched by `shop.eu`.* except `shop.eu`.orders (already matched), `shop.eu`.tmp_* (excluded)"},
+		},
+		{
+			name:  "an exclude of a quoted table with a dot removed",
+			old:   []string{"shop.*", "!shop.`t.x`"},
+			new:   []string{"shop.*"},
+			added: []string{"tables matching shop.`t.x`, newly matched by shop.* (excluded by !shop.`t.x` before)"},
+		},
+		{
+			name: "an exclude of a quoted table outside the include changes nothing",
+			old:  []string{"shop.t*"},
+			new:  []string{"shop.t*", "!shop.`x.t`"},
+		},
+		{
+			name:  "a quoted star is a literal character",
+			old:   []string{"`my.db`.`t*`"},
+			new:   []string{"`my.db`.*", "!`my.db`.`t*`"},
+			added: []string{"tables newly matched by `my.db`.* except `my.db`.`t*`"},
+			gone:  []string{"tables no longer matched by `my.db`.`t*` (now excluded by !`my.db`.`t*`)"},
+		},
+		{
+			name: "two spellings of one pattern are one pattern",
+			old:  []string{"my\\.db.*", "!`my.db`.tmp"},
+			new:  []string{"`my.db`.*", "!my\\.db.tmp"},
 		},
 	}
 	for _, tt := range tests {
@@ -198,4 +253,69 @@ func randomPart(r *rand.Rand) string {
 		b[i] = syms[r.IntN(len(syms))]
 	}
 	return string(b)
+}
+
+// TestCompareFiltersExactQuoted is TestCompareFiltersExact with tablefilter's
+// own matching and patterns that quote and escape names with dots and
+// stars: the groups describe exactly the tables whose match changes.
+func TestCompareFiltersExactQuoted(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	dbs := []string{"a", "a.b", "b", "a*"}
+	tbls := []string{"x", "x.y", "y", "x*", "xy", "é"}
+	dbParts := []string{"a", "`a.b`", "a\\.*", "*", "a*", "`a*`", "?"}
+	tblParts := []string{"x", "`x.y`", "x*", "*", "`x*`", "x\\.?", "?", "é", "[xé]"}
+	randPattern := func() string {
+		p := dbParts[r.IntN(len(dbParts))] + "." + tblParts[r.IntN(len(tblParts))]
+		if r.IntN(3) == 0 {
+			p = "!" + p
+		}
+		return p
+	}
+	match := func(patterns []string, db, tbl string) bool {
+		f, err := tablefilter.Parse(patterns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Match(db, tbl)
+	}
+	for range 1500 {
+		old := make([]string, 1+r.IntN(4))
+		for i := range old {
+			old[i] = randPattern()
+		}
+		nw := make([]string, 1+r.IntN(4))
+		for i := range nw {
+			nw[i] = randPattern()
+		}
+		d := compareFilters(old, nw)
+		in := func(g tableGroup, db, tbl string) bool {
+			for _, m := range g.Match {
+				if !match([]string{m}, db, tbl) {
+					return false
+				}
+			}
+			for _, e := range g.Except {
+				if match([]string{e}, db, tbl) {
+					return false
+				}
+			}
+			return true
+		}
+		for _, db := range dbs {
+			for _, tbl := range tbls {
+				mo, mn := match(old, db, tbl), match(nw, db, tbl)
+				inAdded, inGone := false, false
+				for _, g := range d.Added {
+					inAdded = inAdded || in(g, db, tbl)
+				}
+				for _, g := range d.Dropped {
+					inGone = inGone || in(g, db, tbl)
+				}
+				if inAdded != (mn && !mo) || inGone != (mo && !mn) {
+					t.Fatalf("old %q new %q table %q.%q: newly=%v (described %v), dropped=%v (described %v)\nadded %+v\ndropped %+v",
+						old, nw, db, tbl, mn && !mo, inAdded, mo && !mn, inGone, d.Added, d.Dropped)
+				}
+			}
+		}
+	}
 }
