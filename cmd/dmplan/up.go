@@ -118,4 +118,3 @@ commands (status, plan, apply, more agents) reach it at --endpoints.
 	af.register(cmd, "local")
 	return cmd
 }
-
