@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // part is a run of encoded rows: a slice of a LOAD DATA file, or one
@@ -146,6 +147,7 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		}
 		where, args := j.rangeWhere(lo, hi)
 		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(opts.ChunkRows)
+		t0 := time.Now()
 		rows, err := r.conn.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("dump %s: %w", j, err)
@@ -197,9 +199,12 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 			}
 			c.rec.hi = &at
 		}
+		t1 := time.Now()
 		if err := r.d.send(ctx, c); err != nil {
 			return err
 		}
+		r.d.log.Debug("chunk read", "table", j.String(), "seq", c.rec.seq, "rows", c.rows,
+			"read", t1.Sub(t0), "queued_after", time.Since(t1))
 		if !full {
 			return nil
 		}

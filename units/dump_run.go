@@ -93,10 +93,12 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 				if ctx.Err() != nil {
 					continue // drain, so that readers never block
 				}
+				t0 := time.Now()
 				if err := l.loadRetrying(ctx, c); err != nil {
 					fail(err)
 					continue
 				}
+				d.log.Debug("chunk loaded", "table", c.job.String(), "seq", c.rec.seq, "rows", c.rows, "took", time.Since(t0))
 				d.rowsDone.Add(c.rows)
 				d.bytes.Add(c.bytes)
 				d.chunkDone(c.job)

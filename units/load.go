@@ -139,6 +139,9 @@ func (l *loader) insert(ctx context.Context, tx *sql.Tx, c *chunk) (rows, bytes 
 		if _, err := tx.ExecContext(ctx, string(p.data)); err != nil {
 			return l.wrap(c, err)
 		}
+		if err := checkWarnings(ctx, tx); err != nil { // @@warning_count is per statement
+			return Permanent(fmt.Errorf("load %s into %s: %w", c.job, c.job.dst, err))
+		}
 		rows += int64(p.rows)
 		bytes += int64(len(p.data))
 		return nil

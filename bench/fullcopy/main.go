@@ -372,7 +372,11 @@ func runChild() error {
 	if err := json.Unmarshal([]byte(os.Getenv("DMPLAN_BENCH_CFG")), &bc); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if os.Getenv("DMPLAN_BENCH_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	_, err := units.DumpLoadWith(context.Background(), bc.Cfg, bc.Opts, nil, log)
 	return err
 }
