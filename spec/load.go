@@ -108,7 +108,7 @@ func (d *decoder) document(root *yaml.Node) (decl, bool) {
 		}
 		valid = false
 	}
-	obj.name, obj.nameAt = d.metadata(o)
+	obj.name, obj.nameAt = d.metadata(&o)
 	if obj.name == "" {
 		valid = false
 	}
@@ -122,9 +122,9 @@ func (d *decoder) document(root *yaml.Node) (decl, bool) {
 	if valid && hasSpec {
 		switch obj.kind {
 		case KindSource:
-			obj.source = d.source(o, obj.name)
+			obj.source = d.source(&o, obj.name)
 		case KindTask:
-			obj.task, obj.refs = d.task(o, obj.name)
+			obj.task, obj.refs = d.task(&o, obj.name)
 		}
 	}
 	return obj, true
@@ -160,7 +160,19 @@ func (d *decoder) metadata(o *object) (name string, at pos) {
 // Sources) and builds the Set.
 func (l *loader) finish() *Set {
 	set := &Set{Origin: make(map[string]string, len(l.objects))}
-	sources := make(map[string]bool)
+	n := 0
+	for i := range l.objects {
+		if l.objects[i].kind == KindSource {
+			n++
+		}
+	}
+	if n > 0 {
+		set.Sources = make([]Source, 0, n) // nil when there are none, as before
+	}
+	if len(l.objects) > n {
+		set.Tasks = make([]Task, 0, len(l.objects)-n)
+	}
+	sources := make(map[string]bool, n)
 	for i := range l.objects {
 		obj := &l.objects[i]
 		key := obj.kind + "/" + obj.name

@@ -69,11 +69,14 @@ func join(path, name string) string {
 // object checks that n is a mapping (or null or absent: no fields) whose
 // keys are all known; ok is false when n is something else. at is where
 // messages about the object as a whole point: the position of its key.
-func (d *decoder) object(n *yaml.Node, path string, at pos, known ...string) (_ *object, ok bool) {
+//
+// An object is a value (it does not escape to the heap): there are several
+// for each document.
+func (d *decoder) object(n *yaml.Node, path string, at pos, known ...string) (o object, ok bool) {
 	if len(known) > maxFields {
 		panic("spec: an object with more than maxFields fields")
 	}
-	o := &object{d: d, path: path, at: at, known: known}
+	o = object{d: d, path: path, at: at, known: known}
 	if isNull(n) {
 		return o, true
 	}
@@ -83,7 +86,9 @@ func (d *decoder) object(n *yaml.Node, path string, at pos, known ...string) (_ 
 		return o, false
 	}
 	if hasMergeKey(m) {
-		d.eachKey(m, path, o.set)
+		for _, f := range d.merged(m, path) {
+			o.set(f.key, f.value)
+		}
 		return o, true
 	}
 	for i := 0; i+1 < len(m.Content); i += 2 {
@@ -132,6 +137,14 @@ func stringKey(k *yaml.Node) (string, bool) {
 		return "", false
 	}
 	return k.Value, true
+}
+
+// merged returns the keys and values of mapping n, merges expanded (see
+// eachKey).
+func (d *decoder) merged(n *yaml.Node, path string) []field {
+	var out []field
+	d.eachKey(n, path, func(k, v *yaml.Node) { out = append(out, field{key: k, value: v}) })
+	return out
 }
 
 // eachKey calls f with every key and value of mapping n in document order,
@@ -188,7 +201,7 @@ func (o *object) field(name string) field {
 
 // child decodes field name as an object with the known fields; an absent
 // or null field is an object without fields.
-func (o *object) child(name string, known ...string) (*object, bool) {
+func (o *object) child(name string, known ...string) (object, bool) {
 	return o.d.object(o.field(name).value, o.fieldPath(name), o.keyAt(name), known...)
 }
 

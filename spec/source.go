@@ -14,7 +14,7 @@ func (d *decoder) source(doc *object, name string) Source {
 	if !ok {
 		return s
 	}
-	s.Endpoint = d.endpoint(o)
+	s.Endpoint = d.endpoint(&o)
 	if f := o.str("flavor"); f != "" {
 		switch Flavor(f) {
 		case FlavorMySQL, FlavorMariaDB:

@@ -1,7 +1,7 @@
 package spec
 
 import (
-	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -32,7 +32,7 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 	if !ok {
 		return t, nil
 	}
-	t.Mode = d.mode(o)
+	t.Mode = d.mode(&o)
 	if s := o.str("stage"); s != "" {
 		switch Stage(s) {
 		case StageRunning, StagePaused, StageStopped:
@@ -44,12 +44,12 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 	if o.node("target") == nil {
 		d.errorf(o.keyAt("target"), "spec.target is required")
 	} else if to, ok := o.child("target", targetFields...); ok {
-		t.Target = d.endpoint(to)
+		t.Target = d.endpoint(&to)
 	}
-	refs := d.taskSources(o, &t)
-	t.Tables = d.tables(o)
-	t.Routes = d.routes(o)
-	t.Start = d.start(o, t.Mode, refs)
+	refs := d.taskSources(&o, &t)
+	t.Tables = d.tables(&o)
+	t.Routes = d.routes(&o)
+	t.Start = d.start(&o, t.Mode, refs)
 
 	if do, ok := o.child("dump", "threads"); ok {
 		t.Dump.Threads = int(do.integer("threads", DefaultDumpThreads, 1, maxDumpThreads))
@@ -81,19 +81,24 @@ func (d *decoder) taskSources(o *object, t *Task) []sourceRef {
 	if o.emptyList("sources") {
 		d.errorf(o.valueAt("sources"), "spec.sources must name at least one Source")
 	}
-	var refs []sourceRef
-	seen := make(map[string]bool, 4)
-	for _, s := range o.strList("sources") {
-		path := fmt.Sprintf("spec.sources[%d]", s.index)
+	items := o.strList("sources")
+	refs := make([]sourceRef, 0, len(items))
+	var seen map[string]bool // for long lists; short ones are searched
+	if len(items) > 32 {
+		seen = make(map[string]bool, len(items))
+	}
+	for _, s := range items {
 		if err := CheckName(s.value); err != nil {
-			d.errorf(s.at, "%s %q is not a valid Source name: %v", path, s.value, err)
+			d.errorf(s.at, "spec.sources[%d] %q is not a valid Source name: %v", s.index, s.value, err)
 			continue
 		}
-		if seen[s.value] {
-			d.errorf(s.at, "%s %q is listed twice", path, s.value)
+		if seen[s.value] || seen == nil && slices.Contains(t.Sources, s.value) {
+			d.errorf(s.at, "spec.sources[%d] %q is listed twice", s.index, s.value)
 			continue
 		}
-		seen[s.value] = true
+		if seen != nil {
+			seen[s.value] = true
+		}
 		refs = append(refs, sourceRef{name: s.value, index: s.index, at: s.at})
 		t.Sources = append(t.Sources, s.value)
 	}

@@ -116,7 +116,7 @@ func (d *decoder) start(o *object, mode Mode, refs []sourceRef) map[string]Start
 		if !ok {
 			continue
 		}
-		if p, ok := d.startPos(so); ok && p != (StartPos{}) {
+		if p, ok := d.startPos(&so); ok && p != (StartPos{}) {
 			if out == nil {
 				out = map[string]StartPos{}
 			}
