@@ -42,9 +42,10 @@ func readPieces(files []string, errs *errorSink) []piece {
 }
 
 // splitDocuments cuts data before lines that start a document ("---" at
-// the start of a line, then a space or the end of the line), into pieces of
-// about size bytes; files under 2*size are not cut. YAML allows "---" there only as a document marker.
-// Files that could read differently once cut are not cut: those with
+// the start of a line, then a space or the end of the line, which YAML
+// allows only as a document marker) into pieces of about size bytes; files
+// under 2*size are not cut. Nor are files that could read differently once
+// cut (FuzzSplit checks that the others do not): those with
 // anchors (yaml.v3 lets an alias refer to an anchor of an earlier
 // document), directives (%YAML, %TAG, which belong to the next document),
 // line breaks other than LF (which the line count below would miss), or
