@@ -133,3 +133,37 @@ func TestStmtBuilder(t *testing.T) {
 	}
 	golden(t, "sync/statements.txt", out.String())
 }
+
+// TestStmtBuilderBatch: a batch of a table whose only unique index is its
+// key is grouped into rounds (golden).
+func TestStmtBuilderBatch(t *testing.T) {
+	sb := syTestTable("sbtest", []syncCol{{name: "id", kind: kindInt}, {name: "k", kind: kindInt}, {name: "c", kind: kindText}}, []int{0})
+	uk := syTestTable("uk", []syncCol{{name: "id", kind: kindInt}, {name: "u", kind: kindInt}}, []int{0}, []int{1})
+	row := func(id, k int64, c string) []any { return []any{id, k, c} }
+	ch := func(kind changeKind, tbl *syncTable, before, after []any) *syncChange {
+		return &syncChange{kind: kind, tbl: tbl, before: before, after: after}
+	}
+	changes := []*syncChange{
+		ch(changeUpdate, sb, row(1, 10, "a"), row(1, 11, "a")),
+		ch(changeUpdate, sb, row(2, 20, "b"), row(2, 20, "B")),
+		ch(changeDelete, sb, row(3, 30, "c"), nil),
+		ch(changeInsert, sb, nil, row(3, 31, "c'")),
+		ch(changeUpdate, uk, []any{int64(1), int64(1)}, []any{int64(1), int64(2)}),
+		ch(changeUpdate, sb, row(4, 40, "d"), row(4, 41, "d")),
+		ch(changeUpdate, sb, row(5, 50, "e"), row(5, 50, "E")),
+		ch(changeDelete, sb, row(6, 60, "f"), nil),
+		ch(changeUpdate, uk, []any{int64(2), int64(2)}, []any{int64(2), int64(1)}),
+		ch(changeUpdate, sb, row(1, 11, "a"), row(1, 12, "a")), // second change of key 1: next round
+		ch(changeUpdate, sb, row(7, 70, "g"), row(8, 70, "g")), // key changes: alone
+		ch(changeInsert, sb, nil, row(9, 90, "i")),
+	}
+	b := stmtBuilder{maxStmt: 1 << 20}
+	if err := b.addBatch(changes); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for i := range b.ends {
+		fmt.Fprintf(&out, "%s\n  expect %d rows\n", b.buf[b.stmtStart(i):b.ends[i]], b.expect[i])
+	}
+	golden(t, "sync/statements_batch.txt", out.String())
+}

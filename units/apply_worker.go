@@ -94,10 +94,8 @@ func (w *applyWorker) run(ctx context.Context) error {
 func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 	w.b.reset()
 	w.b.maxStmt = w.maxTrip / 2
-	for _, c := range changes {
-		if err := w.b.add(c); err != nil {
-			return Permanent(w.wrap(err, changes))
-		}
+	if err := w.b.addBatch(changes); err != nil {
+		return Permanent(w.wrap(err, changes))
 	}
 	last := changes[len(changes)-1]
 	next := workerMark{File: last.file, Pos: last.seq.Pos, Row: last.seq.Row}
@@ -166,6 +164,7 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 	w.mark = next
 	w.done.Add(uint64(len(changes)))
 	w.stats.rowsApplied.Add(int64(len(changes)))
+	w.stats.commits.Add(1)
 	return nil
 }
 
@@ -237,5 +236,6 @@ type syncStats struct {
 	rowsSkipped atomic.Int64
 	events      atomic.Int64
 	divergent   atomic.Int64
+	commits     atomic.Int64
 	started     time.Time
 }

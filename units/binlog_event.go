@@ -17,6 +17,7 @@ import (
 // and statements.
 func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv time.Time) error {
 	s.stats.events.Add(1)
+	s.lastEvent = recv
 	h := ev.Header
 	if h.Timestamp != 0 {
 		s.lastTs, s.lastRecv = h.Timestamp, recv

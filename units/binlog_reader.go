@@ -41,10 +41,9 @@ func openBinlog(cfg Config, flavor string, p Position, log *slog.Logger) (*repli
 		User:                    cfg.From.User,
 		Password:                cfg.From.Password,
 		TimestampStringLocation: time.UTC,
-		HeartbeatPeriod:         time.Second,
-		ReadTimeout:             30 * time.Second,
-		DisableRetrySync:        true, // the sync unit restarts from its checkpoint instead
-		EventCacheCount:         256,  // bounded memory: about 256 events of at most a few MB each
+		HeartbeatPeriod:         time.Second, // silence longer than streamSilence: the stream is dead (syncer.tick)
+		DisableRetrySync:        true,        // the sync unit restarts from its checkpoint instead
+		EventCacheCount:         256,         // bounded memory: about 256 events of at most a few MB each
 		VerifyChecksum:          true,
 		Logger:                  slog.New(warnOnly{log.Handler()}),
 	}
@@ -66,6 +65,11 @@ func openBinlog(cfg Config, flavor string, p Position, log *slog.Logger) (*repli
 	}
 	return s, st, nil
 }
+
+// streamSilence is how long the stream may stay silent: the source sends
+// a heartbeat every second when it has nothing else. (go-mysql's
+// ReadTimeout would cost a SetReadDeadline per event.)
+const streamSilence = 30 * time.Second
 
 // warnOnly passes on go-mysql's warnings and errors, not its chatter.
 type warnOnly struct{ slog.Handler }

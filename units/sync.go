@@ -110,7 +110,8 @@ type syncer struct {
 	gset        mysql.GTIDSet
 	gsetStr     string
 	gsetDirty   bool
-	boundary    Position // the last transaction boundary read (GTID filled by boundaryPos)
+	boundary    Position  // the last transaction boundary read (GTID filled by boundaryPos)
+	lastEvent   time.Time // when the last event (heartbeats included) arrived
 	lastTs      uint32
 	lastRecv    time.Time
 	pendingEvs  func() int
@@ -180,6 +181,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		return err
 	}
 	e.prog.set(ck.Resume, 0)
+	s.lastEvent = time.Now()
 	e.log.Info("sync starting", "from", describePos(ck.Resume), "workers", len(s.marks), "server_id", syncServerID(cfg),
 		"flavor", e.flavor, "replay_until", s.maxMark.Pos)
 

@@ -147,6 +147,9 @@ func (s *syncer) gtidString() string {
 func (s *syncer) tick(ctx context.Context) error {
 	pos, rec := s.safePoint()
 	now := time.Now()
+	if now.Sub(s.lastEvent) > streamSilence {
+		return fmt.Errorf("read binlog at %s: nothing from the source for %v, not even a heartbeat: reconnecting", describePos(pos), streamSilence)
+	}
 	var lag time.Duration
 	switch {
 	case rec != nil:
@@ -187,7 +190,7 @@ func (s *syncer) saveResume(ctx context.Context, final bool) error {
 	s.saved = pos
 	if final {
 		s.prog.set(pos, 0)
-		s.log.Info("sync stopped", "at", describePos(pos), "rows", s.stats.rowsApplied.Load())
+		s.log.Info("sync stopped", "at", describePos(pos), "rows", s.stats.rowsApplied.Load(), "transactions", s.stats.commits.Load())
 	}
 	return nil
 }

@@ -9,12 +9,13 @@
 //     Each figure is row changes per second from start to the moment a
 //     marker row written last is visible; every copy is then checked with
 //     CHECKSUM TABLE.
+//
 //  2. steady state: sysbench at a fixed rate with every reader running; a
 //     heartbeat row written on the source every 100 ms is read on each
 //     copy every 20 ms, giving each one's lag (p50, p99, max).
 //
-//	go run ./bench/synccatchup
-//	go run ./bench/synccatchup -events 40000 -workers 8 -steady 30s -rate 1000
+//     go run ./bench/synccatchup
+//     go run ./bench/synccatchup -events 40000 -workers 8 -steady 30s -rate 1000
 //
 // It needs mariadbd, mariadb-install-db and sysbench on PATH.
 package main
@@ -29,6 +30,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +50,7 @@ type flags struct {
 	workers, batch    int
 	steady            time.Duration
 	rate              int
+	rounds            int
 	keep              bool
 }
 
@@ -59,6 +64,7 @@ func main() {
 	flag.IntVar(&f.batch, "batch", 100, "dmplan changes per target transaction")
 	flag.DurationVar(&f.steady, "steady", 30*time.Second, "steady-state phase length (0: skip)")
 	flag.IntVar(&f.rate, "rate", 1000, "steady-state sysbench transactions per second")
+	flag.IntVar(&f.rounds, "rounds", 3, "catch-up rounds (medians are compared)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the servers' directories")
 	child := flag.Bool("child", false, "internal: run the sync unit from the config in "+childEnv)
 	flag.Parse()
@@ -140,45 +146,52 @@ func run(ctx context.Context, f flags) error {
 		To:     units.Endpoint{Host: "127.0.0.1", Port: copies[2].srv.Port, User: "root"},
 		Tables: []string{"sbtest.*", "bench.*"}, SyncWorkers: f.workers, SyncBatch: f.batch}
 
-	// The backlog, with every reader stopped, then a marker written last.
-	t0 := time.Now()
-	if err := sysbench(ctx, src.Port, f, "run", "--events="+fmt.Sprint(f.events), "--time=0", "--threads="+fmt.Sprint(f.threads)); err != nil {
-		return err
-	}
-	if _, err := srcDB.ExecContext(ctx, fmt.Sprintf("INSERT INTO bench.marker SELECT seq FROM bench.seq_1_to_%d", markers)); err != nil {
-		return err
-	}
-	end, err := masterPos(ctx, srcDB)
-	if err != nil {
-		return err
-	}
-	changes, err := countRowChanges(ctx, src.Port, start, end)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("backlog: %d row changes in %d transactions, written in %.1f s\n\n", changes, f.events, time.Since(t0).Seconds())
-
-	fmt.Printf("%-34s %9s %12s %10s %s\n", "catch-up", "seconds", "rows/s", "peak RSS", "checksum")
-	for i, c := range copies {
-		var secs float64
-		var rss int64
-		if i < 2 {
-			secs, err = catchUpReplica(ctx, c.db)
-		} else {
-			secs, rss, err = catchUpDmplan(ctx, cfg, c.db)
+	// Rounds: a backlog with every reader stopped, then each copy catches
+	// up alone (in a rotating order); medians are compared, the machine
+	// may be shared.
+	results := make([][]catchUp, len(copies))
+	for round := 1; round <= f.rounds; round++ {
+		t0 := time.Now()
+		if err := sysbench(ctx, src.Port, f, "run", "--events="+fmt.Sprint(f.events), "--time=0", "--threads="+fmt.Sprint(f.threads)); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
+		if _, err := srcDB.ExecContext(ctx, fmt.Sprintf("INSERT INTO bench.marker SELECT %d + seq FROM bench.seq_1_to_%d", round*1000, markers)); err != nil {
+			return err
 		}
-		same, err := checksumsEqual(ctx, srcDB, c.db, f.tables)
+		end, err := masterPos(ctx, srcDB)
 		if err != nil {
 			return err
 		}
-		rssText := "-"
-		if rss > 0 {
-			rssText = fmt.Sprintf("%d MB", rss>>20)
+		changes, err := countRowChanges(ctx, src.Port, start, end)
+		if err != nil {
+			return err
 		}
-		fmt.Printf("%-34s %9.2f %12.0f %10s %s\n", c.name, secs, float64(changes)/secs, rssText, map[bool]string{true: "equal", false: "DIFFERS"}[same])
+		start = end
+		fmt.Printf("round %d: backlog of %d row changes in %d transactions, written in %.1f s\n", round, changes, f.events, time.Since(t0).Seconds())
+		for j := range copies {
+			i := (j + round - 1) % len(copies)
+			c := copies[i]
+			r := catchUp{changes: changes}
+			cpuCopy, cpuSrc := cpuSeconds(c.srv), cpuSeconds(src)
+			if i < 2 {
+				r.secs, err = catchUpReplica(ctx, c.db, round)
+			} else {
+				r.secs, r.rss, r.cpuDmplan, err = catchUpDmplan(ctx, cfg, c.db, round)
+			}
+			r.cpuCopy, r.cpuSrc = cpuSeconds(c.srv)-cpuCopy, cpuSeconds(src)-cpuSrc
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			if r.same, err = checksumsEqual(ctx, srcDB, c.db, f.tables); err != nil {
+				return err
+			}
+			results[i] = append(results[i], r)
+		}
+	}
+	fmt.Printf("\ncatch-up, median of %d rounds (each round's rows/s in brackets)\n", f.rounds)
+	fmt.Printf("%-34s %9s %12s %10s %9s %9s %9s %s\n", "", "seconds", "rows/s", "peak RSS", "cpu:copy", "source", "dmplan", "checksums")
+	for i, c := range copies {
+		fmt.Println(summarize(c.name, results[i]))
 	}
 	if f.steady > 0 {
 		fmt.Println()
@@ -237,6 +250,19 @@ func runChild() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	if dir := os.Getenv("DMPLAN_SYNCCATCHUP_PROFILE"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid())))
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			h, _ := os.Create(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", os.Getpid())))
+			pprof.Lookup("allocs").WriteTo(h, 0)
+			h.Close()
+		}()
+	}
 	enc := json.NewEncoder(os.Stdout)
 	var mu sync.Mutex
 	err := units.Run(ctx, cfg, units.ReporterFunc(func(p units.Progress) {
@@ -247,9 +273,36 @@ func runChild() error {
 			Rows int64
 			Err  string
 		}{p.Lag, p.RowsDone, p.Err})
-	}), nil)
+	}), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	if os.Getenv("DMPLAN_SYNCCATCHUP_PROFILE") != "" {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		st, _ := os.ReadFile("/proc/self/status")
+		fmt.Fprintf(os.Stderr, "child memory: Sys %d MB, HeapSys %d MB, HeapInuse %d MB, StackSys %d MB, NumGC %d\n%s\n",
+			ms.Sys>>20, ms.HeapSys>>20, ms.HeapInuse>>20, ms.StackSys>>20, ms.NumGC, grepLines(string(st), "Vm", "Rss"))
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// logLevel: the child logs errors only, everything when profiling.
+func logLevel() slog.Level {
+	if os.Getenv("DMPLAN_SYNCCATCHUP_PROFILE") != "" {
+		return slog.LevelInfo
+	}
+	return slog.LevelError
+}
+
+func grepLines(s string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

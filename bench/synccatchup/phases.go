@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -138,11 +139,11 @@ func countRowChanges(ctx context.Context, port int, start, end units.Position) (
 	}
 }
 
-// waitMarkers waits until every marker row is on db.
-func waitMarkers(ctx context.Context, db *sql.DB, check func() error) error {
+// waitMarkers waits until every marker row of a round is on db.
+func waitMarkers(ctx context.Context, db *sql.DB, round int, check func() error) error {
 	for {
 		var n int
-		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM bench.marker").Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM bench.marker WHERE id > ?", round*1000).Scan(&n); err != nil {
 			return err
 		}
 		if n == markers {
@@ -159,7 +160,9 @@ func waitMarkers(ctx context.Context, db *sql.DB, check func() error) error {
 	}
 }
 
-func catchUpReplica(ctx context.Context, db *sql.DB) (float64, error) {
+// catchUpReplica starts replication, waits for the round's markers and
+// stops it again.
+func catchUpReplica(ctx context.Context, db *sql.DB, round int) (float64, error) {
 	t0 := time.Now()
 	if _, err := db.ExecContext(ctx, "START SLAVE"); err != nil {
 		return 0, err
@@ -176,10 +179,12 @@ func catchUpReplica(ctx context.Context, db *sql.DB) (float64, error) {
 		}
 		return nil
 	}
-	if err := waitMarkers(ctx, db, check); err != nil {
+	if err := waitMarkers(ctx, db, round, check); err != nil {
 		return 0, err
 	}
-	return time.Since(t0).Seconds(), nil
+	secs := time.Since(t0).Seconds()
+	_, err := db.ExecContext(ctx, "STOP SLAVE")
+	return secs, err
 }
 
 // dmplanChild is the sync unit running in a child process.
@@ -207,8 +212,15 @@ func startDmplan(cfg units.Config) (*dmplanChild, error) {
 	return c, nil
 }
 
-// stop ends the child and returns its peak RSS in bytes.
+// stop ends the child and returns its peak RSS in bytes (VmHWM: the
+// rusage of a child forked from this large process counts this one's pages).
 func (c *dmplanChild) stop() int64 {
+	var hwm int64
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid)); err == nil {
+		if m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(st); m != nil {
+			fmt.Sscan(string(m[1]), &hwm)
+		}
+	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:
@@ -216,10 +228,7 @@ func (c *dmplanChild) stop() int64 {
 		c.cmd.Process.Kill()
 		<-c.done
 	}
-	if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss << 10
-	}
-	return 0
+	return hwm << 10
 }
 
 func (c *dmplanChild) check() error {
@@ -257,16 +266,17 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-func catchUpDmplan(ctx context.Context, cfg units.Config, db *sql.DB) (float64, int64, error) {
+func catchUpDmplan(ctx context.Context, cfg units.Config, db *sql.DB, round int) (float64, int64, float64, error) {
 	t0 := time.Now()
 	c, err := startDmplan(cfg)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	err = waitMarkers(ctx, db, c.check)
+	err = waitMarkers(ctx, db, round, c.check)
 	secs := time.Since(t0).Seconds()
+	cpu := procCPU(fmt.Sprint(c.cmd.Process.Pid))
 	rss := c.stop()
-	return secs, rss, err
+	return secs, rss, cpu, err
 }
 
 func checksumsEqual(ctx context.Context, a, b *sql.DB, tables int) (bool, error) {
@@ -377,4 +387,64 @@ func slaveStatus(ctx context.Context, db *sql.DB) (map[string]string, error) {
 		out[c] = vals[i].String
 	}
 	return out, nil
+}
+
+// cpuSeconds is the CPU time (user + system) a server has used so far.
+func cpuSeconds(s *mariadbtest.Server) float64 {
+	pid, err := os.ReadFile(filepath.Join(s.Dir, "mariadbd.pid"))
+	if err != nil {
+		return 0
+	}
+	return procCPU(strings.TrimSpace(string(pid)))
+}
+
+func procCPU(pid string) float64 {
+	st, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (in parentheses): utime is 14th, stime 15th overall.
+	rest := string(st[strings.LastIndexByte(string(st), ')')+2:])
+	f := strings.Fields(rest)
+	var ut, stime float64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &stime)
+	return (ut + stime) / 100 // USER_HZ
+}
+
+// catchUp is one copy's catch-up in one round.
+type catchUp struct {
+	changes                    int64
+	secs                       float64
+	rss                        int64
+	cpuCopy, cpuSrc, cpuDmplan float64
+	same                       bool
+}
+
+func summarize(name string, rs []catchUp) string {
+	med := func(f func(catchUp) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	var each []string
+	var rss int64
+	same := true
+	for _, r := range rs {
+		each = append(each, fmt.Sprintf("%.0f", float64(r.changes)/r.secs))
+		rss = max(rss, r.rss)
+		same = same && r.same
+	}
+	rssText, cpuText := "-", "-"
+	if rss > 0 {
+		rssText = fmt.Sprintf("%d MB", rss>>20)
+		cpuText = fmt.Sprintf("%.2fs", med(func(r catchUp) float64 { return r.cpuDmplan }))
+	}
+	return fmt.Sprintf("%-34s %9.2f %12.0f %10s %8.2fs %8.2fs %9s %s  [%s]", name,
+		med(func(r catchUp) float64 { return r.secs }), med(func(r catchUp) float64 { return float64(r.changes) / r.secs }),
+		rssText, med(func(r catchUp) float64 { return r.cpuCopy }), med(func(r catchUp) float64 { return r.cpuSrc }), cpuText,
+		map[bool]string{true: "equal", false: "DIFFER"}[same], strings.Join(each, " "))
 }
