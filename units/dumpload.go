@@ -152,7 +152,9 @@ func retryable(err error) bool {
 		return true
 	}
 	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1412 // table definition changed (DDL during the dump)
+	// DDL during the dump: the next snapshot sees the new definitions.
+	return errors.As(err, &me) && (me.Number == 1412 || // table definition has changed
+		me.Number == 1146) // table dropped after it was listed
 }
 
 // attempt runs one dump+load from one snapshot.
