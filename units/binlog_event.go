@@ -17,7 +17,6 @@ import (
 // and statements.
 func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv time.Time) error {
 	s.stats.events.Add(1)
-	s.lastEvent = recv
 	h := ev.Header
 	if h.Timestamp != 0 {
 		s.lastTs, s.lastRecv = h.Timestamp, recv
@@ -31,6 +30,7 @@ func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv t
 		}
 	case *replication.MariadbGTIDEvent:
 		s.beginTxn(h, recv, e.GTID.String())
+		s.txnStandalone = e.IsStandalone()
 	case *replication.GTIDEvent:
 		s.beginTxn(h, recv, mysqlGTID(e.SID, e.GNO))
 	case *replication.GtidTaggedLogEvent:
@@ -41,6 +41,9 @@ func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv t
 		return s.handleRows(ctx, ev, e, recv)
 	case *replication.XIDEvent:
 		return s.endTxn(ctx, h)
+	case *replication.TransactionPayloadEvent:
+		return Permanent(fmt.Errorf("sync %s/%s: compressed transaction at %s:%d: set binlog_transaction_compression=OFF on the source (not supported)",
+			s.cfg.Task, s.cfg.Source, s.file, h.LogPos))
 	}
 	return nil
 }
@@ -54,7 +57,7 @@ func mysqlGTID(sid []byte, gno int64) string {
 }
 
 func (s *syncer) beginTxn(h *replication.EventHeader, recv time.Time, gtid string) {
-	s.inTxn, s.sawBegin = true, false
+	s.inTxn, s.sawBegin, s.txnStandalone = true, false, true
 	s.txnNo++
 	s.txnStart = Position{File: s.file, Pos: h.LogPos - h.EventSize}
 	s.txnGTID, s.txnTs, s.txnRecv, s.txnRecorded = gtid, h.Timestamp, recv, false
@@ -91,10 +94,13 @@ func (s *syncer) handleQuery(ctx context.Context, ev *replication.BinlogEvent, e
 	case bytes.EqualFold(q, []byte("COMMIT")), bytes.EqualFold(q, []byte("ROLLBACK")):
 		return s.endTxn(ctx, ev.Header)
 	}
-	standalone := !s.inTxn || !s.sawBegin
+	// A statement ends its group unless the group goes on: after BEGIN, in
+	// a MariaDB group not flagged standalone, or in MySQL's
+	// "CREATE TABLE ... START TRANSACTION" (CREATE TABLE ... SELECT).
 	if !s.inTxn {
 		s.beginTxn(ev.Header, recv, "")
 	}
+	standalone := !s.sawBegin && s.txnStandalone && !bytes.HasSuffix(bytes.ToUpper(q), []byte("START TRANSACTION"))
 	resume := s.txnStart
 	resume.GTID = s.gtidString()
 	mark, applied, err := s.handleStatement(ctx, ev, e, resume)

@@ -78,6 +78,19 @@ func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
 
+// Handle drops go-mysql's report that the connection it closes is gone
+// already ("kill connection ... Unknown thread id"): not an error here.
+func (h warnOnly) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "kill connection" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(as)} }
+
+func (h warnOnly) WithGroup(name string) slog.Handler { return warnOnly{h.Handler.WithGroup(name)} }
+
 func describePos(p Position) string {
 	switch {
 	case p.File != "" && p.GTID != "":

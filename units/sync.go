@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dmplan/dmplan/internal/tablefilter"
@@ -107,14 +108,19 @@ type syncer struct {
 	txnTs       uint32
 	txnRecv     time.Time
 	txnRecorded bool
-	gset        mysql.GTIDSet
-	gsetStr     string
-	gsetDirty   bool
-	boundary    Position  // the last transaction boundary read (GTID filled by boundaryPos)
-	lastEvent   time.Time // when the last event (heartbeats included) arrived
-	lastTs      uint32
-	lastRecv    time.Time
-	pendingEvs  func() int
+	// txnStandalone: a statement of the group ends it (false for MariaDB
+	// groups whose GTID event is not flagged standalone)
+	txnStandalone bool
+	gset          mysql.GTIDSet
+	gsetStr       string
+	gsetDirty     bool
+	boundary      Position     // the last transaction boundary read (GTID filled by boundaryPos)
+	heard         atomic.Int64 // when the reader last got an event (heartbeats included), unix ns
+	lastTs        uint32
+	lastRecv      time.Time
+	pendingEvs    func() int
+	evsFull       func() bool
+	started       time.Time // when the attempt started
 
 	// replay after a restart
 	marks     []syncSeq
@@ -166,7 +172,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		caus: newCausality(1 << 17), txns: map[uint64]txnRec{},
 		boundary: Position{File: ck.Resume.File, Pos: ck.Resume.Pos},
 		ddlDone:  ck.DDL.seq(), pending: ck.PendingDDL.seq(), pendingFP: ck.PendingFP,
-		saved: ck.Resume,
+		saved: ck.Resume, started: time.Now(),
 	}
 	if err := s.prepareReplay(ctx, &ck); err != nil {
 		return err
@@ -181,7 +187,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		return err
 	}
 	e.prog.set(ck.Resume, 0)
-	s.lastEvent = time.Now()
+	s.heard.Store(time.Now().UnixNano())
 	e.log.Info("sync starting", "from", describePos(ck.Resume), "workers", len(s.marks), "server_id", syncServerID(cfg),
 		"flavor", e.flavor, "replay_until", s.maxMark.Pos)
 
@@ -329,6 +335,7 @@ func (s *syncer) loop(ctx context.Context, st *replication.BinlogStreamer) error
 	go func() {
 		for {
 			ev, err := st.GetEvent(rctx)
+			s.heard.Store(time.Now().UnixNano())
 			select {
 			case evs <- item{ev, err, time.Now()}:
 			case <-rctx.Done():
@@ -340,6 +347,7 @@ func (s *syncer) loop(ctx context.Context, st *replication.BinlogStreamer) error
 		}
 	}()
 	s.pendingEvs = func() int { return len(evs) }
+	s.evsFull = func() bool { return len(evs) == cap(evs) }
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -67,7 +67,7 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 		s.pending, s.pendingFP = seq, fp
 		s.log.Info("applying DDL", "kind", plan.kind, "tables", plan.tables, "databases", plan.dbs, "binlog", s.file, "pos", h.LogPos)
 		if err := s.applyDDL(ctx, plan, mode, modeKnown); err != nil {
-			return mark, false, fmt.Errorf("sync %s/%s: %s at %s: %w", s.cfg.Task, s.cfg.Source, plan.kind, where, err)
+			return mark, false, fmt.Errorf("sync %s/%s: %s %v at %s: %w", s.cfg.Task, s.cfg.Source, plan.kind, plan.tables, where, err)
 		}
 	}
 	s.tables.reset()

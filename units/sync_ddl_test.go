@@ -2,6 +2,8 @@ package units
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -87,12 +89,14 @@ func TestSyncDDLFiltersRoutes(t *testing.T) {
 		"DROP DATABASE db2",
 		"CREATE USER 'u1'@'localhost' IDENTIFIED BY 'secret-pw-123'",
 		"CREATE VIEW d.v AS SELECT * FROM d.t1c",
+		"CREATE TABLE d.ctas (PRIMARY KEY (id)) SELECT id, v FROM d.t1c",
+		"INSERT INTO d.ctas VALUES (100, 'z')",
 		"CREATE TABLE d.`after` (id INT PRIMARY KEY) COMMENT 'a ; semicolon'",
 		"INSERT INTO d.`after` VALUES (1)",
 	)
 	syWaitSame(t, p, 30*time.Second,
 		"d.t1c=d.t1c", "d.nopk=d.nopk", "d.nuk=d.nuk", "d.`we``ird tab.le`=d.`we``ird tab.le`", "d.tr=d.tr",
-		"d.uk=d.uk", "d.ci=d.ci", "d2.renamed_dst=d.renamed_src", "merged.orders=m_1.o_1,m_2.o_2", "d.`after`=d.`after`")
+		"d.uk=d.uk", "d.ci=d.ci", "d2.renamed_dst=d.renamed_src", "merged.orders=m_1.o_1,m_2.o_2", "d.`after`=d.`after`", "d.ctas=d.ctas")
 	var merged int
 	if err := p.dstDB.QueryRow("SELECT COUNT(*) FROM merged.orders").Scan(&merged); err != nil {
 		t.Fatal(err)
@@ -127,5 +131,54 @@ func TestSyncDDLFiltersRoutes(t *testing.T) {
 	r.stop(t)
 	if strings.Contains(logs.String(), "secret-pw") {
 		t.Error("the logs contain the password of CREATE USER")
+	}
+}
+
+// TestSyncDDLReplay: a crash between a DDL and the checkpoint that records
+// it replays the DDL; the fingerprint of the target tables says it ran,
+// so it is not run again (a swap by RENAME would otherwise swap back), and
+// the row changes after it are not applied twice.
+func TestSyncDDLReplay(t *testing.T) {
+	p := newSyPair(t)
+	syExec(t, p.srcDB, "CREATE DATABASE d",
+		"CREATE TABLE d.a (id INT PRIMARY KEY, x INT)", "CREATE TABLE d.b (id INT PRIMARY KEY, y VARCHAR(5))")
+	syCopySchema(t, p, "d", "a", "b")
+	cfg := p.config("replay", ModeIncremental, []string{"d.*"})
+	var logs bytes.Buffer
+	r := syStart(t, cfg, syLog(t, &logs))
+	syWaitCaughtUp(t, p, r, 20*time.Second)
+	syExec(t, p.srcDB, "INSERT INTO d.a VALUES (1, 1)", "INSERT INTO d.b VALUES (1, 'b')")
+	syWaitSame(t, p, 20*time.Second, "d.a=d.a", "d.b=d.b")
+	s := sySyncerFor(t, cfg.Tables)
+	plan, err := s.planStatement("d", "RENAME TABLE a TO tmp, b TO a, tmp TO b", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := fingerprint(context.Background(), p.dstDB, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rewind := syMasterPos(t, p)
+	syExec(t, p.srcDB, "RENAME TABLE d.a TO d.tmp, d.b TO d.a, d.tmp TO d.b",
+		"INSERT INTO d.a VALUES (2, 'a2')", "INSERT INTO d.b VALUES (2, 2)")
+	syWaitSame(t, p, 20*time.Second, "d.a=d.a", "d.b=d.b")
+	r.stop(t)
+
+	// As if the run had died after the RENAME, before recording it.
+	var ddlFile string
+	var ddlPos uint64
+	if err := p.dstDB.QueryRow("SELECT ddl_file, ddl_pos FROM dmplan_meta.sync_checkpoint WHERE task = 'replay'").Scan(&ddlFile, &ddlPos); err != nil {
+		t.Fatal(err)
+	}
+	syExec(t, p.dstDB, fmt.Sprintf(`UPDATE dmplan_meta.sync_checkpoint SET ddl_file = '', ddl_pos = 0,
+		pending_file = '%s', pending_pos = %d, pending_fp = '%s', binlog_file = '%s', binlog_pos = %d, gtid = ''
+		WHERE task = 'replay'`, ddlFile, ddlPos, before, rewind.File, rewind.Pos))
+	r = syStart(t, cfg, syLog(t, &logs))
+	syExec(t, p.srcDB, "INSERT INTO d.a VALUES (3, 'a3')")
+	syWaitCaughtUp(t, p, r, 20*time.Second)
+	syWaitSame(t, p, 20*time.Second, "d.a=d.a", "d.b=d.b")
+	r.stop(t)
+	if !strings.Contains(logs.String(), "DDL found applied before a restart") {
+		t.Error("the replayed DDL was not recognised as applied")
 	}
 }

@@ -147,8 +147,12 @@ func (s *syncer) gtidString() string {
 func (s *syncer) tick(ctx context.Context) error {
 	pos, rec := s.safePoint()
 	now := time.Now()
-	if now.Sub(s.lastEvent) > streamSilence {
+	if now.Sub(time.Unix(0, s.heard.Load())) > streamSilence && (s.evsFull == nil || !s.evsFull()) {
 		return fmt.Errorf("read binlog at %s: nothing from the source for %v, not even a heartbeat: reconnecting", describePos(pos), streamSilence)
+	}
+	if !s.started.IsZero() && now.Sub(s.started) > 10*time.Second {
+		s.prog.setErr("") // running fine again after a transient error
+		s.started = time.Time{}
 	}
 	var lag time.Duration
 	switch {
