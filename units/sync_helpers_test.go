@@ -48,11 +48,8 @@ func syServer(t testing.TB, opts mariadbtest.Options) *mariadbtest.Server {
 	}
 	for try := 0; ; try++ {
 		dir := t.TempDir()
-		// A private tmpdir: servers of other processes sharing /tmp may
-		// have the same pid and clash on its temporary files.
-		o := opts
-		o.Extra = append(append([]string(nil), opts.Extra...), "tmpdir="+filepath.Join(dir, "tmp"))
-		if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		o, err := mariadbtest.PrivateTmpdir(opts, filepath.Join(dir, "tmp"))
+		if err != nil {
 			t.Fatal(err)
 		}
 		s, err := mariadbtest.Start(context.Background(), dir, o)

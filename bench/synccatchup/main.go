@@ -210,10 +210,8 @@ func startServers(ctx context.Context, dir string) ([]*mariadbtest.Server, error
 	for i, o := range opts {
 		go func() {
 			d := filepath.Join(dir, fmt.Sprint("s", i))
-			// A private tmpdir: servers of other processes sharing /tmp
-			// may have the same pid and clash on its temporary files.
-			o.Extra = append(o.Extra, "tmpdir="+filepath.Join(d, "tmp"))
-			if err := os.MkdirAll(filepath.Join(d, "tmp"), 0o755); err != nil {
+			o, err := mariadbtest.PrivateTmpdir(o, filepath.Join(d, "tmp"))
+			if err != nil {
 				errs <- err
 				return
 			}
