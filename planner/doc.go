@@ -66,7 +66,8 @@
 // combinations whose outcome changes are grouped by the pattern that decides
 // them, e.g. "tables newly matched by shop.* except shop.orders (already
 // matched), shop.tmp_* (excluded)". Pattern containment and overlap are
-// decided exactly for '*' and '?' globs (quoted names, escapes and classes
-// are treated conservatively); each description is checked to be exact
+// decided exactly for '*' and '?' globs; quoted names and escapes are split
+// and matched through internal/tablefilter, and parts with [classes] are
+// treated conservatively. Each description is checked to be exact
 // before it is printed, and split into finer ones when it is not.
 package planner
