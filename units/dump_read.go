@@ -123,15 +123,20 @@ type reader struct {
 // dumpTable sends every pending chunk of j.
 func (r *reader) dumpTable(ctx context.Context, j *tableJob) error {
 	j.inflight.Add(1)
-	defer r.d.chunkDone(j)
 	if j.keyName == "" {
-		return r.streamTable(ctx, j)
+		if err := r.streamTable(ctx, j); err != nil {
+			return err
+		}
 	}
 	for _, rec := range j.pending {
+		if j.keyName == "" {
+			break
+		}
 		if err := r.dumpRange(ctx, j, rec); err != nil {
 			return err
 		}
 	}
+	r.d.chunkDone(j) // the reader's own count: the table is done when its chunks are
 	return nil
 }
 

@@ -250,10 +250,18 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 		j.estimate = estimates[ref]
 		jobs = append(jobs, j)
 	}
-	if err := createTargets(ctx, src, d.target, jobs, d.log); err != nil {
+	st, err := readLoadState(ctx, d.target, d.cfg)
+	if err != nil {
 		return nil, err
 	}
-	if err := loadState(ctx, d.target, d.cfg, jobs); err != nil {
+	if err := st.resolveChanged(ctx, d.target, d.cfg, jobs, d.log); err != nil {
+		return nil, err
+	}
+	created, err := createTargets(ctx, src, d.target, jobs, d.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.apply(ctx, d.target, d.cfg, jobs, created); err != nil {
 		return nil, err
 	}
 	return jobs, nil

@@ -14,10 +14,11 @@ import (
 // on the target's keys (for example sharded AUTO_INCREMENT ids): as in
 // DM, choosing keys that stay unique is left to the user, who may create
 // the target table beforehand.
-func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tableJob, log *slog.Logger) error {
+func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tableJob, log *slog.Logger) (map[tableRef]bool, error) {
+	created := map[tableRef]bool{}
 	conn, err := target.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("connect to target: %w", err)
+		return nil, fmt.Errorf("connect to target: %w", err)
 	}
 	defer conn.Close()
 	for _, q := range []string{
@@ -26,7 +27,7 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 		"SET SESSION time_zone = '+00:00'",
 	} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("target session: %s: %w", q, err)
+			return nil, fmt.Errorf("target session: %s: %w", q, err)
 		}
 	}
 	schemas := map[string]bool{}
@@ -41,29 +42,38 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 				stmt += " DEFAULT CHARACTER SET " + QuoteIdent(cs) + " COLLATE " + QuoteIdent(coll)
 			}
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
-				return Permanent(fmt.Errorf("create schema %s on the target: %w", QuoteIdent(j.dst.Schema), err))
+				return nil, Permanent(fmt.Errorf("create schema %s on the target: %w", QuoteIdent(j.dst.Schema), err))
 			}
 		}
 		if tables[j.dst] {
 			continue
 		}
 		tables[j.dst] = true
+		var n int
+		if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
+			j.dst.Schema, j.dst.Name).Scan(&n); err != nil {
+			return nil, fmt.Errorf("look for table %s on the target: %w", j.dst, err)
+		}
+		if n > 0 {
+			continue
+		}
 		ddl, err := showCreateTable(ctx, src, j.src)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		stmt, err := retargetCreate(ddl, j.dst)
 		if err != nil {
-			return Permanent(err)
+			return nil, Permanent(err)
 		}
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			if IsTransient(err) {
-				return fmt.Errorf("create table %s on the target: %w", j.dst, err)
+				return nil, fmt.Errorf("create table %s on the target: %w", j.dst, err)
 			}
-			return Permanent(fmt.Errorf("create table %s on the target from the definition of %s: %w: "+
+			return nil, Permanent(fmt.Errorf("create table %s on the target from the definition of %s: %w: "+
 				"create it by hand with a definition the target accepts, then resume", j.dst, j.src, err))
 		}
-		log.Debug("target table ready", "table", j.dst.String(), "from", j.src.String())
+		created[j.dst] = true
+		log.Debug("target table created", "table", j.dst.String(), "from", j.src.String())
 	}
-	return nil
+	return created, nil
 }

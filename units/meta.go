@@ -28,7 +28,8 @@ var metaDDL = []string{
 		PRIMARY KEY (task, source, snapshot_id)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	// One row per source table being loaded: where it goes, the columns
-	// written and the key chunks are cut by (JSON lists).
+	// written and the key chunks are cut by (JSON lists), and whether this
+	// subtask created the target table.
 	`CREATE TABLE IF NOT EXISTS dmplan_meta.load_table (
 		task VARCHAR(64) NOT NULL,
 		source VARCHAR(64) NOT NULL,
@@ -38,6 +39,7 @@ var metaDDL = []string{
 		dst_table VARCHAR(64) NOT NULL,
 		columns MEDIUMTEXT NOT NULL,
 		chunk_key TEXT NOT NULL,
+		created_target TINYINT NOT NULL DEFAULT 0,
 		PRIMARY KEY (task, source, src_schema, src_table)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 	// One row per chunk: the key range (lo_key, hi_key] (NULL: unbounded).

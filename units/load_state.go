@@ -1,0 +1,177 @@
+package units
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// loadState is what dmplan_meta records of a subtask's earlier attempts.
+type loadState struct {
+	recs map[tableRef][]chunkState
+	sigs map[tableRef]tableSig
+}
+
+type chunkState struct {
+	chunkRec
+	done bool
+	rows int64
+}
+
+// tableSig is a load_table row.
+type tableSig struct {
+	cols, key string
+	dst       tableRef
+	created   bool // this subtask created the target table
+}
+
+func readLoadState(ctx context.Context, target *sql.DB, cfg Config) (*loadState, error) {
+	st := &loadState{recs: map[tableRef][]chunkState{}, sigs: map[tableRef]tableSig{}}
+	rows, err := target.QueryContext(ctx, `SELECT src_schema, src_table, seq, lo_key, hi_key, done, row_count
+		FROM dmplan_meta.load_chunk WHERE task = ? AND source = ? ORDER BY src_schema, src_table, seq`, cfg.Task, cfg.Source)
+	if err != nil {
+		return nil, fmt.Errorf("read load checkpoints: %w", err)
+	}
+	for rows.Next() {
+		var t tableRef
+		var r chunkState
+		var lo, hi sql.NullString
+		if err := rows.Scan(&t.Schema, &t.Name, &r.seq, &lo, &hi, &r.done, &r.rows); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read load checkpoints: %w", err)
+		}
+		if lo.Valid {
+			r.lo = &lo.String
+		}
+		if hi.Valid {
+			r.hi = &hi.String
+		}
+		st.recs[t] = append(st.recs[t], r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read load checkpoints: %w", err)
+	}
+	rows, err = target.QueryContext(ctx, `SELECT src_schema, src_table, columns, chunk_key, dst_schema, dst_table, created_target
+		FROM dmplan_meta.load_table WHERE task = ? AND source = ?`, cfg.Task, cfg.Source)
+	if err != nil {
+		return nil, fmt.Errorf("read load checkpoints: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t tableRef
+		var g tableSig
+		if err := rows.Scan(&t.Schema, &t.Name, &g.cols, &g.key, &g.dst.Schema, &g.dst.Name, &g.created); err != nil {
+			return nil, fmt.Errorf("read load checkpoints: %w", err)
+		}
+		st.sigs[t] = g
+	}
+	return st, rows.Err()
+}
+
+// changed reports whether j's definition or route differs from the one
+// its earlier chunks were loaded with.
+func (st *loadState) changed(j *tableJob) bool {
+	g, ok := st.sigs[j.src]
+	cols, key := j.signature()
+	return ok && (g.cols != cols || g.key != key || g.dst != j.dst)
+}
+
+// resolveChanged handles tables whose definition changed since an earlier
+// attempt (DDL during the dump). One with no chunk loaded, whose target
+// table this subtask created and which is still empty, is dropped on the
+// target, to be created again from the new definition and loaded from
+// scratch. Any other is a permanent error that says what to do.
+func (st *loadState) resolveChanged(ctx context.Context, target *sql.DB, cfg Config, jobs []*tableJob, log *slog.Logger) error {
+	for _, j := range jobs {
+		if !st.changed(j) {
+			continue
+		}
+		g := st.sigs[j.src]
+		loaded := false
+		for _, r := range st.recs[j.src] {
+			loaded = loaded || r.done
+		}
+		empty := false
+		if !loaded && g.created && g.dst == j.dst {
+			var one int
+			err := target.QueryRowContext(ctx, "SELECT 1 FROM "+j.dst.String()+" LIMIT 1").Scan(&one)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("check target table %s: %w", j.dst, err)
+			}
+			empty = errors.Is(err, sql.ErrNoRows)
+		}
+		if !empty {
+			return Permanent(fmt.Errorf("table %s changed on the source (columns, key or route) while its load was interrupted: "+
+				"empty its target table %s (or drop it), then DELETE FROM dmplan_meta.load_chunk and dmplan_meta.load_table "+
+				"WHERE task = '%s' AND source = '%s' AND src_schema = '%s' AND src_table = '%s', and start again",
+				j.src, g.dst, cfg.Task, cfg.Source, j.src.Schema, j.src.Name))
+		}
+		if _, err := target.ExecContext(ctx, "DROP TABLE IF EXISTS "+j.dst.String()); err != nil {
+			return fmt.Errorf("drop %s to create it again from the new definition of %s: %w", j.dst, j.src, err)
+		}
+		log.Info("table changed on the source before any row was loaded: its empty target table is created again",
+			"table", j.src.String(), "target", j.dst.String())
+		delete(st.recs, j.src)
+	}
+	return nil
+}
+
+// apply fills each job's pending chunks from the recorded ones, and
+// records new tables (and changed ones, afresh) with their first chunk.
+// created lists the target tables createTargets has just created.
+func (st *loadState) apply(ctx context.Context, target *sql.DB, cfg Config, jobs []*tableJob, created map[tableRef]bool) error {
+	for _, j := range jobs {
+		_, known := st.sigs[j.src]
+		if known && !st.changed(j) && len(st.recs[j.src]) > 0 {
+			for _, r := range st.recs[j.src] {
+				j.maxSeq = max(j.maxSeq, r.seq)
+				if r.done {
+					j.rowsDone += r.rows
+					j.replace = true
+				} else {
+					j.pending = append(j.pending, r.chunkRec)
+				}
+			}
+			continue
+		}
+		if err := registerTable(ctx, target, cfg, j, created[j.dst]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// registerTable records a table and its first chunk, the whole key range,
+// replacing whatever was recorded of it.
+func registerTable(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, created bool) error {
+	cols, key := j.signature()
+	tx, err := target.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_table
+		(task, source, src_schema, src_table, dst_schema, dst_table, columns, chunk_key, created_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON DUPLICATE KEY UPDATE dst_schema = VALUES(dst_schema), dst_table = VALUES(dst_table),
+		columns = VALUES(columns), chunk_key = VALUES(chunk_key), created_target = created_target OR VALUES(created_target)`,
+		cfg.Task, cfg.Source, j.src.Schema, j.src.Name, j.dst.Schema, j.dst.Name, cols, key, created); err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM dmplan_meta.load_chunk WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ?`,
+		cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_chunk (task, source, src_schema, src_table, seq)
+		VALUES (?, ?, ?, ?, 1)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("register %s: %w", j, err)
+	}
+	j.pending = []chunkRec{{seq: 1}}
+	j.maxSeq = 1
+	return nil
+}
