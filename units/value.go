@@ -70,23 +70,32 @@ func appendTSV(dst, v []byte, k valueKind) []byte {
 	case vkBit:
 		return bitDecimal(dst, v)
 	}
-	for _, c := range v {
-		switch c {
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case 0:
-			dst = append(dst, '\\', '0')
-		default:
-			dst = append(dst, c)
+	return appendEscapes(dst, v, &tsvEscapes)
+}
+
+// An escape table maps a byte to the letter that follows the backslash,
+// or 0 when the byte stands for itself.
+type escapes [256]byte
+
+// tsvEscapes are LOAD DATA's (ESCAPED BY '\\'): the terminators, the
+// escape itself, CR and NUL.
+var tsvEscapes = escapes{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0'}
+
+// sqlEscapes are those of a quoted SQL string (NO_BACKSLASH_ESCAPES off).
+var sqlEscapes = escapes{'\\': '\\', '\'': '\'', '"': '"', '\n': 'n', '\r': 'r', 0: '0', '\032': 'Z'}
+
+// appendEscapes copies v, escaping the bytes esc names. Runs of ordinary
+// bytes are copied at once: most values have nothing to escape.
+func appendEscapes(dst, v []byte, esc *escapes) []byte {
+	start := 0
+	for i, c := range v {
+		if e := esc[c]; e != 0 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', e)
+			start = i + 1
 		}
 	}
-	return dst
+	return append(dst, v[start:]...)
 }
 
 // appendSQL appends v as an SQL literal: NULL, X'hex', an unsigned decimal
@@ -106,26 +115,7 @@ func appendSQL(dst, v []byte, k valueKind) []byte {
 		return bitDecimal(dst, v)
 	}
 	dst = append(dst, '\'')
-	for _, c := range v {
-		switch c {
-		case 0:
-			dst = append(dst, '\\', '0')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\'':
-			dst = append(dst, '\\', '\'')
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\032':
-			dst = append(dst, '\\', 'Z')
-		default:
-			dst = append(dst, c)
-		}
-	}
+	dst = appendEscapes(dst, v, &sqlEscapes)
 	return append(dst, '\'')
 }
 
