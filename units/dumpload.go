@@ -24,7 +24,7 @@ type DumpLoadOptions struct {
 	Readers    int    // snapshot connections reading the source (default 2, at most DumpThreads)
 	Loaders    int    // target connections writing (default Config.DumpThreads, else 4)
 	ChunkRows  int    // rows per chunk, one target transaction (default 20,000)
-	ChunkBytes int    // bytes per chunk (default 4 MiB)
+	ChunkBytes int    // bytes per chunk (default 4 MiB, less with many threads: 48 MiB / (Readers + 2·Loaders))
 	PartBytes  int    // bytes per INSERT statement or streamed slice (default 1 MiB)
 	InsertRows int    // rows per INSERT statement (default 2,000)
 	Method     string // MethodLoadData or MethodInsert; "" picks LOAD DATA when the target allows local_infile
@@ -52,7 +52,8 @@ func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {
 		o.ChunkRows = 20000
 	}
 	if o.ChunkBytes <= 0 {
-		o.ChunkBytes = 4 << 20
+		// About 48 MiB of chunks in flight at most, whatever the threads.
+		o.ChunkBytes = min(max((48<<20)/(o.Readers+2*o.Loaders), 1<<20), 4<<20)
 	}
 	if o.PartBytes <= 0 {
 		o.PartBytes = 1 << 20
