@@ -24,7 +24,7 @@ trap cleanup EXIT
 # mariadb_start NAME PORT SERVER_ID: a private server with its own datadir.
 mariadb_start() {
   local name=$1 port=$2 id=$3 dir="$work/$1"
-  mkdir -p "$dir"
+  mkdir -p "$dir/tmp"
   cat >"$dir/my.cnf" <<CNF
 [mariadbd]
 user=root
@@ -34,6 +34,7 @@ bind-address=127.0.0.1
 socket=$dir/mariadbd.sock
 pid-file=$dir/mariadbd.pid
 log-error=$dir/error.log
+tmpdir=$dir/tmp
 server_id=$id
 log-bin=$dir/data/mysql-bin
 binlog_format=ROW

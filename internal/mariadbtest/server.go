@@ -69,7 +69,7 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 	// A short socket path: unix sockets are limited to ~107 bytes.
 	s := &Server{Dir: dir, Port: opts.Port, opts: opts}
 	s.Socket = filepath.Join(os.TempDir(), fmt.Sprintf("dmplan-mdb-%d.sock", opts.Port))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(s.cnf(), []byte(s.config()), 0o644); err != nil {
@@ -111,6 +111,9 @@ func (s *Server) config() string {
 		"max_connections=500",
 		"max_allowed_packet=64M",
 		"local_infile=ON",
+		// A private tmpdir: every mariadbd deletes the "#sql*" files in its
+		// tmpdir at start, so servers sharing /tmp break each other.
+		"tmpdir=" + filepath.Join(s.Dir, "tmp"),
 	}
 	if !s.opts.NoBinlog {
 		lines = append(lines,

@@ -3,7 +3,8 @@ package mariadbtest
 import "os"
 
 // PrivateTmpdir returns opts with the server's tmpdir set to dir (created
-// when missing). Every mariadbd deletes the "#sql*" files it finds in its
+// when missing). Start already gives every server a private tmpdir under
+// its own directory; this chooses another place. Every mariadbd deletes the "#sql*" files it finds in its
 // tmpdir when it starts, so servers that share /tmp delete each other's
 // temporary tables: a concurrent mariadb-install-db then fails with
 // "Unknown table 'mysql.tmp_user_sys'", and a running server can lose an
