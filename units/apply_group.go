@@ -2,7 +2,7 @@ package units
 
 import (
 	"fmt"
-	"strings"
+	"strconv"
 )
 
 // A worker's batch is one target transaction, so the order of its
@@ -197,20 +197,21 @@ func (b *stmtBuilder) addUpdates(t *syncTable, ups []*syncChange) error {
 // changedColumns is the signature of the writable columns an update
 // changes, and whether the key is among them.
 func changedColumns(t *syncTable, c *syncChange) (string, bool) {
-	var sig strings.Builder
+	var sig []byte
 	keyChanged := false
 	for _, ci := range t.writable {
 		if valuesEqual(c.before[ci], c.after[ci]) {
 			continue
 		}
-		fmt.Fprintf(&sig, "%d,", ci)
+		sig = strconv.AppendInt(sig, int64(ci), 10)
+		sig = append(sig, ',')
 		for _, k := range t.key {
 			if k == ci {
 				keyChanged = true
 			}
 		}
 	}
-	return sig.String(), keyChanged
+	return string(sig), keyChanged
 }
 
 // addCaseUpdate renders

@@ -23,7 +23,7 @@ import (
 // committed or both not (docs/units.md, "Sync").
 type applyWorker struct {
 	id           int
-	in           chan *syncChange
+	in           chan []*syncChange
 	conn         *sql.Conn
 	task, source string
 	mark         workerMark // last committed, the compare-and-set's old value
@@ -33,11 +33,17 @@ type applyWorker struct {
 	done         atomic.Uint64
 	stats        *syncStats
 	log          *slog.Logger
+	behind       *atomic.Bool // the sync unit is catching up on a backlog
+	wait         *time.Timer
 
 	b       stmtBuilder
 	changes []*syncChange
 	sqlBuf  []byte
 }
+
+// fillWait is how long a worker catching up waits for more changes before
+// it commits a batch that is not full.
+const fillWait = 2 * time.Millisecond
 
 // errApply wraps a target error with the changes it happened in.
 type errApply struct {
@@ -54,29 +60,54 @@ func (e *errApply) Error() string {
 func (e *errApply) Unwrap() error { return e.err }
 
 func (w *applyWorker) run(ctx context.Context) error {
+	var carry []*syncChange // handed out, not yet in a batch
 	for {
-		var c *syncChange
-		select {
-		case c = <-w.in:
-		case <-ctx.Done():
-			return ctx.Err()
+		in := carry
+		carry = nil
+		if len(in) == 0 {
+			select {
+			case in = <-w.in:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		w.changes = w.changes[:0]
 		var marker *syncChange
 	fill:
 		for {
-			if c.kind == changeFlush {
-				marker = c
-				break
-			}
-			w.changes = append(w.changes, c)
-			if len(w.changes) >= w.batch {
-				break
+			for i, c := range in {
+				if c.kind == changeFlush {
+					marker, carry = c, in[i+1:]
+					break fill
+				}
+				w.changes = append(w.changes, c)
+				if len(w.changes) >= w.batch {
+					carry = in[i+1:]
+					break fill
+				}
 			}
 			select {
-			case c = <-w.in:
+			case in = <-w.in:
+				continue
 			default:
+			}
+			if !w.behind.Load() {
+				break fill // caught up: commit at once, for the lowest lag
+			}
+			// Catching up: wait a moment for a fuller batch. Fewer, larger
+			// target transactions cost the target less per row.
+			if w.wait == nil {
+				w.wait = time.NewTimer(fillWait)
+			} else {
+				w.wait.Reset(fillWait)
+			}
+			select {
+			case in = <-w.in:
+				w.wait.Stop()
+			case <-w.wait.C:
 				break fill
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
 		if len(w.changes) > 0 {

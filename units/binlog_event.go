@@ -20,6 +20,7 @@ func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv t
 	h := ev.Header
 	if h.Timestamp != 0 {
 		s.lastTs, s.lastRecv = h.Timestamp, recv
+		s.behind.Store(recv.Unix()-int64(h.Timestamp) > 1)
 	}
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:

@@ -93,6 +93,7 @@ type syncer struct {
 	werr    chan error
 	caus    *causality
 	sent    []uint64
+	pend    [][]*syncChange // changes gathered for each worker, not yet handed out
 	fifo    [][]txnRun
 	txns    map[uint64]txnRec
 	keys    []uint64
@@ -116,6 +117,7 @@ type syncer struct {
 	gsetDirty     bool
 	boundary      Position     // the last transaction boundary read (GTID filled by boundaryPos)
 	heard         atomic.Int64 // when the reader last got an event (heartbeats included), unix ns
+	behind        atomic.Bool  // the last event read is more than a second old: catching up
 	lastTs        uint32
 	lastRecv      time.Time
 	pendingEvs    func() int
@@ -278,6 +280,7 @@ func (s *syncer) startWorkers(ctx, wctx context.Context, wg *sync.WaitGroup, ck 
 	n := len(s.marks)
 	s.werr = make(chan error, n)
 	s.sent = make([]uint64, n)
+	s.pend = make([][]*syncChange, n)
 	s.fifo = make([][]txnRun, n)
 	for i := 0; i < n; i++ {
 		conn, err := s.target.Conn(ctx)
@@ -285,9 +288,9 @@ func (s *syncer) startWorkers(ctx, wctx context.Context, wg *sync.WaitGroup, ck 
 			return fmt.Errorf("sync %s/%s: connect to target: %w", s.cfg.Task, s.cfg.Source, err)
 		}
 		w := &applyWorker{
-			id: i, in: make(chan *syncChange, 2*batch), conn: conn, task: s.cfg.Task, source: s.cfg.Source,
+			id: i, in: make(chan []*syncChange, max(4, 4*batch/maxHandout)), conn: conn, task: s.cfg.Task, source: s.cfg.Source,
 			mark: ck.Marks[i], batch: batch, maxTrip: min(maxPacket, 4<<20), maxPacket: maxPacket,
-			stats: s.stats, log: s.log,
+			stats: s.stats, log: s.log, behind: &s.behind,
 		}
 		s.workers = append(s.workers, w)
 	}
@@ -365,6 +368,12 @@ func (s *syncer) loop(ctx context.Context, st *replication.BinlogStreamer) error
 			}
 			if err := s.handle(ctx, it.ev, it.recv); err != nil {
 				return err
+			}
+			if len(evs) == 0 {
+				// Nothing more to read yet: hand out what was gathered.
+				if err := s.handOutAll(ctx); err != nil {
+					return err
+				}
 			}
 		case <-tick.C:
 			if err := s.tick(ctx); err != nil {

@@ -30,15 +30,43 @@ func (s *syncer) dispatch(ctx context.Context, c *syncChange) error {
 	} else {
 		s.fifo[wi] = append(f, txnRun{txn: s.txnNo, endCount: s.sent[wi]})
 	}
+	s.pend[wi] = append(s.pend[wi], c)
+	if !s.serialUntil.isZero() && c.seq.lessEq(s.serialUntil) {
+		return s.flush(ctx)
+	}
+	if len(s.pend[wi]) >= maxHandout {
+		return s.handOut(ctx, wi)
+	}
+	return nil
+}
+
+// maxHandout caps the changes handed to a worker at once.
+const maxHandout = 64
+
+// handOut sends worker w the changes gathered for it.
+func (s *syncer) handOut(ctx context.Context, w int) error {
+	if len(s.pend[w]) == 0 {
+		return nil
+	}
 	select {
-	case s.workers[wi].in <- c:
+	case s.workers[w].in <- s.pend[w]:
 	case err := <-s.werr:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if !s.serialUntil.isZero() && c.seq.lessEq(s.serialUntil) {
-		return s.flush(ctx)
+	s.pend[w] = nil
+	return nil
+}
+
+// handOutAll sends every worker the changes gathered for it. Changes
+// travel in slices of up to maxHandout, handed out when a slice is full,
+// when the reader has nothing more for now, and before a flush.
+func (s *syncer) handOutAll(ctx context.Context) error {
+	for w := range s.pend {
+		if err := s.handOut(ctx, w); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -59,11 +87,14 @@ func (s *syncer) recordTxn() {
 
 // flush waits until every worker has committed every change handed to it.
 func (s *syncer) flush(ctx context.Context) error {
+	if err := s.handOutAll(ctx); err != nil {
+		return err
+	}
 	markers := make([]*syncChange, len(s.workers))
 	for i, w := range s.workers {
 		markers[i] = &syncChange{kind: changeFlush, done: make(chan struct{})}
 		select {
-		case w.in <- markers[i]:
+		case w.in <- []*syncChange{markers[i]}:
 		case err := <-s.werr:
 			return err
 		case <-ctx.Done():

@@ -300,6 +300,11 @@ func checksumsEqual(ctx context.Context, a, b *sql.DB, tables int) (bool, error)
 // steadyState runs sysbench at a fixed rate with every copy following,
 // and measures each copy's lag with a heartbeat row.
 func steadyState(ctx context.Context, f flags, cfg units.Config, srcPort int, srcDB *sql.DB, copies []*copyOf) error {
+	for _, c := range copies[:2] {
+		if _, err := c.db.ExecContext(ctx, "START SLAVE"); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
 	child, err := startDmplan(cfg)
 	if err != nil {
 		return err
