@@ -151,7 +151,10 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 			return err
 		}
 		where, args := j.rangeWhere(lo, hi)
-		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(opts.ChunkRows)
+		if j.limit == 0 {
+			j.limit = opts.ChunkRows
+		}
+		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(j.limit)
 		t0 := time.Now()
 		rows, err := r.conn.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -175,7 +178,15 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 				rows.Close()
 				return err
 			}
-			if e.rows >= int64(opts.ChunkRows) || e.bytes >= int64(opts.ChunkBytes) {
+			byRows, byBytes := e.rows >= int64(j.limit), e.bytes >= int64(opts.ChunkBytes)
+			if byRows || byBytes {
+				// Rows past a cut are read for nothing: the LIMIT follows
+				// how many rows fit in ChunkBytes.
+				if byBytes {
+					j.limit = int(e.rows + e.rows/2 + 1)
+				} else {
+					j.limit = min(2*j.limit, opts.ChunkRows)
+				}
 				last = make([][]byte, len(j.keyPos))
 				for i, p := range j.keyPos {
 					last[i] = append([]byte{}, vals[p]...)
