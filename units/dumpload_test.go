@@ -129,6 +129,14 @@ func TestDumpLoadLarge(t *testing.T) {
 			t.Errorf("CHECKSUM TABLE %s: source %d, target %d", tb, sums[0], sums[1])
 		}
 	}
+	// The INSERT method, with the table without a key streamed too.
+	cfgIns := p.config("large-insert", []string{"big.*"}, Route{From: "big.t", To: "big_i.t"}, Route{From: "big.nokey", To: "big_i.nokey"})
+	dlRun(t, cfgIns, DumpLoadOptions{Method: MethodInsert, ChunkBytes: 1 << 20, PartBytes: 64 << 10})
+	for _, tb := range []string{"t", "nokey"} {
+		if a, b := dlDigest(t, p.srcDB, "big."+tb), dlDigest(t, p.dstDB, "big_i."+tb); a != b {
+			t.Errorf("big.%s with INSERTs: source %s, target %s", tb, a, b)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	last := progress[len(progress)-1]
