@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"slices"
 	"sync"
 	"testing"
@@ -100,6 +101,16 @@ func TestDumpLoadShapes(t *testing.T) {
 	if again := dlRun(t, cfg, DumpLoadOptions{}); again != pos {
 		t.Errorf("second run returned %+v, want %+v", again, pos)
 	}
+	// After a reset the rows are still there: loading again collides,
+	// and the error names the table.
+	if err := ResetDumpLoad(context.Background(), p.dstDB, "shapes", "src"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = DumpLoadWith(context.Background(), cfg, DumpLoadOptions{}, nil, dlLog(t))
+	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "Duplicate entry") || !strings.Contains(err.Error(), "load `") {
+		t.Errorf("loading into full tables: %v", err)
+	}
+	t.Logf("loading into full tables: %v", err)
 }
 
 func TestDumpLoadLarge(t *testing.T) {

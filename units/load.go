@@ -115,9 +115,6 @@ func (l *loader) load(ctx context.Context, c *chunk, retry bool) error {
 	if err != nil {
 		return err
 	}
-	if err := checkWarnings(ctx, tx); err != nil {
-		return Permanent(fmt.Errorf("load %s into %s: %w", j, j.dst, err))
-	}
 	res, err := tx.ExecContext(ctx, `UPDATE dmplan_meta.load_chunk SET done = 1, snapshot_id = ?, row_count = ?, byte_count = ?
 		WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ? AND seq = ? AND done = 0`,
 		l.d.snapID, rows, bytes, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, c.rec.seq)
@@ -180,6 +177,9 @@ func (l *loader) loadData(ctx context.Context, tx *sql.Tx, c *chunk) (rows, byte
 	}
 	if pr.err != nil {
 		return 0, 0, pr.err
+	}
+	if err := checkWarnings(ctx, tx); err != nil { // first: they say why rows were skipped
+		return 0, 0, Permanent(fmt.Errorf("load %s into %s: %w", c.job, c.job.dst, err))
 	}
 	if !c.job.replace {
 		if n, _ := res.RowsAffected(); n != pr.rows {
