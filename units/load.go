@@ -258,7 +258,12 @@ func checkWarnings(ctx context.Context, tx *sql.Tx) error {
 			msgs = append(msgs, fmt.Sprintf("%s %d: %s", level, code, msg))
 		}
 	}
-	return fmt.Errorf("%d warnings, the first: %s", n, strings.Join(msgs, "; "))
+	err = fmt.Errorf("%d warnings, the first: %s", n, strings.Join(msgs, "; "))
+	if strings.Contains(err.Error(), " 1062: ") {
+		err = fmt.Errorf("%w: the target table already holds rows with these keys: empty it "+
+			"(with routes merging shards: give the target table a key their rows do not collide on) and resume", err)
+	}
+	return err
 }
 
 // partReader is the io.Reader LOAD DATA LOCAL streams from.
