@@ -94,6 +94,9 @@ func (s *syncer) handleQuery(ctx context.Context, ev *replication.BinlogEvent, e
 		return nil
 	case bytes.EqualFold(q, []byte("COMMIT")), bytes.EqualFold(q, []byte("ROLLBACK")):
 		return s.endTxn(ctx, ev.Header)
+	case len(q) > 3 && bytes.EqualFold(q[:3], []byte("XA ")):
+		return Permanent(fmt.Errorf("sync %s/%s: an XA transaction at %s:%d: XA transactions are not supported",
+			s.cfg.Task, s.cfg.Source, s.file, ev.Header.LogPos))
 	}
 	// A statement ends its group unless the group goes on: after BEGIN, in
 	// a MariaDB group not flagged standalone, or in MySQL's

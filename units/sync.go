@@ -259,8 +259,8 @@ func (s *syncer) initGTID(ctx context.Context, p Position) error {
 			return err
 		}
 	}
-	if g == "" && s.flavor == mysql.MariaDBFlavor && p.File != "" {
-		return nil // unknown: positions alone are recorded until a restart can tell
+	if g == "" && p.File != "" {
+		return nil // unknown: positions alone are recorded (a partial set would mislead)
 	}
 	set, err := mysql.ParseGTIDSet(s.flavor, g)
 	if err != nil {
@@ -285,6 +285,10 @@ func (s *syncer) startWorkers(ctx, wctx context.Context, wg *sync.WaitGroup, ck 
 	for i := 0; i < n; i++ {
 		conn, err := s.target.Conn(ctx)
 		if err != nil {
+			for _, w := range s.workers {
+				w.conn.Close()
+			}
+			s.workers = nil
 			return fmt.Errorf("sync %s/%s: connect to target: %w", s.cfg.Task, s.cfg.Source, err)
 		}
 		w := &applyWorker{

@@ -147,7 +147,9 @@ func (s *syncer) safePoint() (Position, *txnRec) {
 	}
 	rec, ok := s.txns[oldest]
 	if !ok {
-		return s.boundaryPos(), nil // cannot happen: every dispatched transaction is recorded
+		// Cannot happen (every transaction with a change handed out is
+		// recorded); the stored point is a safe answer.
+		return s.saved, nil
 	}
 	return rec.start, &rec
 }
@@ -176,6 +178,9 @@ func (s *syncer) gtidString() string {
 // tick updates the reported position and lag and saves the resume point
 // about once a second.
 func (s *syncer) tick(ctx context.Context) error {
+	if err := s.handOutAll(ctx); err != nil {
+		return err
+	}
 	pos, rec := s.safePoint()
 	now := time.Now()
 	if now.Sub(time.Unix(0, s.heard.Load())) > streamSilence && (s.evsFull == nil || !s.evsFull()) {
@@ -216,16 +221,15 @@ func lagOf(now time.Time, ts uint32, recv time.Time) time.Duration {
 func (s *syncer) saveResume(ctx context.Context, final bool) error {
 	pos, _ := s.safePoint()
 	s.lastSave = time.Now()
-	if pos == s.saved || pos.File == "" {
-		return nil
+	if pos != s.saved && pos.File != "" {
+		if err := s.meta.saveResume(ctx, pos); err != nil {
+			return err
+		}
+		s.saved = pos
 	}
-	if err := s.meta.saveResume(ctx, pos); err != nil {
-		return err
-	}
-	s.saved = pos
 	if final {
-		s.prog.set(pos, 0)
-		s.log.Info("sync stopped", "at", describePos(pos), "rows", s.stats.rowsApplied.Load(), "transactions", s.stats.commits.Load())
+		s.prog.set(s.saved, 0)
+		s.log.Info("sync stopped", "at", describePos(s.saved), "rows", s.stats.rowsApplied.Load(), "transactions", s.stats.commits.Load())
 	}
 	return nil
 }
