@@ -107,7 +107,7 @@ func DumpLoadWith(ctx context.Context, cfg Config, opts DumpLoadOptions, r Repor
 		return Position{}, err
 	}
 	defer src.Close()
-	target, err := Open(cfg.To, opts.Loaders+2)
+	target, err := Open(cfg.To, opts.Loaders+opts.Readers+2) // loaders keep theirs; readers split chunks
 	if err != nil {
 		return Position{}, err
 	}
