@@ -24,16 +24,30 @@ const maxGroupRows = 500
 
 // addBatch renders a worker's batch.
 func (b *stmtBuilder) addBatch(changes []*syncChange) error {
-	var order []*syncTable
-	byTable := map[*syncTable][]*syncChange{}
+	if b.byTable == nil {
+		b.byTable, b.next = map[*syncTable][]*syncChange{}, map[uint64]int{}
+	}
+	order := b.order[:0]
 	for _, c := range changes {
-		if _, ok := byTable[c.tbl]; !ok {
+		cs := b.byTable[c.tbl]
+		if len(cs) == 0 {
 			order = append(order, c.tbl)
 		}
-		byTable[c.tbl] = append(byTable[c.tbl], c)
+		b.byTable[c.tbl] = append(cs, c)
 	}
+	b.order = order
+	defer func() {
+		for _, t := range order {
+			b.byTable[t] = b.byTable[t][:0]
+		}
+		if len(b.byTable) > 64 {
+			clear(b.byTable)
+		}
+	}()
+	rendered := 0
 	for _, t := range order {
-		cs := byTable[t]
+		cs := b.byTable[t]
+		rendered += len(cs)
 		if !groupable(t, cs) {
 			for _, c := range cs {
 				if err := b.add(c); err != nil {
@@ -45,6 +59,9 @@ func (b *stmtBuilder) addBatch(changes []*syncChange) error {
 		if err := b.addRounds(t, cs); err != nil {
 			return err
 		}
+	}
+	if rendered != len(changes) {
+		return fmt.Errorf("internal error: %d of %d changes rendered", rendered, len(changes))
 	}
 	return nil
 }
@@ -65,7 +82,8 @@ func groupable(t *syncTable, cs []*syncChange) bool {
 
 // addRounds renders the changes of one groupable table, round by round.
 func (b *stmtBuilder) addRounds(t *syncTable, cs []*syncChange) error {
-	next := map[uint64]int{}
+	next := b.next
+	clear(next)
 	var rounds [][]*syncChange
 	for _, c := range cs {
 		r := 0

@@ -54,6 +54,10 @@ type stmtBuilder struct {
 	openTbl     *syncTable
 	openReplace bool
 	maxStmt     int
+	// reused by addBatch
+	byTable map[*syncTable][]*syncChange
+	order   []*syncTable
+	next    map[uint64]int
 }
 
 func (b *stmtBuilder) reset() {

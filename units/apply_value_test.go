@@ -158,6 +158,11 @@ func TestStmtBuilderBatch(t *testing.T) {
 		ch(changeInsert, sb, nil, row(9, 90, "i")),
 	}
 	b := stmtBuilder{maxStmt: 1 << 20}
+	// The builder is reused batch after batch: render twice, keep the second.
+	if err := b.addBatch(changes); err != nil {
+		t.Fatal(err)
+	}
+	b.reset()
 	if err := b.addBatch(changes); err != nil {
 		t.Fatal(err)
 	}

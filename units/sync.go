@@ -364,14 +364,23 @@ func (s *syncer) loop(ctx context.Context, st *replication.BinlogStreamer) error
 		case err := <-s.werr:
 			return err
 		case it := <-evs:
-			if it.err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+			// Take what is queued without going through select for each
+			// event (a busy stream queues many), up to a bound so that
+			// ticks and worker errors are still seen.
+			for n := 0; ; n++ {
+				if it.err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					return streamError(it.err, s.boundaryPos(), syncServerID(s.cfg))
 				}
-				return streamError(it.err, s.boundaryPos(), syncServerID(s.cfg))
-			}
-			if err := s.handle(ctx, it.ev, it.recv); err != nil {
-				return err
+				if err := s.handle(ctx, it.ev, it.recv); err != nil {
+					return err
+				}
+				if len(evs) == 0 || n == 256 {
+					break
+				}
+				it = <-evs
 			}
 			if len(evs) == 0 {
 				// Nothing more to read yet: hand out what was gathered.
