@@ -1,21 +1,22 @@
 // Command synccatchup measures dmplan's sync unit beside native MariaDB
 // replication, on the same servers and the same binlog:
 //
-//  1. catch-up: sysbench oltp_write_only builds a backlog on the source
-//     while every reader is stopped; then, one at a time, a native replica
-//     with the default serial applier, a native replica with
-//     slave_parallel_threads=4 and slave_parallel_mode=optimistic, and
-//     dmplan's sync unit (in a child process, for its peak RSS) apply it.
-//     Each figure is row changes per second from start to the moment a
-//     marker row written last is visible; every copy is then checked with
-//     CHECKSUM TABLE.
-//
+//  1. catch-up, in rounds: sysbench oltp_write_only builds a backlog on the
+//     source while every reader is stopped; then, one at a time and in a
+//     rotating order, a native replica with the default serial applier, a
+//     native replica with slave_parallel_threads=4 and
+//     slave_parallel_mode=optimistic, and dmplan's sync unit (in a child
+//     process, for its peak RSS) apply it. Each figure is row changes per
+//     second from start to the moment marker rows written last are visible;
+//     every copy is then checked with CHECKSUM TABLE. The CPU seconds the
+//     follower, the source and dmplan spent are printed too: on a shared
+//     machine they vary much less than wall times. Medians are compared.
 //  2. steady state: sysbench at a fixed rate with every reader running; a
-//     heartbeat row written on the source every 100 ms is read on each
-//     copy every 20 ms, giving each one's lag (p50, p99, max).
+//     heartbeat row updated on the source every 20 ms is read on each copy
+//     every 20 ms, giving each one's lag (p50, p99, max).
 //
-//     go run ./bench/synccatchup
-//     go run ./bench/synccatchup -events 40000 -workers 8 -steady 30s -rate 1000
+//	go run ./bench/synccatchup                            # spec defaults: 8 workers, batch 100
+//	go run ./bench/synccatchup -workers 4 -batch 400 -events 50000 -rounds 5
 //
 // It needs mariadbd, mariadb-install-db and sysbench on PATH.
 package main
