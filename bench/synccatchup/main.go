@@ -11,12 +11,13 @@
 //     every copy is then checked with CHECKSUM TABLE. The CPU seconds the
 //     follower, the source and dmplan spent are printed too: on a shared
 //     machine they vary much less than wall times. Medians are compared.
+//
 //  2. steady state: sysbench at a fixed rate with every reader running; a
 //     heartbeat row updated on the source every 20 ms is read on each copy
 //     every 20 ms, giving each one's lag (p50, p99, max).
 //
-//	go run ./bench/synccatchup                            # spec defaults: 8 workers, batch 100
-//	go run ./bench/synccatchup -workers 4 -batch 400 -events 50000 -rounds 5
+//     go run ./bench/synccatchup                            # spec defaults: 8 workers, batch 100
+//     go run ./bench/synccatchup -workers 4 -batch 400 -events 50000 -rounds 5
 //
 // It needs mariadbd, mariadb-install-db and sysbench on PATH.
 package main
