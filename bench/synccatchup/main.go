@@ -16,8 +16,10 @@
 //     heartbeat row updated on the source every 20 ms is read on each copy
 //     every 20 ms, giving each one's lag (p50, p99, max).
 //
-//     go run ./bench/synccatchup                            # spec defaults: 8 workers, batch 100
-//     go run ./bench/synccatchup -workers 4 -batch 400 -events 50000 -rounds 5
+// Usage:
+//
+//	go run ./bench/synccatchup                            # spec defaults: 8 workers, batch 100
+//	go run ./bench/synccatchup -workers 4 -batch 400 -events 50000 -rounds 5
 //
 // It needs mariadbd, mariadb-install-db and sysbench on PATH.
 package main
