@@ -21,7 +21,7 @@ const (
 // DumpLoadOptions tune DumpLoad. The zero value picks the defaults, which
 // were measured on a 2-core machine (docs/units.md, bench/fullcopy).
 type DumpLoadOptions struct {
-	Readers    int    // snapshot connections reading the source (default 2, at most DumpThreads)
+	Readers    int    // snapshot connections reading the source, one table each (default Loaders)
 	Loaders    int    // target connections writing (default Config.DumpThreads, else 4)
 	ChunkRows  int    // rows per chunk, one target transaction (default 20,000)
 	ChunkBytes int    // bytes per chunk (default 4 MiB, less with many threads: 48 MiB / (Readers + 2·Loaders))
@@ -46,7 +46,11 @@ func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {
 		o.Loaders = threads
 	}
 	if o.Readers <= 0 {
-		o.Readers = min(2, threads)
+		// As many tables in flight as loaders: LOAD DATA into a table with
+		// an AUTO_INCREMENT column holds a table lock for the statement
+		// (innodb_autoinc_lock_mode=1, MariaDB's default), so the loaders
+		// of one table take turns.
+		o.Readers = o.Loaders
 	}
 	if o.ChunkRows <= 0 {
 		o.ChunkRows = 20000

@@ -44,6 +44,7 @@ type flags struct {
 	method                 string
 	mydumper, targetBinlog bool
 	keep                   bool
+	extra                  []string
 	runs                   int
 }
 
@@ -60,6 +61,10 @@ func main() {
 	flag.BoolVar(&f.targetBinlog, "target-binlog", false, "run the target with its binary log on")
 	flag.IntVar(&f.runs, "runs", 3, "measure every method this many times, interleaved (the machine may be shared: medians are compared)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the servers' directories")
+	flag.Func("server-extra", "extra [mariadbd] line for both servers, e.g. innodb_log_file_size=1G (repeatable)", func(v string) error {
+		f.extra = append(f.extra, v)
+		return nil
+	})
 	child := flag.Bool("child", false, "internal: run one DumpLoad from the config in DMPLAN_BENCH_CFG")
 	flag.Parse()
 	if *child {
@@ -95,11 +100,11 @@ func run(ctx context.Context, f flags) error {
 	if !f.keep {
 		defer os.RemoveAll(dir)
 	}
-	srcOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{}, filepath.Join(dir, "source-tmp"))
+	srcOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{Extra: f.extra}, filepath.Join(dir, "source-tmp"))
 	if err != nil {
 		return err
 	}
-	dstOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{NoBinlog: !f.targetBinlog}, filepath.Join(dir, "target-tmp"))
+	dstOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{NoBinlog: !f.targetBinlog, Extra: f.extra}, filepath.Join(dir, "target-tmp"))
 	if err != nil {
 		return err
 	}
