@@ -38,8 +38,10 @@ func (b *stmtBuilder) addBatch(changes []*syncChange) error {
 	b.order = order
 	defer func() {
 		for _, t := range order {
+			clear(b.byTable[t])
 			b.byTable[t] = b.byTable[t][:0]
 		}
+		clear(b.order)
 		if len(b.byTable) > 64 {
 			clear(b.byTable)
 		}

@@ -38,6 +38,7 @@ type syncChange struct {
 	file   string    // binlog file of seq
 	ts     uint32    // the event's timestamp (seconds)
 	recv   time.Time // when the event was read
+	size   int64     // bytes held (changeBudget)
 	done   chan struct{}
 }
 
@@ -61,6 +62,7 @@ type stmtBuilder struct {
 }
 
 func (b *stmtBuilder) reset() {
+	clear(b.info)
 	b.buf, b.ends, b.expect, b.info = b.buf[:0], b.ends[:0], b.expect[:0], b.info[:0]
 	b.openTbl = nil
 }

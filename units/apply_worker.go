@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -34,12 +35,19 @@ type applyWorker struct {
 	stats        *syncStats
 	log          *slog.Logger
 	behind       *atomic.Bool // the sync unit is catching up on a backlog
+	budget       *byteBudget  // released as changes commit
 	wait         *time.Timer
 
 	b       stmtBuilder
 	changes []*syncChange
 	sqlBuf  []byte
 }
+
+// maxKeptBuffer: larger statement buffers are dropped after use.
+const maxKeptBuffer = 4 << 20
+
+// maxBatchBytes ends a batch early when its changes hold this much.
+const maxBatchBytes = 8 << 20
 
 // fillWait is how long a worker catching up waits for more changes before
 // it commits a batch that is not full.
@@ -71,8 +79,10 @@ func (w *applyWorker) run(ctx context.Context) error {
 				return ctx.Err()
 			}
 		}
+		clear(w.changes) // keep no committed change (nor its event's buffer) alive
 		w.changes = w.changes[:0]
 		var marker *syncChange
+		var bytes int64
 	fill:
 		for {
 			for i, c := range in {
@@ -81,7 +91,8 @@ func (w *applyWorker) run(ctx context.Context) error {
 					break fill
 				}
 				w.changes = append(w.changes, c)
-				if len(w.changes) >= w.batch {
+				bytes += c.size
+				if len(w.changes) >= w.batch || bytes >= maxBatchBytes {
 					carry = in[i+1:]
 					break fill
 				}
@@ -169,7 +180,9 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 			q = append(q, w.b.buf[from:to]...)
 			stmt++
 		}
-		affected, err := execMulti(ctx, w.conn, string(q))
+		// The driver copies the text into its packet at once; q is not
+		// touched until it returns, so it need not be copied to a string.
+		affected, err := execMulti(ctx, w.conn, unsafe.String(unsafe.SliceData(q), len(q)))
 		if err != nil {
 			w.discard()
 			return w.wrap(err, changes)
@@ -192,8 +205,19 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 		return w.wrap(err, changes)
 	}
 	w.sqlBuf = q
+	if cap(w.sqlBuf) > maxKeptBuffer {
+		w.sqlBuf = nil // after a batch of wide rows: do not hold its memory
+	}
+	if cap(w.b.buf) > maxKeptBuffer {
+		w.b.buf = nil
+	}
 	w.mark = next
 	w.done.Add(uint64(len(changes)))
+	var size int64
+	for _, c := range changes {
+		size += c.size
+	}
+	w.budget.release(size)
 	w.stats.rowsApplied.Add(int64(len(changes)))
 	w.stats.commits.Add(1)
 	return nil

@@ -43,7 +43,7 @@ func openBinlog(cfg Config, flavor string, p Position, log *slog.Logger) (*repli
 		TimestampStringLocation: time.UTC,
 		HeartbeatPeriod:         time.Second, // silence longer than streamSilence: the stream is dead (syncer.tick)
 		DisableRetrySync:        true,        // the sync unit restarts from its checkpoint instead
-		EventCacheCount:         256,         // bounded memory: about 256 events of at most a few MB each
+		EventCacheCount:         4,           // more events wait in the reader queue, bounded by bytes (sync_budget.go)
 		VerifyChecksum:          true,
 		Logger:                  slog.New(warnOnly{log.Handler()}),
 	}

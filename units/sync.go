@@ -94,6 +94,7 @@ type syncer struct {
 	caus    *causality
 	sent    []uint64
 	pend    [][]*syncChange // changes gathered for each worker, not yet handed out
+	budget  *byteBudget     // bytes of changes handed out, not yet committed
 	fifo    [][]txnRun
 	txns    map[uint64]txnRec
 	keys    []uint64
@@ -171,7 +172,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		syncEnv: e, target: target, source: source,
 		meta:   &syncMeta{db: target, task: cfg.Task, source: cfg.Source, gen: gen},
 		tables: newTableCache(), routes: map[tableRef]*srcRoute{},
-		caus: newCausality(1 << 17), txns: map[uint64]txnRec{},
+		caus: newCausality(1 << 17), txns: map[uint64]txnRec{}, budget: newByteBudget(changeBudget),
 		boundary: Position{File: ck.Resume.File, Pos: ck.Resume.Pos},
 		ddlDone:  ck.DDL.seq(), pending: ck.PendingDDL.seq(), pendingFP: ck.PendingFP,
 		saved: ck.Resume, started: time.Now(),
@@ -294,7 +295,7 @@ func (s *syncer) startWorkers(ctx, wctx context.Context, wg *sync.WaitGroup, ck 
 		w := &applyWorker{
 			id: i, in: make(chan []*syncChange, max(4, 4*batch/maxHandout)), conn: conn, task: s.cfg.Task, source: s.cfg.Source,
 			mark: ck.Marks[i], batch: batch, maxTrip: min(maxPacket, 4<<20), maxPacket: maxPacket,
-			stats: s.stats, log: s.log, behind: &s.behind,
+			stats: s.stats, log: s.log, behind: &s.behind, budget: s.budget,
 		}
 		s.workers = append(s.workers, w)
 	}
@@ -337,12 +338,16 @@ func (s *syncer) loop(ctx context.Context, st *replication.BinlogStreamer) error
 		recv time.Time
 	}
 	evs := make(chan item, 64)
+	evBytes := newByteBudget(eventBudget)
 	rctx, stopReader := context.WithCancel(ctx)
 	defer stopReader()
 	go func() {
 		for {
 			ev, err := st.GetEvent(rctx)
 			s.heard.Store(time.Now().UnixNano())
+			if err == nil && evBytes.acquire(rctx, int64(ev.Header.EventSize), nil) != nil {
+				return
+			}
 			select {
 			case evs <- item{ev, err, time.Now()}:
 			case <-rctx.Done():
@@ -374,7 +379,9 @@ func (s *syncer) loop(ctx context.Context, st *replication.BinlogStreamer) error
 					}
 					return streamError(it.err, s.boundaryPos(), syncServerID(s.cfg))
 				}
-				if err := s.handle(ctx, it.ev, it.recv); err != nil {
+				err := s.handle(ctx, it.ev, it.recv)
+				evBytes.release(int64(it.ev.Header.EventSize))
+				if err != nil {
 					return err
 				}
 				if len(evs) == 0 || n == 256 {

@@ -21,6 +21,10 @@ func (s *syncer) dispatch(ctx context.Context, c *syncChange) error {
 			return err
 		}
 	}
+	c.size = changeSize(c)
+	if err := s.budget.acquire(ctx, c.size, func() error { return s.handOutAll(ctx) }); err != nil {
+		return err
+	}
 	s.recordTxn()
 	s.sent[wi]++
 	s.caus.add(s.keys, wi, s.sent[wi])
