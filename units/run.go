@@ -236,7 +236,10 @@ func (e *syncEnv) reportNow(r Reporter, _ *atomic.Bool) {
 // openSyncTarget opens the target pool the sync unit writes through:
 // multi-statement round trips, matched (not changed) row counts, UTC, no
 // foreign key checks (changes of different tables are applied in
-// parallel), and a sql_mode that stores every value the source stored.
+// parallel), and a strict sql_mode that still stores every value the
+// source stored (row images hold stored values; ALLOW_INVALID_DATES and no
+// NO_ZERO_DATE keep dates the source kept): a value that does not fit is
+// an error (the definitions differ), never a silent truncation.
 func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
 	c, err := mysql.ParseDSN(dsn(ep, ""))
 	if err != nil {
@@ -248,7 +251,7 @@ func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
 		c.Params = map[string]string{}
 	}
 	c.Params["time_zone"] = "'+00:00'"
-	c.Params["sql_mode"] = "'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"
+	c.Params["sql_mode"] = "'STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"
 	c.Params["foreign_key_checks"] = "0"
 	conn, err := mysql.NewConnector(c)
 	if err != nil {

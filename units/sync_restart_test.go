@@ -140,3 +140,28 @@ func TestSyncStartGTID(t *testing.T) {
 	syWaitSame(t, p, 20*time.Second, "d.t=d.t")
 	r.stop(t)
 }
+
+// TestSyncTargetDiffers: a target table whose definition differs from the
+// source's stops the unit with a permanent error naming the table.
+func TestSyncTargetDiffers(t *testing.T) {
+	p := newSyPair(t)
+	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.narrow (id INT PRIMARY KEY, v VARCHAR(20))",
+		"CREATE TABLE d.wide (id INT PRIMARY KEY, v INT)")
+	syExec(t, p.dstDB, "CREATE DATABASE d", "CREATE TABLE d.narrow (id INT PRIMARY KEY, v VARCHAR(3))",
+		"CREATE TABLE d.wide (id INT PRIMARY KEY, v INT, extra INT)")
+	for _, c := range []struct{ stmt, want string }{
+		{"INSERT INTO d.narrow VALUES (1, 'much too long')", "`d`.`narrow`"},
+		{"INSERT INTO d.wide VALUES (1, 1)", "the target table 3"},
+	} {
+		cfg := p.config("differs", ModeIncremental, []string{"d.*"})
+		cfg.Start = syMasterPos(t, p)
+		syExec(t, p.srcDB, c.stmt)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := Run(ctx, cfg, nil, syLog(t))
+		cancel()
+		if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Run returned %v, want a permanent error mentioning %s", c.stmt, err, c.want)
+		}
+		syExec(t, p.dstDB, "DELETE FROM dmplan_meta.sync_checkpoint", "DELETE FROM dmplan_meta.sync_worker")
+	}
+}
