@@ -26,7 +26,7 @@ type dumper struct {
 
 	snapID  uint32
 	snapPos Position
-	chunks  chan *chunk
+	chunks  *chunkQueue
 
 	tablesTotal         int
 	tablesDoneN         atomic.Int64
@@ -72,7 +72,7 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 		queue <- j
 	}
 	close(queue)
-	d.chunks = make(chan *chunk, d.opts.Loaders)
+	d.chunks = newChunkQueue(ctx, d.opts.Loaders)
 	var readers sync.WaitGroup
 	for _, c := range snap.conns {
 		rd := &reader{d: d, conn: c}
@@ -89,12 +89,15 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 		l := &loader{d: d}
 		wg.Go(func() {
 			defer l.close()
-			for c := range d.chunks {
+			for c := d.chunks.take(); c != nil; c = d.chunks.take() {
 				if ctx.Err() != nil {
+					d.chunks.done(c)
 					continue // drain, so that readers never block
 				}
 				t0 := time.Now()
-				if err := l.loadRetrying(ctx, c); err != nil {
+				err := l.loadRetrying(ctx, c)
+				d.chunks.done(c)
+				if err != nil {
 					fail(err)
 					continue
 				}
@@ -122,7 +125,7 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 		}
 	})
 	readers.Wait()
-	close(d.chunks)
+	d.chunks.close()
 	close(stop)
 	wg.Wait()
 	if first != nil {
@@ -134,13 +137,11 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 // send hands a chunk to the loaders.
 func (d *dumper) send(ctx context.Context, c *chunk) error {
 	c.job.inflight.Add(1)
-	select {
-	case d.chunks <- c:
-		return nil
-	case <-ctx.Done():
+	if err := d.chunks.put(ctx, c); err != nil {
 		c.job.inflight.Add(-1)
-		return context.Cause(ctx)
+		return err
 	}
+	return nil
 }
 
 // chunkDone counts a loaded chunk (or the end of a table's reading).
