@@ -25,6 +25,7 @@ type tableJob struct {
 	keyBinary []bool // key column compared as bytes
 	orderBy   string
 
+	method   string     // MethodLoadData or MethodInsert
 	replace  bool       // load with REPLACE: the table holds chunks of an older snapshot
 	pending  []chunkRec // chunks still to load, in key order per attempt
 	maxSeq   uint32     // highest chunk seq recorded

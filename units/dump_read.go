@@ -46,7 +46,7 @@ type encoder struct {
 
 func newEncoder(j *tableJob, opts *DumpLoadOptions) *encoder {
 	e := &encoder{j: j, opts: opts}
-	if opts.Method == MethodInsert {
+	if j.method == MethodInsert {
 		verb := "INSERT INTO "
 		if j.replace {
 			verb = "REPLACE INTO "
@@ -68,7 +68,7 @@ func (e *encoder) add(vals []sql.RawBytes) error {
 		e.cur = make([]byte, 0, max(e.lastLen+e.lastLen/8, 64<<10))
 	}
 	before := len(e.cur)
-	if e.opts.Method == MethodInsert {
+	if e.j.method == MethodInsert {
 		if e.curRows == 0 {
 			e.cur = append(e.cur, e.head...)
 		} else {
@@ -94,7 +94,7 @@ func (e *encoder) add(vals []sql.RawBytes) error {
 	e.curRows++
 	e.rows++
 	e.bytes += int64(len(e.cur) - before)
-	if (e.opts.Method == MethodInsert && e.curRows >= e.opts.InsertRows) || len(e.cur) >= e.opts.PartBytes {
+	if (e.j.method == MethodInsert && e.curRows >= e.opts.InsertRows) || len(e.cur) >= e.opts.PartBytes {
 		return e.flush()
 	}
 	return nil

@@ -53,11 +53,9 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 	d.rowsTotal.Store(rowsTotal)
 	// Biggest first, so that the last table to finish is a small one.
 	slices.SortStableFunc(todo, func(a, b *tableJob) int { return int(min(max(b.estimate-a.estimate, -1), 1)) })
-	if d.opts.Method == "" {
-		d.opts.Method = pickMethod(ctx, d.target)
-	}
+	method := d.pickMethods(ctx, todo)
 	d.log.Info("copying tables", "tables", len(jobs), "to_copy", len(todo), "readers", len(snap.conns),
-		"loaders", d.opts.Loaders, "method", d.opts.Method, "snapshot", d.snapID)
+		"loaders", d.opts.Loaders, "method", method, "snapshot", d.snapID)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -174,11 +172,30 @@ func (d *dumper) report(unit string, total, done int) {
 	d.r.Report(p)
 }
 
-// pickMethod chooses LOAD DATA LOCAL when the target accepts it.
-func pickMethod(ctx context.Context, target *sql.DB) string {
-	var on int
-	if err := target.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&on); err == nil && on == 1 {
-		return MethodLoadData
+// pickMethods chooses each table's load method, unless the options name
+// one: LOAD DATA LOCAL when the target accepts it, else INSERT. A table
+// with an AUTO_INCREMENT column is an exception when there are fewer
+// tables than loaders: under innodb_autoinc_lock_mode 0 or 1 concurrent
+// LOAD DATA statements into it take turns on the AUTO-INC lock while
+// multi-row INSERTs do not (one 800k-row sysbench table: 1.41x
+// mariadb-dump with LOAD DATA, 1.77x with INSERT).
+func (d *dumper) pickMethods(ctx context.Context, todo []*tableJob) string {
+	method, auto := d.opts.Method, d.opts.Method == ""
+	var local, lockMode int
+	if err := d.target.QueryRowContext(ctx, "SELECT @@local_infile, @@innodb_autoinc_lock_mode").Scan(&local, &lockMode); err != nil {
+		local, lockMode = 0, 1
 	}
-	return MethodInsert
+	if auto {
+		method = MethodInsert
+		if local == 1 {
+			method = MethodLoadData
+		}
+	}
+	for _, j := range todo {
+		j.method = method
+		if auto && method == MethodLoadData && lockMode != 2 && len(todo) < d.opts.Loaders && j.def.hasAutoIncrement() {
+			j.method = MethodInsert
+		}
+	}
+	return method
 }

@@ -54,7 +54,7 @@ func TestFullModeWithoutBinlog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	dlExec(t, db, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT PRIMARY KEY, v INT)",
+	dlExec(t, db, "CREATE DATABASE shop", "CREATE TABLE shop.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
 		"INSERT INTO shop.t SELECT seq, seq FROM mysql.seq_1_to_500",
 		"CREATE USER 'lim'@'%'", "GRANT SELECT ON shop.* TO 'lim'@'%'")
 	root := Endpoint{Host: "127.0.0.1", Port: s.Port, User: "root"}
@@ -72,6 +72,21 @@ func TestFullModeWithoutBinlog(t *testing.T) {
 	}
 	if a, b := dlDigest(t, db, "shop.t"), dlDigest(t, db, "copy.t"); a != b {
 		t.Errorf("copy: source %s, target %s", a, b)
+	}
+	// One AUTO_INCREMENT table, fewer tables than loaders: INSERT (its
+	// LOAD DATA statements would take turns on the AUTO-INC lock).
+	d := &dumper{target: db, opts: &DumpLoadOptions{Loaders: 4}}
+	def, err := readTable(context.Background(), db, "shop", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := newTableJob(def, tableRef{"copy", "t"}, "mariadb")
+	if m := d.pickMethods(context.Background(), []*tableJob{j}); m != MethodLoadData || j.method != MethodInsert {
+		t.Errorf("pickMethods: default %s, table %s; want load-data, insert", m, j.method)
+	}
+	d.opts.Loaders = 1
+	if d.pickMethods(context.Background(), []*tableJob{j}); j.method != MethodLoadData {
+		t.Errorf("pickMethods with one loader: %s, want load-data", j.method)
 	}
 	lim := cfg
 	lim.From.User, lim.Mode = "lim", ModeIncremental

@@ -27,6 +27,7 @@ type Column struct {
 	Nullable   bool
 	Unsigned   bool
 	Generated  bool // VIRTUAL or STORED generated: never written, the target computes it
+	AutoInc    bool // AUTO_INCREMENT
 }
 
 // Index is a unique index: its name and columns in index order.
@@ -62,6 +63,15 @@ func (t *Table) Column(name string) *Column {
 	return nil
 }
 
+func (t *Table) hasAutoIncrement() bool {
+	for _, c := range t.Columns {
+		if c.AutoInc {
+			return true
+		}
+	}
+	return false
+}
+
 // WritableColumns are the columns a loader or applier writes: all but the
 // generated ones.
 func (t *Table) WritableColumns() []Column {
@@ -95,6 +105,7 @@ func readTable(ctx context.Context, q querier, schema, name string) (*Table, err
 		extra = strings.ToUpper(extra)
 		c.Generated = strings.Contains(extra, "VIRTUAL GENERATED") || strings.Contains(extra, "STORED GENERATED") ||
 			strings.Contains(extra, "PERSISTENT GENERATED")
+		c.AutoInc = strings.Contains(extra, "AUTO_INCREMENT")
 		t.Columns = append(t.Columns, c)
 	}
 	if err := rows.Err(); err != nil {
