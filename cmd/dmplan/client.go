@@ -5,10 +5,13 @@ import (
 	"crypto/tls"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // etcdClient connects to the etcd endpoints given by the global flags.
@@ -27,6 +30,14 @@ func (a *app) etcdClient(ctx context.Context) (*clientv3.Client, error) {
 		DialTimeout: a.dialTimeout,
 		Context:     ctx,
 		Logger:      zap.NewNop(),
+		// Reconnect quickly after etcd restarts: gRPC's default backoff
+		// grows to minutes, longer than an agent's lease.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: a.dialTimeout,
+		})},
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
 	}
 	if a.tls.caFile != "" || a.tls.certFile != "" || a.tls.keyFile != "" || a.tls.insecureSkipVerify {
 		info := transport.TLSInfo{CertFile: a.tls.certFile, KeyFile: a.tls.keyFile, TrustedCAFile: a.tls.caFile, InsecureSkipVerify: a.tls.insecureSkipVerify}
