@@ -65,9 +65,12 @@ type Change struct {
 // the plan was computed from; the caller (the store) sets it, and apply
 // refuses the plan when the state has moved on.
 type Plan struct {
-	FormatVersion int      `json:"formatVersion"`
-	BaseRevision  int64    `json:"baseRevision"`
-	Changes       []Change `json:"changes"`
-	Waiting       []string `json:"waiting,omitempty"` // sources with no live agent to serve them
-	Desired       State    `json:"desired"`
+	FormatVersion int   `json:"formatVersion"`
+	BaseRevision  int64 `json:"baseRevision"`
+	// GitCommit is the commit of the git work tree the desired state was
+	// read from ("" when none), set by the caller for the apply history.
+	GitCommit string   `json:"gitCommit,omitempty"`
+	Changes   []Change `json:"changes"`
+	Waiting   []string `json:"waiting,omitempty"` // sources with no live agent to serve them
+	Desired   State    `json:"desired"`
 }

@@ -47,7 +47,7 @@ Two concurrent applies never interleave: the second is refused as stale.
 				if err != nil {
 					return err
 				}
-				return a.applyPlan(ctx, p, "")
+				return a.applyPlan(ctx, p)
 			case len(files.paths) == 0:
 				return errors.New("nothing to apply: give a plan file or -f FILE_OR_DIR")
 			}
@@ -77,7 +77,7 @@ func (a *app) planAndApply(ctx context.Context, files *fileFlags, autoApprove bo
 			return err
 		}
 	}
-	return a.applyPlan(ctx, p, gitCommit(files.paths[0]))
+	return a.applyPlan(ctx, p)
 }
 
 var errNotConfirmed = errors.New("apply cancelled: the plan was not confirmed")
@@ -98,7 +98,7 @@ func (a *app) confirm() error {
 	return nil
 }
 
-func (a *app) applyPlan(ctx context.Context, p *planner.Plan, commit string) error {
+func (a *app) applyPlan(ctx context.Context, p *planner.Plan) error {
 	if !p.HasChanges() {
 		fmt.Fprintln(a.out, "No changes to apply.")
 		return nil
@@ -112,7 +112,7 @@ func (a *app) applyPlan(ctx context.Context, p *planner.Plan, commit string) err
 		Time:      time.Now().UTC(),
 		User:      currentUser(a),
 		Host:      hostname(),
-		GitCommit: commit,
+		GitCommit: p.GitCommit,
 	})
 	if errors.Is(err, store.ErrStale) {
 		return fmt.Errorf("%w; nothing was applied: run \"dmplan plan\" again", err)

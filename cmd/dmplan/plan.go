@@ -99,6 +99,7 @@ func (a *app) planFromFiles(ctx context.Context, files *fileFlags) (*planner.Pla
 	}
 	p := planner.Diff(planner.FromSpec(set), snap.State, snap.Workers)
 	p.BaseRevision = snap.Revision
+	p.GitCommit = gitCommit(files.paths[0])
 	return p, nil
 }
 
