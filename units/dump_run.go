@@ -23,6 +23,7 @@ type dumper struct {
 	router tablefilter.Router
 	r      Reporter
 	log    *slog.Logger
+	only   map[tableRef]bool // when set, copy only these tables (newtables.go)
 
 	snapID  uint32
 	snapPos Position

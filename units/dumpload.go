@@ -86,6 +86,13 @@ func DumpLoad(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) (Po
 
 // DumpLoadWith is DumpLoad with tuning options.
 func DumpLoadWith(ctx context.Context, cfg Config, opts DumpLoadOptions, r Reporter, log *slog.Logger) (Position, error) {
+	return dumpLoadTables(ctx, cfg, opts, nil, r, log)
+}
+
+// dumpLoadTables is DumpLoadWith; with only != nil it copies just those
+// source tables (tables newly selected by the filter, newtables.go), even
+// when the load has finished, and keeps the recorded start position.
+func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only map[tableRef]bool, r Reporter, log *slog.Logger) (Position, error) {
 	opts = opts.withDefaults(cfg)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -117,7 +124,7 @@ func DumpLoadWith(ctx context.Context, cfg Config, opts DumpLoadOptions, r Repor
 	}
 	defer target.Close()
 
-	d := &dumper{cfg: cfg, opts: &opts, src: src, target: target, filter: filter, router: router, r: r, log: log}
+	d := &dumper{cfg: cfg, opts: &opts, src: src, target: target, filter: filter, router: router, r: r, log: log, only: only}
 	backoff := time.Second
 	failures := 0
 	for {
@@ -168,7 +175,7 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 	if err := ensureMeta(ctx, d.target); err != nil {
 		return Position{}, err
 	}
-	if pos, done, err := loadDone(ctx, d.target, cfg.Task, cfg.Source); err != nil || done {
+	if pos, done, err := loadDone(ctx, d.target, cfg.Task, cfg.Source); err != nil || done && d.only == nil {
 		return pos, err
 	}
 	flavor := cfg.Flavor
@@ -243,6 +250,9 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	}
 	var jobs []*tableJob
 	for _, ref := range refs {
+		if d.only != nil && !d.only[ref] {
+			continue
+		}
 		def, err := readTable(ctx, src, ref.Schema, ref.Name)
 		if errors.Is(err, ErrTableNotFound) {
 			continue // dropped since it was listed
