@@ -193,3 +193,41 @@ func testNewTables(t *testing.T, p *syPair, log *slog.Logger) {
 		t.Errorf("nt.b has %d chunks not loaded from the second snapshot", n)
 	}
 }
+
+// TestFreshKey: the fresh key changes exactly with the changes the planner
+// calls EffectFresh (planner/doc.go).
+func TestFreshKey(t *testing.T) {
+	base := Config{Task: "shop", Source: "s1", Mode: ModeAll, Tables: []string{"shop.*"},
+		Routes: []Route{{From: "shop.*", To: "dw.*"}}, Start: Position{File: "mysql-bin.000001", Pos: 4}}
+	inc := base
+	inc.Mode = ModeIncremental
+	cases := []struct {
+		name  string
+		a     Config
+		edit  func(*Config)
+		fresh bool
+	}{
+		{"mode", base, func(c *Config) { c.Mode = ModeFull }, true},
+		{"routes in all", base, func(c *Config) { c.Routes = nil }, true},
+		{"start in all", base, func(c *Config) { c.Start.Pos = 99 }, false},
+		{"tables", base, func(c *Config) { c.Tables = []string{"shop.orders"} }, false},
+		{"tuning", base, func(c *Config) { c.SyncWorkers, c.SyncBatch, c.DumpThreads = 2, 10, 1 }, false},
+		{"routes removed", base, func(c *Config) { c.Routes = []Route{} }, true},
+		{"start in incremental", inc, func(c *Config) { c.Start.Pos = 99 }, true},
+		{"gtid start in incremental", inc, func(c *Config) { c.Start.GTID = "0-1-5" }, true},
+		{"routes in incremental", inc, func(c *Config) { c.Routes = nil }, false},
+	}
+	for _, c := range cases {
+		b := c.a
+		b.Routes = append([]Route(nil), c.a.Routes...)
+		c.edit(&b)
+		if got := freshKey(c.a) != freshKey(b); got != c.fresh {
+			t.Errorf("%s: key changed = %v, want %v", c.name, got, c.fresh)
+		}
+	}
+	var none, empty Config
+	empty.Routes = []Route{}
+	if freshKey(none) != freshKey(empty) {
+		t.Error("nil and empty routes give different keys")
+	}
+}
