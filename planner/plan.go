@@ -72,5 +72,10 @@ type Plan struct {
 	GitCommit string   `json:"gitCommit,omitempty"`
 	Changes   []Change `json:"changes"`
 	Waiting   []string `json:"waiting,omitempty"` // sources with no live agent to serve them
-	Desired   State    `json:"desired"`
+	// Live lists what the agents report that differs from what was
+	// applied (a subtask in error, one not yet at its desired stage), e.g.
+	// "subtask shop/mysql-01: error: ...". The caller sets it; it is shown
+	// with the plan but is not a change.
+	Live    []string `json:"live,omitempty"`
+	Desired State    `json:"desired"`
 }

@@ -14,6 +14,7 @@ type jsonPlan struct {
 	Summary       Summary  `json:"summary"`
 	Changes       []Change `json:"changes"`
 	Waiting       []string `json:"waiting"`
+	Live          []string `json:"live,omitempty"`
 }
 
 // RenderJSON prints the plan as versioned JSON: formatVersion, the base
@@ -26,6 +27,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		Summary:       p.Summary(),
 		Changes:       p.Changes,
 		Waiting:       p.Waiting,
+		Live:          p.Live,
 	}
 	if out.Changes == nil {
 		out.Changes = []Change{}

@@ -37,6 +37,10 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		t.line("")
 		t.line("> **" + mdEscape(l) + "**")
 	}
+	for _, l := range p.Live {
+		t.line("")
+		t.line("> Live: " + mdEscape(l))
+	}
 	for start := 0; start < len(p.Changes); {
 		end := start
 		for end < len(p.Changes) && p.Changes[end].Kind == p.Changes[start].Kind {

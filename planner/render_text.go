@@ -83,6 +83,10 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		t.str(l, ansiYellow)
 		t.raw("\n")
 	}
+	for _, l := range p.Live {
+		t.str("Live: "+l, ansiYellow)
+		t.raw("\n")
+	}
 	return bw.Flush()
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmplan/dmplan/internal/statusview"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
 )
@@ -93,14 +94,38 @@ func (a *app) planFromFiles(ctx context.Context, files *fileFlags) (*planner.Pla
 		return nil, err
 	}
 	defer cli.Close()
-	snap, err := store.New(cli).Read(ctx)
+	st := store.New(cli)
+	snap, err := st.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	statuses, err := st.Statuses(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p := planner.Diff(planner.FromSpec(set), snap.State, snap.Workers)
 	p.BaseRevision = snap.Revision
 	p.GitCommit = gitCommit(files.paths[0])
+	p.Live = liveFacts(statusview.Build(snap, statuses, nil, ""))
 	return p, nil
+}
+
+// liveFacts says which applied subtasks are not where they were asked to
+// be (in error, or not yet at their desired stage), for the plan's reader.
+// Waiting sources are already listed by the plan itself.
+func liveFacts(v statusview.View) []string {
+	var out []string
+	for _, s := range v.Subtasks {
+		switch {
+		case s.Stage == statusview.StageError:
+			out = append(out, fmt.Sprintf("subtask %s/%s is in error: %s", s.Task, s.Source, s.Error))
+		case s.Error != "":
+			out = append(out, fmt.Sprintf("subtask %s/%s is %s, last error: %s", s.Task, s.Source, s.Stage, s.Error))
+		case !s.InSync && s.Note != "waiting for an agent":
+			out = append(out, fmt.Sprintf("subtask %s/%s is not yet %s: %s", s.Task, s.Source, s.DesiredStage, s.Note))
+		}
+	}
+	return out
 }
 
 // writePlanFile saves p atomically (temp file + rename), readable by the

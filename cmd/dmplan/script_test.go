@@ -17,6 +17,7 @@ import (
 	"github.com/dmplan/dmplan/internal/mariadbtest"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
 )
 
 func TestMain(m *testing.M) {
@@ -50,6 +51,7 @@ func TestScripts(t *testing.T) {
 			"freeport": cmdFreePort,
 			"waitport": cmdWaitPort,
 			"replace":  cmdReplace,
+			"report":   cmdReport,
 		},
 	})
 }
@@ -119,4 +121,23 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s does not contain %q", args[2], args[0])
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[2]), []byte(strings.ReplaceAll(data, args[0], args[1])), 0o644))
+}
+
+// report WORKER TASK SOURCE STAGE [ERROR...]: writes a subtask status as
+// agent WORKER would (under its lease; see worker).
+func cmdReport(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 4 {
+		ts.Fatalf("usage: report WORKER TASK SOURCE STAGE [ERROR...]")
+	}
+	srv := ts.Value("etcd").(*etcdtest.Server)
+	lease := ts.Value("leases").(map[string]clientv3.LeaseID)[args[0]]
+	if lease == 0 {
+		ts.Fatalf("worker %s is not registered", args[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts.Check(store.New(srv.Client).PutStatus(ctx, lease, store.SubtaskStatus{
+		Worker: args[0], Task: args[1], Source: args[2], Stage: spec.Stage(args[3]),
+		Unit: "sync", Error: strings.Join(args[4:], " "), UpdatedAt: time.Now(),
+	}))
 }
