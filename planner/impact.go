@@ -48,17 +48,7 @@ func (d *differ) sourceUpdated(c, w spec.Source) []string {
 		if moved {
 			how = append(how, "to "+addr(w.Endpoint))
 		}
-		if c.User != w.User {
-			how = append(how, "as "+quote(w.User))
-		}
-		switch {
-		case c.Password.Ref != w.Password.Ref && !w.Password.IsZero():
-			how = append(how, "with the password from "+w.Password.String())
-		case c.Password.Ref != w.Password.Ref:
-			how = append(how, "without a password")
-		case c.Password.Digest != w.Password.Digest:
-			how = append(how, "with the changed password")
-		}
+		how = append(how, credentialsHow(c.Endpoint, w.Endpoint)...)
 		out = append(out, "reconnects "+strings.Join(how, " ")+": "+d.restartClause(w.Name))
 		if moved && len(d.subtasksOf(w.Name, true)) > 0 {
 			out = append(out, "checkpoints are positions in the binlog of "+addr(c.Endpoint)+

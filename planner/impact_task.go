@@ -117,6 +117,12 @@ func modeLine(c, w spec.Task) []string {
 }
 
 func targetHow(c, w spec.Endpoint) string {
+	return strings.Join(credentialsHow(c, w), " ")
+}
+
+// credentialsHow says how an endpoint's user and password change, never
+// showing a password: only its ${VAR} reference, or that its value changed.
+func credentialsHow(c, w spec.Endpoint) []string {
 	var how []string
 	if c.User != w.User {
 		how = append(how, "as "+quote(w.User))
@@ -129,7 +135,7 @@ func targetHow(c, w spec.Endpoint) string {
 	case c.Password.Digest != w.Password.Digest:
 		how = append(how, "with the changed password")
 	}
-	return strings.Join(how, " ")
+	return how
 }
 
 func (d *differ) sourcesLines(c, w spec.Task) []string {
