@@ -136,8 +136,8 @@ func (l *loader) insert(ctx context.Context, tx *sql.Tx, c *chunk) (rows, bytes 
 		if _, err := tx.ExecContext(ctx, string(p.data)); err != nil {
 			return l.wrap(c, err)
 		}
-		if err := checkWarnings(ctx, tx); err != nil { // @@warning_count is per statement
-			return Permanent(fmt.Errorf("load %s into %s: %w", c.job, c.job.dst, err))
+		if err := l.checkWarnings(ctx, tx, c); err != nil { // @@warning_count is per statement
+			return err
 		}
 		rows += int64(p.rows)
 		bytes += int64(len(p.data))
@@ -178,8 +178,8 @@ func (l *loader) loadData(ctx context.Context, tx *sql.Tx, c *chunk) (rows, byte
 	if pr.err != nil {
 		return 0, 0, pr.err
 	}
-	if err := checkWarnings(ctx, tx); err != nil { // first: they say why rows were skipped
-		return 0, 0, Permanent(fmt.Errorf("load %s into %s: %w", c.job, c.job.dst, err))
+	if err := l.checkWarnings(ctx, tx, c); err != nil { // first: they say why rows were skipped
+		return 0, 0, err
 	}
 	if !c.job.replace {
 		if n, _ := res.RowsAffected(); n != pr.rows {
@@ -187,6 +187,20 @@ func (l *loader) loadData(ctx context.Context, tx *sql.Tx, c *chunk) (rows, byte
 		}
 	}
 	return pr.rows, pr.bytes, nil
+}
+
+// checkWarnings turns the warnings of the statement just run into a
+// permanent error naming the table; a connection lost while asking (the
+// target restarting) stays transient, so the chunk is retried.
+func (l *loader) checkWarnings(ctx context.Context, tx *sql.Tx, c *chunk) error {
+	err := checkWarnings(ctx, tx)
+	switch {
+	case err == nil:
+		return nil
+	case IsTransient(err):
+		return l.wrap(c, err)
+	}
+	return Permanent(fmt.Errorf("load %s into %s: %w", c.job, c.job.dst, err))
 }
 
 // wrap names the table in a load error and says what to do about the
