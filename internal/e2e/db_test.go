@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/dmplan/dmplan/units"
 )
 
 // dataset is one test's data: a database on the source (same name on the
@@ -57,6 +60,19 @@ func newDataset(t *testing.T, c *cluster, name string, rows int) *dataset {
 		"CREATE USER '"+d.tgtUser+"'@'127.0.0.1' IDENTIFIED BY '"+c.env[d.tgtPWVar]+"'",
 		"GRANT ALL ON *.* TO '"+d.tgtUser+"'@'127.0.0.1'",
 	)
+	// A previous run of this test (go test -count=N) left the subtask's
+	// checkpoints in the target; the dataset starts anew, so forget them.
+	ctx := context.Background()
+	if err := units.ResetDumpLoad(ctx, d.tgt, name, "src-"+name); err != nil {
+		t.Fatal(err)
+	}
+	if err := units.ResetSync(ctx, d.tgt, name, "src-"+name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.tgt.Exec("DELETE FROM dmplan_meta.subtask_config WHERE task = ? AND source = ?", name, "src-"+name); err != nil &&
+		!strings.Contains(err.Error(), "1146") { // the table does not exist yet
+		t.Fatal(err)
+	}
 	d.exec(d.src,
 		"DROP DATABASE IF EXISTS `"+d.db+"`",
 		"DROP USER IF EXISTS '"+d.srcUser+"'@'127.0.0.1'",
