@@ -319,14 +319,22 @@ func (b *ddlBuilder) dropTables() error {
 			break
 		}
 	}
+	b.keepList(first, last, keep, changed)
+	return nil
+}
+
+// keepList ends a statement that names a list of tables: with none left
+// (all filtered out or merged away) the statement is skipped; otherwise,
+// when a name was dropped or rewritten, the list from first to last is
+// replaced by the kept, routed names.
+func (b *ddlBuilder) keepList(first, last int, keep []string, changed bool) {
 	if len(keep) == 0 {
 		b.plan.kind = ""
-		return nil
+		return
 	}
 	if changed || len(b.edits) > 0 {
 		b.edits = []ddlEdit{{first, last, strings.Join(keep, ", ")}}
 	}
-	return nil
 }
 
 // renameTables reads "a TO b [, c TO d ...]".
@@ -365,13 +373,7 @@ func (b *ddlBuilder) renameTables() error {
 			break
 		}
 	}
-	if len(keep) == 0 {
-		b.plan.kind = ""
-		return nil
-	}
-	if changed || len(b.edits) > 0 {
-		b.edits = []ddlEdit{{first, last, strings.Join(keep, ", ")}}
-	}
+	b.keepList(first, last, keep, changed)
 	return nil
 }
 
