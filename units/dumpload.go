@@ -90,7 +90,7 @@ func DumpLoadWith(ctx context.Context, cfg Config, opts DumpLoadOptions, r Repor
 }
 
 // dumpLoadTables is DumpLoadWith; with only != nil it copies just those
-// source tables (tables newly selected by the filter, newtables.go), even
+// source tables (tables newly selected by the filter, sync_newtables.go), even
 // when the load has finished, and keeps the recorded start position.
 func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only map[tableRef]bool, r Reporter, log *slog.Logger) (Position, error) {
 	opts = opts.withDefaults(cfg)

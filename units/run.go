@@ -156,7 +156,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 	defer target.Close()
 	return withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context) error {
 		// A fresh change starts the subtask over; a filter change copies
-		// the newly selected tables first (fresh.go, newtables.go).
+		// the newly selected tables first (fresh.go, sync_newtables.go).
 		if err := e.reconcileConfig(ctx, target, r); err != nil {
 			return err
 		}

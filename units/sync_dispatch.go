@@ -7,7 +7,7 @@ import (
 )
 
 // dispatch hands a change to its worker, after a flush when it conflicts
-// with a change in flight on another worker (causality.go).
+// with a change in flight on another worker (sync_causality.go).
 func (s *syncer) dispatch(ctx context.Context, c *syncChange) error {
 	row := c.after
 	if c.kind != changeInsert {
