@@ -23,7 +23,7 @@ type dumper struct {
 	router tablefilter.Router
 	r      Reporter
 	log    *slog.Logger
-	only   map[tableRef]bool // when set, copy only these tables (sync_sync_newtables.go)
+	only   map[tableRef]bool // when set, copy only these tables (sync_newtables.go)
 
 	snapID  uint32
 	snapPos Position
