@@ -78,6 +78,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.exportCommand(),
 		a.statusCommand(),
 		a.versionCommand(),
+		a.memberCommand(),
 	)
 	for _, c := range a.extraCommands() {
 		root.AddCommand(c)

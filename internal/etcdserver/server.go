@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -41,9 +43,27 @@ type Config struct {
 	Name      string // member name, default DefaultName
 
 	// AllowNonLoopback permits listening on addresses other than
-	// 127.0.0.0/8, ::1 and localhost. Protect such a server with TLS and
-	// auth (not offered here).
+	// 127.0.0.0/8, ::1 and localhost. Start refuses it unless the client
+	// side has TLS with client certificates (ClientTLS.ClientCertAuth).
 	AllowNonLoopback bool
+
+	// InitialCluster lists every member of a new cluster as etcd's
+	// --initial-cluster does ("m1=http://127.0.0.1:2380,m2=..."); empty
+	// means a single-member cluster of this server alone. It names this
+	// server too (Name), and its peer URL must be PeerURL.
+	InitialCluster string
+	// InitialClusterState is "new" (default) or "existing": a member added
+	// to a running cluster (after `dmplan member add`) starts "existing".
+	InitialClusterState string
+	// InitialClusterToken keeps two clusters from joining by mistake;
+	// default "dmplan".
+	InitialClusterToken string
+
+	// ClientTLS secures the client URL (https): the server's certificate,
+	// and with ClientCertAuth a CA that client certificates must chain to.
+	// PeerTLS secures the member-to-member URL likewise.
+	ClientTLS TLS
+	PeerTLS   TLS
 
 	// MaxTxnOps and MaxRequestBytes default to DefaultMaxTxnOps and
 	// DefaultMaxRequestBytes. Tests set etcd's own defaults (128 and
@@ -57,6 +77,45 @@ type Config struct {
 
 	ReadyTimeout time.Duration // default DefaultReadyTimeout
 	Logger       *slog.Logger  // etcd's warnings and errors go here; nil discards them
+}
+
+// TLS names the files of one side's TLS, as etcd's --cert-file,
+// --key-file, --trusted-ca-file and --client-cert-auth do.
+type TLS struct {
+	CertFile, KeyFile string
+	TrustedCAFile     string
+	ClientCertAuth    bool // require a certificate signed by TrustedCAFile
+}
+
+// Enabled reports whether any TLS file is set.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.TrustedCAFile != "" }
+
+func (t TLS) check(what string) error {
+	if !t.Enabled() {
+		if t.ClientCertAuth {
+			return fmt.Errorf("%s TLS: client certificate auth needs a certificate, key and trusted CA", what)
+		}
+		return nil
+	}
+	if t.CertFile == "" || t.KeyFile == "" {
+		return fmt.Errorf("%s TLS: both a certificate and a key file are required", what)
+	}
+	if t.ClientCertAuth && t.TrustedCAFile == "" {
+		return fmt.Errorf("%s TLS: client certificate auth needs a trusted CA file", what)
+	}
+	for _, f := range []string{t.CertFile, t.KeyFile, t.TrustedCAFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("%s TLS: %w", what, err)
+		}
+	}
+	return nil
+}
+
+func (t TLS) info() transport.TLSInfo {
+	return transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.TrustedCAFile, ClientCertAuth: t.ClientCertAuth}
 }
 
 // Server is a running embedded etcd.
@@ -118,11 +177,20 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, *slog.Logger,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	curl, err := listenURL("client", cfg.ClientURL, DefaultClientURL, cfg.AllowNonLoopback)
+	if err := cfg.ClientTLS.check("client"); err != nil {
+		return nil, nil, err
+	}
+	if err := cfg.PeerTLS.check("peer"); err != nil {
+		return nil, nil, err
+	}
+	if cfg.AllowNonLoopback && !cfg.ClientTLS.ClientCertAuth {
+		return nil, nil, errors.New("listening beyond loopback needs client TLS with client certificate auth")
+	}
+	curl, err := listenURL("client", cfg.ClientURL, DefaultClientURL, cfg.AllowNonLoopback, cfg.ClientTLS.Enabled())
 	if err != nil {
 		return nil, nil, err
 	}
-	purl, err := listenURL("peer", cfg.PeerURL, DefaultPeerURL, cfg.AllowNonLoopback)
+	purl, err := listenURL("peer", cfg.PeerURL, DefaultPeerURL, cfg.AllowNonLoopback, cfg.PeerTLS.Enabled())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,7 +211,23 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, *slog.Logger,
 	e.ListenPeerUrls = []url.URL{*purl}
 	e.AdvertisePeerUrls = []url.URL{*purl}
 	e.InitialCluster = e.InitialClusterFromName(e.Name)
-	e.InitialClusterToken = "dmplan"
+	if cfg.InitialCluster != "" {
+		if err := checkInitialCluster(cfg.InitialCluster, e.Name, purl, cfg.AllowNonLoopback); err != nil {
+			return nil, nil, err
+		}
+		e.InitialCluster = cfg.InitialCluster
+	}
+	switch cfg.InitialClusterState {
+	case "", embed.ClusterStateFlagNew:
+		e.ClusterState = embed.ClusterStateFlagNew
+	case embed.ClusterStateFlagExisting:
+		e.ClusterState = embed.ClusterStateFlagExisting
+	default:
+		return nil, nil, fmt.Errorf("initial cluster state %q: want new or existing", cfg.InitialClusterState)
+	}
+	e.InitialClusterToken = or(cfg.InitialClusterToken, "dmplan")
+	e.ClientTLSInfo = cfg.ClientTLS.info()
+	e.PeerTLSInfo = cfg.PeerTLS.info()
 	e.MaxTxnOps = orUint(cfg.MaxTxnOps, DefaultMaxTxnOps)
 	e.MaxRequestBytes = orUint(cfg.MaxRequestBytes, DefaultMaxRequestBytes)
 	e.AutoCompactionMode = embed.CompactorModePeriodic
@@ -155,8 +239,8 @@ func embedConfig(cfg Config, closing *atomic.Bool) (*embed.Config, *slog.Logger,
 }
 
 // listenURL parses raw (or def when raw is empty) and refuses non-loopback
-// hosts unless allowed.
-func listenURL(what, raw, def string, allowAny bool) (*url.URL, error) {
+// hosts unless allowed. With TLS the scheme is https.
+func listenURL(what, raw, def string, allowAny, secure bool) (*url.URL, error) {
 	if raw == "" {
 		raw = def
 	}
@@ -167,6 +251,12 @@ func listenURL(what, raw, def string, allowAny bool) (*url.URL, error) {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("%s URL %q: scheme must be http or https", what, raw)
 	}
+	if secure && u.Scheme == "http" {
+		u.Scheme = "https"
+	}
+	if !secure && u.Scheme == "https" {
+		return nil, fmt.Errorf("%s URL %q: https needs a certificate and key", what, raw)
+	}
 	if u.Port() == "" {
 		return nil, fmt.Errorf("%s URL %q: port is required", what, raw)
 	}
@@ -174,6 +264,38 @@ func listenURL(what, raw, def string, allowAny bool) (*url.URL, error) {
 		return nil, fmt.Errorf("%s URL %q: %w (set AllowNonLoopback to permit it)", what, raw, ErrNonLoopback)
 	}
 	return u, nil
+}
+
+// checkInitialCluster checks a --initial-cluster value: name=URL pairs,
+// unique names, loopback hosts unless allowed, and this member's own entry
+// equal to its peer URL (etcd would refuse to start with a vaguer error).
+func checkInitialCluster(ic, name string, peer *url.URL, allowAny bool) error {
+	seen := map[string]bool{}
+	self := false
+	for _, part := range strings.Split(ic, ",") {
+		n, raw, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || n == "" || raw == "" {
+			return fmt.Errorf("initial cluster %q: %q is not name=URL", ic, part)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Port() == "" {
+			return fmt.Errorf("initial cluster %q: member %s: %q is not an http(s)://host:port URL", ic, n, raw)
+		}
+		if !allowAny && !isLoopback(u.Hostname()) {
+			return fmt.Errorf("initial cluster: member %s at %q: %w", n, raw, ErrNonLoopback)
+		}
+		if n == name {
+			if u.Host != peer.Host || u.Scheme != peer.Scheme {
+				return fmt.Errorf("initial cluster: this member %s is listed at %s but its peer URL is %s", n, raw, peer)
+			}
+			self = true
+		}
+		seen[n] = true
+	}
+	if !self {
+		return fmt.Errorf("initial cluster %q does not list this member %q (--name)", ic, name)
+	}
+	return nil
 }
 
 func isLoopback(host string) bool {
@@ -213,11 +335,20 @@ func (s *Server) URLs() (client, peer string) {
 
 // Client opens a new client to this server. The caller closes it.
 func (s *Server) Client() (*clientv3.Client, error) {
-	cli, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:   s.Endpoints(),
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.New(newSlogCore(s.log, zap.WarnLevel, nil)),
-	})
+	}
+	if t := s.etcd.Config().ClientTLSInfo; !t.Empty() {
+		// The server's own certificate doubles as a client certificate.
+		tc, err := t.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("connect to embedded etcd %v: TLS: %w", s.endpoints, err)
+		}
+		cfg.TLS = tc
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to embedded etcd %v: %w", s.endpoints, err)
 	}
@@ -254,3 +385,6 @@ func orUint(v, def uint) uint {
 	}
 	return v
 }
+
+// Name is this member's name.
+func (s *Server) Name() string { return s.etcd.Config().Name }
