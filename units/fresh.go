@@ -10,18 +10,6 @@ import (
 	"fmt"
 )
 
-// subtaskConfigDDL records, per subtask, the configuration its checkpoints
-// belong to: the fresh key (a hash of what makes a change "fresh", see
-// freshKey) and the table filter the loaded tables were selected by.
-const subtaskConfigDDL = `CREATE TABLE IF NOT EXISTS dmplan_meta.subtask_config (
-	task VARCHAR(64) NOT NULL,
-	source VARCHAR(64) NOT NULL,
-	fresh_key CHAR(64) NOT NULL,
-	tables MEDIUMTEXT NOT NULL,
-	updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
-	PRIMARY KEY (task, source)
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`
-
 // freshKey hashes the parts of cfg whose change makes the subtask start
 // over (planner.SubtaskEffect's EffectFresh): the mode, the routes (modes
 // all and full) and the start position (mode incremental).
@@ -100,7 +88,7 @@ func writeSubtaskConfig(ctx context.Context, target *sql.DB, cfg Config) error {
 // interrupted run does it again on its next start.
 func (e *syncEnv) reconcileConfig(ctx context.Context, target *sql.DB, r Reporter) error {
 	cfg := e.cfg
-	if err := ensureMeta(ctx, target, append(append([]string(nil), syncMetaDDL...), subtaskConfigDDL)...); err != nil {
+	if err := ensureMeta(ctx, target); err != nil {
 		return err
 	}
 	old, ok, err := readSubtaskConfig(ctx, target, cfg.Task, cfg.Source)

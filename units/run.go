@@ -168,7 +168,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 			r.Report(Progress{Finished: true, Position: pos})
 			return nil
 		}
-		if err := ensureSyncMeta(ctx, target); err != nil {
+		if err := ensureMeta(ctx, target); err != nil {
 			return err
 		}
 		_, ok, err := readSyncCheckpoint(ctx, target, cfg.Task, cfg.Source)

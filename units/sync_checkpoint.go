@@ -10,44 +10,6 @@ import (
 	"strings"
 )
 
-// Sync checkpoints live in two target tables (docs/units.md, "Sync"):
-//
-//   - sync_checkpoint, one row per subtask: the resume point S (a
-//     transaction boundary in the source's binlog, with its GTID set), the
-//     number of workers the per-worker marks belong to, the run generation
-//     (bumped by every run, so a stale run notices it was superseded), the
-//     last DDL applied and the DDL being applied;
-//   - sync_worker, one row per subtask and worker: the sequence number of
-//     the last row change that worker committed, written in the same
-//     target transaction as the change itself.
-var syncMetaDDL = []string{
-	`CREATE TABLE IF NOT EXISTS dmplan_meta.sync_checkpoint (
-		task VARCHAR(64) NOT NULL,
-		source VARCHAR(64) NOT NULL,
-		binlog_file VARCHAR(255) NOT NULL,
-		binlog_pos BIGINT UNSIGNED NOT NULL,
-		gtid TEXT NOT NULL,
-		workers INT UNSIGNED NOT NULL,
-		run_gen BIGINT UNSIGNED NOT NULL,
-		ddl_file VARCHAR(255) NOT NULL DEFAULT '',
-		ddl_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
-		pending_file VARCHAR(255) NOT NULL DEFAULT '',
-		pending_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
-		pending_fp CHAR(64) NOT NULL DEFAULT '',
-		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-		PRIMARY KEY (task, source)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-	`CREATE TABLE IF NOT EXISTS dmplan_meta.sync_worker (
-		task VARCHAR(64) NOT NULL,
-		source VARCHAR(64) NOT NULL,
-		worker INT UNSIGNED NOT NULL,
-		binlog_file VARCHAR(255) NOT NULL,
-		binlog_pos BIGINT UNSIGNED NOT NULL,
-		row_idx INT UNSIGNED NOT NULL,
-		PRIMARY KEY (task, source, worker)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
-}
-
 // syncSeq orders the row changes and DDL of one source's binlog: the
 // binlog file (its numeric extension), the end position of the event and
 // the row's index inside the event. Every change has a distinct seq, and
@@ -109,10 +71,6 @@ type syncCheckpoint struct {
 	PendingDDL workerMark // DDL being applied, with the target's fingerprint before it
 	PendingFP  string
 	Marks      []workerMark // per worker, len Workers
-}
-
-func ensureSyncMeta(ctx context.Context, db *sql.DB) error {
-	return ensureMeta(ctx, db, syncMetaDDL...)
 }
 
 // readSyncCheckpoint returns the stored checkpoint, or ok=false when the
@@ -286,7 +244,7 @@ func (m *syncMeta) reshape(ctx context.Context, resume Position, workers int) er
 // starts from Config.Start (or the source's current position), the next
 // "all" run from a dump.
 func ResetSync(ctx context.Context, target *sql.DB, task, source string) error {
-	if err := ensureSyncMeta(ctx, target); err != nil {
+	if err := ensureMeta(ctx, target); err != nil {
 		return err
 	}
 	for _, t := range []string{"sync_checkpoint", "sync_worker"} {

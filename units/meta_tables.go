@@ -1,0 +1,138 @@
+package units
+
+import (
+	"context"
+	"fmt"
+)
+
+// Every table of dmplan_meta is defined here, in one list, as
+// internal/store/keys.go holds every etcd key. docs/units.md describes
+// each table; the units read and write them in meta.go (dump/load),
+// sync_checkpoint.go (sync) and fresh.go (subtask configuration).
+
+// metaSchema is the target schema that holds every checkpoint. It is never
+// dumped, and never replicated by sync.
+const metaSchema = "dmplan_meta"
+
+// metaDDL creates dmplan_meta. Every statement is idempotent.
+var metaDDL = []string{
+	"CREATE DATABASE IF NOT EXISTS " + QuoteIdent(metaSchema) + " DEFAULT CHARACTER SET utf8mb4",
+
+	// Dump and load.
+	//
+	// One row per snapshot that rows were read from. Attempts that are
+	// interrupted and resumed take a new snapshot each.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.dump_snapshot (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		snapshot_id INT UNSIGNED NOT NULL,
+		binlog_file VARCHAR(255) NOT NULL,
+		binlog_pos BIGINT UNSIGNED NOT NULL,
+		gtid TEXT NOT NULL,
+		taken_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source, snapshot_id)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// One row per source table being loaded: where it goes, the columns
+	// written and the key chunks are cut by (JSON lists), and whether this
+	// subtask created the target table.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.load_table (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		src_schema VARCHAR(64) NOT NULL,
+		src_table VARCHAR(64) NOT NULL,
+		dst_schema VARCHAR(64) NOT NULL,
+		dst_table VARCHAR(64) NOT NULL,
+		columns MEDIUMTEXT NOT NULL,
+		chunk_key TEXT NOT NULL,
+		created_target TINYINT NOT NULL DEFAULT 0,
+		PRIMARY KEY (task, source, src_schema, src_table)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// One row per chunk: the key range (lo_key, hi_key] (NULL: unbounded).
+	// A chunk is recorded (done = 0) before its rows are read; the row
+	// becomes done = 1, with the snapshot the rows came from, in the same
+	// target transaction that writes the rows.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.load_chunk (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		src_schema VARCHAR(64) NOT NULL,
+		src_table VARCHAR(64) NOT NULL,
+		seq INT UNSIGNED NOT NULL,
+		lo_key MEDIUMTEXT NULL,
+		hi_key MEDIUMTEXT NULL,
+		done TINYINT NOT NULL DEFAULT 0,
+		snapshot_id INT UNSIGNED NULL,
+		row_count BIGINT UNSIGNED NOT NULL DEFAULT 0,
+		byte_count BIGINT UNSIGNED NOT NULL DEFAULT 0,
+		PRIMARY KEY (task, source, src_schema, src_table, seq)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// One row when dump+load has finished: where sync starts.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.load_done (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		binlog_file VARCHAR(255) NOT NULL,
+		binlog_pos BIGINT UNSIGNED NOT NULL,
+		gtid TEXT NOT NULL,
+		finished_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+
+	// Sync (docs/units.md, "Sync").
+	//
+	// One row per subtask: the resume point S (a transaction boundary in
+	// the source's binlog, with its GTID set), the number of workers the
+	// per-worker marks belong to, the run generation (bumped by every run,
+	// so a stale run notices it was superseded), the last DDL applied and
+	// the DDL being applied.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.sync_checkpoint (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		binlog_file VARCHAR(255) NOT NULL,
+		binlog_pos BIGINT UNSIGNED NOT NULL,
+		gtid TEXT NOT NULL,
+		workers INT UNSIGNED NOT NULL,
+		run_gen BIGINT UNSIGNED NOT NULL,
+		ddl_file VARCHAR(255) NOT NULL DEFAULT '',
+		ddl_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
+		pending_file VARCHAR(255) NOT NULL DEFAULT '',
+		pending_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
+		pending_fp CHAR(64) NOT NULL DEFAULT '',
+		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// One row per subtask and worker: the sequence number of the last row
+	// change that worker committed, written in the same target transaction
+	// as the change itself.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.sync_worker (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		worker INT UNSIGNED NOT NULL,
+		binlog_file VARCHAR(255) NOT NULL,
+		binlog_pos BIGINT UNSIGNED NOT NULL,
+		row_idx INT UNSIGNED NOT NULL,
+		PRIMARY KEY (task, source, worker)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+
+	// Subtask configuration.
+	//
+	// One row per subtask: the configuration its checkpoints belong to,
+	// the fresh key (a hash of what makes a change "fresh", see freshKey)
+	// and the table filter the loaded tables were selected by.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.subtask_config (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		fresh_key CHAR(64) NOT NULL,
+		tables MEDIUMTEXT NOT NULL,
+		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+}
+
+// ensureMeta creates dmplan_meta and every table of it that is missing.
+func ensureMeta(ctx context.Context, db querier) error {
+	for _, stmt := range metaDDL {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create %s tables: %w", metaSchema, err)
+		}
+	}
+	return nil
+}
