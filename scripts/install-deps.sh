@@ -7,6 +7,8 @@ need=()
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+# etcd 3.4 from Debian: the tests run dmplan against it as an external cluster.
+[ -x /usr/bin/etcd ] || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]} from Debian's packages..." >&2
   SUDO=""

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -68,5 +70,49 @@ func (a *app) etcdClient(ctx context.Context) (*clientv3.Client, error) {
 		}
 	}
 	cli.Close()
+	if why := diagnoseTLS(eps[0], cfg.TLS, a.dialTimeout); why != "" {
+		return nil, fmt.Errorf("cannot reach etcd at %s: %s", strings.Join(eps, ","), why)
+	}
 	return nil, fmt.Errorf("cannot reach etcd at %s (is \"dmplan server\" running? see --endpoints): %w", strings.Join(eps, ","), lastErr)
+}
+
+// diagnoseTLS says why a TLS set-up fails against ep, which gRPC only
+// reports as a deadline: a handshake error, or a server that speaks TLS to
+// a client that does not. It returns "" when TLS is not the problem.
+func diagnoseTLS(ep string, tc *tls.Config, timeout time.Duration) string {
+	host := ep
+	if i := strings.Index(host, "://"); i >= 0 {
+		host = host[i+3:]
+	}
+	d := &net.Dialer{Timeout: timeout}
+	if tc == nil {
+		probe, err := tls.DialWithDialer(d, "tcp", host, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			return ""
+		}
+		probe.Close()
+		return "it serves TLS: pass --cacert (and --cert/--key when it requires client certificates)"
+	}
+	c := tc.Clone()
+	if h, _, err := net.SplitHostPort(host); err == nil && c.ServerName == "" {
+		c.ServerName = h
+	}
+	conn, err := tls.DialWithDialer(d, "tcp", host, c)
+	if err != nil {
+		var rec tls.RecordHeaderError
+		if errors.As(err, &rec) {
+			return "it does not speak TLS: drop --cacert/--cert/--key, or check the port"
+		}
+		if _, ok := err.(net.Error); ok && !strings.Contains(err.Error(), "tls") && !strings.Contains(err.Error(), "x509") {
+			return ""
+		}
+		return "TLS: " + err.Error()
+	}
+	defer conn.Close()
+	// TLS 1.3 reports a refused client certificate only on the first read.
+	conn.SetReadDeadline(time.Now().Add(timeout))
+	if _, err := conn.Read(make([]byte, 1)); err != nil && (strings.Contains(err.Error(), "certificate") || strings.Contains(err.Error(), "tls")) {
+		return "TLS: " + err.Error() + " (etcd requires a client certificate signed by its CA: --cert/--key)"
+	}
+	return ""
 }

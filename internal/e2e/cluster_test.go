@@ -33,6 +33,7 @@ type cluster struct {
 	t         *testing.T
 	dir       string
 	endpoints string
+	flags     []string // global flags every dmplan command gets (etcd TLS, user)
 	env       map[string]string // passwords, as apply and the agents' env file see them
 	server    *proc
 	agents    map[string]*proc
@@ -90,7 +91,7 @@ func (c *cluster) start(name string, args ...string) *proc {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(dmplanBin, append(args, "--endpoints", c.endpoints, "--log-format", "json")...)
+	cmd := exec.Command(dmplanBin, c.args(append(args, "--log-format", "json")...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = c.environ()
 	if err := cmd.Start(); err != nil {
@@ -99,6 +100,11 @@ func (c *cluster) start(name string, args ...string) *proc {
 	p := &proc{name: name, log: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() { cmd.Wait(); f.Close(); close(p.done) }()
 	return p
+}
+
+// args is args with the endpoints and the global flags.
+func (c *cluster) args(args ...string) []string {
+	return append(append(append([]string(nil), args...), "--endpoints", c.endpoints), c.flags...)
 }
 
 func (c *cluster) environ() []string {
@@ -198,7 +204,7 @@ func (c *cluster) removeYAML(name string) {
 // dmplan runs a dmplan command to completion and returns its output.
 func (c *cluster) dmplan(args ...string) string {
 	c.t.Helper()
-	cmd := exec.Command(dmplanBin, append(args, "--endpoints", c.endpoints)...)
+	cmd := exec.Command(dmplanBin, c.args(args...)...)
 	cmd.Env = c.environ()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -212,7 +218,7 @@ func (c *cluster) dmplan(args ...string) string {
 func (c *cluster) apply() {
 	c.t.Helper()
 	for attempt := 0; ; attempt++ {
-		cmd := exec.Command(dmplanBin, "apply", "-f", filepath.Join(c.dir, "yaml"), "--auto-approve", "--endpoints", c.endpoints)
+		cmd := exec.Command(dmplanBin, c.args("apply", "-f", filepath.Join(c.dir, "yaml"), "--auto-approve")...)
 		cmd.Env = c.environ()
 		out, err := cmd.CombinedOutput()
 		if err == nil {
