@@ -33,7 +33,7 @@ type cluster struct {
 	t         *testing.T
 	dir       string
 	endpoints string
-	flags     []string // global flags every dmplan command gets (etcd TLS, user)
+	flags     []string          // global flags every dmplan command gets (etcd TLS, user)
 	env       map[string]string // passwords, as apply and the agents' env file see them
 	server    *proc
 	agents    map[string]*proc
