@@ -49,6 +49,7 @@ func (a *app) rootCommand() *cobra.Command {
   dmplan apply -f DIR      make it so (atomically)
   dmplan agent --name N    run the units bound to this agent
   dmplan status            desired against observed state
+  dmplan verify TASK       compare the target with the sources, while sync runs
   dmplan server            a single-node embedded etcd for one machine
 ` + exitCodesHelp,
 		SilenceUsage:  true,
@@ -77,6 +78,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.applyCommand(),
 		a.exportCommand(),
 		a.statusCommand(),
+		a.verifyCommand(),
 		a.versionCommand(),
 		a.memberCommand(),
 	)
