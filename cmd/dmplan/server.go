@@ -82,7 +82,7 @@ SIGINT or SIGTERM shuts the server down cleanly; a second signal exits at once.
 				return err
 			}
 			defer srv.Close()
-			fmt.Fprintf(a.out, "dmplan server: etcd member %s serving on %s (data in %s)\n", srv.Name(), strings.Join(srv.Endpoints(), ","), f.dataDir)
+			fmt.Fprintf(a.out, "dmplan server: etcd serving on %s (member %s, data in %s)\n", strings.Join(srv.Endpoints(), ","), srv.Name(), f.dataDir)
 			select {
 			case <-cmd.Context().Done():
 				log.Info("shutting down")
