@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/dmplan/dmplan/units/ddl"
 )
 
 // dsn builds a go-sql-driver DSN. It is never logged: it holds the password.
@@ -51,7 +53,7 @@ func (ep Endpoint) String() string {
 // QuoteIdent quotes a schema, table or column name with backticks,
 // doubling any backtick inside it.
 func QuoteIdent(name string) string {
-	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+	return ddl.QuoteIdent(name)
 }
 
 // QuoteTable quotes "db"."table" as `db`.`table`.

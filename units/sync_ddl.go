@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/dmplan/dmplan/units/ddl"
 )
 
 // DDL is applied in binlog order as a barrier: every worker commits what
@@ -47,8 +49,8 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 	if seq.lessEq(s.ddlDone) {
 		return mark, false, nil // applied before a restart
 	}
-	if s.windows != nil && len(plan.src) > 0 &&
-		s.windows.Decide(plan.src[0].Schema, plan.src[0].Name, Position{File: s.file, Pos: h.LogPos}) == EventSkip {
+	if s.windows != nil && len(plan.Src) > 0 &&
+		s.windows.Decide(plan.Src[0].Schema, plan.Src[0].Name, Position{File: s.file, Pos: h.LogPos}) == EventSkip {
 		return mark, false, nil // the loaded definition has it already
 	}
 	if err := s.flush(ctx); err != nil {
@@ -59,15 +61,15 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 		return mark, false, err
 	}
 	if seq == s.pending && s.pendingFP != "" && fp != s.pendingFP {
-		s.log.Info("DDL found applied before a restart", "kind", plan.kind, "tables", plan.tables, "binlog", s.file, "pos", h.LogPos)
+		s.log.Info("DDL found applied before a restart", "kind", plan.Kind, "tables", plan.Tables, "binlog", s.file, "pos", h.LogPos)
 	} else {
 		if err := s.meta.ddlPending(ctx, mark, fp, resume); err != nil {
 			return mark, false, err
 		}
 		s.pending, s.pendingFP = seq, fp
-		s.log.Info("applying DDL", "kind", plan.kind, "tables", plan.tables, "databases", plan.dbs, "binlog", s.file, "pos", h.LogPos)
+		s.log.Info("applying DDL", "kind", plan.Kind, "tables", plan.Tables, "databases", plan.DBs, "binlog", s.file, "pos", h.LogPos)
 		if err := s.applyDDL(ctx, plan, mode, modeKnown); err != nil {
-			return mark, false, fmt.Errorf("sync %s/%s: %s %v at %s: %w", s.cfg.Task, s.cfg.Source, plan.kind, plan.tables, where, err)
+			return mark, false, fmt.Errorf("sync %s/%s: %s %v at %s: %w", s.cfg.Task, s.cfg.Source, plan.Kind, plan.Tables, where, err)
 		}
 	}
 	s.tables.reset()
@@ -94,11 +96,29 @@ func statusSQLMode(vars []byte) (uint64, bool) {
 	return 0, false
 }
 
-const sqlModeANSIQuotes = 4
+// planStatement decides what a statement of the binlog becomes on the
+// target (ddl.PlanStatement, under the task's filter and routes); an error
+// is permanent.
+func (s *syncer) planStatement(schema, query string, mode uint64) (*ddl.Plan, error) {
+	p, err := ddl.PlanStatement(ddlResolver{s}, schema, query, mode)
+	return p, Permanent(err)
+}
+
+// ddlResolver is the syncer's filter and routes as the DDL planner asks.
+type ddlResolver struct{ s *syncer }
+
+func (r ddlResolver) Route(schema, table string) ddl.Route {
+	x := r.s.route(schema, table)
+	return ddl.Route{Skip: x.skip, To: ddl.Table(x.dst), Merged: x.merged}
+}
+
+func (r ddlResolver) Replicates(schema string) bool {
+	return !slices.Contains(systemSchemas, strings.ToLower(schema)) && r.s.filter.MatchSchema(schema)
+}
 
 // applyDDL runs a plan on a connection of its own, under the source
 // statement's sql_mode; the connection is dropped afterwards.
-func (s *syncer) applyDDL(ctx context.Context, p *ddlPlan, mode uint64, modeKnown bool) error {
+func (s *syncer) applyDDL(ctx context.Context, p *ddl.Plan, mode uint64, modeKnown bool) error {
 	conn, err := s.target.Conn(ctx)
 	if err != nil {
 		return err
@@ -107,7 +127,7 @@ func (s *syncer) applyDDL(ctx context.Context, p *ddlPlan, mode uint64, modeKnow
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		conn.Close()
 	}()
-	for _, q := range p.pre {
+	for _, q := range p.Pre {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return classifyDDLError(err)
 		}
@@ -115,17 +135,17 @@ func (s *syncer) applyDDL(ctx context.Context, p *ddlPlan, mode uint64, modeKnow
 	if modeKnown {
 		_, _ = conn.ExecContext(ctx, fmt.Sprintf("SET SESSION sql_mode = %d", mode))
 	}
-	if p.useDB != "" {
+	if p.UseDB != "" {
 		// Unqualified names in the statement are in the source session's
 		// database; when the target lacks it, routed names are qualified anyway.
-		if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(p.useDB)); err != nil && errno(err) != 1049 {
+		if _, err := conn.ExecContext(ctx, "USE "+QuoteIdent(p.UseDB)); err != nil && errno(err) != 1049 {
 			return classifyDDLError(err)
 		}
 	}
-	stmt := p.stmt
+	stmt := p.Stmt
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
 		if n := errno(err); ddlAlreadyErrno(n) {
-			s.log.Warn("DDL found already applied on the target; going on", "kind", p.kind, "tables", p.tables, "errno", n)
+			s.log.Warn("DDL found already applied on the target; going on", "kind", p.Kind, "tables", p.Tables, "errno", n)
 			return nil
 		}
 		return classifyDDLError(err)
@@ -159,9 +179,9 @@ func ddlAlreadyErrno(n uint16) bool {
 
 // fingerprint hashes the current definition of every target object p
 // touches.
-func fingerprint(ctx context.Context, q querier, p *ddlPlan) (string, error) {
+func fingerprint(ctx context.Context, q querier, p *ddl.Plan) (string, error) {
 	h := sha256.New()
-	dbs := slices.Clone(p.dbs)
+	dbs := slices.Clone(p.DBs)
 	slices.Sort(dbs)
 	for _, db := range dbs {
 		var name, def string
@@ -174,8 +194,8 @@ func fingerprint(ctx context.Context, q querier, p *ddlPlan) (string, error) {
 		}
 		fmt.Fprintf(h, "db %q %q\n", db, def)
 	}
-	tables := slices.Clone(p.tables)
-	slices.SortFunc(tables, func(a, b tableRef) int { return strings.Compare(a.String(), b.String()) })
+	tables := slices.Clone(p.Tables)
+	slices.SortFunc(tables, func(a, b ddl.Table) int { return strings.Compare(a.String(), b.String()) })
 	for _, t := range tables {
 		var name, def string
 		err := q.QueryRowContext(ctx, "SHOW CREATE TABLE "+t.String()).Scan(&name, &def)

@@ -1,4 +1,4 @@
-package units
+package ddl
 
 import (
 	"fmt"
@@ -7,80 +7,114 @@ import (
 	"strings"
 )
 
-// ddlPlan is what a source statement becomes on the target.
-type ddlPlan struct {
-	kind   string   // e.g. "ALTER TABLE", for logs
-	stmt   string   // the statement to run: the source's text, table names routed
-	useDB  string   // the database it runs in (the source session's)
-	pre    []string // statements to run first (CREATE DATABASE IF NOT EXISTS for a routed table)
-	tables []tableRef
-	dbs    []string
-	src    []tableRef // the source tables, for load windows
+// Table is a schema-qualified table name.
+type Table struct{ Schema, Name string }
+
+// String quotes the name as `schema`.`name`.
+func (t Table) String() string { return QuoteIdent(t.Schema) + "." + QuoteIdent(t.Name) }
+
+// QuoteIdent quotes a name with backquotes.
+func QuoteIdent(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-const sqlModeNoBackslashEscapes = 1 << 20
+// Route is where the changes of a source table go.
+type Route struct {
+	Skip   bool  // the table is not replicated
+	To     Table // the target table
+	Merged bool  // the route merges several source tables into To
+}
 
-// planStatement decides what a statement of the binlog becomes on the
-// target; nil when it is not replicated (users, grants, views, routines,
-// triggers, SET, FLUSH, ANALYZE, temporary tables, tables outside the
-// filter).
-func (s *syncer) planStatement(schema, query string, mode uint64) (*ddlPlan, error) {
-	toks, err := lexSQL(query, mode&sqlModeANSIQuotes != 0, mode&sqlModeNoBackslashEscapes != 0)
+// Resolver answers what the task replicates.
+type Resolver interface {
+	// Route routes a source table (system schemas included: they are
+	// never replicated).
+	Route(schema, table string) Route
+	// Replicates reports whether a database's own statements (CREATE,
+	// ALTER, DROP DATABASE) are replicated.
+	Replicates(schema string) bool
+}
+
+// Plan is what a source statement becomes on the target.
+type Plan struct {
+	Kind   string   // e.g. "ALTER TABLE", for logs
+	Stmt   string   // the statement to run: the source's text, table names routed
+	UseDB  string   // the database it runs in (the source session's)
+	Pre    []string // statements to run first (CREATE DATABASE IF NOT EXISTS for a routed table)
+	Tables []Table  // the target tables it touches
+	DBs    []string // the databases it creates, alters or drops
+	Src    []Table  // the source tables, for load windows
+}
+
+// sql_mode flags that change how a statement is read.
+const (
+	ModeANSIQuotes         = 1 << 2
+	ModeNoBackslashEscapes = 1 << 20
+)
+
+// PlanStatement decides what a statement of the binlog, run in schema
+// under sqlMode, becomes on the target; nil when it is not replicated
+// (users, grants, views, routines, triggers, SET, FLUSH, ANALYZE,
+// temporary tables, tables outside the filter). An error means the
+// statement touches replicated tables in a way dmplan cannot carry out
+// exactly; it says what to do.
+func PlanStatement(r Resolver, schema, query string, sqlMode uint64) (*Plan, error) {
+	toks, err := lex(query, sqlMode&ModeANSIQuotes != 0, sqlMode&ModeNoBackslashEscapes != 0)
 	if err != nil {
 		return nil, nil // not a statement dmplan replicates can be unterminated
 	}
-	b := &ddlBuilder{s: s, schema: schema, query: query, t: &tokStream{toks: toks}, plan: &ddlPlan{useDB: schema}}
+	b := &builder{r: r, schema: schema, query: query, t: &tokStream{toks: toks}, plan: &Plan{UseDB: schema}}
 	return b.build()
 }
 
-type ddlBuilder struct {
-	s      *syncer
+type builder struct {
+	r      Resolver
 	schema string
 	query  string
 	t      *tokStream
-	plan   *ddlPlan
-	edits  []ddlEdit
+	plan   *Plan
+	edits  []edit
 }
 
-// ddlEdit replaces query[start:end] by text.
-type ddlEdit struct {
+// edit replaces query[start:end] by text.
+type edit struct {
 	start, end int
 	text       string
 }
 
 // resolve routes a table name of the statement; for a replicated table it
 // records the target table and, when the name changes, an edit.
-func (b *ddlBuilder) resolve(n nameRef) (tableRef, *srcRoute) {
+func (b *builder) resolve(n nameRef) (Table, Route) {
 	db := n.db
 	if db == "" {
 		db = b.schema
 	}
-	src := tableRef{db, n.table}
-	r := b.s.route(db, n.table)
-	if r.skip {
+	src := Table{db, n.table}
+	r := b.r.Route(db, n.table)
+	if r.Skip {
 		return src, r
 	}
-	b.plan.src = append(b.plan.src, src)
-	b.plan.tables = append(b.plan.tables, r.dst)
-	if r.dst != src {
-		b.edits = append(b.edits, ddlEdit{n.start, n.end, r.dst.String()})
+	b.plan.Src = append(b.plan.Src, src)
+	b.plan.Tables = append(b.plan.Tables, r.To)
+	if r.To != src {
+		b.edits = append(b.edits, edit{n.start, n.end, r.To.String()})
 	}
 	return src, r
 }
 
-func (b *ddlBuilder) dbMatch(db string) bool {
+func (b *builder) dbMatch(db string) bool {
 	if db == "" {
 		db = b.schema
 	}
-	return db != "" && !slices.Contains(systemSchemas, strings.ToLower(db)) && b.s.filter.MatchSchema(db)
+	return db != "" && b.r.Replicates(db)
 }
 
-func (b *ddlBuilder) unsupported(what string) error {
-	return Permanent(fmt.Errorf("%s: dmplan cannot read %s; if it touches replicated tables apply it to the target by hand, "+
-		"then restart the task from a position after it", b.plan.kind, what))
+func (b *builder) unsupported(what string) error {
+	return fmt.Errorf("%s: dmplan cannot read %s; if it touches replicated tables apply it to the target by hand, "+
+		"then restart the task from a position after it", b.plan.Kind, what)
 }
 
-func (b *ddlBuilder) build() (*ddlPlan, error) {
+func (b *builder) build() (*Plan, error) {
 	t := b.t
 	var err error
 	switch t.next().upper() {
@@ -94,16 +128,16 @@ func (b *ddlBuilder) build() (*ddlPlan, error) {
 		if !t.word("TABLE") && !t.word("TABLES") {
 			return nil, nil
 		}
-		b.plan.kind = "RENAME TABLE"
+		b.plan.Kind = "RENAME TABLE"
 		err = b.renameTables()
 	case "TRUNCATE":
 		t.word("TABLE")
-		b.plan.kind = "TRUNCATE TABLE"
+		b.plan.Kind = "TRUNCATE TABLE"
 		n, ok := t.name()
 		if !ok {
 			return nil, b.unsupported("the table name")
 		}
-		if _, r := b.resolve(n); r.skip || r.merged {
+		if _, r := b.resolve(n); r.Skip || r.Merged {
 			return nil, nil // a merged table holds other shards' rows too
 		}
 	case "INSERT", "REPLACE", "UPDATE", "DELETE", "LOAD":
@@ -111,19 +145,19 @@ func (b *ddlBuilder) build() (*ddlPlan, error) {
 	default:
 		return nil, nil
 	}
-	if err != nil || b.plan.kind == "" || len(b.plan.tables) == 0 && len(b.plan.dbs) == 0 {
+	if err != nil || b.plan.Kind == "" || len(b.plan.Tables) == 0 && len(b.plan.DBs) == 0 {
 		return nil, err
 	}
-	b.plan.stmt = b.apply()
+	b.plan.Stmt = b.apply()
 	return b.plan, nil
 }
 
-func (b *ddlBuilder) create() error {
+func (b *builder) create() error {
 	t := b.t
 	orReplace := t.words("OR", "REPLACE")
 	switch w := t.next().upper(); w {
 	case "TABLE":
-		b.plan.kind = "CREATE TABLE"
+		b.plan.Kind = "CREATE TABLE"
 		tableTok := t.toks[t.i-1]
 		ifNotExists := t.words("IF", "NOT", "EXISTS")
 		n, ok := t.name()
@@ -131,7 +165,7 @@ func (b *ddlBuilder) create() error {
 			return b.unsupported("the table name")
 		}
 		src, r := b.resolve(n)
-		if r.skip {
+		if r.Skip {
 			return nil
 		}
 		t.punct("(")
@@ -140,11 +174,11 @@ func (b *ddlBuilder) create() error {
 			if !ok {
 				return b.unsupported("the LIKE table")
 			}
-			if from, rr := b.resolve(ref); rr.skip {
-				return Permanent(fmt.Errorf("CREATE TABLE %s LIKE %s: the table it copies is not replicated; include it in the task's tables", src, from))
+			if from, rr := b.resolve(ref); rr.Skip {
+				return fmt.Errorf("CREATE TABLE %s LIKE %s: the table it copies is not replicated; include it in the task's tables", src, from)
 			}
 		}
-		if r.merged && (orReplace || !ifNotExists) {
+		if r.Merged && (orReplace || !ifNotExists) {
 			// Several shards create the one target table: create it once, never replace it.
 			start, text := tableTok.start, "TABLE"
 			if orReplace {
@@ -153,10 +187,10 @@ func (b *ddlBuilder) create() error {
 			if !ifNotExists {
 				text += " IF NOT EXISTS"
 			}
-			b.edits = append(b.edits, ddlEdit{start, tableTok.end, text})
+			b.edits = append(b.edits, edit{start, tableTok.end, text})
 		}
-		if r.dst.Schema != src.Schema {
-			b.plan.pre = append(b.plan.pre, "CREATE DATABASE IF NOT EXISTS "+QuoteIdent(r.dst.Schema))
+		if r.To.Schema != src.Schema {
+			b.plan.Pre = append(b.plan.Pre, "CREATE DATABASE IF NOT EXISTS "+QuoteIdent(r.To.Schema))
 		}
 	case "TEMPORARY":
 		return nil
@@ -164,23 +198,23 @@ func (b *ddlBuilder) create() error {
 		if w != "INDEX" && !t.word("INDEX") {
 			return nil
 		}
-		b.plan.kind = "CREATE INDEX"
+		b.plan.Kind = "CREATE INDEX"
 		return b.indexOn("IF", "NOT", "EXISTS")
 	case "DATABASE", "SCHEMA":
-		b.plan.kind = "CREATE DATABASE"
+		b.plan.Kind = "CREATE DATABASE"
 		t.words("IF", "NOT", "EXISTS")
 		return b.database()
 	}
 	return nil
 }
 
-func (b *ddlBuilder) alter() error {
+func (b *builder) alter() error {
 	t := b.t
 	t.word("ONLINE")
 	t.word("IGNORE")
 	switch t.next().upper() {
 	case "TABLE":
-		b.plan.kind = "ALTER TABLE"
+		b.plan.Kind = "ALTER TABLE"
 		t.words("IF", "EXISTS")
 		n, ok := t.name()
 		if !ok {
@@ -210,16 +244,16 @@ func (b *ddlBuilder) alter() error {
 				}
 				// An unqualified new name is in the session's database, as in MySQL.
 				to, nr := b.resolve(nn)
-				if r.skip != nr.skip {
-					return Permanent(fmt.Errorf("ALTER TABLE %s RENAME TO %s moves a table across the task's table filter; include both names or neither", src, to))
+				if r.Skip != nr.Skip {
+					return fmt.Errorf("ALTER TABLE %s RENAME TO %s moves a table across the task's table filter; include both names or neither", src, to)
 				}
 			}
 		}
-		if r.skip {
-			b.plan.kind = ""
+		if r.Skip {
+			b.plan.Kind = ""
 		}
 	case "DATABASE", "SCHEMA":
-		b.plan.kind = "ALTER DATABASE"
+		b.plan.Kind = "ALTER DATABASE"
 		switch p := t.peek(); {
 		case p.kind == tokIdent:
 			return b.database()
@@ -231,24 +265,24 @@ func (b *ddlBuilder) alter() error {
 			}
 		}
 		if b.dbMatch("") {
-			b.plan.dbs = []string{b.schema}
+			b.plan.DBs = []string{b.schema}
 		}
 	}
 	return nil
 }
 
-func (b *ddlBuilder) drop() error {
+func (b *builder) drop() error {
 	t := b.t
 	switch t.next().upper() {
 	case "TABLE", "TABLES":
-		b.plan.kind = "DROP TABLE"
+		b.plan.Kind = "DROP TABLE"
 		t.words("IF", "EXISTS")
 		return b.dropTables()
 	case "INDEX":
-		b.plan.kind = "DROP INDEX"
+		b.plan.Kind = "DROP INDEX"
 		return b.indexOn("IF", "EXISTS")
 	case "DATABASE", "SCHEMA":
-		b.plan.kind = "DROP DATABASE"
+		b.plan.Kind = "DROP DATABASE"
 		t.words("IF", "EXISTS")
 		return b.database()
 	}
@@ -256,20 +290,20 @@ func (b *ddlBuilder) drop() error {
 }
 
 // database reads the database name of a database statement.
-func (b *ddlBuilder) database() error {
+func (b *builder) database() error {
 	tok := b.t.next()
 	if tok.kind != tokWord && tok.kind != tokIdent {
 		return b.unsupported("the database name")
 	}
 	if b.dbMatch(tok.text) {
-		b.plan.dbs = []string{tok.text}
-		b.plan.useDB = ""
+		b.plan.DBs = []string{tok.text}
+		b.plan.UseDB = ""
 	}
 	return nil
 }
 
 // indexOn reads "[IF [NOT] EXISTS] name [USING type] ON table".
-func (b *ddlBuilder) indexOn(ifWords ...string) error {
+func (b *builder) indexOn(ifWords ...string) error {
 	t := b.t
 	t.words(ifWords...)
 	if _, ok := t.name(); !ok {
@@ -291,7 +325,7 @@ func (b *ddlBuilder) indexOn(ifWords ...string) error {
 
 // dropTables reads "t1 [, t2 ...]": tables outside the filter, and merged
 // tables (other shards still write to them), are left out.
-func (b *ddlBuilder) dropTables() error {
+func (b *builder) dropTables() error {
 	t := b.t
 	var keep []string
 	first, last := -1, -1
@@ -307,13 +341,13 @@ func (b *ddlBuilder) dropTables() error {
 		last = n.end
 		_, r := b.resolve(n)
 		switch {
-		case r.skip:
+		case r.Skip:
 			changed = true
-		case r.merged:
+		case r.Merged:
 			changed = true
-			b.plan.tables = slices.DeleteFunc(b.plan.tables, func(x tableRef) bool { return x == r.dst })
+			b.plan.Tables = slices.DeleteFunc(b.plan.Tables, func(x Table) bool { return x == r.To })
 		default:
-			keep = append(keep, r.dst.String())
+			keep = append(keep, r.To.String())
 		}
 		if !t.punct(",") {
 			break
@@ -327,18 +361,18 @@ func (b *ddlBuilder) dropTables() error {
 // (all filtered out or merged away) the statement is skipped; otherwise,
 // when a name was dropped or rewritten, the list from first to last is
 // replaced by the kept, routed names.
-func (b *ddlBuilder) keepList(first, last int, keep []string, changed bool) {
+func (b *builder) keepList(first, last int, keep []string, changed bool) {
 	if len(keep) == 0 {
-		b.plan.kind = ""
+		b.plan.Kind = ""
 		return
 	}
 	if changed || len(b.edits) > 0 {
-		b.edits = []ddlEdit{{first, last, strings.Join(keep, ", ")}}
+		b.edits = []edit{{first, last, strings.Join(keep, ", ")}}
 	}
 }
 
 // renameTables reads "a TO b [, c TO d ...]".
-func (b *ddlBuilder) renameTables() error {
+func (b *builder) renameTables() error {
 	t := b.t
 	t.words("IF", "EXISTS")
 	var keep []string
@@ -360,14 +394,14 @@ func (b *ddlBuilder) renameTables() error {
 		from, ro := b.resolve(o)
 		to, rn := b.resolve(n)
 		switch {
-		case ro.skip && rn.skip:
+		case ro.Skip && rn.Skip:
 			changed = true
-		case ro.skip != rn.skip:
-			return Permanent(fmt.Errorf("RENAME TABLE %s TO %s moves a table across the task's table filter; include both names or neither", from, to))
-		case ro.dst == rn.dst:
+		case ro.Skip != rn.Skip:
+			return fmt.Errorf("RENAME TABLE %s TO %s moves a table across the task's table filter; include both names or neither", from, to)
+		case ro.To == rn.To:
 			changed = true // both names route to one merged table
 		default:
-			keep = append(keep, ro.dst.String()+" TO "+rn.dst.String())
+			keep = append(keep, ro.To.String()+" TO "+rn.To.String())
 		}
 		if !t.punct(",") {
 			break
@@ -379,7 +413,7 @@ func (b *ddlBuilder) renameTables() error {
 
 // dml handles a statement-based row change: an error when it writes a
 // replicated table (its rows never reach the binlog as row events).
-func (b *ddlBuilder) dml() error {
+func (b *builder) dml() error {
 	t := b.t
 	switch t.toks[0].upper() {
 	case "UPDATE":
@@ -410,15 +444,15 @@ func (b *ddlBuilder) dml() error {
 	if db == "" {
 		db = b.schema
 	}
-	if !b.s.route(db, n.table).skip {
-		return Permanent(fmt.Errorf("a statement-based change of %s is in the binlog: set binlog_format=ROW on the source (and in every session)",
-			QuoteTable(db, n.table)))
+	if !b.r.Route(db, n.table).Skip {
+		return fmt.Errorf("a statement-based change of %s is in the binlog: set binlog_format=ROW on the source (and in every session)",
+			Table{db, n.table})
 	}
 	return nil
 }
 
 // apply returns the statement with its edits made.
-func (b *ddlBuilder) apply() string {
+func (b *builder) apply() string {
 	if len(b.edits) == 0 {
 		return b.query
 	}

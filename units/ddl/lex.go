@@ -1,4 +1,4 @@
-package units
+package ddl
 
 import (
 	"errors"
@@ -35,9 +35,9 @@ func (t sqlTok) upper() string {
 
 var errUnterminated = errors.New("unterminated quote or comment")
 
-// lexSQL splits s into tokens. Executable comments (/*!50100 ... */ and
+// lex splits s into tokens. Executable comments (/*!50100 ... */ and
 // MariaDB's /*M!100100 ... */) are read as code.
-func lexSQL(s string, ansiQuotes, noBackslashEscapes bool) ([]sqlTok, error) {
+func lex(s string, ansiQuotes, noBackslashEscapes bool) ([]sqlTok, error) {
 	var toks []sqlTok
 	inExec := 0
 	for i := 0; i < len(s); {
