@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/dmplan/dmplan/internal/ownership"
 )
 
 // freshKey hashes the parts of cfg whose change makes the subtask start
@@ -82,10 +84,13 @@ func writeSubtaskConfig(ctx context.Context, target *sql.DB, cfg Config) error {
 //   - a different fresh key (mode, routes in modes all/full, start in mode
 //     incremental): the subtask starts over (resetFresh);
 //   - a different table filter in modes all/full: tables the filter newly
-//     selects are dumped and loaded from a new snapshot (copyNewTables).
+//     selects, or selects again after leaving them out, are dumped and
+//     loaded from a new snapshot (copyNewTables).
 //
-// The new configuration is recorded only once that succeeded, so an
-// interrupted run does it again on its next start.
+// Then, whatever changed, it registers the target tables the subtask
+// writes into (registerTables). The new configuration is recorded only
+// once all that succeeded, so an interrupted run does it again on its
+// next start.
 func (e *syncEnv) reconcileConfig(ctx context.Context, target *sql.DB, r Reporter) error {
 	cfg := e.cfg
 	if err := ensureMeta(ctx, target); err != nil {
@@ -95,54 +100,72 @@ func (e *syncEnv) reconcileConfig(ctx context.Context, target *sql.DB, r Reporte
 	if err != nil {
 		return err
 	}
+	refs, err := e.selectedTables(ctx)
+	if err != nil {
+		return err
+	}
+	changed := true
 	switch {
 	case !ok:
 	case old.freshKey != freshKey(cfg):
-		if err := e.resetFresh(ctx, target); err != nil {
+		if err := e.resetFresh(ctx, target, refs); err != nil {
 			return err
 		}
 	case tablesKey(Config{Tables: old.tables}) != tablesKey(cfg) && cfg.Mode != ModeIncremental:
-		if err := e.copyNewTables(ctx, target, old.tables, r); err != nil {
+		if err := e.copyNewTables(ctx, target, old.tables, refs, r); err != nil {
 			return err
 		}
+	case tablesKey(Config{Tables: old.tables}) != tablesKey(cfg):
 	default:
+		changed = false
+	}
+	orphaned, err := e.registerTables(ctx, target, refs)
+	if err != nil {
+		return err
+	}
+	r.Report(Progress{Orphaned: orphaned})
+	if !changed {
 		return nil
 	}
 	return writeSubtaskConfig(ctx, target, cfg)
 }
 
-// resetFresh starts the subtask over. Modes all and full: the target
-// tables it is about to load are emptied first (dropped when this subtask
-// alone created them; an empty table is kept; any other table stops the
-// run with a permanent error), then every dump/load and sync checkpoint is
-// deleted. Mode incremental copies no rows: only the sync checkpoint is
-// deleted, and rows already in the target stay. Every step can be run
-// again after a crash: a dropped table is absent, deleted rows stay
-// deleted.
-func (e *syncEnv) resetFresh(ctx context.Context, target *sql.DB) error {
+// resetFresh starts the subtask over. Modes all and full: each target
+// table it is about to load is first dealt with as ownership.Decide says
+// (dropped when this subtask alone writes into it and created it; kept
+// when absent or empty, or when other subtasks write into it and this
+// one never did; otherwise a permanent error), then every dump/load and
+// sync checkpoint is deleted. Mode incremental copies no rows: only the
+// sync checkpoint is deleted, and rows already in the target stay. Every
+// step can be run again after a crash: a dropped table is absent,
+// deleted rows stay deleted.
+func (e *syncEnv) resetFresh(ctx context.Context, target *sql.DB, refs []tableRef) error {
 	cfg := e.cfg
 	if cfg.Mode == ModeIncremental {
 		e.log.Info("configuration changed (mode or start position): sync starts over, rows already in the target stay")
 		return ResetSync(ctx, target, cfg.Task, cfg.Source)
 	}
 	e.log.Info("configuration changed (mode or routes): the subtask starts over from a new dump")
-	dsts, err := e.selectedTargets(ctx)
-	if err != nil {
-		return err
-	}
 	var drop []tableRef
-	for _, dst := range dsts {
-		d, err := freshTableAction(ctx, target, cfg, dst)
+	what := "fresh start of " + cfg.Task + "/" + cfg.Source
+	for _, dst := range e.targetsOf(refs) {
+		f, err := tableFacts(ctx, target, cfg, dst, func(tableRef) bool { return true })
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if d {
+		switch a := ownership.Decide(f); a {
+		case ownership.Drop:
 			drop = append(drop, dst)
+		case ownership.LoadBeside:
+			e.log.Info("fresh start: the target table is shared and this subtask wrote none of its rows: nothing is removed, "+
+				"its rows are loaded beside the others'", "table", dst.String(), "others", ownership.Names(f.Others))
+		case ownership.RefuseShared, ownership.RefuseForeign:
+			return refusal(what, cfg, dst, f, a)
 		}
 	}
 	for _, dst := range drop {
 		if _, err := target.ExecContext(ctx, "DROP TABLE IF EXISTS "+dst.String()); err != nil {
-			return fmt.Errorf("fresh start of %s/%s: drop %s: %w", cfg.Task, cfg.Source, dst, err)
+			return fmt.Errorf("%s: drop %s: %w", what, dst, err)
 		}
 		e.log.Info("fresh start: dropped the target table this subtask created; it is created again from the source", "table", dst.String())
 	}
@@ -152,18 +175,18 @@ func (e *syncEnv) resetFresh(ctx context.Context, target *sql.DB) error {
 	return ResetSync(ctx, target, cfg.Task, cfg.Source)
 }
 
-// selectedTargets lists the target tables the subtask loads: the routed
-// names of the source tables the filter selects.
-func (e *syncEnv) selectedTargets(ctx context.Context) ([]tableRef, error) {
+// selectedTables lists the source tables the filter selects.
+func (e *syncEnv) selectedTables(ctx context.Context) ([]tableRef, error) {
 	src, err := Open(e.cfg.From, 1)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	refs, err := listTables(ctx, src, e.filter.Match)
-	if err != nil {
-		return nil, err
-	}
+	return listTables(ctx, src, e.filter.Match)
+}
+
+// targetsOf lists the target tables refs are routed to, in order, once each.
+func (e *syncEnv) targetsOf(refs []tableRef) []tableRef {
 	seen := map[tableRef]bool{}
 	var out []tableRef
 	for _, ref := range refs {
@@ -174,40 +197,5 @@ func (e *syncEnv) selectedTargets(ctx context.Context) ([]tableRef, error) {
 			out = append(out, dst)
 		}
 	}
-	return out, nil
-}
-
-// freshTableAction decides what a fresh start does with target table dst:
-// drop it (this subtask created it and no other subtask loads into it),
-// keep it (absent or empty), or refuse (a permanent error).
-func freshTableAction(ctx context.Context, target *sql.DB, cfg Config, dst tableRef) (drop bool, err error) {
-	var n int
-	if err := target.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`,
-		dst.Schema, dst.Name).Scan(&n); err != nil {
-		return false, fmt.Errorf("fresh start: look for %s on the target: %w", dst, err)
-	}
-	if n == 0 {
-		return false, nil
-	}
-	var mine, others int
-	if err := target.QueryRowContext(ctx, `SELECT
-		COALESCE(SUM(task = ? AND source = ? AND created_target = 1), 0),
-		COALESCE(SUM(NOT (task = ? AND source = ?)), 0)
-		FROM dmplan_meta.load_table WHERE dst_schema = ? AND dst_table = ?`,
-		cfg.Task, cfg.Source, cfg.Task, cfg.Source, dst.Schema, dst.Name).Scan(&mine, &others); err != nil {
-		return false, fmt.Errorf("fresh start: who loads %s: %w", dst, err)
-	}
-	if mine > 0 && others == 0 {
-		return true, nil
-	}
-	var one int
-	err = target.QueryRowContext(ctx, "SELECT 1 FROM "+dst.String()+" LIMIT 1").Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("fresh start: check %s: %w", dst, err)
-	}
-	return false, Permanent(fmt.Errorf("fresh start of %s/%s: target table %s holds rows this subtask did not create "+
-		"(or other subtasks also write to it); empty it (TRUNCATE), then pause and resume the task", cfg.Task, cfg.Source, dst))
+	return out
 }

@@ -8,7 +8,8 @@ import (
 // Every table of dmplan_meta is defined here, in one list, as
 // internal/store/keys.go holds every etcd key. docs/units.md describes
 // each table; the units read and write them in meta.go (dump/load),
-// sync_checkpoint.go (sync) and fresh.go (subtask configuration).
+// sync_checkpoint.go (sync), fresh.go (subtask configuration) and
+// owners.go (the target tables each subtask writes into).
 
 // metaSchema is the target schema that holds every checkpoint. It is never
 // dumped, and never replicated by sync.
@@ -124,6 +125,24 @@ var metaDDL = []string{
 		tables MEDIUMTEXT NOT NULL,
 		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// One row per subtask, source table and the target table its rows
+	// went to, in any mode: state current (written now), deselected (the
+	// filter left the source table out since) or orphaned (the routes send
+	// it elsewhere since). Who writes into a target table, for fresh
+	// starts and re-copies (owners.go); orphaned ones are shown by status.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.subtask_table (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		src_schema VARCHAR(64) NOT NULL,
+		src_table VARCHAR(64) NOT NULL,
+		dst_schema VARCHAR(64) NOT NULL,
+		dst_table VARCHAR(64) NOT NULL,
+		mode VARCHAR(16) NOT NULL,
+		state VARCHAR(16) NOT NULL,
+		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source, src_schema, src_table, dst_schema, dst_table),
+		KEY by_target (dst_schema, dst_table)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
 }
 

@@ -29,6 +29,8 @@ type syncEnv struct {
 	prog    *syncProgress
 	// checked: the prechecks passed (they run once per Run)
 	checked bool
+	// owned: the target tables this run registered (owners.go)
+	owned *ownedTables
 	// serialUntil: after an apply error that is not a lost connection,
 	// the next attempt applies changes one at a time up to the failed
 	// batch, so causality imperfections (collations, foreign keys,
@@ -141,6 +143,8 @@ type srcRoute struct {
 	skip   bool
 	dst    tableRef
 	merged bool // the route merges several source tables into dst
+	// registered: dst is recorded as written by this subtask (owners.go)
+	registered bool
 }
 
 // attempt runs the sync unit from the stored checkpoint until ctx ends or

@@ -146,6 +146,12 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	if r.skip {
 		return nil
 	}
+	if !r.registered {
+		if err := s.register(ctx, tableRef{schema, table}, r.dst); err != nil {
+			return err
+		}
+		r.registered = true
+	}
 	idem := false
 	if s.windows != nil {
 		switch s.windows.Decide(schema, table, Position{File: s.file, Pos: h.LogPos}) {
@@ -267,4 +273,22 @@ func (s *syncer) route(schema, table string) *srcRoute {
 	}
 	s.routes[ref] = r
 	return r
+}
+
+// register records, before the first row of a table this run has not
+// registered yet (one created on the source since the start), that the
+// subtask writes into its target table (owners.go).
+func (s *syncer) register(ctx context.Context, src, dst tableRef) error {
+	p := srcDst{src, dst}
+	if s.owned == nil {
+		s.owned = &ownedTables{}
+	}
+	if s.owned.known(p) {
+		return nil
+	}
+	if err := registerTarget(ctx, s.target, s.cfg, p); err != nil {
+		return err
+	}
+	s.owned.add(p)
+	return nil
 }

@@ -75,6 +75,11 @@ type Progress struct {
 	Lag         time.Duration
 	Finished    bool   // full mode: dump and load are done
 	Err         string // last transient error, if any (already redacted)
+	// Orphaned lists the target tables ("db.table") this subtask wrote
+	// under earlier routes and no longer writes into; their rows stay.
+	// nil: not known by this report (keep the last known list); empty:
+	// none. Reported once per start, after the tables are registered.
+	Orphaned []string
 }
 
 // Reporter receives progress. Implementations must be fast and safe for
