@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,7 +54,7 @@ func (p *publisher) report(st reconciler.Status, stateChanged bool) {
 		p.entries[st.ID] = e
 	}
 	newErr := s.Error != "" && s.Error != e.st.Error
-	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit {
+	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit || !slices.Equal(e.st.Orphaned, s.Orphaned) {
 		stateChanged = true // a new stage, error or unit is written at once
 	}
 	e.st, e.dirty = s, true
@@ -99,6 +100,7 @@ func (p *publisher) toStore(st reconciler.Status) store.SubtaskStatus {
 		BinlogFile: pr.Position.File, BinlogPos: pr.Position.Pos, GTID: pr.Position.GTID,
 		LagSeconds: pr.Lag.Seconds(),
 		Error:      errMsg,
+		Orphaned:   pr.Orphaned,
 		UpdatedAt:  p.a.cfg.Clock.Now().UTC(),
 	}
 }

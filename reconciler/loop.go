@@ -370,6 +370,9 @@ func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 			s.mu.Unlock()
 			return
 		}
+		if p.Orphaned == nil { // a report without the list keeps the last one
+			p.Orphaned = s.progress.Orphaned
+		}
 		s.progress = p
 		st := s.statusLocked()
 		s.mu.Unlock()

@@ -51,6 +51,20 @@ func RenderText(w io.Writer, v View, opts TextOptions) error {
 				progress(s, opts.Bars), lag(s), position(s), note)
 		}
 		fmt.Fprintln(tw)
+		orphans := false
+		for _, s := range v.Subtasks {
+			for _, t := range s.Orphaned {
+				if !orphans {
+					fmt.Fprintln(tw, "ORPHANED TABLE\tLEFT BY\tNOTE")
+					orphans = true
+				}
+				fmt.Fprintf(tw, "%s\t%s/%s\twritten under earlier routes, written no more; its rows stay (drop it when no longer needed)\n",
+					t, s.Task, s.Source)
+			}
+		}
+		if orphans {
+			fmt.Fprintln(tw)
+		}
 	}
 	if len(v.Workers) > 0 {
 		fmt.Fprintln(tw, "AGENT\tADDRESS\tSOURCES")

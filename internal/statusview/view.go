@@ -55,6 +55,10 @@ type Subtask struct {
 	GTID         string         `json:"gtid,omitempty"`
 	LagSeconds   float64        `json:"lagSeconds"`
 	Error        string         `json:"error,omitempty"`
+	// Orphaned lists target tables ("db.table") the subtask wrote under
+	// earlier routes and writes no more (their rows stay), as its agent
+	// read them from dmplan_meta when the subtask last started.
+	Orphaned []string `json:"orphaned,omitempty"`
 	// InSync says the observed stage is what was asked for (a full task
 	// that finished counts as in sync with running).
 	InSync bool `json:"inSync"`
@@ -107,7 +111,7 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 			row.Worker = st.Worker
 			row.Stage, row.Unit, row.Progress = st.Stage, st.Unit, st.Progress
 			row.BinlogFile, row.BinlogPos, row.GTID = st.BinlogFile, st.BinlogPos, st.GTID
-			row.LagSeconds, row.Error = st.LagSeconds, st.Error
+			row.LagSeconds, row.Error, row.Orphaned = st.LagSeconds, st.Error, st.Orphaned
 		}
 		row.InSync, row.Note = judge(row, live)
 		v.Subtasks = append(v.Subtasks, row)

@@ -124,5 +124,8 @@ type SubtaskStatus struct {
 	GTID       string     `json:"gtid,omitempty"`
 	LagSeconds float64    `json:"lagSeconds"`
 	Error      string     `json:"error,omitempty"`
-	UpdatedAt  time.Time  `json:"updatedAt"`
+	// Orphaned lists the target tables ("db.table") the subtask wrote
+	// under earlier routes and writes no more; their rows stay.
+	Orphaned  []string  `json:"orphaned,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
