@@ -53,6 +53,8 @@ type differ struct {
 	// changes of a large plan (see one and oneField)
 	lineSlab  []string
 	fieldSlab []FieldChange
+	// every subtask by target and target pattern (ownership.go), built on first use
+	tindex targetIndex
 }
 
 const slabSize = 1024
@@ -168,8 +170,12 @@ func (d *differ) subtasks(out []Change, ids []SubtaskID) []Change {
 				if eff == EffectFresh {
 					action = Replace
 				}
+				impact := d.subtaskUpdated(c, w, eff)
+				if eff == EffectFresh {
+					impact = append(impact, d.ownershipLines(c, w)...)
+				}
 				out = append(out, Change{Kind: KindSubtask, Name: id.String(), Action: action,
-					Fields: f, Impact: d.subtaskUpdated(c, w, eff)})
+					Fields: f, Impact: impact})
 			}
 		}
 	}

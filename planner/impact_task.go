@@ -76,6 +76,9 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 			out = append(out, line+": target tables are dumped again from scratch with the new routes;"+
 				" rows copied under the old routes stay where they are")
 		}
+		if addr(c.Target) == addr(w.Target) {
+			out = append(out, orphanLine(w, c.Routes, w.Routes)...)
+		}
 	}
 	if l, f := startLines(c, w); len(l) > 0 {
 		fresh = fresh || f
@@ -87,6 +90,9 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 	out = append(out, tuningLines(c, w)...)
 	if fresh {
 		action = Replace
+		if w.Mode != spec.ModeIncremental && d.sharesTargets(c, w) {
+			out = append(out, "target tables other subtasks also write into are never dropped: see the subtask lines")
+		}
 	}
 	return action, out
 }
@@ -187,10 +193,13 @@ func tablesLines(c, w spec.Task, fresh bool) []string {
 	case w.Mode == spec.ModeFull:
 		add, drop = " — dumped and loaded", " — rows already copied stay in the target"
 	case w.Mode == spec.ModeIncremental:
-		add = " — their changes are replicated from the checkpoint on; existing rows are not copied"
+		add = " — their changes are replicated from the checkpoint on; existing rows are not copied" +
+			" (nor the changes made while one was left out)"
 		drop = " — rows already copied stay in the target; changes stop"
 	default:
-		add, drop = " — snapshotted before they join replication", " — rows already copied stay in the target; changes stop"
+		add = " — copied from a new snapshot before they join replication (one copied before and left out since" +
+			" is copied again, so the changes made meanwhile are not missing)"
+		drop = " — rows already copied stay in the target; changes stop"
 	}
 	var out []string
 	for _, g := range delta.Added {
