@@ -69,9 +69,11 @@ func newDataset(t *testing.T, c *cluster, name string, rows int) *dataset {
 	if err := units.ResetSync(ctx, d.tgt, name, "src-"+name); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.tgt.Exec("DELETE FROM dmplan_meta.subtask_config WHERE task = ? AND source = ?", name, "src-"+name); err != nil &&
-		!strings.Contains(err.Error(), "1146") { // the table does not exist yet
-		t.Fatal(err)
+	for _, tb := range []string{"subtask_config", "subtask_table"} {
+		if _, err := d.tgt.Exec("DELETE FROM dmplan_meta."+tb+" WHERE task = ? AND source = ?", name, "src-"+name); err != nil &&
+			!strings.Contains(err.Error(), "1146") { // the table does not exist yet
+			t.Fatal(err)
+		}
 	}
 	d.exec(d.src,
 		"DROP DATABASE IF EXISTS `"+d.db+"`",
