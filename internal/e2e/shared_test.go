@@ -115,8 +115,8 @@ func TestSharedTargetFreshStart(t *testing.T) {
 			return false, err
 		}
 		var n, sum int64
-		err = a.tgt.QueryRow("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', id, k, c, pad, IFNULL(v, '\\\\N'), ts))), 0) FROM " +
-			merged + " WHERE id >= 1000000000").Scan(&n, &sum)
+		err = a.tgt.QueryRow("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', id, k, c, pad, IFNULL(v, '\\\\N'), ts))), 0) FROM "+
+			merged+" WHERE id >= 1000000000").Scan(&n, &sum)
 		return err == nil && fmt.Sprintf("%d:%d", n, sum) == want && n > 0, err
 	})
 
