@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/dmplan/dmplan/internal/effect"
 	"sync"
 
 	"github.com/dmplan/dmplan/planner"
@@ -31,7 +32,7 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 
 // build turns an applied subtask into what the units get.
 func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Source) reconciler.Desired {
-	d := reconciler.Desired{ID: id, Stage: sub.Stage, Fingerprint: reconciler.FingerprintOf(sub, src)}
+	d := reconciler.Desired{ID: id, Stage: sub.Stage, Fingerprint: effect.FingerprintOf(planner.EffectConfig(sub, &src))}
 	from, err := s.endpoint(src.Endpoint, "source "+src.Name)
 	if err != nil {
 		d.Err = err.Error()

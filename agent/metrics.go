@@ -39,7 +39,7 @@ func NewMetrics(agent string) *Metrics {
 			ConstLabels: constLabels,
 		}, []string{"result"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dmplan_agent_actions_total", Help: "Reconcile actions taken, by kind (start, stop, restart, update-live, fail, forget).",
+			Name: "dmplan_agent_actions_total", Help: "Reconcile actions taken, by kind (start, stop, restart, fail, forget).",
 			ConstLabels: constLabels,
 		}, []string{"kind"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"github.com/dmplan/dmplan/internal/effect"
 	"maps"
 	"slices"
 	"sort"
@@ -167,11 +168,11 @@ func (d *differ) subtasks(out []Change, ids []SubtaskID) []Change {
 			if f := diffFields(subtaskFields(c), subtaskFields(w)); len(f) > 0 {
 				eff := SubtaskEffect(c, w)
 				action := Update
-				if eff == EffectFresh {
+				if eff == effect.Fresh {
 					action = Replace
 				}
 				impact := d.subtaskUpdated(c, w, eff)
-				if eff == EffectFresh {
+				if eff == effect.Fresh {
 					impact = append(impact, d.ownershipLines(c, w)...)
 				}
 				out = append(out, Change{Kind: KindSubtask, Name: id.String(), Action: action,

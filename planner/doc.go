@@ -21,19 +21,24 @@
 //
 // # What a change does to running units
 //
-// SubtaskEffect classifies a change of a subtask's config; an agent can
-// call it on the config it runs and the config it is given, so that the
-// plan's promise and the agent's behaviour cannot drift apart. EffectFresh
-// means the agent discards the subtask's checkpoints in the target (the
-// dump/load and sync checkpoints in dmplan_meta) before it starts the units
-// again; EffectRestart means it restarts them from their checkpoints;
-// EffectLive means it passes the new tuning to the running units.
+// SubtaskEffect classifies a change of a subtask's config with effect.Of
+// (internal/effect), the one rule the agent's reconciler and the units
+// follow too; internal/effect's golden test shows each impact line next to
+// what the agent does. Every unit takes its config when it starts, so a
+// change that reaches a running unit stops it and starts it again:
+// effect.Fresh discards the subtask's checkpoints in the target (the
+// dump/load and sync checkpoints in dmplan_meta) before the units start
+// again; effect.Restart and effect.Tuning restart them from their
+// checkpoints (Tuning leaves a finished mode full copy finished).
 //
 //	field                          effect    plan     what happens
-//	spec.sync.workers, sync.batch  live      update   applied to the running sync, no restart
-//	                                                  (no effect in mode full, which runs no sync)
-//	spec.dump.threads              live      update   takes effect at the next dump; a dump in progress
-//	                                                  keeps its threads (no effect in mode incremental)
+//	spec.sync.workers, sync.batch  tuning    update   sync restarts from its checkpoint with the new
+//	                                                  tuning (no effect in mode full, which runs no sync)
+//	spec.dump.threads              tuning    update   a dump/load in progress restarts with the new
+//	                                                  threads: chunks already loaded are kept, the rest
+//	                                                  is read from a new snapshot; mode all: sync also
+//	                                                  restarts from its checkpoint (no effect in mode
+//	                                                  incremental)
 //	spec.stage                     -         update   pause, resume or stop; checkpoints are kept
 //	spec.tables                    restart   update   units restart from their checkpoints; tables newly
 //	                                                  matched are snapshotted before they join replication

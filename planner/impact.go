@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"github.com/dmplan/dmplan/internal/effect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -117,19 +119,28 @@ func (d *differ) subtaskDeleted(s Subtask) []string {
 	return d.one("stops " + of(s.Task, s.Source) + where + "; rows already copied and its checkpoint stay in the target " + addr(s.Target))
 }
 
-func (d *differ) subtaskUpdated(c, w Subtask, eff Effect) []string {
+func (d *differ) subtaskUpdated(c, w Subtask, eff effect.Effect) []string {
 	name := of(w.Task, w.Source)
 	agent, bound := d.want.Bounds[w.Source]
 	var over string
-	if eff == EffectFresh {
-		if w.Mode == spec.ModeIncremental {
+	if eff == effect.Fresh {
+		if moved := addr(c.Target) != addr(w.Target); moved && c.Mode == w.Mode && slices.Equal(c.Routes, w.Routes) && startEqual(c.Start, w.Start) {
+			// The checkpoints live in the target: the new one has none of
+			// this subtask's, unless it served it before.
+			what := "its tables are dumped and loaded from scratch"
+			if w.Mode == spec.ModeIncremental {
+				what = "sync begins at " + startDesc(w.Start)
+			}
+			over = "starts over into the new target " + addr(w.Target) + ": " + what +
+				" (from its checkpoints there if that target already holds this subtask's)"
+		} else if w.Mode == spec.ModeIncremental {
 			over = "starts over: sync begins at " + startDesc(w.Start) + ", not at its checkpoint"
 		} else {
 			over = "starts over: its checkpoint is discarded and its tables are dumped again from scratch"
 		}
 	}
 	switch {
-	case eff == EffectNone:
+	case eff == effect.None:
 		return d.one("no effect on its units: " + noEffectReason(c, w))
 	case !bound:
 		if over != "" {
@@ -143,14 +154,25 @@ func (d *differ) subtaskUpdated(c, w Subtask, eff Effect) []string {
 		return d.one(name + " is " + string(w.Stage) + ": the change applies when it runs again")
 	case over != "":
 		return d.one(name + " " + strings.Replace(over, "starts over", "starts over on "+agent, 1))
-	case eff == EffectRestart && c.Stage != spec.StageRunning:
+	case eff == effect.Restart && c.Stage != spec.StageRunning:
 		return d.one(name + " starts on " + agent + " from its checkpoint with the new config")
-	case eff == EffectRestart:
+	case eff == effect.Restart:
 		return d.one(name + " restarts on " + agent + " from its checkpoint")
-	case c.Sync == w.Sync || w.Mode == spec.ModeFull:
-		return d.one("dump.threads takes effect at the next dump of " + name + "; a dump in progress keeps its threads")
 	}
-	return d.one("applied live to " + name + " on " + agent + ", no restart")
+	return d.one(name + " restarts on " + agent + " to take the new tuning: " + tuningRestart(w.Mode))
+}
+
+// tuningRestart says what a restart for new tuning (effect.Tuning) does to
+// the units of a mode: the units take their config when they start.
+func tuningRestart(m spec.Mode) string {
+	const dump = "a dump/load in progress keeps the chunks already loaded and reads the rest from a new snapshot"
+	switch m {
+	case spec.ModeFull:
+		return dump + "; a finished copy stays finished"
+	case spec.ModeIncremental:
+		return "sync resumes from its checkpoint (nothing is applied twice)"
+	}
+	return "sync resumes from its checkpoint; " + dump
 }
 
 // noEffectReason names the fields that changed without reaching a unit.
@@ -199,7 +221,7 @@ func (d *differ) stageUpdated(c, w Subtask) []string {
 			verb = "restarts "
 		}
 		line = verb + wk + " of " + name
-		if old, ok := d.curSubtask(SubtaskID{w.Task, w.Source}); ok && SubtaskEffect(old, w) == EffectFresh {
+		if old, ok := d.curSubtask(SubtaskID{w.Task, w.Source}); ok && SubtaskEffect(old, w) == effect.Fresh {
 			line += ", starting over: its checkpoint is discarded (see subtask." + w.Task + "/" + w.Source + ")"
 		} else {
 			line += " from its checkpoint"

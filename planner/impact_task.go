@@ -288,6 +288,14 @@ func stageLine(c, w spec.Task) string {
 	return "resumes " + subject + from
 }
 
+// tuningTask says which of the task's subtasks restart for new tuning.
+func tuningTask(w spec.Task) string {
+	if w.Stage != spec.StageRunning {
+		return "taken when " + w.Name + " runs again (it is " + string(w.Stage) + "); "
+	}
+	return "running subtasks restart to take it: "
+}
+
 func tuningLines(c, w spec.Task) []string {
 	var out []string
 	if c.Dump.Threads != w.Dump.Threads {
@@ -295,7 +303,7 @@ func tuningLines(c, w spec.Task) []string {
 		if w.Mode == spec.ModeIncremental {
 			out = append(out, head+": no effect, mode incremental runs no dump")
 		} else {
-			out = append(out, head+": takes effect at the next dump; a dump in progress keeps its threads")
+			out = append(out, head+": "+tuningTask(w)+tuningRestart(w.Mode))
 		}
 	}
 	var sync []string
@@ -309,7 +317,7 @@ func tuningLines(c, w spec.Task) []string {
 		if w.Mode == spec.ModeFull {
 			out = append(out, names(sync)+": no effect, mode full runs no sync")
 		} else {
-			out = append(out, names(sync)+": applied live, no restart")
+			out = append(out, names(sync)+": "+tuningTask(w)+tuningRestart(w.Mode))
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"github.com/dmplan/dmplan/internal/effect"
 	"net"
 	"strconv"
 	"strings"
@@ -158,7 +159,7 @@ func (d *differ) stageCounts(source string) (running, idle, fresh int) {
 		}
 		w, _ := d.wantSubtask(id)
 		switch {
-		case SubtaskEffect(old, w) == EffectFresh:
+		case SubtaskEffect(old, w) == effect.Fresh:
 			fresh++
 		case w.Stage == spec.StageRunning:
 			running++

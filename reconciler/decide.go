@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"github.com/dmplan/dmplan/internal/effect"
 	"sort"
 
 	"github.com/dmplan/dmplan/planner"
@@ -14,8 +15,8 @@ import (
 // The rules, per subtask:
 //   - not desired here (task removed, source moved to another agent): forget;
 //   - desired with a config error: fail (no-op when already failed with it);
-//   - desired running: start when not running; restart when the Restart
-//     fingerprint changed; update-live when only the Live one did; start
+//   - desired running: start when not running; restart when the config
+//     changed (effect.Between of the fingerprints is not None); start
 //     again when a transient error's backoff has elapsed; an error or a
 //     finished full task waits for a config change (then starts);
 //   - desired paused or stopped: stop when running or retrying, or when it
@@ -73,23 +74,23 @@ func decideRunning(d Desired, o Observed, ok bool, act func(Kind, string) Action
 	if !ok {
 		return act(Start, "desired running, not running here")
 	}
-	restartChanged := o.Fingerprint.Restart != d.Fingerprint.Restart
-	liveChanged := o.Fingerprint.Live != d.Fingerprint.Live
+	eff := effect.Between(o.Fingerprint, d.Fingerprint)
+	changed := eff != effect.None
 	switch o.State {
 	case StatePaused, StateStopped:
 		return act(Start, "desired running, was "+string(o.State)+": resume from the checkpoint")
 	case StateError:
-		if restartChanged || liveChanged {
+		if changed {
 			return act(Start, "config changed since the error: start again")
 		}
 		return act(Noop, "in error until its config or stage changes: "+o.Err)
 	case StateFinished:
-		if restartChanged {
+		if eff >= effect.Restart { // tuning leaves a finished copy finished
 			return act(Start, "config changed after the full copy finished: start again")
 		}
 		return act(Noop, "finished")
 	case StateRetrying:
-		if restartChanged || liveChanged {
+		if changed {
 			return act(Start, "config changed while waiting to retry: start with the new config")
 		}
 		if o.RetryDue {
@@ -97,11 +98,13 @@ func decideRunning(d Desired, o Observed, ok bool, act func(Kind, string) Action
 		}
 		return act(Noop, "waiting to retry after a transient error")
 	case StateRunning:
-		switch {
-		case restartChanged:
-			return act(Restart, "config changed in a way the running units cannot take: restart from the checkpoint")
-		case liveChanged:
-			return act(UpdateLive, "tuning changed (dump threads, sync workers or batch)")
+		switch eff {
+		case effect.Fresh:
+			return act(Restart, "config changed so that the checkpoints no longer apply: restart; the units start over")
+		case effect.Restart:
+			return act(Restart, "config changed: restart from the checkpoint")
+		case effect.Tuning:
+			return act(Restart, "tuning changed (dump threads, sync workers or batch): restart from the checkpoint to take it")
 		}
 		return act(Noop, "running")
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/dmplan/dmplan/internal/effect"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,9 +23,10 @@ const goldenDir = "../testdata/golden/reconciler"
 func id(task, source string) planner.SubtaskID { return planner.SubtaskID{Task: task, Source: source} }
 
 var (
-	fpA  = Fingerprint{Restart: "r1", Live: "l1"}
-	fpA2 = Fingerprint{Restart: "r1", Live: "l2"} // tuning changed
-	fpB  = Fingerprint{Restart: "r2", Live: "l1"} // restart-relevant change
+	fpA  = Fingerprint{Fresh: "f1", Restart: "r1", Tuning: "t1"}
+	fpA2 = Fingerprint{Fresh: "f1", Restart: "r1", Tuning: "t2"} // tuning changed
+	fpB  = Fingerprint{Fresh: "f1", Restart: "r2", Tuning: "t1"} // restart-relevant change
+	fpC  = Fingerprint{Fresh: "f2", Restart: "r1", Tuning: "t1"} // checkpoints no longer apply
 )
 
 func want(st spec.Stage, fp Fingerprint) Desired {
@@ -46,8 +48,11 @@ var decideCases = []decideCase{
 	{"start-new", []Desired{want(spec.StageRunning, fpA)}, nil, []Kind{Start}},
 	{"running-unchanged", []Desired{want(spec.StageRunning, fpA)}, []Observed{have(StateRunning, fpA)}, []Kind{Noop}},
 	{"running-restart-change", []Desired{want(spec.StageRunning, fpB)}, []Observed{have(StateRunning, fpA)}, []Kind{Restart}},
-	{"running-live-change", []Desired{want(spec.StageRunning, fpA2)}, []Observed{have(StateRunning, fpA)}, []Kind{UpdateLive}},
-	{"running-both-change", []Desired{want(spec.StageRunning, Fingerprint{"r2", "l2"})}, []Observed{have(StateRunning, fpA)}, []Kind{Restart}},
+	{"running-live-change", []Desired{want(spec.StageRunning, fpA2)}, []Observed{have(StateRunning, fpA)}, []Kind{Restart}},
+	{"running-both-change", []Desired{want(spec.StageRunning, Fingerprint{Fresh: "f1", Restart: "r2", Tuning: "t2"})}, []Observed{have(StateRunning, fpA)}, []Kind{Restart}},
+	{"running-fresh-change", []Desired{want(spec.StageRunning, fpC)}, []Observed{have(StateRunning, fpA)}, []Kind{Restart}},
+	{"finished-tuning-change", []Desired{want(spec.StageRunning, fpA2)}, []Observed{have(StateFinished, fpA)}, []Kind{Noop}},
+	{"finished-restart-change", []Desired{want(spec.StageRunning, fpB)}, []Observed{have(StateFinished, fpA)}, []Kind{Start}},
 	{"pause-running", []Desired{want(spec.StagePaused, fpA)}, []Observed{have(StateRunning, fpA)}, []Kind{Stop}},
 	{"stop-running", []Desired{want(spec.StageStopped, fpA)}, []Observed{have(StateRunning, fpA)}, []Kind{Stop}},
 	{"paused-stays", []Desired{want(spec.StagePaused, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Noop}},
@@ -83,7 +88,7 @@ var decideCases = []decideCase{
 		{ID: id("shop", "mysql-01"), State: StateRunning, Fingerprint: fpA},
 		{ID: id("billing", "mysql-01"), State: StateRunning, Fingerprint: fpA},
 		{ID: id("audit", "mysql-03"), State: StateRunning, Fingerprint: fpA},
-	}, []Kind{Forget, Stop, UpdateLive, Start}},
+	}, []Kind{Forget, Stop, Restart, Start}},
 }
 
 func TestDecide(t *testing.T) {
@@ -116,7 +121,7 @@ func writeCase(w *bytes.Buffer, c decideCase, got []Action) {
 		fmt.Fprintln(w, "  (none)")
 	}
 	for _, d := range c.desired {
-		fmt.Fprintf(w, "  %s stage=%s restart=%s live=%s", d.ID, d.Stage, d.Fingerprint.Restart, d.Fingerprint.Live)
+		fmt.Fprintf(w, "  %s stage=%s fresh=%s restart=%s tuning=%s", d.ID, d.Stage, d.Fingerprint.Fresh, d.Fingerprint.Restart, d.Fingerprint.Tuning)
 		if d.Err != "" {
 			fmt.Fprintf(w, " err=%q", d.Err)
 		}
@@ -127,7 +132,7 @@ func writeCase(w *bytes.Buffer, c decideCase, got []Action) {
 		fmt.Fprintln(w, "  (none)")
 	}
 	for _, o := range c.observed {
-		fmt.Fprintf(w, "  %s state=%s restart=%s live=%s", o.ID, o.State, o.Fingerprint.Restart, o.Fingerprint.Live)
+		fmt.Fprintf(w, "  %s state=%s fresh=%s restart=%s tuning=%s", o.ID, o.State, o.Fingerprint.Fresh, o.Fingerprint.Restart, o.Fingerprint.Tuning)
 		if o.RetryDue {
 			fmt.Fprint(w, " retry-due")
 		}
@@ -168,47 +173,51 @@ func checkGolden(t *testing.T, name string, got []byte) {
 	}
 }
 
-func TestFingerprintOf(t *testing.T) {
+// TestFingerprints: the agent's fingerprints (planner.EffectConfig of the
+// applied subtask and its source) decide what effect.Of decides.
+func TestFingerprints(t *testing.T) {
 	src := spec.Source{Name: "mysql-01", Endpoint: spec.Endpoint{Host: "127.0.0.1", Port: 3306, User: "u",
 		Password: spec.Secret{Ref: "SOURCE_PASSWORD", Digest: "d1"}}}
 	sub := planner.Subtask{Task: "shop", Source: "mysql-01", Mode: spec.ModeAll,
 		Target: spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root"},
 		Tables: []string{"shop.*"}, Dump: spec.DumpConfig{Threads: 4}, Sync: spec.SyncConfig{Workers: 8, Batch: 100}}
-	base := FingerprintOf(sub, src)
-
+	fp := func(sub planner.Subtask, src spec.Source) Fingerprint {
+		return effect.FingerprintOf(planner.EffectConfig(sub, &src))
+	}
+	base := fp(sub, src)
+	decide := func(to Fingerprint) Kind {
+		return Decide([]Desired{{ID: id("shop", "mysql-01"), Stage: spec.StageRunning, Fingerprint: to}},
+			[]Observed{{ID: id("shop", "mysql-01"), State: StateRunning, Fingerprint: base}})[0].Kind
+	}
 	tuned := sub
 	tuned.Sync.Batch = 200
-	if fp := FingerprintOf(tuned, src); fp.Restart != base.Restart || fp.Live == base.Live {
-		t.Errorf("sync batch change: %+v vs %+v: want only Live to change", fp, base)
+	if got := effect.Between(base, fp(tuned, src)); got != effect.Tuning {
+		t.Errorf("sync batch change: %v, want tuning", got)
 	}
-	if got := Decide([]Desired{{ID: id("shop", "mysql-01"), Stage: spec.StageRunning, Fingerprint: FingerprintOf(tuned, src)}},
-		[]Observed{{ID: id("shop", "mysql-01"), State: StateRunning, Fingerprint: base}}); got[0].Kind != UpdateLive {
-		t.Errorf("sync batch change decides %v, want update-live", got[0].Kind)
+	if k := decide(fp(tuned, src)); k != Restart {
+		t.Errorf("sync batch change decides %v, want restart (units take their config when they start)", k)
 	}
-
 	rotated := src
 	rotated.Password.Digest = "d2"
-	if fp := FingerprintOf(sub, rotated); fp.Restart == base.Restart {
-		t.Error("a rotated source password does not change the Restart fingerprint")
-	}
-	tables := sub
-	tables.Tables = []string{"shop.*", "!shop.tmp_*"}
-	if fp := FingerprintOf(tables, src); fp.Restart == base.Restart {
-		t.Error("a table filter change does not change the Restart fingerprint")
+	if got := effect.Between(base, fp(sub, rotated)); got != effect.Restart {
+		t.Errorf("a rotated source password: %v, want restart", got)
 	}
 	stage := sub
 	stage.Stage = spec.StagePaused
-	if fp := FingerprintOf(stage, src); fp != base {
+	if fp(stage, src) != base {
 		t.Error("the stage is part of the fingerprint; it must not be")
+	}
+	if k := decide(fp(stage, src)); k != Noop {
+		t.Errorf("unchanged config decides %v", k)
 	}
 	full := sub
 	full.Mode = spec.ModeFull
 	fullTuned := full
 	fullTuned.Sync.Workers = 1
-	if FingerprintOf(full, src) != FingerprintOf(fullTuned, src) {
+	if fp(full, src) != fp(fullTuned, src) {
 		t.Error("sync tuning changes the fingerprint of a mode full subtask, which runs no sync")
 	}
-	if FingerprintOf(full, src).Restart == base.Restart {
-		t.Error("a mode change does not change the Restart fingerprint")
+	if got := effect.Between(base, fp(full, src)); got != effect.Fresh {
+		t.Errorf("a mode change: %v, want fresh", got)
 	}
 }

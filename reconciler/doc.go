@@ -5,8 +5,9 @@
 // subtask's config, desired stage and config fingerprint) and what runs
 // (Observed), it returns one Action per subtask: start, stop (pause or
 // stop: the unit is cancelled, its checkpoint stays in the target),
-// restart (a change the running units cannot take), update-live (sync or
-// dump tuning), fail (the config cannot be built, e.g. a password that
+// restart (the config changed: units take their config when they start,
+// so tuning is applied by a restart too; internal/effect decides what a
+// change does, the rule the plan's impact lines follow), fail (the config cannot be built, e.g. a password that
 // differs from the applied one), forget (the subtask is no longer this
 // agent's) or no-op. It reads no clock and does no I/O, so it is table- and
 // golden-tested.

@@ -231,7 +231,7 @@ func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired)
 	var stopping []*sub
 	for _, a := range actions {
 		switch a.Kind {
-		case Stop, Restart, UpdateLive, Fail, Forget:
+		case Stop, Restart, Fail, Forget:
 			if s := l.subs[a.ID]; s != nil && l.cancel(s) {
 				stopping = append(stopping, s)
 			}
@@ -251,7 +251,7 @@ func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired)
 			log.Info(string(a.Kind), "reason", a.Reason)
 		}
 		switch a.Kind {
-		case Start, Restart, UpdateLive:
+		case Start, Restart:
 			if ctx.Err() == nil {
 				l.start(ctx, l.sub(a.ID), want[a.ID])
 			}

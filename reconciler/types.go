@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"github.com/dmplan/dmplan/internal/effect"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 	"github.com/dmplan/dmplan/units"
@@ -52,15 +53,10 @@ func (s State) Stage() spec.Stage {
 	return ""
 }
 
-// Fingerprint identifies a subtask's config as the units see it, in two
-// parts: Restart covers what the units read only when they start (mode,
-// source and target endpoints and password digests, flavor, tables,
-// routes, start position); Live covers tuning (dump threads, sync workers
-// and batch). See FingerprintOf.
-type Fingerprint struct {
-	Restart string `json:"restart"`
-	Live    string `json:"live"`
-}
+// Fingerprint is a subtask's config reduced to one digest per effect
+// (effect.FingerprintOf over planner.EffectConfig): Decide compares two
+// with effect.Between, the rule the plan's impact lines follow.
+type Fingerprint = effect.Fingerprint
 
 // Desired is one subtask this agent should serve.
 type Desired struct {
@@ -97,12 +93,9 @@ const (
 	// stopped). The checkpoint stays in the target.
 	Stop Kind = "stop"
 	// Restart the unit with a new config: stop, then start from the
-	// checkpoint.
+	// checkpoint. Units take their config when they start, so tuning
+	// (sync workers/batch, dump threads) is applied this way too.
 	Restart Kind = "restart"
-	// UpdateLive applies tuning (sync workers/batch, dump threads). The
-	// units take their config only at start, so the loop carries it out
-	// as a stop and an immediate start from the checkpoint.
-	UpdateLive Kind = "update-live"
 	// Fail stops the unit, if one runs, and records stage error with
 	// Action.Reason.
 	Fail Kind = "fail"

@@ -2,37 +2,35 @@ package units
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/dmplan/dmplan/internal/effect"
 	"github.com/dmplan/dmplan/internal/ownership"
 )
 
-// freshKey hashes the parts of cfg whose change makes the subtask start
-// over (planner.SubtaskEffect's EffectFresh): the mode, the routes (modes
-// all and full) and the start position (mode incremental).
-func freshKey(cfg Config) string {
-	k := struct {
-		Mode   Mode
-		Routes []Route   `json:",omitempty"`
-		Start  *Position `json:",omitempty"`
-	}{Mode: cfg.Mode}
-	if cfg.Mode == ModeIncremental {
-		k.Start = &cfg.Start
-	} else {
-		k.Routes = cfg.Routes
-		if k.Routes == nil {
-			k.Routes = []Route{}
-		}
+// EffectConfig is what internal/effect's rule reads of cfg (passwords
+// left out: the units' record never holds them).
+func EffectConfig(cfg Config) effect.Config {
+	c := effect.Config{Mode: effect.Mode(cfg.Mode), Flavor: cfg.Flavor, Tables: cfg.Tables,
+		Source:      effect.Endpoint{Host: cfg.From.Host, Port: cfg.From.Port, User: cfg.From.User},
+		Target:      effect.Endpoint{Host: cfg.To.Host, Port: cfg.To.Port, User: cfg.To.User},
+		DumpThreads: cfg.DumpThreads, SyncWorkers: cfg.SyncWorkers, SyncBatch: cfg.SyncBatch}
+	for _, r := range cfg.Routes {
+		c.Routes = append(c.Routes, effect.Route{From: r.From, To: r.To})
 	}
-	b, _ := json.Marshal(k) // plain strings and numbers: cannot fail
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	if !cfg.Start.IsZero() {
+		c.Start = &effect.Position{File: cfg.Start.File, Pos: cfg.Start.Pos, GTID: cfg.Start.GTID}
+	}
+	return c
 }
+
+// freshKey is effect.FreshKey of cfg: it changes exactly with the changes
+// that make the subtask start over (effect.Fresh) and that the record in
+// the target can see.
+func freshKey(cfg Config) string { return effect.FreshKey(EffectConfig(cfg)) }
 
 // tablesKey is the stored form of the table filter.
 func tablesKey(cfg Config) string {
@@ -77,7 +75,8 @@ func writeSubtaskConfig(ctx context.Context, target *sql.DB, cfg Config) error {
 }
 
 // reconcileConfig compares cfg with the configuration the subtask's
-// checkpoints belong to and acts on the difference, before any unit runs:
+// checkpoints belong to and acts on the difference (effect.ResumeOf, the
+// rule the plan's impact lines follow), before any unit runs:
 //
 //   - nothing recorded (first run, or a subtask older than this record):
 //     the checkpoints are taken as matching cfg;
@@ -104,18 +103,22 @@ func (e *syncEnv) reconcileConfig(ctx context.Context, target *sql.DB, r Reporte
 	if err != nil {
 		return err
 	}
+	var rec *effect.Record
+	if ok {
+		rec = &effect.Record{FreshKey: old.freshKey, Tables: old.tables}
+	}
 	changed := true
-	switch {
-	case !ok:
-	case old.freshKey != freshKey(cfg):
+	switch effect.ResumeOf(rec, EffectConfig(cfg)) {
+	case effect.ResumeFirst:
+	case effect.ResumeStartOver:
 		if err := e.resetFresh(ctx, target, refs); err != nil {
 			return err
 		}
-	case tablesKey(Config{Tables: old.tables}) != tablesKey(cfg) && cfg.Mode != ModeIncremental:
+	case effect.ResumeCopyNewTables:
 		if err := e.copyNewTables(ctx, target, old.tables, refs, r); err != nil {
 			return err
 		}
-	case tablesKey(Config{Tables: old.tables}) != tablesKey(cfg):
+	case effect.ResumeRecordTables:
 	default:
 		changed = false
 	}

@@ -58,7 +58,7 @@ func TestModeAllPauseResumeRemove(t *testing.T) {
 		t.Fatalf("status -o json subtasks = %+v", view.Subtasks)
 	}
 
-	// Live tuning (sync batch): carried out as a restart from the
+	// Tuning (sync batch): carried out as a restart from the
 	// checkpoint; replication resumes on a new binlog connection.
 	reader, err := d.binlogReader()
 	if err != nil || reader == 0 {
