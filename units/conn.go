@@ -56,8 +56,8 @@ func QuoteIdent(name string) string {
 	return ddl.QuoteIdent(name)
 }
 
-// QuoteTable quotes "db"."table" as `db`.`table`.
-func QuoteTable(db, table string) string { return QuoteIdent(db) + "." + QuoteIdent(table) }
+// quoteTable quotes "db"."table" as `db`.`table`.
+func quoteTable(db, table string) string { return QuoteIdent(db) + "." + QuoteIdent(table) }
 
 // DetectFlavor asks the server what it is: "mariadb" or "mysql".
 func DetectFlavor(ctx context.Context, db *sql.DB) (string, error) {
@@ -88,9 +88,9 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// IsTransient reports whether err is worth retrying: connections lost or
+// isTransient reports whether err is worth retrying: connections lost or
 // refused, a server restarting, deadlocks and lock wait timeouts.
-func IsTransient(err error) bool {
+func isTransient(err error) bool {
 	if err == nil || errors.Is(err, ErrPermanent) {
 		return false
 	}

@@ -141,7 +141,7 @@ func splitChunk(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, r 
 	backoff := 200 * time.Millisecond
 	for try := 1; ; try++ {
 		next, err := splitOnce(ctx, target, cfg, j, r, at)
-		if err == nil || !IsTransient(err) || try >= 8 || ctx.Err() != nil {
+		if err == nil || !isTransient(err) || try >= 8 || ctx.Err() != nil {
 			return next, err
 		}
 		select {

@@ -78,7 +78,7 @@ func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {
 // returns the binlog position sync must start from. It is idempotent and
 // resumable: when dmplan_meta on the target says the load finished, it
 // returns the recorded position at once; otherwise it loads the chunks not
-// yet loaded, from a new snapshot. ReadLoadWindows tells sync which events
+// yet loaded, from a new snapshot. readLoadWindows tells sync which events
 // the loaded rows already contain (docs/units.md, "Exactly once").
 func DumpLoad(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) (Position, error) {
 	return DumpLoadWith(ctx, cfg, DumpLoadOptions{}, r, log)
@@ -160,7 +160,7 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 // retryable errors end an attempt; the next one resumes from a new
 // snapshot.
 func retryable(err error) bool {
-	if IsTransient(err) {
+	if isTransient(err) {
 		return true
 	}
 	var me *mysql.MySQLError
@@ -218,7 +218,7 @@ func (d *dumper) finish(ctx context.Context) (Position, error) {
 		cfg.Task, cfg.Source).Scan(&pending); err != nil {
 		return Position{}, fmt.Errorf("finish load: %w", err)
 	}
-	w, err := ReadLoadWindows(ctx, d.target, cfg.Task, cfg.Source)
+	w, err := readLoadWindows(ctx, d.target, cfg.Task, cfg.Source)
 	if err != nil {
 		return Position{}, err
 	}

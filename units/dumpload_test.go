@@ -63,7 +63,7 @@ func TestDumpLoadShapes(t *testing.T) {
 	dlExec(t, p.srcDB, dlShapes...)
 	cfg := p.config("shapes", []string{"shop.*", "!shop.tmp_*", "shard_*.*"},
 		Route{From: "shard_*.orders_*", To: "merged.orders"})
-	if err := Precheck(context.Background(), cfg); err != nil {
+	if err := precheck(context.Background(), cfg); err != nil {
 		t.Fatalf("Precheck of a good pair: %v", err)
 	}
 	pos := dlRun(t, cfg, DumpLoadOptions{ChunkRows: 7})
@@ -85,7 +85,7 @@ func TestDumpLoadShapes(t *testing.T) {
 		}
 	}
 	// Every table comes from the one snapshot: no idempotent window.
-	w, err := ReadLoadWindows(context.Background(), p.dstDB, "shapes", "src")
+	w, err := readLoadWindows(context.Background(), p.dstDB, "shapes", "src")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestDumpLoadResumeReplace(t *testing.T) {
 	if n != 0 {
 		t.Errorf("row 1 of the first snapshot is still there: REPLACE should have removed it")
 	}
-	w, err := ReadLoadWindows(context.Background(), p.dstDB, "replace", "src")
+	w, err := readLoadWindows(context.Background(), p.dstDB, "replace", "src")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestDumpLoadResumeReplace(t *testing.T) {
 	// The update and the insert lie inside the window: sync replays them
 	// idempotently, here by hand.
 	mid := Position{File: tw[0].Until.File, Pos: tw[0].Until.Pos - 1}
-	if a := w.Decide("rep", "t", mid); a != EventIdempotent {
+	if a := w.Decide("rep", "t", mid); a != eventIdempotent {
 		t.Errorf("Decide inside the window = %v", a)
 	}
 	dlExec(t, p.dstDB, "DELETE FROM rep.t WHERE id = 1", "REPLACE INTO rep.t VALUES (1, 'moved')", "REPLACE INTO rep.t VALUES (50, 'u1')")

@@ -12,7 +12,7 @@ type Querier = querier
 // TableName names a table: schema and name.
 type TableName struct{ Schema, Name string }
 
-func (n TableName) String() string { return QuoteTable(n.Schema, n.Name) }
+func (n TableName) String() string { return quoteTable(n.Schema, n.Name) }
 
 // ReadTable reads the definition of schema.name from information_schema;
 // the error matches ErrTableNotFound when there is no such table.

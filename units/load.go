@@ -70,7 +70,7 @@ func (l *loader) loadRetrying(ctx context.Context, c *chunk) error {
 		if err == nil {
 			return nil
 		}
-		if c.stream != nil || !IsTransient(err) || try >= l.d.opts.LoadRetries || ctx.Err() != nil {
+		if c.stream != nil || !isTransient(err) || try >= l.d.opts.LoadRetries || ctx.Err() != nil {
 			return err
 		}
 		l.d.transient(err)
@@ -197,7 +197,7 @@ func (l *loader) checkWarnings(ctx context.Context, tx *sql.Tx, c *chunk) error 
 	switch {
 	case err == nil:
 		return nil
-	case IsTransient(err):
+	case isTransient(err):
 		return l.wrap(c, err)
 	}
 	return Permanent(fmt.Errorf("load %s into %s: %w", c.job, c.job.dst, err))
@@ -207,7 +207,7 @@ func (l *loader) checkWarnings(ctx context.Context, tx *sql.Tx, c *chunk) error 
 // permanent ones.
 func (l *loader) wrap(c *chunk, err error) error {
 	var me *mysql.MySQLError
-	if errors.As(err, &me) && !IsTransient(err) {
+	if errors.As(err, &me) && !isTransient(err) {
 		return Permanent(fmt.Errorf("load %s into %s (chunk %d): %w: check that the target table matches the source's definition "+
 			"(with routes merging shards, that their keys do not collide)", c.job, c.job.dst, c.rec.seq, err))
 	}

@@ -66,7 +66,7 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 			return nil, Permanent(err)
 		}
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			if IsTransient(err) {
+			if isTransient(err) {
 				return nil, fmt.Errorf("create table %s on the target: %w", j.dst, err)
 			}
 			return nil, Permanent(fmt.Errorf("create table %s on the target from the definition of %s: %w: "+

@@ -23,46 +23,46 @@ import (
 // A table without a usable key is always one chunk, so its From equals
 // its Until: it never needs the idempotent window.
 
-// TableWindow is the range of snapshots one source table's rows came from.
-type TableWindow struct {
+// tableWindow is the range of snapshots one source table's rows came from.
+type tableWindow struct {
 	Schema, Table string   // the source table
 	From, Until   Position // oldest and newest snapshot of its loaded chunks
 }
 
-// EventAction is what sync does with a row change or DDL of a table.
-type EventAction int
+// eventAction is what sync does with a row change or DDL of a table.
+type eventAction int
 
 const (
-	// EventApply: apply exactly once (the event is newer than every chunk).
-	EventApply EventAction = iota
-	// EventSkip: every loaded row already includes it.
-	EventSkip
-	// EventIdempotent: some chunks include it, some do not: apply it so
+	// eventApply: apply exactly once (the event is newer than every chunk).
+	eventApply eventAction = iota
+	// eventSkip: every loaded row already includes it.
+	eventSkip
+	// eventIdempotent: some chunks include it, some do not: apply it so
 	// that a second application changes nothing (insert as REPLACE,
 	// update as delete-before plus REPLACE-after, delete if present).
-	EventIdempotent
+	eventIdempotent
 )
 
-func (a EventAction) String() string {
+func (a eventAction) String() string {
 	switch a {
-	case EventSkip:
+	case eventSkip:
 		return "skip"
-	case EventIdempotent:
+	case eventIdempotent:
 		return "idempotent"
 	}
 	return "apply"
 }
 
-// LoadWindows are the windows of every table of a subtask's finished load.
-type LoadWindows struct {
+// loadWindows are the windows of every table of a subtask's finished load.
+type loadWindows struct {
 	Start  Position // where sync starts: the oldest From
 	Until  Position // the newest Until: past it no window matters
-	tables map[tableRef]TableWindow
+	tables map[tableRef]tableWindow
 }
 
 // Tables returns the windows, in no particular order.
-func (w *LoadWindows) Tables() []TableWindow {
-	out := make([]TableWindow, 0, len(w.tables))
+func (w *loadWindows) Tables() []tableWindow {
+	out := make([]tableWindow, 0, len(w.tables))
 	for _, t := range w.tables {
 		out = append(out, t)
 	}
@@ -73,21 +73,21 @@ func (w *LoadWindows) Tables() []TableWindow {
 // ends at pos (the binlog file and the end position of the event, as
 // go-mysql's EventHeader.LogPos gives it). Tables without a window
 // (created after the snapshot, or not loaded) are applied.
-func (w *LoadWindows) Decide(schema, table string, pos Position) EventAction {
+func (w *loadWindows) Decide(schema, table string, pos Position) eventAction {
 	if w == nil {
-		return EventApply
+		return eventApply
 	}
 	t, ok := w.tables[tableRef{schema, table}]
 	if !ok {
-		return EventApply
+		return eventApply
 	}
 	switch {
 	case ComparePositions(pos, t.From) <= 0:
-		return EventSkip
+		return eventSkip
 	case ComparePositions(pos, t.Until) <= 0:
-		return EventIdempotent
+		return eventIdempotent
 	}
-	return EventApply
+	return eventApply
 }
 
 // ComparePositions orders two file:pos positions of the same server's
@@ -123,11 +123,11 @@ func compareBinlogFiles(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-// ReadLoadWindows reads the windows of a subtask's load from the target's
+// readLoadWindows reads the windows of a subtask's load from the target's
 // dmplan_meta. The sync unit calls it when it starts from a load (also
 // after its own restarts, until its checkpoint has passed Until). A
 // subtask without a load gets empty windows: every event is applied.
-func ReadLoadWindows(ctx context.Context, target *sql.DB, task, source string) (*LoadWindows, error) {
+func readLoadWindows(ctx context.Context, target *sql.DB, task, source string) (*loadWindows, error) {
 	if err := ensureMeta(ctx, target); err != nil {
 		return nil, err
 	}
@@ -142,9 +142,9 @@ func ReadLoadWindows(ctx context.Context, target *sql.DB, task, source string) (
 		return nil, fmt.Errorf("read load windows of %s/%s: %w", task, source, err)
 	}
 	defer rows.Close()
-	w := &LoadWindows{tables: map[tableRef]TableWindow{}}
+	w := &loadWindows{tables: map[tableRef]tableWindow{}}
 	for rows.Next() {
-		var t TableWindow
+		var t tableWindow
 		var lo, hi uint32
 		if err := rows.Scan(&t.Schema, &t.Table, &lo, &hi); err != nil {
 			return nil, fmt.Errorf("read load windows of %s/%s: %w", task, source, err)
@@ -154,7 +154,7 @@ func ReadLoadWindows(ctx context.Context, target *sql.DB, task, source string) (
 		t.Until, ok2 = snaps[hi]
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("read load windows of %s/%s: chunks of %s refer to a snapshot missing from dmplan_meta.dump_snapshot",
-				task, source, QuoteTable(t.Schema, t.Table))
+				task, source, quoteTable(t.Schema, t.Table))
 		}
 		w.tables[tableRef{t.Schema, t.Table}] = t
 		if w.Start.IsZero() || ComparePositions(t.From, w.Start) < 0 {

@@ -12,28 +12,28 @@ import (
 	"github.com/dmplan/dmplan/internal/tablefilter"
 )
 
-// ErrPrecheck marks a failed precheck; the error lists every failure with
+// errPrecheck marks a failed precheck; the error lists every failure with
 // how to fix it.
-var ErrPrecheck = errors.New("precheck failed")
+var errPrecheck = errors.New("precheck failed")
 
-// PrecheckError lists every failed check.
-type PrecheckError struct {
+// precheckError lists every failed check.
+type precheckError struct {
 	Failures []string // one line each: what is wrong, then how to fix it
 }
 
-func (e *PrecheckError) Error() string {
+func (e *precheckError) Error() string {
 	return fmt.Sprintf("%d precheck failures:\n  - %s", len(e.Failures), strings.Join(e.Failures, "\n  - "))
 }
 
-func (e *PrecheckError) Unwrap() []error { return []error{ErrPrecheck, ErrPermanent} }
+func (e *precheckError) Unwrap() []error { return []error{errPrecheck, ErrPermanent} }
 
-// Precheck checks that the source can be dumped and replicated and that
+// precheck checks that the source can be dumped and replicated and that
 // the target can hold dmplan_meta: binlog on, ROW format, FULL row image,
 // server_id set, the privileges dump and sync need — what cfg.Mode needs
 // (full: no binlog checks; incremental: no dump privileges). It collects every
 // failure, each with the SQL or configuration that fixes it. A source or
 // target it cannot reach is a plain (transient) error.
-func Precheck(ctx context.Context, cfg Config) error {
+func precheck(ctx context.Context, cfg Config) error {
 	var fails []string
 	src, err := Open(cfg.From, 2)
 	if err != nil {
@@ -58,7 +58,7 @@ func Precheck(ctx context.Context, cfg Config) error {
 	}
 	fails = append(fails, precheckTarget(ctx, dst, cfg)...)
 	if len(fails) > 0 {
-		return &PrecheckError{Failures: fails}
+		return &precheckError{Failures: fails}
 	}
 	return nil
 }

@@ -22,10 +22,10 @@ func TestPrecheckFailures(t *testing.T) {
 	dlExec(t, db, "CREATE DATABASE shop",
 		"CREATE USER 'lim'@'%' IDENTIFIED BY 'secret-pw'", "GRANT SELECT ON shop.* TO 'lim'@'%'")
 	ep := Endpoint{Host: "127.0.0.1", Port: s.Port, User: "lim", Password: "secret-pw"}
-	err = Precheck(context.Background(), Config{Task: "t", Source: "s", From: ep, To: ep, Tables: []string{"shop.*"}})
-	var pe *PrecheckError
-	if !errors.As(err, &pe) || !errors.Is(err, ErrPrecheck) || !errors.Is(err, ErrPermanent) {
-		t.Fatalf("Precheck = %v, want a permanent *PrecheckError", err)
+	err = precheck(context.Background(), Config{Task: "t", Source: "s", From: ep, To: ep, Tables: []string{"shop.*"}})
+	var pe *precheckError
+	if !errors.As(err, &pe) || !errors.Is(err, errPrecheck) || !errors.Is(err, ErrPermanent) {
+		t.Fatalf("Precheck = %v, want a permanent *precheckError", err)
 	}
 	msg := err.Error()
 	for _, want := range []string{
@@ -60,7 +60,7 @@ func TestFullModeWithoutBinlog(t *testing.T) {
 	root := Endpoint{Host: "127.0.0.1", Port: s.Port, User: "root"}
 	cfg := Config{Task: "nobinlog", Source: "s", Mode: ModeFull, From: root, To: root, Tables: []string{"shop.t"},
 		Routes: []Route{{From: "shop.t", To: "copy.t"}}}
-	if err := Precheck(context.Background(), cfg); err != nil {
+	if err := precheck(context.Background(), cfg); err != nil {
 		t.Fatalf("Precheck in full mode without a binlog: %v", err)
 	}
 	pos, err := DumpLoadWith(context.Background(), cfg, DumpLoadOptions{Readers: 2, ChunkRows: 100}, nil, dlLog(t))
@@ -90,7 +90,7 @@ func TestFullModeWithoutBinlog(t *testing.T) {
 	}
 	lim := cfg
 	lim.From.User, lim.Mode = "lim", ModeIncremental
-	err = Precheck(context.Background(), lim)
+	err = precheck(context.Background(), lim)
 	if err == nil || strings.Contains(err.Error(), "LOCK TABLES") || !strings.Contains(err.Error(), "lacks REPLICATION SLAVE, BINLOG MONITOR (sync needs") {
 		t.Errorf("incremental Precheck with a SELECT-only user: %v", err)
 	}

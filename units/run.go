@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 			return err
 		}
 		var ae *errApply
-		if errors.As(err, &ae) && !IsTransient(ae.err) && !errors.Is(ae.err, errSuperseded) {
+		if errors.As(err, &ae) && !isTransient(ae.err) && !errors.Is(ae.err, errSuperseded) {
 			if !env.serialUntil.isZero() && ae.to.lessEq(env.serialUntil) {
 				err = Permanent(fmt.Errorf("sync %s/%s: %w; it fails when applied alone too: make the target's table equal to the source's (or exclude the table) and resume",
 					cfg.Task, cfg.Source, err))
@@ -144,7 +144,7 @@ func newSyncEnv(cfg Config, log *slog.Logger) (*syncEnv, error) {
 func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool) error {
 	cfg := e.cfg
 	if !e.checked {
-		if err := Precheck(ctx, cfg); err != nil {
+		if err := precheck(ctx, cfg); err != nil {
 			return err
 		}
 		e.checked = true

@@ -30,8 +30,8 @@ type Column struct {
 	AutoInc    bool // AUTO_INCREMENT
 }
 
-// Index is a unique index: its name and columns in index order.
-type Index struct {
+// uniqueIndex is a unique index: its name and columns in index order.
+type uniqueIndex struct {
 	Name    string // "PRIMARY" for the primary key
 	Columns []string
 	NotNull bool // every column is NOT NULL
@@ -46,12 +46,12 @@ type Table struct {
 	// PK is the key that identifies a row: the primary key, or else the
 	// first unique index whose columns are all NOT NULL; nil when none.
 	PK      []string
-	KeyName string  // index name of PK ("PRIMARY" or the unique index), "" when none
-	Unique  []Index // every unique index, the primary key first
+	KeyName string        // index name of PK ("PRIMARY" or the unique index), "" when none
+	Unique  []uniqueIndex // every unique index, the primary key first
 }
 
 // String is `schema`.`name`.
-func (t *Table) String() string { return QuoteTable(t.Schema, t.Name) }
+func (t *Table) String() string { return quoteTable(t.Schema, t.Name) }
 
 // Column returns the column called name, or nil.
 func (t *Table) Column(name string) *Column {
@@ -136,7 +136,7 @@ func (t *Table) readKeys(ctx context.Context, q querier) error {
 			return fmt.Errorf("read keys of %s: %w", t, err)
 		}
 		if n := len(t.Unique); n == 0 || t.Unique[n-1].Name != idx {
-			t.Unique = append(t.Unique, Index{Name: idx, NotNull: true})
+			t.Unique = append(t.Unique, uniqueIndex{Name: idx, NotNull: true})
 		}
 		u := &t.Unique[len(t.Unique)-1]
 		u.Columns = append(u.Columns, col)
@@ -214,7 +214,7 @@ func isBinaryKeyCol(c *Column) bool {
 // tableRef names a table: schema and name.
 type tableRef struct{ Schema, Name string }
 
-func (r tableRef) String() string { return QuoteTable(r.Schema, r.Name) }
+func (r tableRef) String() string { return quoteTable(r.Schema, r.Name) }
 
 // systemSchemas are never dumped.
 var systemSchemas = []string{"mysql", "sys", "information_schema", "performance_schema", metaSchema}

@@ -85,7 +85,7 @@ type syncer struct {
 	source *sql.DB
 	meta   *syncMeta
 
-	windows      *LoadWindows
+	windows      *loadWindows
 	windowsUntil syncSeq // past it no load window matters
 
 	tables *tableCache
@@ -185,7 +185,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		return err
 	}
 	if cfg.Mode == ModeAll {
-		if s.windows, err = ReadLoadWindows(ctx, target, cfg.Task, cfg.Source); err != nil {
+		if s.windows, err = readLoadWindows(ctx, target, cfg.Task, cfg.Source); err != nil {
 			return err
 		}
 		s.windowsUntil = seqAt(s.windows.Until.File, s.windows.Until.Pos, math.MaxUint32)

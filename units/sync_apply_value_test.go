@@ -71,7 +71,7 @@ func TestNormalizeAndRender(t *testing.T) {
 
 // syTestTable builds a syncTable without a server.
 func syTestTable(name string, cols []syncCol, key []int, uniques ...[]int) *syncTable {
-	t := &syncTable{dst: tableRef{"d", name}, quoted: QuoteTable("d", name), cols: cols, key: key, keyIdx: -1}
+	t := &syncTable{dst: tableRef{"d", name}, quoted: quoteTable("d", name), cols: cols, key: key, keyIdx: -1}
 	if key != nil {
 		t.uniques = append(t.uniques, key)
 		t.keyIdx = 0

@@ -155,15 +155,15 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	idem := false
 	if s.windows != nil {
 		switch s.windows.Decide(schema, table, Position{File: s.file, Pos: h.LogPos}) {
-		case EventSkip:
+		case eventSkip:
 			s.stats.rowsSkipped.Add(int64(len(e.Rows)))
 			return nil
-		case EventIdempotent:
+		case eventIdempotent:
 			idem = true
 		}
 	}
 	where := func() string {
-		return fmt.Sprintf("%s (target %s) at %s:%d", QuoteTable(schema, table), r.dst, s.file, h.LogPos)
+		return fmt.Sprintf("%s (target %s) at %s:%d", quoteTable(schema, table), r.dst, s.file, h.LogPos)
 	}
 	t, err := s.tables.get(ctx, s.target, r.dst)
 	if errors.Is(err, errNoTargetTable) {

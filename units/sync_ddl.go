@@ -50,7 +50,7 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 		return mark, false, nil // applied before a restart
 	}
 	if s.windows != nil && len(plan.Src) > 0 &&
-		s.windows.Decide(plan.Src[0].Schema, plan.Src[0].Name, Position{File: s.file, Pos: h.LogPos}) == EventSkip {
+		s.windows.Decide(plan.Src[0].Schema, plan.Src[0].Name, Position{File: s.file, Pos: h.LogPos}) == eventSkip {
 		return mark, false, nil // the loaded definition has it already
 	}
 	if err := s.flush(ctx); err != nil {
@@ -154,7 +154,7 @@ func (s *syncer) applyDDL(ctx context.Context, p *ddl.Plan, mode uint64, modeKno
 }
 
 func classifyDDLError(err error) error {
-	if IsTransient(err) {
+	if isTransient(err) {
 		return err
 	}
 	return Permanent(fmt.Errorf("%w: the target rejected the DDL; make the target's schema match the source's and resume", err))

@@ -250,7 +250,7 @@ func syCopySchema(t testing.TB, p *syPair, db string, tables ...string) {
 	syExec(t, p.dstDB, "CREATE DATABASE IF NOT EXISTS "+QuoteIdent(db))
 	for _, tb := range tables {
 		var name, ddl string
-		if err := p.srcDB.QueryRow("SHOW CREATE TABLE "+QuoteTable(db, tb)).Scan(&name, &ddl); err != nil {
+		if err := p.srcDB.QueryRow("SHOW CREATE TABLE "+quoteTable(db, tb)).Scan(&name, &ddl); err != nil {
 			t.Fatal(err)
 		}
 		c, err := p.dstDB.Conn(context.Background())

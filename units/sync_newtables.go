@@ -15,7 +15,7 @@ import (
 // Until then DumpLoad lists the tables with the current filter anyway.
 //
 // Sync, resuming from its older checkpoint, skips those tables' events up
-// to P2 through the load windows (ReadLoadWindows: an event at or before a
+// to P2 through the load windows (readLoadWindows: an event at or before a
 // table's From is skipped), and applies the later ones. Tables already
 // loaded are not read again. A table that the filter selected, then left
 // out, then selects again missed every change made while it was left

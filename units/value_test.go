@@ -96,7 +96,7 @@ func TestDumpSQL(t *testing.T) {
 		{Name: "blob", DataType: "blob", Nullable: true},
 		{Name: "g", DataType: "int", Generated: true},
 		{Name: "e", DataType: "enum"},
-	}, Unique: []Index{
+	}, Unique: []uniqueIndex{
 		{Name: "PRIMARY", Columns: []string{"id`x", "k2"}, NotNull: true},
 	}}
 	var b strings.Builder
@@ -115,7 +115,7 @@ func TestDumpSQL(t *testing.T) {
 	cols, key := j.signature()
 	fmt.Fprintf(&b, "signature: %s %s\n", cols, key)
 
-	noKey := &Table{Schema: "s", Name: "n", Columns: []Column{{Name: "d", DataType: "double"}}, Unique: []Index{
+	noKey := &Table{Schema: "s", Name: "n", Columns: []Column{{Name: "d", DataType: "double"}}, Unique: []uniqueIndex{
 		{Name: "PRIMARY", Columns: []string{"d"}, NotNull: true}, // a DOUBLE key is not orderable exactly
 		{Name: "u", Columns: []string{"x"}, NotNull: false},
 	}}
@@ -154,30 +154,30 @@ func TestComparePositions(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	p := func(file string, pos uint32) Position { return Position{File: file, Pos: pos} }
-	w := &LoadWindows{tables: map[tableRef]TableWindow{
+	w := &loadWindows{tables: map[tableRef]tableWindow{
 		{"s", "once"}:  {Schema: "s", Table: "once", From: p("b.000002", 100), Until: p("b.000002", 100)},
 		{"s", "mixed"}: {Schema: "s", Table: "mixed", From: p("b.000001", 500), Until: p("b.000002", 100)},
 	}}
 	for _, tc := range []struct {
 		table string
 		at    Position
-		want  EventAction
+		want  eventAction
 	}{
-		{"once", p("b.000001", 900), EventSkip},
-		{"once", p("b.000002", 100), EventSkip},
-		{"once", p("b.000002", 101), EventApply},
-		{"mixed", p("b.000001", 500), EventSkip},
-		{"mixed", p("b.000001", 501), EventIdempotent},
-		{"mixed", p("b.000002", 100), EventIdempotent},
-		{"mixed", p("b.000003", 4), EventApply},
-		{"new", p("b.000001", 1), EventApply},
+		{"once", p("b.000001", 900), eventSkip},
+		{"once", p("b.000002", 100), eventSkip},
+		{"once", p("b.000002", 101), eventApply},
+		{"mixed", p("b.000001", 500), eventSkip},
+		{"mixed", p("b.000001", 501), eventIdempotent},
+		{"mixed", p("b.000002", 100), eventIdempotent},
+		{"mixed", p("b.000003", 4), eventApply},
+		{"new", p("b.000001", 1), eventApply},
 	} {
 		if got := w.Decide("s", tc.table, tc.at); got != tc.want {
 			t.Errorf("Decide(%s at %v) = %v, want %v", tc.table, tc.at, got, tc.want)
 		}
 	}
-	var none *LoadWindows
-	if none.Decide("s", "t", p("b.000001", 4)) != EventApply {
+	var none *loadWindows
+	if none.Decide("s", "t", p("b.000001", 4)) != eventApply {
 		t.Error("nil windows must apply everything")
 	}
 }
