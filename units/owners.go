@@ -293,8 +293,9 @@ func refusal(what string, cfg Config, dst tableRef, f ownership.Facts, a ownersh
 			"its rows cannot be told from theirs, so the table is neither dropped nor emptied. Either delete this subtask's rows "+
 			"from %s yourself, then delete the rows with task = '%s', source = '%s', dst_schema = '%s', dst_table = '%s' from "+
 			"dmplan_meta.subtask_table and dmplan_meta.load_table (it then loads its rows beside theirs); or, if every writer "+
-			"copies its rows again too, empty the table (TRUNCATE). Then pause and resume the task",
-			what, dst, ownership.Names(f.Others), dst, cfg.Task, cfg.Source, dst.Schema, dst.Name))
+			"starts over too (they are all copied again), empty the table (TRUNCATE) and delete the rows with dst_schema = '%s' "+
+			"and dst_table = '%s' from both tables. Then pause and resume the task",
+			what, dst, ownership.Names(f.Others), dst, cfg.Task, cfg.Source, dst.Schema, dst.Name, dst.Schema, dst.Name))
 	}
 	return Permanent(fmt.Errorf("%s: target table %s holds rows this subtask did not create "+
 		"(or other subtasks also write to it); empty it (TRUNCATE), then pause and resume the task", what, dst))

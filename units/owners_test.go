@@ -22,6 +22,7 @@ func TestSharedTargets(t *testing.T) {
 	log := syLog(t)
 	t.Run("FreshStartOfOneWriter", func(t *testing.T) { testSharedFresh(t, p, log) })
 	t.Run("SelectedAgain", func(t *testing.T) { testSelectedAgain(t, p, log) })
+	t.Run("MergedTaskStartsOver", func(t *testing.T) { testMergedStartsOver(t, p, log) })
 }
 
 // ownWriter changes rows of tables, with ids in [base, base+span), until
@@ -246,4 +247,46 @@ func testSelectedAgain(t *testing.T, p *syPair, log *slog.Logger) {
 	if n := freshCount(t, p, "SELECT COUNT(*) FROM dmplan_meta.subtask_table WHERE task = 'rs' AND state = 'current'"); n != 2 {
 		t.Errorf("current registrations of rs: %d, want 2", n)
 	}
+}
+
+// The two subtasks of one task merge their shards into one table; the
+// task's mode changes. Each wrote rows into it, so each is refused, naming
+// the other; done as the error says for "every writer starts over"
+// (TRUNCATE, registrations forgotten), both start over at once and the
+// table equals the union of the shards.
+func testMergedStartsOver(t *testing.T, p *syPair, log *slog.Logger) {
+	syExec(t, p.srcDB, "CREATE DATABASE m1", "CREATE TABLE m1.t (id INT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO m1.t SELECT seq, seq FROM m1.seq_1_to_2000",
+		"CREATE DATABASE m2", "CREATE TABLE m2.t (id INT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO m2.t SELECT 100000 + seq, seq FROM m2.seq_1_to_2000")
+	var cfgs []Config
+	for _, s := range []string{"m1", "m2"} {
+		cfg := p.config("mt", ModeAll, []string{s + ".*"}, Route{From: "m?.t", To: "mdw.t"})
+		cfg.Source = s
+		freshRunUntilCaughtUp(t, p, cfg, log)
+		cfg.Mode = ModeFull
+		cfgs = append(cfgs, cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i, cfg := range cfgs {
+		other := cfgs[1-i].Source
+		err := Run(ctx, cfg, nil, log)
+		if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "is also written by mt/"+other+" (all)") {
+			t.Fatalf("fresh start of mt/%s = %v, want a permanent error naming mt/%s", cfg.Source, err, other)
+		}
+	}
+	syExec(t, p.dstDB, "TRUNCATE mdw.t",
+		"DELETE FROM dmplan_meta.subtask_table WHERE dst_schema = 'mdw' AND dst_table = 't'",
+		"DELETE FROM dmplan_meta.load_table WHERE dst_schema = 'mdw' AND dst_table = 't'")
+	errs := make(chan error, len(cfgs))
+	for _, cfg := range cfgs {
+		go func() { errs <- Run(ctx, cfg, nil, log) }()
+	}
+	for range cfgs {
+		if err := <-errs; err != nil {
+			t.Fatalf("fresh start after TRUNCATE: %v", err)
+		}
+	}
+	syWaitSame(t, p, 10*time.Second, "mdw.t=m1.t,m2.t")
 }

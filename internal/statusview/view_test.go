@@ -42,7 +42,7 @@ func fixture() (*store.Snapshot, []store.SubtaskStatus, []store.ApplyRecord) {
 	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 	statuses := []store.SubtaskStatus{
 		{Task: "shop", Source: "mysql-01", Worker: "agent-a", Stage: spec.StageRunning, Unit: "sync",
-			GTID: "0-1-1234", LagSeconds: 0.4, UpdatedAt: at},
+			GTID: "0-1-1234", LagSeconds: 0.4, Orphaned: []string{"shop.orders_01", "shop.orders_02"}, UpdatedAt: at},
 		{Task: "shop", Source: "mysql-02", Worker: "agent-b", Stage: spec.StageRunning, Unit: "load",
 			Progress: store.Progress{TablesDone: 3, TablesTotal: 8, RowsDone: 412000, RowsTotal: 800000, Bytes: 7 << 20}, UpdatedAt: at},
 		{Task: "archive", Source: "mysql-01", Worker: "agent-a", Stage: StageFinished, UpdatedAt: at},
