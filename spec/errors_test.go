@@ -88,6 +88,12 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"yaml syntax", task("  dump: {threads: 4\n"),
 			[]string{"x.yaml:12: YAML syntax error: did not find expected ',' or '}'"}},
+		{"unquoted ${VAR} in a flow mapping", strings.Replace(task(""), "  target:\n    host: 127.0.0.1\n    user: root\n",
+			"  target: {host: 127.0.0.1, user: root, password: ${TARGET_PASSWORD}}\n", 1),
+			[]string{"x.yaml:7: YAML syntax error: did not find expected ',' or '}'; inside {…} or […] quote the reference: \"${TARGET_PASSWORD}\" (or write the mapping in block style)"}},
+		{"unquoted ${VAR} in a flow mapping over two lines", strings.Replace(task(""), "  target:\n    host: 127.0.0.1\n    user: root\n",
+			"  target: {host: 127.0.0.1,\n    password: ${TARGET_PASSWORD}}\n", 1),
+			[]string{"x.yaml:7: YAML syntax error: did not find expected ',' or '}'; inside {…} or […] quote the reference: \"${TARGET_PASSWORD}\" (or write the mapping in block style)"}},
 		{"yaml syntax on line 1", "a: b: c\n",
 			[]string{"x.yaml:1: YAML syntax error: mapping values are not allowed in this context"}},
 		{"control character", task("  stage: \"run\x01\"\n"),

@@ -145,7 +145,7 @@ func decodePiece(p piece, secrets *secrets) pieceResult {
 	errs := &errorSink{}
 	docs, serr := parseDocuments(p.data)
 	if serr != nil {
-		errs.add(p.file, pos{serr.at.line + p.line, serr.at.col}, "YAML syntax error: %s", serr.msg)
+		errs.add(p.file, pos{serr.at.line + p.line, serr.at.col}, "YAML syntax error: %s%s", serr.msg, quoteHint(p.data, serr.at.line))
 	}
 	d := &decoder{file: p.file, line: p.line, errs: errs, secrets: secrets}
 	objects := make([]decl, 0, len(docs))
