@@ -46,8 +46,13 @@ func targetPatterns(tables []string, routes []spec.Route) []string {
 }
 
 // targetIndex is every subtask of both states by target address and
-// target pattern, built on first use.
-type targetIndex map[string]map[string][]writerOf
+// target pattern (parsed once), built on first use.
+type targetIndex map[string][]*targetEntry
+
+type targetEntry struct {
+	glob    glob
+	writers []writerOf
+}
 
 type writerOf struct {
 	id   SubtaskID
@@ -58,21 +63,28 @@ func (d *differ) targets() targetIndex {
 	if d.tindex != nil {
 		return d.tindex
 	}
+	byText := map[string]map[string]*targetEntry{}
 	idx := targetIndex{}
 	add := func(st State) {
 		for _, t := range st.Tasks {
 			a := addr(t.Target)
 			pats := targetPatterns(t.Tables, t.Routes)
-			if idx[a] == nil {
-				idx[a] = map[string][]writerOf{}
+			if byText[a] == nil {
+				byText[a] = map[string]*targetEntry{}
 			}
 			mode := t.Mode // the desired mode, when the task is still desired
 			if wt, ok := d.want.Tasks[t.Name]; ok {
 				mode = wt.Mode
 			}
-			for _, src := range t.Sources {
-				for _, p := range pats {
-					idx[a][p] = append(idx[a][p], writerOf{SubtaskID{t.Name, src}, mode})
+			for _, p := range pats {
+				e := byText[a][p]
+				if e == nil {
+					e = &targetEntry{glob: parseGlob(p)}
+					byText[a][p] = e
+					idx[a] = append(idx[a], e)
+				}
+				for _, src := range t.Sources {
+					e.writers = append(e.writers, writerOf{SubtaskID{t.Name, src}, mode})
 				}
 			}
 		}
@@ -105,11 +117,11 @@ func (d *differ) ownershipLines(c, w Subtask) []string {
 		tg := parseGlob(t)
 		seen := map[SubtaskID]bool{w.idOf(): true}
 		var others []ownership.Writer
-		for q, ws := range idx {
-			if !globOverlap(tg, parseGlob(q)) {
+		for _, e := range idx {
+			if !globOverlap(tg, e.glob) {
 				continue
 			}
-			for _, x := range ws {
+			for _, x := range e.writers {
 				if !seen[x.id] {
 					seen[x.id] = true
 					others = append(others, ownership.Writer{Task: x.id.Task, Source: x.id.Source, Mode: string(x.mode)})

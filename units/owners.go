@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/dmplan/dmplan/internal/ownership"
@@ -81,6 +82,30 @@ func registerTarget(ctx context.Context, db querier, cfg Config, p srcDst) error
 	return nil
 }
 
+// registerTargets is registerTarget for many pairs, 500 to a statement.
+func registerTargets(ctx context.Context, db querier, cfg Config, ps []srcDst) error {
+	for len(ps) > 0 {
+		n := min(len(ps), 500)
+		var b strings.Builder
+		args := make([]any, 0, 8*n)
+		b.WriteString(`INSERT INTO dmplan_meta.subtask_table
+			(task, source, src_schema, src_table, dst_schema, dst_table, mode, state) VALUES `)
+		for i, p := range ps[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, cfg.Task, cfg.Source, p.src.Schema, p.src.Name, p.dst.Schema, p.dst.Name, string(cfg.Mode), tableCurrent)
+		}
+		b.WriteString(" ON DUPLICATE KEY UPDATE mode = VALUES(mode), state = VALUES(state)")
+		if _, err := db.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("register the target tables of %s/%s: %w", cfg.Task, cfg.Source, err)
+		}
+		ps = ps[n:]
+	}
+	return nil
+}
+
 // registration is one subtask_table row of this subtask.
 type registration struct {
 	srcDst
@@ -138,15 +163,17 @@ func (e *syncEnv) registerTables(ctx context.Context, target *sql.DB, refs []tab
 		have[r.srcDst] = r.state
 	}
 	owned := &ownedTables{}
+	var add []srcDst
 	for _, ref := range refs {
 		db, tbl := e.router.Route(ref.Schema, ref.Name)
 		p := srcDst{ref, tableRef{db, tbl}}
 		if have[p] != tableCurrent {
-			if err := registerTarget(ctx, target, cfg, p); err != nil {
-				return nil, err
-			}
+			add = append(add, p)
 		}
 		owned.add(p)
+	}
+	if err := registerTargets(ctx, target, cfg, add); err != nil {
+		return nil, err
 	}
 	var left []registration
 	for _, r := range regs {

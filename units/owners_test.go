@@ -136,6 +136,7 @@ func testSharedFresh(t *testing.T, p *syPair, log *slog.Logger) {
 	runA := syStart(t, cfgA, log) // creates dw.orders
 	syWaitCaughtUp(t, p, runA, 60*time.Second)
 	runB := syStart(t, cfgB, log)
+	syWaitCaughtUp(t, p, runB, 60*time.Second) // B's start position is pinned before its writes
 	wA := startOwnWriter(t, p, 1, 1, 4000, "sa.orders")
 	wB := startOwnWriter(t, p, 2, 1000000, 4000, "sb.orders")
 	wB.waitOps(t, 300)
