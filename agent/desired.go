@@ -77,6 +77,9 @@ func newSecrets(agent string, getenv func(string) (string, bool)) *secrets {
 // which never hold the value.
 func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, error) {
 	out := units.Endpoint{Host: e.Host, Port: e.Port, User: e.User}
+	if e.TLS != nil {
+		out.TLS = units.TLS{Mode: string(e.TLS.Mode), CA: e.TLS.CA, Cert: e.TLS.Cert, Key: e.TLS.Key}
+	}
 	if e.Password.IsZero() {
 		return out, nil
 	}

@@ -227,14 +227,19 @@ func (d *differ) bounds(out []Change) []Change {
 // TestEveryFieldIsDiffed keeps them honest: a field they missed would show
 // no change there.
 func taskEqual(a, b spec.Task) bool {
-	return a.Name == b.Name && a.Mode == b.Mode && a.Stage == b.Stage && a.Target == b.Target &&
+	return a.Name == b.Name && a.Mode == b.Mode && a.Stage == b.Stage && endpointEqual(a.Target, b.Target) &&
 		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
 		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync
 }
 
+// endpointEqual compares endpoints by value (TLS is a pointer).
+func endpointEqual(a, b spec.Endpoint) bool {
+	return a.Host == b.Host && a.Port == b.Port && a.User == b.User && a.Password == b.Password && tlsEqual(a.TLS, b.TLS)
+}
+
 // subtaskEqual compares the config, not the stage (its own object).
 func subtaskEqual(a, b Subtask) bool {
-	return a.Task == b.Task && a.Source == b.Source && a.Mode == b.Mode && a.Target == b.Target &&
+	return a.Task == b.Task && a.Source == b.Source && a.Mode == b.Mode && endpointEqual(a.Target, b.Target) &&
 		slices.Equal(a.Tables, b.Tables) && slices.Equal(a.Routes, b.Routes) && startEqual(a.Start, b.Start) &&
 		a.Dump == b.Dump && a.Sync == b.Sync
 }

@@ -32,6 +32,9 @@ func EffectConfig(sub Subtask, src *spec.Source) effect.Config {
 
 func effectEndpoint(e spec.Endpoint) effect.Endpoint {
 	out := effect.Endpoint{Host: e.Host, Port: e.Port, User: e.User}
+	if e.TLS != nil {
+		out.TLS = renderTLS(*e.TLS)
+	}
 	if !e.Password.IsZero() {
 		out.Secret = e.Password.Ref + ":" + e.Password.Digest
 	}

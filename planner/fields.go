@@ -91,6 +91,20 @@ func (f *fields) addEndpoint(prefix string, e spec.Endpoint) {
 		f.secretPath, f.secret = prefix+"password", e.Password
 		f.add(f.secretPath, e.Password.String())
 	}
+	if e.TLS != nil {
+		f.add(prefix+"tls", renderTLS(*e.TLS))
+	}
+}
+
+// renderTLS shows an endpoint's TLS as a flow mapping.
+func renderTLS(t spec.TLS) string {
+	parts := []string{"mode: " + string(t.Mode)}
+	for _, kv := range [][2]string{{"ca", t.CA}, {"cert", t.Cert}, {"key", t.Key}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+": "+quote(kv[1]))
+		}
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
 
 // createFields shows every field of a new object as (none) -> value.

@@ -143,6 +143,7 @@ func deepCopy(v reflect.Value) reflect.Value {
 func TestEveryFieldIsDiffed(t *testing.T) {
 	src := testSource("mysql-01")
 	src.Flavor, src.Worker = spec.FlavorMariaDB, "agent-a"
+	src.TLS = &spec.TLS{Mode: spec.TLSVerifyCA, CA: "/etc/ca.pem"}
 	mutateLeaves(t, src, func(path string, changed any) {
 		if path == ".Name" {
 			return // the name is the object's identity, not a field
@@ -153,6 +154,7 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 	})
 	task := testTask("shop", "mysql-01", "mysql-02")
 	task.Routes = []spec.Route{{From: "shop.orders_*", To: "shop.orders"}}
+	task.Target.TLS = &spec.TLS{Mode: spec.TLSRequired}
 	task.Start = map[string]spec.StartPos{"mysql-01": {GTID: "0-1-5", BinlogFile: "mysql-bin.000003", BinlogPos: 4}}
 	mutateLeaves(t, task, func(path string, changed any) {
 		if path == ".Name" {

@@ -44,7 +44,7 @@ func (d *differ) sourceDeleted(s spec.Source) []string {
 func (d *differ) sourceUpdated(c, w spec.Source) []string {
 	var out []string
 	moved := c.Host != w.Host || c.Port != w.Port
-	conn := moved || c.User != w.User || c.Password != w.Password
+	conn := moved || c.User != w.User || c.Password != w.Password || !tlsEqual(c.TLS, w.TLS)
 	if conn {
 		var how []string
 		if moved {

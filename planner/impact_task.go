@@ -54,7 +54,7 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 			out = append(out, "copies everything again into the new target "+addr(w.Target)+
 				"; "+addr(c.Target)+" keeps the rows and checkpoints already there")
 		}
-	} else if c.Target.User != w.Target.User || c.Target.Password != w.Target.Password {
+	} else if c.Target.User != w.Target.User || c.Target.Password != w.Target.Password || !tlsEqual(c.Target.TLS, w.Target.TLS) {
 		what := ": running subtasks restart from their checkpoints"
 		if w.Stage != spec.StageRunning {
 			what = " when " + w.Name + " runs again (it is " + string(w.Stage) + ")"
@@ -141,7 +141,30 @@ func credentialsHow(c, w spec.Endpoint) []string {
 	case c.Password.Digest != w.Password.Digest:
 		how = append(how, "with the changed password")
 	}
+	if !tlsEqual(c.TLS, w.TLS) {
+		how = append(how, tlsHow(w.TLS))
+	}
 	return how
+}
+
+func tlsEqual(a, b *spec.TLS) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// tlsHow says how a connection will use TLS.
+func tlsHow(t *spec.TLS) string {
+	if t == nil || t.Mode == spec.TLSDisabled {
+		return "without TLS"
+	}
+	switch t.Mode {
+	case spec.TLSPreferred:
+		return "with TLS when the server offers it (unverified)"
+	case spec.TLSRequired:
+		return "over TLS (the server's certificate is not verified)"
+	case spec.TLSVerifyCA:
+		return "over TLS, verifying the server's certificate against " + t.CA
+	}
+	return "over TLS, verifying the server's certificate and host name against " + t.CA
 }
 
 func (d *differ) sourcesLines(c, w spec.Task) []string {

@@ -20,18 +20,26 @@ type (
 		Name string `yaml:"name"`
 	}
 	yamlEndpoint struct {
-		Host     string `yaml:"host"`
-		Port     int    `yaml:"port"`
-		User     string `yaml:"user"`
-		Password string `yaml:"password,omitempty"`
+		Host     string   `yaml:"host"`
+		Port     int      `yaml:"port"`
+		User     string   `yaml:"user"`
+		Password string   `yaml:"password,omitempty"`
+		TLS      *yamlTLS `yaml:"tls,omitempty"`
+	}
+	yamlTLS struct {
+		Mode TLSMode `yaml:"mode"`
+		CA   string  `yaml:"ca,omitempty"`
+		Cert string  `yaml:"cert,omitempty"`
+		Key  string  `yaml:"key,omitempty"`
 	}
 	yamlSource struct {
-		Host     string `yaml:"host"`
-		Port     int    `yaml:"port"`
-		User     string `yaml:"user"`
-		Password string `yaml:"password,omitempty"`
-		Flavor   string `yaml:"flavor,omitempty"`
-		Worker   string `yaml:"worker,omitempty"`
+		Host     string   `yaml:"host"`
+		Port     int      `yaml:"port"`
+		User     string   `yaml:"user"`
+		Password string   `yaml:"password,omitempty"`
+		TLS      *yamlTLS `yaml:"tls,omitempty"`
+		Flavor   string   `yaml:"flavor,omitempty"`
+		Worker   string   `yaml:"worker,omitempty"`
 	}
 	yamlTask struct {
 		Mode    Mode                    `yaml:"mode"`
@@ -75,7 +83,7 @@ func Marshal(set *Set) ([]byte, error) {
 			return nil, fmt.Errorf("marshal source %q: %w", s.Name, err)
 		}
 		docs = append(docs, yamlDoc{Kind: KindSource, Metadata: yamlMetadata{s.Name}, Spec: yamlSource{
-			Host: s.Host, Port: s.Port, User: s.User, Password: pw, Flavor: string(s.Flavor), Worker: s.Worker,
+			Host: s.Host, Port: s.Port, User: s.User, Password: pw, TLS: (*yamlTLS)(s.TLS), Flavor: string(s.Flavor), Worker: s.Worker,
 		}})
 	}
 	for _, t := range sortedTasks(set.Tasks) {
@@ -85,7 +93,7 @@ func Marshal(set *Set) ([]byte, error) {
 		}
 		yt := yamlTask{
 			Mode: t.Mode, Stage: t.Stage,
-			Target:  yamlEndpoint{Host: t.Target.Host, Port: t.Target.Port, User: t.Target.User, Password: pw},
+			Target:  yamlEndpoint{Host: t.Target.Host, Port: t.Target.Port, User: t.Target.User, Password: pw, TLS: (*yamlTLS)(t.Target.TLS)},
 			Sources: t.Sources, Tables: t.Tables,
 		}
 		for _, r := range t.Routes {

@@ -75,7 +75,7 @@ func TestPositions(t *testing.T) {
 		{"spec not a mapping", "apiVersion: dmplan/v1\nkind: Source\nmetadata: {name: m}\nspec: [host]\n",
 			[]string{"x.yaml:4:7: spec must be a mapping, not a list"}},
 		{"errors in a later document", validSource + "---\n" + strings.Replace(task(""), "    user: root\n", "    user: root\n    pasword: x\n", 1),
-			[]string{"x.yaml:19:5: unknown field spec.target.pasword (known fields: host, password, port, user)"}},
+			[]string{"x.yaml:19:5: unknown field spec.target.pasword (known fields: host, password, port, tls, user)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

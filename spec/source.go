@@ -2,10 +2,11 @@ package spec
 
 import (
 	"net/netip"
+	"path/filepath"
 	"strings"
 )
 
-var sourceFields = []string{"host", "port", "user", "password", "flavor", "worker"}
+var sourceFields = []string{"host", "port", "user", "password", "flavor", "worker", "tls"}
 
 // source decodes the spec of a Source document doc.
 func (d *decoder) source(doc *object, name string) Source {
@@ -56,5 +57,40 @@ func (d *decoder) endpoint(o *object) Endpoint {
 	if o.missing("user") {
 		d.errorf(o.keyAt("user"), "%s is required", o.fieldPath("user"))
 	}
+	e.TLS = d.tls(o)
 	return e
+}
+
+// tls decodes an endpoint's tls: mode, and the files it needs.
+func (d *decoder) tls(parent *object) *TLS {
+	if parent.node("tls") == nil {
+		return nil
+	}
+	o, ok := parent.child("tls", "mode", "ca", "cert", "key")
+	if !ok {
+		return nil
+	}
+	t := &TLS{Mode: TLSMode(o.str("mode")), CA: o.str("ca"), Cert: o.str("cert"), Key: o.str("key")}
+	switch t.Mode {
+	case TLSDisabled, TLSPreferred, TLSRequired, TLSVerifyCA, TLSVerifyIdentity:
+	case "":
+		d.errorf(o.keyAt("mode"), "%s is required (disabled, preferred, required, verify-ca or verify-identity)", o.fieldPath("mode"))
+	default:
+		d.errorf(o.valueAt("mode"), "%s %q is not a TLS mode (want disabled, preferred, required, verify-ca or verify-identity)", o.fieldPath("mode"), t.Mode)
+	}
+	if (t.Mode == TLSVerifyCA || t.Mode == TLSVerifyIdentity) && t.CA == "" {
+		d.errorf(o.keyAt("ca"), "%s is required by mode %s: the CA that signed the server's certificate", o.fieldPath("ca"), t.Mode)
+	}
+	if t.Mode == TLSDisabled && (t.CA != "" || t.Cert != "" || t.Key != "") {
+		d.errorf(o.keyAt("mode"), "%s is disabled but certificate files are given: remove them or choose another mode", o.fieldPath("mode"))
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		d.errorf(o.keyAt("cert"), "%s and %s go together: a client certificate needs its key", o.fieldPath("cert"), o.fieldPath("key"))
+	}
+	for _, f := range []string{"ca", "cert", "key"} {
+		if v := o.str(f); v != "" && !filepath.IsAbs(v) {
+			d.errorf(o.valueAt(f), "%s %q must be an absolute path (it is read on the agents' machines)", o.fieldPath(f), v)
+		}
+	}
+	return t
 }

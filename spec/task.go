@@ -7,7 +7,7 @@ import (
 
 var (
 	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync"}
-	targetFields = []string{"host", "port", "user", "password"}
+	targetFields = []string{"host", "port", "user", "password", "tls"}
 )
 
 // Ranges of the tuning fields.

@@ -61,6 +61,29 @@ type Endpoint struct {
 	Port     int    `json:"port"`
 	User     string `json:"user"`
 	Password Secret `json:"password,omitzero"`
+	TLS      *TLS   `json:"tls,omitempty"` // nil: no TLS settings (the driver's default, plain text)
+}
+
+// TLSMode says how a connection to a MySQL/MariaDB server uses TLS, with
+// the meanings of the mysql client's --ssl-mode.
+type TLSMode string
+
+const (
+	TLSDisabled       TLSMode = "disabled"        // plain text
+	TLSPreferred      TLSMode = "preferred"       // TLS when the server offers it, unverified
+	TLSRequired       TLSMode = "required"        // TLS or fail, unverified
+	TLSVerifyCA       TLSMode = "verify-ca"       // TLS, the server's chain checked against CA
+	TLSVerifyIdentity TLSMode = "verify-identity" // verify-ca, and the host name matches the certificate
+)
+
+// TLS is the TLS of an endpoint. The files are paths on the agents' (and
+// verify's) machines: they are read there, and never enter etcd but as
+// these paths.
+type TLS struct {
+	Mode TLSMode `json:"mode"`
+	CA   string  `json:"ca,omitempty"`   // PEM CA bundle; required by verify-ca and verify-identity
+	Cert string  `json:"cert,omitempty"` // PEM client certificate, with Key
+	Key  string  `json:"key,omitempty"`
 }
 
 // Source is an upstream MySQL/MariaDB server.

@@ -17,8 +17,9 @@ import (
 	"github.com/dmplan/dmplan/units/ddl"
 )
 
-// dsn builds a go-sql-driver DSN. It is never logged: it holds the password.
-func dsn(ep Endpoint, db string) string {
+// driverConfig builds ep's go-sql-driver configuration, TLS included. It is
+// never logged: it holds the password.
+func driverConfig(ep Endpoint, db string) (*mysql.Config, error) {
 	c := mysql.NewConfig()
 	c.User = ep.User
 	c.Passwd = ep.Password
@@ -28,21 +29,39 @@ func dsn(ep Endpoint, db string) string {
 	c.AllowNativePasswords = true
 	c.InterpolateParams = true
 	c.Timeout = 10 * time.Second
-	c.Params = map[string]string{"charset": "utf8mb4"}
+	if err := c.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+		return nil, fmt.Errorf("open %s: %w", ep, err)
+	}
 	c.MaxAllowedPacket = 0 // read it from the server
-	return c.FormatDSN()
+	tc, fallback, err := ep.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c.TLS = tc
+	c.AllowFallbackToPlaintext = fallback
+	return c, nil
 }
 
-// Open opens a connection pool to ep. It does not connect; use PingContext.
-func Open(ep Endpoint, maxConns int) (*sql.DB, error) {
-	db, err := sql.Open("mysql", dsn(ep, ""))
+// openDB opens a pool on c.
+func openDB(ep Endpoint, c *mysql.Config, maxConns int) (*sql.DB, error) {
+	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", ep, err)
 	}
+	db := sql.OpenDB(tlsConnector{conn, ep})
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxLifetime(time.Hour)
 	return db, nil
+}
+
+// Open opens a connection pool to ep. It does not connect; use PingContext.
+func Open(ep Endpoint, maxConns int) (*sql.DB, error) {
+	c, err := driverConfig(ep, "")
+	if err != nil {
+		return nil, err
+	}
+	return openDB(ep, c, maxConns)
 }
 
 // String names the endpoint for messages, without the password.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dmplan/dmplan/internal/tablefilter"
-	"github.com/go-sql-driver/mysql"
 )
 
 // Run runs one subtask (one task x one source) until it is done (mode
@@ -246,9 +245,9 @@ func (e *syncEnv) reportNow(r Reporter, _ *atomic.Bool) {
 // NO_ZERO_DATE keep dates the source kept): a value that does not fit is
 // an error (the definitions differ), never a silent truncation.
 func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
-	c, err := mysql.ParseDSN(dsn(ep, ""))
+	c, err := driverConfig(ep, "")
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", ep, err)
+		return nil, err
 	}
 	c.MultiStatements = true
 	c.ClientFoundRows = true
@@ -258,15 +257,7 @@ func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
 	c.Params["time_zone"] = "'+00:00'"
 	c.Params["sql_mode"] = "'STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"
 	c.Params["foreign_key_checks"] = "0"
-	conn, err := mysql.NewConnector(c)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", ep, err)
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	db.SetConnMaxLifetime(time.Hour)
-	return db, nil
+	return openDB(ep, c, conns)
 }
 
 // errLockLost: the connection holding the subtask lock broke.

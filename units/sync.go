@@ -198,7 +198,11 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 	e.log.Info("sync starting", "from", describePos(ck.Resume), "workers", len(s.marks), "server_id", syncServerID(cfg),
 		"flavor", e.flavor, "replay_until", s.maxMark.Pos)
 
-	bs, st, err := openBinlog(cfg, e.flavor, ck.Resume, e.log)
+	tc, err := binlogTLS(ctx, cfg.From, s.source)
+	if err != nil {
+		return err
+	}
+	bs, st, err := openBinlog(cfg, e.flavor, ck.Resume, tc, e.log)
 	if err != nil {
 		return streamError(err, ck.Resume, syncServerID(cfg))
 	}

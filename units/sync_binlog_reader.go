@@ -2,6 +2,7 @@ package units
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -32,8 +33,10 @@ func syncServerID(cfg Config) uint32 {
 
 // openBinlog starts streaming the source's binlog from p: from file:pos
 // when p has a file, else from its GTID set.
-func openBinlog(cfg Config, flavor string, p Position, log *slog.Logger) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+// tc is the stream's TLS (nil: plain text; see binlogTLS).
+func openBinlog(cfg Config, flavor string, p Position, tc *tls.Config, log *slog.Logger) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
 	sc := replication.BinlogSyncerConfig{
+		TLSConfig:               tc,
 		ServerID:                syncServerID(cfg),
 		Flavor:                  flavor,
 		Host:                    cfg.From.Host,
@@ -61,9 +64,27 @@ func openBinlog(cfg Config, flavor string, p Position, log *slog.Logger) (*repli
 	}
 	if err != nil {
 		s.Close()
+		if isTLSFailure(err) {
+			return nil, nil, tlsError(cfg.From, err)
+		}
 		return nil, nil, fmt.Errorf("start binlog stream at %s: %w", describePos(p), err)
 	}
 	return s, st, nil
+}
+
+// binlogTLS is the TLS of the binlog stream from ep: its configured TLS,
+// except that mode preferred follows what the SQL connection to the same
+// server negotiated (go-mysql cannot fall back to plain text itself).
+func binlogTLS(ctx context.Context, ep Endpoint, source *sql.DB) (*tls.Config, error) {
+	tc, fallback, err := ep.tlsConfig()
+	if err != nil || tc == nil || !fallback {
+		return tc, err
+	}
+	on, err := sessionTLS(ctx, source)
+	if err != nil || !on {
+		return nil, err
+	}
+	return tc, nil
 }
 
 // streamSilence is how long the stream may stay silent: the source sends

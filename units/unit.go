@@ -12,6 +12,7 @@ type Endpoint struct {
 	Port     int
 	User     string
 	Password string
+	TLS      TLS
 }
 
 // Route sends source tables matching From ("db.table" pattern) to To ("db.table").

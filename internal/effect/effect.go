@@ -53,6 +53,7 @@ type Endpoint struct {
 	Port   int    `json:"port"`
 	User   string `json:"user"`
 	Secret string `json:"secret,omitempty"`
+	TLS    string `json:"tls,omitempty"` // mode and files, rendered; "" without tls
 }
 
 // Route sends source tables matching From to To (the JSON form without
@@ -111,10 +112,12 @@ var Fields = []Field{
 	{"spec.tables", always(Restart), func(c Config) any { return c.Tables }},
 	{"spec.target.user", always(Restart), func(c Config) any { return c.Target.User }},
 	{"spec.target.password", always(Restart), func(c Config) any { return c.Target.Secret }},
+	{"spec.target.tls", always(Restart), func(c Config) any { return c.Target.TLS }},
 	{"source.host", always(Restart), func(c Config) any { return c.Source.Host }},
 	{"source.port", always(Restart), func(c Config) any { return c.Source.Port }},
 	{"source.user", always(Restart), func(c Config) any { return c.Source.User }},
 	{"source.password", always(Restart), func(c Config) any { return c.Source.Secret }},
+	{"source.tls", always(Restart), func(c Config) any { return c.Source.TLS }},
 	{"source.flavor", always(Restart), func(c Config) any { return c.Flavor }},
 	{"spec.dump.threads", func(m Mode) Effect {
 		if m == ModeIncremental {
