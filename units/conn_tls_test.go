@@ -120,7 +120,7 @@ func TestTLSEverywhere(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run with the wrong CA succeeded")
 	}
-	if IsTransient(err) || !errors.Is(err, ErrPermanent) {
+	if isTransient(err) || !errors.Is(err, ErrPermanent) {
 		t.Errorf("wrong CA: error is not permanent: %v", err)
 	}
 	if !strings.Contains(err.Error(), bad.To.String()) || !strings.Contains(err.Error(), "certificate") {
