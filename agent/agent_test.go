@@ -23,7 +23,12 @@ import (
 	"github.com/dmplan/dmplan/units"
 )
 
-var etcd *etcdtest.Server
+var (
+	etcd *etcdtest.Server
+	// hasher is the installation's: the agents check applied digests with
+	// the salt kept in etcd.
+	hasher *spec.Hasher
+)
 
 func TestMain(m *testing.M) {
 	var err error
@@ -32,15 +37,41 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	if hasher, err = store.New(etcd.Client).Hasher(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		etcd.Stop()
+		os.Exit(1)
+	}
 	code := m.Run()
 	etcd.Stop()
 	os.Exit(code)
 }
 
-// clean empties the keyspace between tests.
+// clean empties the keyspace between tests, but for the installation
+// salt (as a new installation would, with the salt hasher was made from).
 func clean(t *testing.T) {
 	t.Helper()
-	if _, err := etcd.Client.Delete(context.Background(), "/dmplan/", clientv3.WithPrefix()); err != nil {
+	const keep = "/dmplan/v1/installation"
+	ctx := context.Background()
+	if _, err := etcd.Client.Delete(ctx, "/dmplan/", clientv3.WithRange(keep)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := etcd.Client.Delete(ctx, keep+"\x00", clientv3.WithRange(clientv3.GetPrefixRangeEnd("/dmplan/"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shareInstallation gives another etcd the installation salt of the
+// package's, so that the helpers' digests hold there too.
+func shareInstallation(t *testing.T, cli *clientv3.Client) {
+	t.Helper()
+	const key = "/dmplan/v1/installation"
+	ctx := context.Background()
+	resp, err := etcd.Client.Get(ctx, key)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("read the installation: %v", err)
+	}
+	if _, err := cli.Put(ctx, key, string(resp.Kvs[0].Value)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -52,10 +83,11 @@ type unitLog struct {
 	running map[string]string // task/source -> agent
 	double  []string          // subtasks that ran on two agents at once
 	configs map[string]units.Config
+	starts  map[string]int
 }
 
 func newUnitLog() *unitLog {
-	return &unitLog{running: map[string]string{}, configs: map[string]units.Config{}}
+	return &unitLog{running: map[string]string{}, configs: map[string]units.Config{}, starts: map[string]int{}}
 }
 
 func (u *unitLog) runFunc(agent string) units.RunFunc {
@@ -67,6 +99,7 @@ func (u *unitLog) runFunc(agent string) units.RunFunc {
 		}
 		u.running[key] = agent
 		u.configs[key] = cfg
+		u.starts[key]++
 		u.mu.Unlock()
 		r.Report(units.Progress{Unit: "sync", RowsDone: 7, Lag: 1500 * time.Millisecond,
 			Position: units.Position{File: "mysql-bin.000001", Pos: 4, GTID: "0-1-1"}})
@@ -132,13 +165,13 @@ func startAgent(t *testing.T, name string, ul *unitLog, mod func(*Config)) (stop
 
 func source(name, pin string) spec.Source {
 	return spec.Source{Name: name, Worker: pin, Endpoint: spec.Endpoint{Host: "127.0.0.1", Port: 3306, User: "dm",
-		Password: spec.Secret{Ref: "SRC_PW", Digest: spec.Digest("SRC_PW", "s3cret")}}}
+		Password: spec.Secret{Ref: "SRC_PW", Digest: hasher.Digest("SRC_PW", "s3cret")}}}
 }
 
 func task(name string, stage spec.Stage, sources ...string) spec.Task {
 	return spec.Task{Name: name, Mode: spec.ModeAll, Stage: stage, Sources: sources, Tables: []string{"shop.*"},
 		Target: spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root",
-			Password: spec.Secret{Ref: "TGT_PW", Digest: spec.Digest("TGT_PW", "t4rget")}},
+			Password: spec.Secret{Ref: "TGT_PW", Digest: hasher.Digest("TGT_PW", "t4rget")}},
 		Dump: spec.DumpConfig{Threads: 4}, Sync: spec.SyncConfig{Workers: 8, Batch: 100}}
 }
 
@@ -315,7 +348,7 @@ func TestAgentPasswordMismatchAndRotation(t *testing.T) {
 	// applied; the unit restarts with the new password.
 	env.set("SRC_PW", "n3w")
 	src := source("src-1", "")
-	src.Password.Digest = spec.Digest("SRC_PW", "n3w")
+	src.Password.Digest = hasher.Digest("SRC_PW", "n3w")
 	apply(t, state([]spec.Source{src}, task("shop", spec.StageRunning, "src-1")))
 	waitFor(t, 5*time.Second, "the unit to run with the rotated password", func() bool {
 		ul.mu.Lock()
@@ -385,5 +418,31 @@ func TestConfigErrors(t *testing.T) {
 		if err := Run(context.Background(), c); !errors.Is(err, ErrConfig) {
 			t.Errorf("Run(%+v) = %v, want ErrConfig", c, err)
 		}
+	}
+}
+
+// Digests in the legacy form (written before installation salts) still
+// let the agent run its units, and the apply that rewrites them in the
+// current form restarts nothing: the password is the same.
+func TestAgentLegacyDigestRewriteRestartsNothing(t *testing.T) {
+	clean(t)
+	ul := newUnitLog()
+	startAgent(t, "agent-a", ul, nil)
+	legacy := source("src-1", "")
+	legacy.Password.Digest = spec.LegacyDigest("SRC_PW", "s3cret")
+	old := task("shop", spec.StageRunning, "src-1")
+	old.Target.Password.Digest = spec.LegacyDigest("TGT_PW", "t4rget")
+	apply(t, state([]spec.Source{legacy}, old))
+	waitFor(t, 10*time.Second, "the unit to run with legacy digests", func() bool { return ul.where("shop/src-1") == "agent-a" })
+
+	// The rewrite, then a new task on the same source: once that runs,
+	// the agent has reconciled the rewritten state.
+	apply(t, state([]spec.Source{source("src-1", "")}, task("shop", spec.StageRunning, "src-1")))
+	apply(t, state([]spec.Source{source("src-1", "")}, task("shop", spec.StageRunning, "src-1"), task("crm", spec.StageRunning, "src-1")))
+	waitFor(t, 10*time.Second, "the new task to run", func() bool { return ul.where("crm/src-1") == "agent-a" })
+	ul.mu.Lock()
+	defer ul.mu.Unlock()
+	if n := ul.starts["shop/src-1"]; n != 1 {
+		t.Fatalf("shop/src-1 started %d times; rewriting a digest must restart nothing", n)
 	}
 }

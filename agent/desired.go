@@ -19,6 +19,13 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(v.Subtasks) > 0 && a.sec.hasher() == nil {
+		h, err := a.store.Hasher(ctx)
+		if err != nil {
+			return nil, err
+		}
+		a.sec.setHasher(h)
+	}
 	out := make([]reconciler.Desired, 0, len(v.Subtasks))
 	for id, sub := range v.Subtasks {
 		src, ok := v.Sources[id.Source]
@@ -32,17 +39,24 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 
 // build turns an applied subtask into what the units get.
 func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Source) reconciler.Desired {
-	d := reconciler.Desired{ID: id, Stage: sub.Stage, Fingerprint: effect.FingerprintOf(planner.EffectConfig(sub, &src))}
-	from, err := s.endpoint(src.Endpoint, "source "+src.Name)
+	d := reconciler.Desired{ID: id, Stage: sub.Stage}
+	from, fromDigest, err := s.endpoint(src.Endpoint, "source "+src.Name)
 	if err != nil {
 		d.Err = err.Error()
+		d.Fingerprint = effect.FingerprintOf(planner.EffectConfig(sub, &src))
 		return d
 	}
-	to, err := s.endpoint(sub.Target, "the target of task "+sub.Task)
+	to, toDigest, err := s.endpoint(sub.Target, "the target of task "+sub.Task)
 	if err != nil {
 		d.Err = err.Error()
+		d.Fingerprint = effect.FingerprintOf(planner.EffectConfig(sub, &src))
 		return d
 	}
+	// The fingerprint sees each password's digest in the current form, so
+	// an apply that only rewrites a legacy digest (same value) restarts
+	// nothing, while a changed value still does.
+	src.Password.Digest, sub.Target.Password.Digest = fromDigest, toDigest
+	d.Fingerprint = effect.FingerprintOf(planner.EffectConfig(sub, &src))
 	d.Config = units.Config{
 		Task: sub.Task, Source: sub.Source, Mode: units.Mode(sub.Mode),
 		From: from, Flavor: string(src.Flavor), To: to,
@@ -59,59 +73,59 @@ func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Sour
 }
 
 // secrets resolves password references from the agent's environment and
-// checks them against the applied digests. Digests are slow on purpose
-// (spec.Digest), so they are memoised per reference and value.
+// checks them against the applied digests, in the current form (with the
+// installation's salt) or the legacy one. The installation's Hasher caches
+// its costly part per value.
 type secrets struct {
 	agent  string
 	getenv func(string) (string, bool)
 
-	mu   sync.Mutex
-	memo map[[2]string]string // {ref, value} -> digest
+	mu sync.Mutex
+	h  *spec.Hasher // nil until the installation salt was read
 }
 
 func newSecrets(agent string, getenv func(string) (string, bool)) *secrets {
-	return &secrets{agent: agent, getenv: getenv, memo: map[[2]string]string{}}
+	return &secrets{agent: agent, getenv: getenv}
 }
 
-// endpoint resolves e's password. what names the endpoint in errors,
-// which never hold the value.
-func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, error) {
+func (s *secrets) hasher() *spec.Hasher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.h
+}
+
+func (s *secrets) setHasher(h *spec.Hasher) {
+	s.mu.Lock()
+	s.h = h
+	s.mu.Unlock()
+}
+
+// endpoint resolves e's password and returns it with the digest of its
+// value in the current form. what names the endpoint in errors, which
+// never hold the value.
+func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, string, error) {
 	out := units.Endpoint{Host: e.Host, Port: e.Port, User: e.User}
 	if e.TLS != nil {
 		out.TLS = units.TLS{Mode: string(e.TLS.Mode), CA: e.TLS.CA, Cert: e.TLS.Cert, Key: e.TLS.Key}
 	}
 	if e.Password.IsZero() {
-		return out, nil
+		return out, "", nil
 	}
 	ref := e.Password.Ref
 	if ref == "" {
-		return out, fmt.Errorf("the applied password of %s has no ${VAR} reference the agent could read", what)
+		return out, "", fmt.Errorf("the applied password of %s has no ${VAR} reference the agent could read", what)
 	}
 	value, ok := s.getenv(ref)
 	if !ok {
-		return out, fmt.Errorf("agent %s has no $%s in its environment (the password of %s)", s.agent, ref, what)
+		return out, "", fmt.Errorf("agent %s has no $%s in its environment (the password of %s)", s.agent, ref, what)
 	}
-	if s.digest(ref, value) != e.Password.Digest {
-		return out, fmt.Errorf("agent %s's $%s differs from the applied password (of %s): give the agent the value that was applied, or apply again", s.agent, ref, what)
+	h := s.hasher()
+	if h == nil {
+		return out, "", fmt.Errorf("agent %s has not read the installation salt yet (the password of %s)", s.agent, what)
+	}
+	if !h.Matches(ref, value, e.Password.Digest) {
+		return out, "", fmt.Errorf("agent %s's $%s differs from the applied password (of %s): give the agent the value that was applied, or apply again", s.agent, ref, what)
 	}
 	out.Password = value
-	return out, nil
-}
-
-func (s *secrets) digest(ref, value string) string {
-	k := [2]string{ref, value}
-	s.mu.Lock()
-	d, ok := s.memo[k]
-	s.mu.Unlock()
-	if ok {
-		return d
-	}
-	d = spec.Digest(ref, value)
-	s.mu.Lock()
-	if len(s.memo) > 1000 { // rotated values pile up: start over
-		clear(s.memo)
-	}
-	s.memo[k] = d
-	s.mu.Unlock()
-	return d
+	return out, h.Digest(ref, value), nil
 }

@@ -16,7 +16,7 @@
 // Passwords come from the agent's own environment (Config.Getenv, which
 // the command line backs with an optional --env-file re-read on every
 // reconcile, so a rotated password reaches a running agent). The value's
-// digest must equal the applied one (spec.Digest); otherwise the subtask
+// digest must match the applied one (spec.Hasher, with the installation's salt); otherwise the subtask
 // goes to stage error. Values are never logged or reported.
 //
 // docs/agent.md describes the behaviour; docs/status-format.md the status.

@@ -21,6 +21,7 @@ func TestAgentFencesWhenEtcdIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
+	shareInstallation(t, srv.Client)
 	ul := newUnitLog()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

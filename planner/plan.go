@@ -76,6 +76,10 @@ type Plan struct {
 	// applied (a subtask in error, one not yet at its desired stage), e.g.
 	// "subtask shop/mysql-01: error: ...". The caller sets it; it is shown
 	// with the plan but is not a change.
-	Live    []string `json:"live,omitempty"`
+	Live []string `json:"live,omitempty"`
+	// Rewrite lists the password references whose applied digests are in
+	// the legacy form with an unchanged value (RewriteLegacyDigests):
+	// applying the plan rewrites them, and that alone is a change to apply.
+	Rewrite []string `json:"rewrite,omitempty"`
 	Desired State    `json:"desired"`
 }

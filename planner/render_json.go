@@ -15,6 +15,7 @@ type jsonPlan struct {
 	Changes       []Change `json:"changes"`
 	Waiting       []string `json:"waiting"`
 	Live          []string `json:"live,omitempty"`
+	Rewrite       []string `json:"rewrite,omitempty"`
 }
 
 // RenderJSON prints the plan as versioned JSON: formatVersion, the base
@@ -28,6 +29,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		Changes:       p.Changes,
 		Waiting:       p.Waiting,
 		Live:          p.Live,
+		Rewrite:       p.Rewrite,
 	}
 	if out.Changes == nil {
 		out.Changes = []Change{}

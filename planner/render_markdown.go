@@ -24,7 +24,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 	t := textWriter{w: bw}
 	t.line("### dmplan plan")
 	t.line("")
-	if !p.HasChanges() {
+	if len(p.Changes) == 0 {
 		t.line("No changes.")
 	} else {
 		s := p.Summary()
@@ -36,6 +36,10 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 	if l := waitingLine(p); l != "" {
 		t.line("")
 		t.line("> **" + mdEscape(l) + "**")
+	}
+	if l := rewriteLine(p); l != "" {
+		t.line("")
+		t.line("> " + mdEscape(l))
 	}
 	for _, l := range p.Live {
 		t.line("")

@@ -57,7 +57,7 @@ func actionColor(a Action) string {
 func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	t := textWriter{w: bw, color: opts.Color}
-	if p.HasChanges() {
+	if len(p.Changes) > 0 {
 		present := map[Action]bool{}
 		for _, c := range p.Changes {
 			present[c.Action] = true
@@ -79,6 +79,10 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 	}
 	t.str(p.Summary().String(), ansiBold)
 	t.raw("\n")
+	if l := rewriteLine(p); l != "" {
+		t.str(l, ansiYellow)
+		t.raw("\n")
+	}
 	if l := waitingLine(p); l != "" {
 		t.str(l, ansiYellow)
 		t.raw("\n")

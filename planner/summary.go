@@ -29,7 +29,8 @@ func (p *Plan) Summary() Summary {
 }
 
 // HasChanges reports whether applying the plan would change anything.
-func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
+// Rewriting legacy digests (Rewrite) is a change, though to no object.
+func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 || len(p.Rewrite) > 0 }
 
 // String is the plan's last line: "Plan: 1 to create, 0 to update, 0 to
 // replace, 0 to delete." or "No changes.".

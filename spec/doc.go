@@ -74,7 +74,8 @@
 // A password field is absent, empty, or exactly a ${VAR} reference; a
 // literal password is an error, because dmplan never stores passwords. VAR
 // is read through the getenv given to Load: an unset variable is an error
-// naming it; a set one becomes Secret{Ref: VAR, Digest: Digest(VAR, value)}.
+// naming it; a set one becomes Secret{Ref: VAR, Digest: h.Digest(VAR, value)} with the
+// installation's Hasher given to LoadWith (docs/keyspace.md says why and how).
 // The value itself goes nowhere: not into the Set, not into a message. ${...}
 // in any other field is an error rather than being left unexpanded.
 //
@@ -88,5 +89,6 @@
 // errors do not depend on the number of cores.
 //
 // spec does no I/O beyond reading the files it is given, and imports only
-// the standard library, go.yaml.in/yaml/v3 and internal/tablefilter.
+// the standard library, go.yaml.in/yaml/v3, golang.org/x/crypto/argon2 and
+// internal/tablefilter.
 package spec

@@ -20,6 +20,15 @@ import (
 // Every problem is reported at once: the error is an ErrorList (and
 // errors.Is(err, ErrInvalid)), sorted by file, line and column.
 func Load(paths []string, getenv func(string) (string, bool)) (*Set, error) {
+	return LoadWith(paths, getenv, nil)
+}
+
+// LoadWith is Load with the installation's Hasher for the password digests
+// (plan and apply read it from etcd). A nil h is NewHasher(nil).
+func LoadWith(paths []string, getenv func(string) (string, bool), h *Hasher) (*Set, error) {
+	if h == nil {
+		h = NewHasher(nil)
+	}
 	if len(paths) == 0 {
 		return nil, errors.New("load desired state: no files or folders given")
 	}
@@ -28,11 +37,13 @@ func Load(paths []string, getenv func(string) (string, bool)) (*Set, error) {
 	}
 	l := &loader{errs: &errorSink{}}
 	pieces := readPieces(yamlFiles(paths, l.errs), l.errs)
-	l.collect(pieces, decodePieces(pieces, newSecrets(getenv)))
+	sec := newSecrets(getenv, h)
+	l.collect(pieces, decodePieces(pieces, sec))
 	set := l.finish()
 	if err := l.errs.err(); err != nil {
 		return nil, err
 	}
+	sec.fill(set)
 	return set, nil
 }
 

@@ -109,24 +109,52 @@ func TestSecrets(t *testing.T) {
 }
 
 func TestDigest(t *testing.T) {
-	d := Digest("A", "secret")
-	if !strings.HasPrefix(d, "pbkdf2-sha256:") || len(d) != len("pbkdf2-sha256:")+64 {
-		t.Errorf("Digest = %q, want pbkdf2-sha256: and 64 hex digits", d)
+	h := NewHasher([]byte("installation-1"))
+	d := h.Digest("A", "secret")
+	if !strings.HasPrefix(d, DigestPrefix) || len(d) != len(DigestPrefix)+64 {
+		t.Errorf("Digest = %q, want %s and 64 hex digits", d, DigestPrefix)
 	}
-	if d != Digest("A", "secret") {
-		t.Error("Digest is not deterministic")
+	if d != NewHasher([]byte("installation-1")).Digest("A", "secret") {
+		t.Error("Digest is not deterministic for one installation salt")
 	}
-	if d == Digest("B", "secret") {
+	if d == NewHasher([]byte("installation-2")).Digest("A", "secret") {
+		t.Error("the same password gives the same digest in two installations")
+	}
+	if d == h.Digest("B", "secret") {
 		t.Error("Digest is not salted by the reference")
 	}
-	if d == Digest("A", "secret2") {
+	if d == h.Digest("A", "secret2") {
 		t.Error("Digest ignores the value")
 	}
-	if Digest("A", "") != "" {
+	if h.Digest("A", "") != "" {
 		t.Error("Digest of an empty value is not empty")
 	}
 	if strings.Contains(d, "secret") {
 		t.Error("Digest shows the value")
+	}
+	if !h.Matches("A", "secret", d) || h.Matches("A", "other", d) || h.Matches("B", "secret", d) {
+		t.Error("Matches does not recognise the current form")
+	}
+}
+
+// A digest written before installation salts is recognised as such and
+// matched against its value, so it can be rewritten without a false
+// "password changed".
+func TestLegacyDigest(t *testing.T) {
+	old := LegacyDigest("A", "secret")
+	if !IsLegacy(old) || IsLegacy(Digest("A", "secret")) {
+		t.Fatalf("IsLegacy(%q) or IsLegacy(new form) is wrong", old)
+	}
+	// The legacy form as the earlier release wrote it (PBKDF2-HMAC-SHA256,
+	// 4,096 iterations, salt "dmplan/v1/secret/"+ref): a vector from its
+	// golden files.
+	const want = "pbkdf2-sha256:ef2c4962f5cc672c45fe3184bb4a44677c234814eb6735e4439b18a689d98043"
+	if got := LegacyDigest("SOURCE_PASSWORD", "s3cret-source"); got != want {
+		t.Fatalf("LegacyDigest = %q, want %q", got, want)
+	}
+	h := NewHasher([]byte("x"))
+	if !h.Matches("A", "secret", old) || h.Matches("A", "changed", old) {
+		t.Error("Matches does not recognise the legacy form")
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 func decodeWith(data []byte, size int) ([]decl, []string, int) {
 	l := &loader{errs: &errorSink{}}
 	pieces := splitDocuments("f.yaml", data, size)
-	l.collect(pieces, decodePieces(pieces, newSecrets(lookup(testEnv))))
+	l.collect(pieces, decodePieces(pieces, newSecrets(lookup(testEnv), NewHasher(nil))))
 	var errs []string
 	if err := l.errs.err(); err != nil {
 		for _, e := range err.(ErrorList) {

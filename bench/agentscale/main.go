@@ -116,7 +116,11 @@ func run(nSub, nAgents, perTask int, ttl time.Duration) error {
 		return fmt.Errorf("agents registering: %w", err)
 	}
 
-	want := desired(nSub, perTask)
+	h, err := st.Hasher(ctx)
+	if err != nil {
+		return err
+	}
+	want := desired(nSub, perTask, h)
 	t0 := time.Now()
 	snap, err := st.Read(ctx)
 	if err != nil {
@@ -176,10 +180,10 @@ func countRunning(ctx context.Context, st *store.Store, notBy string) (int, erro
 }
 
 // desired is nSub/perTask tasks, each over perTask sources of its own.
-func desired(nSub, perTask int) planner.State {
+func desired(nSub, perTask int, h *spec.Hasher) planner.State {
 	st := planner.State{Sources: map[string]spec.Source{}, Tasks: map[string]spec.Task{}, Bounds: map[string]string{}}
-	srcPW := spec.Secret{Ref: "SRC_PW", Digest: spec.Digest("SRC_PW", "s")}
-	tgtPW := spec.Secret{Ref: "TGT_PW", Digest: spec.Digest("TGT_PW", "t")}
+	srcPW := spec.Secret{Ref: "SRC_PW", Digest: h.Digest("SRC_PW", "s")}
+	tgtPW := spec.Secret{Ref: "TGT_PW", Digest: h.Digest("TGT_PW", "t")}
 	for t := range nSub / perTask {
 		task := spec.Task{Name: fmt.Sprintf("task-%04d", t), Mode: spec.ModeAll, Stage: spec.StageRunning,
 			Target: spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root", Password: tgtPW},

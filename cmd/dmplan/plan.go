@@ -12,6 +12,7 @@ import (
 	"github.com/dmplan/dmplan/internal/statusview"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
 )
 
 func (a *app) planCommand() *cobra.Command {
@@ -83,11 +84,11 @@ func renderer(format string) (renderFunc, error) {
 	return nil, fmt.Errorf("-o %q: want text, json or markdown", format)
 }
 
-// planFromFiles loads the YAML, reads etcd at one revision and diffs.
+// planFromFiles reads etcd at one revision, loads the YAML with the
+// installation's digests and diffs.
 func (a *app) planFromFiles(ctx context.Context, files *fileFlags) (*planner.Plan, error) {
-	set, err := files.load(a)
-	if err != nil {
-		return nil, err
+	if len(files.paths) == 0 {
+		return nil, fmt.Errorf("no desired state given: use -f FILE_OR_DIR")
 	}
 	cli, err := a.etcdClient(ctx)
 	if err != nil {
@@ -95,6 +96,14 @@ func (a *app) planFromFiles(ctx context.Context, files *fileFlags) (*planner.Pla
 	}
 	defer cli.Close()
 	st := store.New(cli)
+	h, err := st.Hasher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set, err := spec.LoadWith(files.paths, a.lookupEnv, h)
+	if err != nil {
+		return nil, err
+	}
 	snap, err := st.Read(ctx)
 	if err != nil {
 		return nil, err
@@ -103,7 +112,7 @@ func (a *app) planFromFiles(ctx context.Context, files *fileFlags) (*planner.Pla
 	if err != nil {
 		return nil, err
 	}
-	p := planner.Diff(planner.FromSpec(set), snap.State, snap.Workers)
+	p := planner.DiffRewriting(planner.FromSpec(set), snap.State, snap.Workers, planner.LegacyRewriter(h, a.lookupEnv))
 	p.BaseRevision = snap.Revision
 	p.GitCommit = gitCommit(files.paths[0])
 	p.Live = liveFacts(statusview.Build(snap, statuses, nil, ""))

@@ -52,6 +52,7 @@ func TestScripts(t *testing.T) {
 			"waitport": cmdWaitPort,
 			"replace":  cmdReplace,
 			"report":   cmdReport,
+			"legacy":   cmdLegacy,
 		},
 	})
 }
@@ -140,4 +141,38 @@ func cmdReport(ts *testscript.TestScript, neg bool, args []string) {
 		Worker: args[0], Task: args[1], Source: args[2], Stage: spec.Stage(args[3]),
 		Unit: "sync", Error: strings.Join(args[4:], " "), UpdatedAt: time.Now(),
 	}))
+}
+
+// legacy: rewrites every applied password digest in the legacy form
+// (PBKDF2, no installation salt) of the value in the script's environment,
+// as an earlier dmplan would have applied it.
+func cmdLegacy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: legacy")
+	}
+	srv := ts.Value("etcd").(*etcdtest.Server)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := store.New(srv.Client)
+	snap, err := st.Read(ctx)
+	ts.Check(err)
+	old := func(s spec.Secret) spec.Secret {
+		if s.Ref != "" {
+			s.Digest = spec.LegacyDigest(s.Ref, ts.Getenv(s.Ref))
+		}
+		return s
+	}
+	want := planner.State{Sources: map[string]spec.Source{}, Tasks: map[string]spec.Task{}, Bounds: snap.State.Bounds}
+	for k, src := range snap.State.Sources {
+		src.Password = old(src.Password)
+		want.Sources[k] = src
+	}
+	for k, t := range snap.State.Tasks {
+		t.Target.Password = old(t.Target.Password)
+		want.Tasks[k] = t
+	}
+	p := planner.Diff(want, snap.State, snap.Workers)
+	p.BaseRevision = snap.Revision
+	_, err = st.Apply(ctx, p, store.ApplyRecord{User: "legacy", Time: time.Now()})
+	ts.Check(err)
 }

@@ -18,6 +18,7 @@ var Generations = (*Store).generations
 const (
 	Prefix     = prefix
 	KeyHead    = keyHead
+	KeyInstall = keyInstall
 	PfxStaging = pfxStaging
 	PfxGen     = pfxGen
 )

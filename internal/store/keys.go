@@ -14,13 +14,14 @@ import (
 const (
 	prefix = "/dmplan/v1/"
 
-	keyHead    = prefix + "head"     // HeadRecord of the current generation
-	keyGenSeq  = prefix + "genseq"   // bumped to allocate a generation ID
-	pfxStaging = prefix + "staging/" // staging/<gen>: claim, on the applier's lease
-	pfxGen     = prefix + "gen/"     // gen/<gen>/...: immutable generations
-	pfxHistory = prefix + "history/" // history/<seq>: ApplyRecord
-	pfxWorker  = prefix + "worker/"  // worker/<name>: planner.Worker, on its lease
-	pfxStatus  = prefix + "status/"  // status/<task>/<source>: SubtaskStatus, on a lease
+	keyHead    = prefix + "head"         // HeadRecord of the current generation
+	keyGenSeq  = prefix + "genseq"       // bumped to allocate a generation ID
+	keyInstall = prefix + "installation" // Installation: the salt of password digests
+	pfxStaging = prefix + "staging/"     // staging/<gen>: claim, on the applier's lease
+	pfxGen     = prefix + "gen/"         // gen/<gen>/...: immutable generations
+	pfxHistory = prefix + "history/"     // history/<seq>: ApplyRecord
+	pfxWorker  = prefix + "worker/"      // worker/<name>: planner.Worker, on its lease
+	pfxStatus  = prefix + "status/"      // status/<task>/<source>: SubtaskStatus, on a lease
 
 	// Inside a generation, after gen/<gen>/.
 	genManifest = "manifest"

@@ -28,18 +28,18 @@ const (
 )
 
 // exampleState is the small desired state of the keyspace example.
-func exampleState(stage spec.Stage) planner.State {
+func exampleState(stage spec.Stage, h *spec.Hasher) planner.State {
 	src := func(name, worker string) spec.Source {
 		return spec.Source{Name: name, Flavor: spec.FlavorMariaDB, Worker: worker, Endpoint: spec.Endpoint{
 			Host: "127.0.0.1", Port: 3306, User: "dmplan",
-			Password: spec.Secret{Ref: "SOURCE_PASSWORD", Digest: spec.Digest("SOURCE_PASSWORD", "example-password")},
+			Password: spec.Secret{Ref: "SOURCE_PASSWORD", Digest: h.Digest("SOURCE_PASSWORD", "example-password")},
 		}}
 	}
 	return planner.State{
 		Sources: map[string]spec.Source{"mysql-01": src("mysql-01", ""), "mysql-02": src("mysql-02", "agent-b")},
 		Tasks: map[string]spec.Task{"shop": {
 			Name: "shop", Mode: spec.ModeAll, Stage: stage,
-			Target:  spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root", Password: spec.Secret{Ref: "TARGET_PASSWORD", Digest: spec.Digest("TARGET_PASSWORD", "example-target")}},
+			Target:  spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root", Password: spec.Secret{Ref: "TARGET_PASSWORD", Digest: h.Digest("TARGET_PASSWORD", "example-target")}},
 			Sources: []string{"mysql-01", "mysql-02"},
 			Tables:  []string{"shop.*", "!shop.tmp_*"},
 			Routes:  []spec.Route{{From: "shop_*.orders_*", To: "shop.orders"}},
@@ -56,6 +56,15 @@ func exampleState(stage spec.Stage) planner.State {
 func TestKeyspaceExample(t *testing.T) {
 	d := etcdtest.Start(t, etcdserver.Config{})
 	s, ctx := store.New(d.Client), testCtx(t)
+	// A fixed installation salt, so that the example's digests are the
+	// same every run (a real one is 32 random bytes).
+	if _, err := d.Client.Put(ctx, store.KeyInstall, `{"salt":"ZXhhbXBsZS1pbnN0YWxsYXRpb24tc2FsdC0zMmJ5dGU="}`); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.Hasher(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lease, err := d.Client.Grant(ctx, 60)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +85,7 @@ func TestKeyspaceExample(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := planner.Diff(exampleState(stage), snap.State, snap.Workers)
+		p := planner.Diff(exampleState(stage, h), snap.State, snap.Workers)
 		p.BaseRevision = snap.Revision
 		rec := record("alice")
 		rec.Time = rec.Time.Add(time.Duration(snap.Head.Seq) * time.Hour)
@@ -87,7 +96,7 @@ func TestKeyspaceExample(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if again := planner.Diff(exampleState(stage), after.State, after.Workers); again.HasChanges() {
+		if again := planner.Diff(exampleState(stage, h), after.State, after.Workers); again.HasChanges() {
 			t.Errorf("plan after apply has changes: %+v", again.Changes)
 		}
 	}
