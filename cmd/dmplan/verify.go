@@ -70,12 +70,17 @@ environment (the ${VAR} references of the applied Source and Task).
 			if err != nil {
 				return err
 			}
-			snap, err := store.New(cli).Read(ctx)
+			st := store.New(cli)
+			snap, err := st.Read(ctx)
+			var h *spec.Hasher
+			if err == nil {
+				h, err = st.Hasher(ctx)
+			}
 			cli.Close()
 			if err != nil {
 				return err
 			}
-			subs, err := verifySubtasks(snap.State, args[0], getenv)
+			subs, err := verifySubtasks(snap.State, args[0], h, getenv)
 			if err != nil {
 				return err
 			}
@@ -141,7 +146,7 @@ func verifyRenderer(format string) (func(io.Writer, *verify.Report) error, error
 }
 
 // verifySubtasks builds the task's subtasks with their passwords resolved.
-func verifySubtasks(st planner.State, task string, getenv func(string) (string, bool)) ([]verify.Subtask, error) {
+func verifySubtasks(st planner.State, task string, h *spec.Hasher, getenv func(string) (string, bool)) ([]verify.Subtask, error) {
 	if _, ok := st.Tasks[task]; !ok {
 		var names []string
 		for n := range st.Tasks {
@@ -159,11 +164,11 @@ func verifySubtasks(st planner.State, task string, getenv func(string) (string, 
 		if !ok {
 			return nil, fmt.Errorf("verify %s: source %s is not applied", id, id.Source)
 		}
-		from, err := resolveEndpoint(src.Endpoint, "source "+src.Name, getenv)
+		from, err := resolveEndpoint(src.Endpoint, "source "+src.Name, h, getenv)
 		if err != nil {
 			return nil, err
 		}
-		to, err := resolveEndpoint(sub.Target, "the target of task "+task, getenv)
+		to, err := resolveEndpoint(sub.Target, "the target of task "+task, h, getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -186,8 +191,8 @@ func orNone(names []string) string {
 }
 
 // resolveEndpoint reads e's password from getenv, as agents do, and checks
-// it against the applied digest. Errors never hold the value.
-func resolveEndpoint(e spec.Endpoint, what string, getenv func(string) (string, bool)) (units.Endpoint, error) {
+// it against the applied digest (either form; h is the installation's). Errors never hold the value.
+func resolveEndpoint(e spec.Endpoint, what string, h *spec.Hasher, getenv func(string) (string, bool)) (units.Endpoint, error) {
 	out := units.Endpoint{Host: e.Host, Port: e.Port, User: e.User}
 	if e.Password.IsZero() {
 		return out, nil
@@ -200,7 +205,7 @@ func resolveEndpoint(e spec.Endpoint, what string, getenv func(string) (string, 
 	if !ok {
 		return out, fmt.Errorf("$%s is not set (the password of %s): export it or pass --env-file", ref, what)
 	}
-	if spec.Digest(ref, value) != e.Password.Digest {
+	if !h.Matches(ref, value, e.Password.Digest) {
 		return out, fmt.Errorf("$%s differs from the applied password of %s: use the value that was applied", ref, what)
 	}
 	out.Password = value
