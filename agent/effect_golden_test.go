@@ -40,6 +40,7 @@ func TestPlanSaysWhatAgentsDo(t *testing.T) {
 	}
 	env := map[string]string{"SOURCE_PASSWORD": "s", "TARGET_PASSWORD": "t", "NEW_PASSWORD": "n"}
 	sec := newSecrets("agent-a", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	sec.setHasher(spec.NewHasher(nil)) // the salt spec.Digest uses
 	cases := []struct {
 		name  string
 		modes []spec.Mode
