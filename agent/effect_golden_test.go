@@ -2,23 +2,17 @@ package agent
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/dmplan/dmplan/internal/effect"
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/reconciler"
 	"github.com/dmplan/dmplan/spec"
 	"github.com/dmplan/dmplan/units"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
 
 // TestPlanSaysWhatAgentsDo shows, for every kind of change to a running
 // subtask, the plan's impact lines next to what the agent does with the
@@ -114,28 +108,7 @@ func TestPlanSaysWhatAgentsDo(t *testing.T) {
 			}
 		}
 	}
-	checkEffectGolden(t, "effects.txt", out.Bytes())
+	golden.Check(t, "agent/effects.txt", out.Bytes())
 }
 
 var allModes = []spec.Mode{spec.ModeFull, spec.ModeIncremental, spec.ModeAll}
-
-func checkEffectGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("..", "testdata", "golden", "agent", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./agent -run TestPlanSaysWhatAgentsDo -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, d)
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/dmplan/dmplan/spec"
 	"github.com/google/go-cmp/cmp"
 )
@@ -19,7 +20,6 @@ import (
 //	plan.txt, plan.json, plan.md   the expected renderings
 //
 // `go test ./planner -update` rewrites the expected files.
-const goldenDir = "../testdata/golden/planner"
 
 // goldenInput is the format of current.json.
 type goldenInput struct {
@@ -64,6 +64,7 @@ func loadGoldenCase(t *testing.T, dir string) (goldenInput, State) {
 }
 
 func TestGolden(t *testing.T) {
+	goldenDir := golden.Path(t, "planner")
 	dirs, err := filepath.Glob(filepath.Join(goldenDir, "*", "current.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -88,9 +89,9 @@ func TestGolden(t *testing.T) {
 			if err := RenderMarkdown(&md, p); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, filepath.Join(dir, "plan.txt"), text.Bytes())
-			checkGolden(t, filepath.Join(dir, "plan.json"), js.Bytes())
-			checkGolden(t, filepath.Join(dir, "plan.md"), md.Bytes())
+			golden.Check(t, "planner/"+filepath.Base(dir)+"/plan.txt", text.Bytes())
+			golden.Check(t, "planner/"+filepath.Base(dir)+"/plan.json", js.Bytes())
+			golden.Check(t, "planner/"+filepath.Base(dir)+"/plan.md", md.Bytes())
 
 			// Applying the plan and planning again changes nothing.
 			if again := Diff(p.Desired, p.Desired, in.Workers); again.HasChanges() {
@@ -124,25 +125,6 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// checkGolden compares got with the file, or rewrites it with -update.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./planner -update to create it)", err)
-	}
-	if !bytes.Equal(want, got) {
-		diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(got), "\n"))
-		t.Errorf("%s differs (-want +got); run go test ./planner -update if the change is intended:\n%s", path, diff)
-	}
-}
-
 // TestPlanFormatDocExample keeps the example in docs/plan-format.md true: it
 // must hold the JSON and the text of the doc-example golden case verbatim.
 func TestPlanFormatDocExample(t *testing.T) {
@@ -151,7 +133,7 @@ func TestPlanFormatDocExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"plan.json", "plan.txt"} {
-		want, err := os.ReadFile(filepath.Join(goldenDir, "doc-example", f))
+		want, err := os.ReadFile(golden.Path(t, "planner/doc-example/"+f))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,14 +1,11 @@
 package planner
 
 import (
-	"flag"
 	"fmt"
 	"reflect"
 
 	"github.com/dmplan/dmplan/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden/planner")
 
 func testSource(name string) spec.Source {
 	return spec.Source{Name: name, Endpoint: spec.Endpoint{Host: "127.0.0.1", Port: 3306, User: "dmplan",

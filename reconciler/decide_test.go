@@ -2,23 +2,18 @@ package reconciler
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
-	"github.com/dmplan/dmplan/internal/effect"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/dmplan/dmplan/internal/effect"
+	"github.com/dmplan/dmplan/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
-
-const goldenDir = "../testdata/golden/reconciler"
 
 func id(task, source string) planner.SubtaskID { return planner.SubtaskID{Task: task, Source: source} }
 
@@ -92,7 +87,7 @@ var decideCases = []decideCase{
 }
 
 func TestDecide(t *testing.T) {
-	var golden bytes.Buffer
+	var out bytes.Buffer
 	for _, c := range decideCases {
 		got := Decide(c.desired, c.observed)
 		var kinds []Kind
@@ -110,9 +105,9 @@ func TestDecide(t *testing.T) {
 		if again := Decide(drev, rev); !cmp.Equal(again, got) {
 			t.Errorf("%s: not deterministic:\n%s", c.name, cmp.Diff(got, again))
 		}
-		writeCase(&golden, c, got)
+		writeCase(&out, c, got)
 	}
-	checkGolden(t, "decide.txt", golden.Bytes())
+	golden.Check(t, "reconciler/decide.txt", out.Bytes())
 }
 
 func writeCase(w *bytes.Buffer, c decideCase, got []Action) {
@@ -150,27 +145,6 @@ func writeCase(w *bytes.Buffer, c decideCase, got []Action) {
 		fmt.Fprintf(w, ": %s\n", a.Reason)
 	}
 	fmt.Fprintln(w)
-}
-
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./reconciler -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, d)
-	}
 }
 
 // TestFingerprints: the agent's fingerprints (planner.EffectConfig of the

@@ -2,37 +2,15 @@ package spec
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/google/go-cmp/cmp"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden/spec")
-
 const fixtures = "../testdata/spec"
-
-// golden compares got with testdata/golden/spec/name, or rewrites it.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("../testdata/golden/spec", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./spec -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
-}
 
 // TestLoadHappy loads a folder of several files, documents and subfolders
 // and compares the normalised Set with a golden file.
@@ -45,7 +23,7 @@ func TestLoadHappy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "happy.json", append(got, '\n'))
+	golden.Check(t, "spec/happy.json", append(got, '\n'))
 	for _, v := range testEnv {
 		if v != "" && strings.Contains(string(got), v) {
 			t.Errorf("a password value appears in the Set")

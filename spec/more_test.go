@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -168,7 +169,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "happy.export.yaml", out)
+	golden.Check(t, "spec/happy.export.yaml", out)
 	for _, v := range testEnv {
 		if v != "" && strings.Contains(string(out), v) {
 			t.Errorf("a password value is in the output")

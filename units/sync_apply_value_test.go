@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/dmplan/dmplan/internal/golden"
 )
 
 func TestNormalizeAndRender(t *testing.T) {
@@ -131,7 +133,7 @@ func TestStmtBuilder(t *testing.T) {
 	for i := range b.ends {
 		fmt.Fprintf(&out, "%s\n  expect %d rows\n", b.buf[b.stmtStart(i):b.ends[i]], b.expect[i])
 	}
-	golden(t, "sync/statements.txt", out.String())
+	golden.Check(t, "units/sync/statements.txt", []byte(out.String()))
 }
 
 // TestStmtBuilderBatch: a batch of a table whose only unique index is its
@@ -170,5 +172,5 @@ func TestStmtBuilderBatch(t *testing.T) {
 	for i := range b.ends {
 		fmt.Fprintf(&out, "%s\n  expect %d rows\n", b.buf[b.stmtStart(i):b.ends[i]], b.expect[i])
 	}
-	golden(t, "sync/statements_batch.txt", out.String())
+	golden.Check(t, "units/sync/statements_batch.txt", []byte(out.String()))
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/dmplan/dmplan/internal/golden"
 )
 
 // TestRouteHashStable pins the routing hash: the exactly-once replay
@@ -22,7 +24,7 @@ func TestRouteHashStable(t *testing.T) {
 		fmt.Fprintf(&b, "t %v -> %016x\n", row, routeHash(tbl, row))
 	}
 	fmt.Fprintf(&b, "nokey -> %016x\n", routeHash(nokey, []any{int64(1)}))
-	golden(t, "sync/route_hash.txt", b.String())
+	golden.Check(t, "units/sync/route_hash.txt", []byte(b.String()))
 }
 
 func TestKeyFolding(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/dmplan/dmplan/units/ddl"
 )
 
@@ -91,7 +92,7 @@ func TestPlanStatement(t *testing.T) {
 			fmt.Fprintf(&b, "  run: %s\n", p.Stmt)
 		}
 	}
-	golden(t, "sync/plan_statement.txt", b.String())
+	golden.Check(t, "units/sync/plan_statement.txt", []byte(b.String()))
 }
 
 func TestStatusSQLMode(t *testing.T) {

@@ -1,41 +1,15 @@
 package units
 
 import (
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/google/go-cmp/cmp"
 )
 
 // update is shared by every golden test of package units.
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
-
-// golden compares got with testdata/golden/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./units -run %s -update)", err, t.Name())
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, d)
-	}
-}
-
 func TestAppendValues(t *testing.T) {
 	for _, tc := range []struct {
 		in        []byte
@@ -132,7 +106,7 @@ func TestDumpSQL(t *testing.T) {
 	}
 	_, err := retargetCreate("CREATE VIEW `v` AS SELECT 1", tableRef{"a", "b"})
 	fmt.Fprintf(&b, "create view: %v\n", err)
-	golden(t, "units/dump_sql.txt", b.String())
+	golden.Check(t, "units/dump_sql.txt", []byte(b.String()))
 }
 
 func TestComparePositions(t *testing.T) {

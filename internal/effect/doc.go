@@ -2,7 +2,7 @@
 // units. It is the one home of that rule: the planner prints it as the
 // plan's impact (Of, Changes), the agent's reconciler acts on it
 // (FingerprintOf, Between) and the units apply it to their checkpoints
-// (FreshKey, ResumeOf). A golden test (testdata/golden/agent.golden) shows,
+// (FreshKey, ResumeOf). A golden test (testdata/golden/agent/effects.txt) shows,
 // for every change, the plan's impact line next to what the agent and its
 // units do, so the two cannot drift apart.
 //

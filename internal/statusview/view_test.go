@@ -2,20 +2,14 @@ package statusview
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
 
 func fixture() (*store.Snapshot, []store.SubtaskStatus, []store.ApplyRecord) {
 	ep := func(port int) spec.Endpoint { return spec.Endpoint{Host: "127.0.0.1", Port: port, User: "dmplan"} }
@@ -57,23 +51,6 @@ func fixture() (*store.Snapshot, []store.SubtaskStatus, []store.ApplyRecord) {
 	return snap, statuses, applies
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("..", "..", "testdata", "golden", "statusview", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/statusview -update)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, d)
-	}
-}
-
 func TestGolden(t *testing.T) {
 	snap, statuses, applies := fixture()
 	v := Build(snap, statuses, applies, "")
@@ -87,9 +64,9 @@ func TestGolden(t *testing.T) {
 	if err := RenderJSON(&js, v); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "status.txt", txt.Bytes())
-	golden(t, "status-bars.txt", bars.Bytes())
-	golden(t, "status.json", js.Bytes())
+	golden.Check(t, "statusview/status.txt", txt.Bytes())
+	golden.Check(t, "statusview/status-bars.txt", bars.Bytes())
+	golden.Check(t, "statusview/status.json", js.Bytes())
 }
 
 func TestJudge(t *testing.T) {

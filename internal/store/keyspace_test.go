@@ -13,18 +13,17 @@ import (
 
 	"github.com/dmplan/dmplan/internal/etcdserver"
 	"github.com/dmplan/dmplan/internal/etcdserver/etcdtest"
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
-	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const (
-	keyspaceGolden = "testdata/golden/keyspace.txt"
-	keyspaceDoc    = "../../docs/keyspace.md"
-	docBegin       = "<!-- BEGIN example: written by internal/store TestKeyspaceExample -update -->\n"
-	docEnd         = "<!-- END example -->\n"
+	keyspaceDoc = "../../docs/keyspace.md"
+	docBegin    = "<!-- BEGIN example: written by internal/store TestKeyspaceExample -update -->\n"
+	docEnd      = "<!-- END example -->\n"
 )
 
 // exampleState is the small desired state of the keyspace example.
@@ -129,7 +128,7 @@ func TestKeyspaceExample(t *testing.T) {
 	if strings.Contains(got, "example-password") || strings.Contains(got, "example-target") {
 		t.Fatal("a password value reached etcd")
 	}
-	checkGolden(t, keyspaceGolden, got)
+	golden.Check(t, "store/keyspace.txt", []byte(got))
 	checkDocExample(t, got)
 }
 
@@ -151,26 +150,6 @@ func dumpKeys(t testing.TB, cli *clientv3.Client, p string) []*kvPair {
 	return out
 }
 
-func checkGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll("testdata/golden", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), got); d != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, d)
-	}
-}
-
 // checkDocExample keeps the example in docs/keyspace.md equal to the
 // golden dump.
 func checkDocExample(t *testing.T, example string) {
@@ -188,7 +167,7 @@ func checkDocExample(t *testing.T, example string) {
 	if text[i+len(docBegin):j] == block {
 		return
 	}
-	if !*update {
+	if !golden.Update() {
 		t.Errorf("the example in %s is out of date: run go test ./internal/store -update", keyspaceDoc)
 		return
 	}

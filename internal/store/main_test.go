@@ -18,8 +18,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/golden")
-
 // etcd is the package's embedded server (raised limits, as `dmplan server`
 // runs it). Tests run one at a time and start from an empty keyspace.
 var etcd *etcdtest.Server
