@@ -120,6 +120,10 @@ func (a *app) applyPlan(ctx context.Context, p *planner.Plan) error {
 	if err != nil {
 		return err
 	}
+	if rec.Again {
+		fmt.Fprintf(a.out, "This plan was applied already (apply %s, revision %d); nothing was applied now.\n", rec.ID, rec.Revision)
+		return nil
+	}
 	s := p.Summary()
 	fmt.Fprintf(a.out, "Apply complete: %d created, %d updated, %d replaced, %d deleted (apply %s).\n",
 		s.Create, s.Update, s.Replace, s.Delete, rec.ID)

@@ -46,6 +46,15 @@ func (s *Store) Apply(ctx context.Context, p *planner.Plan, rec ApplyRecord) (Ap
 		return rec, fmt.Errorf("apply: %w", err)
 	}
 	if h.modRev != p.BaseRevision {
+		// A saved plan applied again (its first apply's reply was lost,
+		// or the user retried): the history names its digest, which
+		// covers its base revision, so it is this very plan.
+		if done, ok, err := s.appliedAlready(ctx, rec.PlanDigest); err != nil {
+			return rec, fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", p.BaseRevision, h.modRev, err)
+		} else if ok {
+			done.Again = true
+			return done, nil
+		}
 		return rec, fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", p.BaseRevision, h.modRev, ErrStale)
 	}
 	// Collect what crashed or losing appliers left behind; failing to
@@ -175,3 +184,18 @@ func PlanDigest(p *planner.Plan) (string, error) {
 
 // seqID is the user-facing ID of an apply.
 func seqID(seq int64) string { return strconv.FormatInt(seq, 10) }
+
+// appliedAlready finds the apply of the plan with this digest in the kept
+// history.
+func (s *Store) appliedAlready(ctx context.Context, digest string) (ApplyRecord, bool, error) {
+	hist, err := s.History(ctx, 0)
+	if err != nil {
+		return ApplyRecord{}, false, err
+	}
+	for _, r := range hist {
+		if r.PlanDigest == digest {
+			return r, true, nil
+		}
+	}
+	return ApplyRecord{}, false, nil
+}

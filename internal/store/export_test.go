@@ -11,6 +11,10 @@ import (
 // SetStageHook makes s call f before each staging transaction.
 func SetStageHook(s *Store, f func(chunk int)) { s.stageHook = f }
 
+// SetFlipHook makes s call f after each head flip transaction; an error
+// from f is taken as the reply of that transaction lost.
+func SetFlipHook(s *Store, f func(succeeded bool) error) { s.flipHook = f }
+
 // Generations lists the generation IDs present in etcd.
 var Generations = (*Store).generations
 

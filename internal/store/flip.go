@@ -39,7 +39,10 @@ func (s *Store) flip(ctx context.Context, st *staging, h head, rec ApplyRecord) 
 		resp, err := s.cli.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(keyHead), "=", h.modRev), st.claimHeld()).
 			Then(then...).
-			Else(clientv3.OpGet(keyHead)).Commit()
+			Else(clientv3.OpGet(keyHead), clientv3.OpGet(historyKey(rec.Seq))).Commit()
+		if err == nil && s.flipHook != nil {
+			err = s.flipHook(resp.Succeeded)
+		}
 		if err != nil {
 			return err
 		}
@@ -47,26 +50,37 @@ func (s *Store) flip(ctx context.Context, st *staging, h head, rec ApplyRecord) 
 			rev = resp.Header.Revision
 			return nil
 		}
-		kvs := resp.Responses[0].GetResponseRange().Kvs
-		var cur HeadRecord
 		var curRev int64
-		if len(kvs) == 1 {
+		if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
 			curRev = kvs[0].ModRevision
-			_ = json.Unmarshal(kvs[0].Value, &cur)
 		}
-		switch {
-		case cur.Gen == st.gen: // an earlier attempt landed, its reply was lost
-			rev = curRev
-			return nil
-		case curRev != h.modRev:
+		// An earlier attempt landed and its reply was lost: the history
+		// record of this apply's seq names this generation (it was
+		// written in the same transaction as the head, and stays when
+		// later applies have moved the head on since).
+		if kvs := resp.Responses[1].GetResponseRange().Kvs; len(kvs) == 1 {
+			var landed ApplyRecord
+			if err := decodeInto(kvs[0].Key, kvs[0].Value, &landed); err != nil {
+				return fmt.Errorf("read the history record of apply %d: %w", rec.Seq, err)
+			}
+			if landed.Gen == st.gen {
+				rev = kvs[0].CreateRevision
+				return nil
+			}
+		}
+		if curRev != h.modRev {
 			return fmt.Errorf("plan from revision %d: head is at revision %d: %w", h.modRev, curRev, ErrStale)
 		}
 		return ErrClaimLost
 	})
 	if err != nil && !errors.Is(err, ErrStale) && !errors.Is(err, ErrClaimLost) {
 		// The outcome is unknown (e.g. ctx ended with the txn in
-		// flight): look at the head to learn it.
-		if r, ok := s.isHead(st.gen); ok {
+		// flight): look at the history record of this apply to learn it.
+		r, ok, lerr := s.landed(rec.Seq, st.gen)
+		switch {
+		case lerr != nil:
+			err = fmt.Errorf("%w; whether it landed is unknown (%v): run dmplan status or dmplan plan to see", err, lerr)
+		case ok:
 			rev, err = r, nil
 		}
 	}
@@ -77,13 +91,24 @@ func (s *Store) flip(ctx context.Context, st *staging, h head, rec ApplyRecord) 
 	return rec, nil
 }
 
-// isHead reports whether gen is the head, and the head's revision, using
-// a short context of its own.
-func (s *Store) isHead(gen string) (int64, bool) {
+// landed reports whether the apply of seq made gen current, and the
+// revision it did so at, using a short context of its own (the apply's
+// may have ended).
+func (s *Store) landed(seq int64, gen string) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	h, err := s.readHead(ctx)
-	return h.modRev, err == nil && h.rec.Gen == gen
+	resp, err := s.get(ctx, "read the history record of apply "+seqID(seq), historyKey(seq))
+	if err != nil {
+		return 0, false, err
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, false, nil
+	}
+	var r ApplyRecord
+	if err := decodeInto(resp.Kvs[0].Key, resp.Kvs[0].Value, &r); err != nil {
+		return 0, false, fmt.Errorf("read the history record of apply %s: %w", seqID(seq), err)
+	}
+	return resp.Kvs[0].CreateRevision, r.Gen == gen, nil
 }
 
 // discard deletes a staged generation that did not become the head, with

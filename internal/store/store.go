@@ -38,7 +38,8 @@ type Store struct {
 	historyKeep int
 	parallel    int
 
-	stageHook func(chunk int) // tests: called before each staging txn
+	stageHook func(chunk int)            // tests: called before each staging txn
+	flipHook  func(succeeded bool) error // tests: called after each flip txn; an error stands for a lost reply
 }
 
 // Option configures a Store.

@@ -67,6 +67,9 @@ type ApplyRecord struct {
 	GitCommit    string          `json:"gitCommit,omitempty"`
 	PlanDigest   string          `json:"planDigest"`
 	Summary      planner.Summary `json:"summary"`
+	// Again is set (never stored) by Apply when this plan had been
+	// applied already, by this record: nothing was written now.
+	Again bool `json:"-"`
 }
 
 // StageValue is the value of a desired-stage key.
