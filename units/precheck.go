@@ -56,7 +56,11 @@ func precheck(ctx context.Context, cfg Config) error {
 	if err := dst.PingContext(ctx); err != nil {
 		return fmt.Errorf("precheck: connect to target %s: %w", cfg.To, err)
 	}
-	fails = append(fails, precheckTarget(ctx, dst, cfg)...)
+	schemas, err := targetSchemas(ctx, src, cfg)
+	if err != nil {
+		return err
+	}
+	fails = append(fails, precheckTarget(ctx, dst, cfg, schemas)...)
 	if len(fails) > 0 {
 		return &precheckError{Failures: fails}
 	}
@@ -119,12 +123,16 @@ func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, erro
 		why = append(why, "dump needs SELECT, RELOAD, LOCK TABLES, SHOW VIEW")
 	}
 	if needSync {
+		// Sync reads the definitions of the tables it replicates.
+		if !needDump && !g.hasOnAll("SELECT", schemas) {
+			missing = append(missing, "SELECT")
+		}
 		for _, p := range []string{"REPLICATION SLAVE", binlogMonitor} {
 			if !g.global(p) && !(p == "BINLOG MONITOR" && g.global("REPLICATION CLIENT")) {
 				missing = append(missing, p)
 			}
 		}
-		why = append(why, "sync needs REPLICATION SLAVE, "+binlogMonitor)
+		why = append(why, "sync needs SELECT, REPLICATION SLAVE, "+binlogMonitor)
 	}
 	if len(missing) > 0 {
 		fails = append(fails, fmt.Sprintf("%s: user %s lacks %s (%s): GRANT %s ON *.* TO %s;",
@@ -223,10 +231,30 @@ func (g *grants) hasOnAll(priv string, schemas []string) bool {
 	return true
 }
 
-// precheckTarget checks that dmplan_meta can be created and written.
-func precheckTarget(ctx context.Context, db *sql.DB, cfg Config) []string {
+// Grants a target user needs (docs/security.md): all of dmplan_meta, and
+// on every schema the subtask writes into, what its units run there.
+var (
+	// load: CREATE DATABASE/TABLE, LOAD DATA ... REPLACE (INSERT and
+	// DELETE), DROP for a fresh start, SELECT to read what is there.
+	targetLoadPrivs = []string{"SELECT", "INSERT", "DELETE", "CREATE", "DROP"}
+	// sync: row changes, and the DDL it replays.
+	targetSyncPrivs = []string{"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX"}
+)
+
+// targetPrivs lists what mode needs on the target's schemas, in a stable order.
+func targetPrivs(mode Mode) []string {
+	switch mode {
+	case ModeFull:
+		return targetLoadPrivs
+	}
+	return targetSyncPrivs
+}
+
+// precheckTarget checks that dmplan_meta can be created and written, and
+// that the user holds on every target schema what the mode needs.
+func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []string) []string {
 	dst := "target " + cfg.To.String()
-	fix := fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO <the target user>; plus CREATE, INSERT, UPDATE, DELETE, DROP, ALTER, INDEX on the target schemas", QuoteIdent(metaSchema))
+	fix := fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO <the target user>;", QuoteIdent(metaSchema))
 	if err := ensureMeta(ctx, db); err != nil {
 		return []string{fmt.Sprintf("%s: cannot create %s: %v: %s", dst, metaSchema, err, fix)}
 	}
@@ -239,5 +267,65 @@ func precheckTarget(ctx context.Context, db *sql.DB, cfg Config) []string {
 	if err != nil {
 		return []string{fmt.Sprintf("%s: cannot write %s: %v: %s", dst, metaSchema, err, fix)}
 	}
-	return nil
+	g, err := readGrants(ctx, db)
+	if err != nil {
+		return []string{fmt.Sprintf("%s: %v", dst, err)}
+	}
+	var fails []string
+	for _, schema := range schemas {
+		var missing []string
+		for _, p := range targetPrivs(cfg.Mode) {
+			if !g.global(p) && !g.has(schema, p) {
+				missing = append(missing, p)
+			}
+		}
+		if len(missing) > 0 {
+			fails = append(fails, fmt.Sprintf("%s: user %s lacks %s on %s (mode %s writes there): GRANT %s ON %s.* TO %s;",
+				dst, g.user, strings.Join(missing, ", "), QuoteIdent(schema), cfg.Mode, strings.Join(missing, ", "), QuoteIdent(schema), g.user))
+		}
+	}
+	return fails
+}
+
+// targetSchemas lists the target schemas the subtask's selected source
+// tables are routed to, sorted.
+func targetSchemas(ctx context.Context, src *sql.DB, cfg Config) ([]string, error) {
+	f, err := tablefilter.Parse(cfg.Tables)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("precheck: table filter: %w", err))
+	}
+	routes := make([]tablefilter.Route, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		routes[i] = tablefilter.Route{From: r.From, To: r.To}
+	}
+	rt, err := tablefilter.ParseRoutes(routes)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("precheck: routes: %w", err))
+	}
+	rows, err := src.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+	if err != nil {
+		return nil, fmt.Errorf("precheck: list source tables: %w", err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var db, table string
+		if err := rows.Scan(&db, &table); err != nil {
+			return nil, fmt.Errorf("precheck: list source tables: %w", err)
+		}
+		if slices.Contains(systemSchemas, strings.ToLower(db)) || !f.Match(db, table) {
+			continue
+		}
+		tdb, _ := rt.Route(db, table)
+		seen[tdb] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("precheck: list source tables: %w", err)
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out, nil
 }
