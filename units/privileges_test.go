@@ -42,8 +42,8 @@ func TestLeastPrivilege(t *testing.T) {
 					"INSERT INTO "+dst+".t SELECT seq, seq, 'x' FROM "+dst+".seq_1_to_3000")
 			}
 			cfg := Config{Task: "lp-" + string(mode), Source: "src", Mode: mode,
-				From: Endpoint{Host: "127.0.0.1", Port: p.src.Port, User: su, Password: "pw-s"},
-				To:   Endpoint{Host: "127.0.0.1", Port: p.dst.Port, User: tu, Password: "pw-t"},
+				From:   Endpoint{Host: "127.0.0.1", Port: p.src.Port, User: su, Password: "pw-s"},
+				To:     Endpoint{Host: "127.0.0.1", Port: p.dst.Port, User: tu, Password: "pw-t"},
 				Tables: []string{"lp.*"}, Routes: []Route{{From: "lp.t", To: dst + ".t"}},
 				DumpThreads: 2, SyncWorkers: 4, SyncBatch: 50}
 			if err := precheck(context.Background(), cfg); err != nil {
