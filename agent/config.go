@@ -28,10 +28,6 @@ const (
 	DefaultStatusRefresh = 10 * time.Second
 )
 
-// ElectionPrefix is the etcd election the agents campaign in; its leader
-// moves sources off dead agents.
-const ElectionPrefix = "/dmplan/v1/election"
-
 // ErrConfig is returned by Run for a Config it cannot run with.
 var ErrConfig = errors.New("invalid agent config")
 

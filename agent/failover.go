@@ -28,7 +28,7 @@ func (a *agent) campaign(ctx context.Context, lease clientv3.LeaseID) {
 	}
 	// Not sess.Close(): it would revoke the agent's lease. The session's
 	// keepalive ends with ctx.
-	el := concurrency.NewElection(sess, ElectionPrefix)
+	el := concurrency.NewElection(sess, store.ElectionPrefix)
 	if err := el.Campaign(ctx, a.cfg.Name); err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("failover election", "err", err)

@@ -23,6 +23,11 @@ const (
 	pfxWorker  = prefix + "worker/"      // worker/<name>: planner.Worker, on its lease
 	pfxStatus  = prefix + "status/"      // status/<task>/<source>: SubtaskStatus, on a lease
 
+	// ElectionPrefix is the etcd election the agents campaign in (etcd's
+	// concurrency.Election: election/<lease> holds a candidate's name); its
+	// leader moves sources off dead agents.
+	ElectionPrefix = prefix + "election"
+
 	// Inside a generation, after gen/<gen>/.
 	genManifest = "manifest"
 	genSource   = "source/"  // source/<name>: spec.Source
