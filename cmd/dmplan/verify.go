@@ -126,9 +126,10 @@ environment (the ${VAR} references of the applied Source and Task).
 	fl.StringVar(&envFile, "env-file", "", "read ${VAR} passwords from this KEY=VALUE file before the environment")
 	fl.IntVar(&opts.Parallel, "parallel", 4, "chunks compared at once (connections per server)")
 	fl.IntVar(&opts.ChunkRows, "chunk-rows", 10000, "rows per chunk")
-	fl.IntVar(&opts.ChunkRetries, "chunk-retries", 3, "checks of a differing chunk before it is compared row by row")
+	fl.IntVar(&opts.ChunkRetries, "chunk-retries", 2, "checks of a differing chunk before it is compared row by row")
 	fl.IntVar(&opts.RowRetries, "row-retries", 5, "checks of a differing row before it is reported")
 	fl.DurationVar(&opts.Wait, "wait", 2*time.Minute, "how long a re-check waits for sync to pass the source position")
+	fl.StringVar((*string)(&opts.Hash), "hash", "crc32c", "row hash: crc32c (fastest), crc64 (64 bits, about 1.5x the server CPU) or md5")
 	fl.IntVar(&opts.MaxRows, "max-rows", 100, "differing rows listed per table (all of them go to --fix-sql)")
 	return cmd
 }

@@ -14,15 +14,22 @@ import (
 	"github.com/dmplan/dmplan/units"
 )
 
-// sum is a chunk's checksum: row count and the exact sum of row hashes.
+// sum is a chunk's checksum: row count and the fold of row hashes (a
+// sum, or a BIT_XOR: see aggregate).
 type sum struct {
-	n int64
-	h big.Int
+	n   int64
+	h   big.Int
+	xor bool
 }
 
+// add folds in another side's part (merged shards).
 func (s *sum) add(o sum) {
 	s.n += o.n
-	s.h.Add(&s.h, &o.h)
+	if o.xor {
+		s.h.Xor(&s.h, &o.h)
+	} else {
+		s.h.Add(&s.h, &o.h)
+	}
 }
 
 func (s sum) equal(o sum) bool { return s.n == o.n && s.h.Cmp(&o.h) == 0 }
@@ -142,13 +149,16 @@ func querySum(ctx context.Context, q units.Querier, query string, args []any) (s
 func (r *run) checksums(ctx context.Context, c *chunk, wait bool) (src, tgt sum, err error) {
 	where, args := c.where()
 	j := c.job
-	query := func(t units.TableName) string { return checksumSQL(t.String(), j.cols, r.hash, where) }
+	xor := r.xorFold(j)
+	agg := aggregate(r.rowHash(j), xor, r.opts.Hash == HashCRC32C)
+	query := func(t units.TableName) string { return checksumSQL(t.String(), agg, where) }
 	var tgtErr error
 	var wg sync.WaitGroup
 	readTarget := func() {
 		tgtErr = r.onTarget(ctx, func(q units.Querier) error {
 			var err error
 			tgt, err = querySum(ctx, q, query(j.target), args)
+			tgt.xor = xor
 			if err != nil {
 				return fmt.Errorf("target: checksum %s: %w", j.target, err)
 			}
@@ -165,6 +175,7 @@ func (r *run) checksums(ctx context.Context, c *chunk, wait bool) (src, tgt sum,
 		pos, err := snapshot(ctx, s.sub, func(q units.Querier, _ units.Position) error {
 			var err error
 			part, err = querySum(ctx, q, query(s.name), args)
+			part.xor = xor
 			if err != nil {
 				return fmt.Errorf("source %s: checksum %s: %w", s.sub.From, s.name, err)
 			}
@@ -255,39 +266,46 @@ func (w *checkpointWatch) wait(ctx context.Context, p units.Position, timeout ti
 	}
 }
 
-// checkChunk checksums a chunk; a difference is checked again after sync
-// caught up with it, then compared row by row.
-func (r *run) checkChunk(ctx context.Context, c *chunk) error { return r.check(ctx, c, true) }
+// firstCheck checksums a chunk on every side at once; it reports
+// whether the chunk differs (and needs recheck).
+func (r *run) firstCheck(ctx context.Context, c *chunk) (bool, error) {
+	src, tgt, err := r.checksums(ctx, c, false)
+	if err != nil {
+		return false, err
+	}
+	r.rows.Add(src.n)
+	if src.equal(tgt) {
+		return false, nil
+	}
+	c.job.mu.Lock()
+	c.job.res.Rechecked++
+	c.job.mu.Unlock()
+	r.opts.Log.Debug("chunk differs", "chunk", c.String(), "source rows", src.n, "target rows", tgt.n)
+	return true, nil
+}
 
-// check is checkChunk; count says whether the chunk's rows count towards
-// progress (not for the halves of a split chunk, already counted).
-func (r *run) check(ctx context.Context, c *chunk, count bool) error {
+// recheck checks a differing chunk again, each time once sync has passed
+// the sources' snapshot (ChunkRetries - 1 times), then row by row. A
+// large integer range is halved first, and each half checked the same way.
+func (r *run) recheck(ctx context.Context, c *chunk) error {
 	var src, tgt sum
-	for attempt := 0; attempt < r.opts.ChunkRetries; attempt++ {
+	for attempt := 1; attempt < r.opts.ChunkRetries; attempt++ {
 		var err error
-		if src, tgt, err = r.checksums(ctx, c, attempt > 0); err != nil {
+		if src, tgt, err = r.checksums(ctx, c, true); err != nil {
 			return err
-		}
-		if attempt == 0 && count {
-			r.rows.Add(src.n)
 		}
 		if src.equal(tgt) {
 			return nil
 		}
-		if attempt == 0 {
-			c.job.mu.Lock()
-			c.job.res.Rechecked++
-			c.job.mu.Unlock()
-		}
-		r.opts.Log.Debug("chunk differs", "chunk", c.String(), "attempt", attempt+1, "source rows", src.n, "target rows", tgt.n)
+		r.opts.Log.Debug("chunk still differs", "chunk", c.String(), "attempt", attempt+1, "source rows", src.n, "target rows", tgt.n)
 	}
 	// Cut a large range down before holding its rows in memory.
 	if max(src.n, tgt.n) > int64(2*r.opts.ChunkRows) {
 		if a, b, ok := c.split(); ok {
-			if err := r.check(ctx, a, false); err != nil {
+			if err := r.recheck(ctx, a); err != nil {
 				return err
 			}
-			return r.check(ctx, b, false)
+			return r.recheck(ctx, b)
 		}
 	}
 	if c.whole {

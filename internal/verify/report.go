@@ -16,6 +16,9 @@ const (
 	StatusDiffer  Status = "differ"
 	StatusError   Status = "error"
 	StatusSkipped Status = "skipped"
+	// StatusUnsettled: no row differs, but some rows changed during every
+	// check and could not be verified: run verify again.
+	StatusUnsettled Status = "unsettled"
 )
 
 // Kind is how a row differs.
@@ -25,6 +28,9 @@ const (
 	KindMissing Kind = "missing" // on the target
 	KindExtra   Kind = "extra"   // on the target only
 	KindChanged Kind = "changed" // some columns differ
+	// KindUnsettled: the row changed on the source during every check, so
+	// it could be compared with no state of the source: not verified.
+	KindUnsettled Kind = "unsettled"
 )
 
 // RowDiff is one row that still differed after every re-check.
@@ -48,7 +54,8 @@ type TableResult struct {
 	Missing     int64     `json:"missing"`
 	Extra       int64     `json:"extra"`
 	Changed     int64     `json:"changed"`
-	Rows        []RowDiff `json:"rows,omitempty"` // the first MaxRows
+	Unsettled   int64     `json:"unsettled,omitempty"` // rows not verified: they changed during every check
+	Rows        []RowDiff `json:"rows,omitempty"`      // the first MaxRows
 	RowsOmitted int64     `json:"rowsOmitted,omitempty"`
 	Notes       []string  `json:"notes,omitempty"`
 	Error       string    `json:"error,omitempty"`
@@ -63,12 +70,12 @@ type Report struct {
 }
 
 // Outcome is 0 when every table is equal, 2 when some differ, 1 when
-// some could not be compared (an error wins over a difference).
+// some could not be compared or verified (an error wins over a difference).
 func (r *Report) Outcome() int {
 	code := 0
 	for _, t := range r.Tables {
 		switch t.Status {
-		case StatusError:
+		case StatusError, StatusUnsettled:
 			return 1
 		case StatusDiffer:
 			code = 2
@@ -100,6 +107,7 @@ type jsonSummary struct {
 	Equal        int   `json:"equal"`
 	Differ       int   `json:"differ"`
 	Errors       int   `json:"errors"`
+	Unsettled    int   `json:"unsettled"`
 	Skipped      int   `json:"skipped"`
 	RowsCompared int64 `json:"rowsCompared"`
 }
@@ -118,7 +126,7 @@ func (r *Report) result() string {
 func RenderJSON(w io.Writer, r *Report) error {
 	c := r.Counts()
 	out := jsonReport{FormatVersion: "1", Task: r.Task, Result: r.result(), Tables: r.Tables,
-		Summary: jsonSummary{Tables: len(r.Tables), Equal: c[StatusEqual], Differ: c[StatusDiffer], Errors: c[StatusError],
+		Summary: jsonSummary{Tables: len(r.Tables), Equal: c[StatusEqual], Differ: c[StatusDiffer], Errors: c[StatusError], Unsettled: c[StatusUnsettled],
 			Skipped: c[StatusSkipped], RowsCompared: r.Rows}}
 	if out.Tables == nil {
 		out.Tables = []TableResult{}
@@ -139,6 +147,9 @@ func RenderText(w io.Writer, r *Report) error {
 		b.WriteString("\n")
 		if t.Status == StatusDiffer && t.Missing+t.Extra+t.Changed > 0 {
 			fmt.Fprintf(&b, "        %d missing on the target, %d extra on the target, %d changed\n", t.Missing, t.Extra, t.Changed)
+		}
+		if t.Unsettled > 0 {
+			fmt.Fprintf(&b, "        %d rows changed on the source during every check: not verified, run verify again\n", t.Unsettled)
 		}
 		for _, d := range t.Rows {
 			fmt.Fprintf(&b, "        %-7s %s%s\n", d.Kind, strings.Join(d.Key, ", "), rowDetail(d))
@@ -184,6 +195,9 @@ func summaryLine(r *Report) string {
 		verdict = "Not verified"
 	}
 	line := fmt.Sprintf("%s: %d tables, %d equal, %d differ, %d errors", verdict, len(r.Tables), c[StatusEqual], c[StatusDiffer], c[StatusError])
+	if c[StatusUnsettled] > 0 {
+		line += fmt.Sprintf(", %d unsettled", c[StatusUnsettled])
+	}
 	if c[StatusSkipped] > 0 {
 		line += fmt.Sprintf(", %d skipped", c[StatusSkipped])
 	}

@@ -99,6 +99,7 @@ type candidate struct {
 	kind    Kind
 	columns []string
 	src     *row // the source's row, when it has one
+	settled bool // the source did not change during the last check
 }
 
 // compareRows compares a chunk row by row: the sources' rows (each in a
@@ -155,12 +156,23 @@ func (j *job) differing(a, b *row) []string {
 	return out
 }
 
-// recheckRows checks differing rows again by key, each time after sync
-// has passed the sources' snapshot, up to RowRetries checks in all; the
-// rows that still differ are reported.
+// recheckRows checks differing rows again by key, up to RowRetries - 1
+// times. Each check reads the rows from the sources in a snapshot at P1,
+// waits until sync has passed P1, reads the target, then reads the sources
+// again at P2. Sync had then applied every change before P1 and none
+// after P2, so:
+//
+//   - the target equal to the source at P1 or at P2: the row is right;
+//   - the source unchanged from P1 to P2 and the target different: the row
+//     differs (confirmed once more checks agree, twice in a row);
+//   - otherwise the row changed more than once meanwhile: check again.
+//
+// A row still changing at the last check is reported as unsettled, never
+// as a difference.
 func (r *run) recheckRows(ctx context.Context, c *chunk, cands []candidate) error {
 	j := c.job
 	const batch = 500
+	var confirmed []candidate
 	for attempt := 1; attempt < r.opts.RowRetries && len(cands) > 0; attempt++ {
 		var still []candidate
 		for start := 0; start < len(cands); start += batch {
@@ -170,56 +182,81 @@ func (r *run) recheckRows(ctx context.Context, c *chunk, cands []candidate) erro
 				keys[i] = cd.key
 			}
 			where, args := keyIn(j.key, keys)
-			src := map[string]*row{}
-			var reads []read
-			for i, s := range j.shards {
-				pos, err := snapshot(ctx, s.sub, func(q units.Querier, _ units.Position) error {
-					return scanRows(ctx, q, j, s.name, where, args, true, i, func(rw *row) { src[rw.id] = rw })
-				})
-				if err != nil {
-					return err
+			readSources := func() (map[string]*row, []read, error) {
+				src := map[string]*row{}
+				var reads []read
+				for i, s := range j.shards {
+					pos, err := snapshot(ctx, s.sub, func(q units.Querier, _ units.Position) error {
+						return scanRows(ctx, q, j, s.name, where, args, true, i, func(rw *row) { src[rw.id] = rw })
+					})
+					if err != nil {
+						return nil, nil, err
+					}
+					reads = append(reads, read{sub: s.sub, pos: pos})
 				}
-				reads = append(reads, read{sub: s.sub, pos: pos})
+				return src, reads, nil
+			}
+			src1, reads, err := readSources()
+			if err != nil {
+				return err
 			}
 			if err := r.waitApplied(ctx, reads); err != nil {
 				return err
 			}
 			tgt := map[string]*row{}
-			err := r.onTarget(ctx, func(q units.Querier) error {
+			err = r.onTarget(ctx, func(q units.Querier) error {
 				return scanRows(ctx, q, j, j.target, where, args, false, -1, func(rw *row) { tgt[rw.id] = rw })
 			})
 			if err != nil {
 				return err
 			}
+			src2, _, err := readSources()
+			if err != nil {
+				return err
+			}
 			for _, cd := range part {
-				s, t := src[cd.id], tgt[cd.id]
-				switch {
-				case s == nil && t == nil:
-				case s == nil:
-					still = append(still, candidate{key: cd.key, id: cd.id, kind: KindExtra})
-				case t == nil:
-					still = append(still, candidate{key: cd.key, id: cd.id, kind: KindMissing, src: s})
-				default:
-					if cols := j.differing(s, t); cols != nil {
-						still = append(still, candidate{key: cd.key, id: cd.id, kind: KindChanged, columns: cols, src: s})
-					}
+				s1, s2, t := src1[cd.id], src2[cd.id], tgt[cd.id]
+				if j.sameRow(t, s1) || j.sameRow(t, s2) {
+					continue
 				}
+				next := candidate{key: cd.key, id: cd.id, src: s2, settled: j.sameRow(s1, s2)}
+				switch {
+				case !next.settled:
+					next.kind = KindUnsettled
+				case s2 == nil:
+					next.kind = KindExtra
+				case t == nil:
+					next.kind = KindMissing
+				default:
+					next.kind, next.columns = KindChanged, j.differing(s2, t)
+				}
+				if next.settled && cd.settled && next.kind == cd.kind {
+					confirmed = append(confirmed, next) // twice in a row
+					continue
+				}
+				still = append(still, next)
 			}
 		}
+		r.opts.Log.Debug("rows rechecked", "table", j.name(), "attempt", attempt+1, "confirmed", len(confirmed), "open", len(still))
 		cands = still
 	}
-	if len(cands) == 0 {
-		return nil
-	}
+	cands = append(confirmed, cands...)
 	slices.SortFunc(cands, func(a, b candidate) int { return strings.Compare(a.id, b.id) })
 	for _, cd := range cands {
-		if cd.kind != KindExtra && cd.src == nil {
-			// Only possible with RowRetries = 1: read the values now.
-			continue
+		if cd.src == nil && cd.kind != KindExtra {
+			continue // not read again (RowRetries < 2): cannot happen after defaults
 		}
 		r.report(c, cd)
 	}
 	return nil
+}
+
+// sameRow reports whether two reads of a row are equal (nil: absent).
+func (j *job) sameRow(a, b *row) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return j.differing(a, b) == nil
 }
 
 // report records a confirmed difference and writes its fix.
@@ -240,6 +277,8 @@ func (r *run) report(c *chunk, cd candidate) {
 		j.res.Extra++
 	case KindChanged:
 		j.res.Changed++
+	case KindUnsettled:
+		j.res.Unsettled++
 	}
 	if len(j.res.Rows) < r.opts.MaxRows {
 		d.order = len(j.res.Rows)
@@ -248,12 +287,11 @@ func (r *run) report(c *chunk, cd candidate) {
 		j.res.RowsOmitted++
 	}
 	j.mu.Unlock()
-	if r.fix == nil {
-		return
-	}
-	if cd.kind == KindExtra {
+	switch {
+	case r.fix == nil, cd.kind == KindUnsettled:
+	case cd.kind == KindExtra:
 		r.fix.delete(j, cd.key)
-	} else {
+	default:
 		r.fix.replace(j, cd.src.vals)
 	}
 }

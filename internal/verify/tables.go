@@ -90,6 +90,8 @@ func (j *job) result() TableResult {
 	case res.Status == StatusSkipped:
 	case res.Missing+res.Extra+res.Changed > 0 || res.Status == StatusDiffer:
 		res.Status = StatusDiffer
+	case res.Unsettled > 0:
+		res.Status = StatusUnsettled
 	default:
 		res.Status = StatusEqual
 	}

@@ -39,10 +39,11 @@ type Options struct {
 
 	Parallel     int           // chunks checked at once (default 4)
 	ChunkRows    int           // rows per chunk (default 10,000)
-	ChunkRetries int           // checks of a differing chunk before it is compared row by row (default 3)
+	ChunkRetries int           // checks of a differing chunk before it is compared row by row (default 2)
 	RowRetries   int           // checks of a differing row before it is reported (default 5)
 	Wait         time.Duration // how long a re-check waits for a subtask's checkpoint (default 2m)
 	MaxRows      int           // differing rows listed per table in the report (default 100; all go to FixSQL)
+	Hash         Hash          // row hash (default HashCRC32C)
 
 	// FixSQL, when set, receives REPLACE and DELETE statements that would
 	// make the target equal to the sources. Nothing is executed.
@@ -60,7 +61,7 @@ func (o *Options) defaults() {
 		o.ChunkRows = 10000
 	}
 	if o.ChunkRetries <= 0 {
-		o.ChunkRetries = 3
+		o.ChunkRetries = 2
 	}
 	if o.RowRetries <= 0 {
 		o.RowRetries = 5
@@ -71,6 +72,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxRows <= 0 {
 		o.MaxRows = 100
+	}
+	if o.Hash == "" {
+		o.Hash = HashCRC32C
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -100,7 +104,7 @@ type run struct {
 	opts   Options
 	task   string
 	target *sql.DB
-	hash   hashFunc
+	crc32c bool // every server has CRC32C()
 	subs   []*subtask
 	fix    *fixWriter
 	rows   atomic.Int64
@@ -118,6 +122,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.defaults()
 	if len(opts.Subtasks) == 0 {
 		return nil, errors.New("verify: the task has no subtasks")
+	}
+	switch opts.Hash {
+	case HashCRC32C, HashCRC64, HashMD5:
+	default:
+		return nil, fmt.Errorf("verify: hash %q: want crc32c, crc64 or md5", opts.Hash)
 	}
 	r := &run{opts: opts, task: opts.Subtasks[0].Task, start: time.Now()}
 	if opts.FixSQL != nil {
@@ -179,7 +188,7 @@ func (r *run) connect(ctx context.Context) error {
 		}
 	}
 	var err error
-	if r.target, err = units.Open(to, 2*r.opts.Parallel+2); err != nil {
+	if r.target, err = units.Open(to, 5*r.opts.Parallel+2); err != nil {
 		return err
 	}
 	if err := r.target.PingContext(ctx); err != nil {
@@ -189,7 +198,7 @@ func (r *run) connect(ctx context.Context) error {
 	for _, st := range r.opts.Subtasks {
 		s := &subtask{Subtask: st}
 		r.subs = append(r.subs, s)
-		if s.src, err = units.Open(st.From, r.opts.Parallel+1); err != nil {
+		if s.src, err = units.Open(st.From, 5*r.opts.Parallel+1); err != nil {
 			return err
 		}
 		if err := s.src.PingContext(ctx); err != nil {
@@ -212,16 +221,24 @@ func (r *run) connect(ctx context.Context) error {
 		s.ck = &checkpointWatch{target: r.target, task: st.Task, source: st.Source, syncing: st.Mode != units.ModeFull}
 		dbs = append(dbs, s.src)
 	}
-	r.hash = hashCRC
+	r.crc32c = true
 	for _, db := range dbs {
 		var x sql.NullInt64
 		if err := db.QueryRowContext(ctx, "SELECT CRC32C('')").Scan(&x); err != nil {
-			r.hash = hashMD5 // MySQL, MariaDB before 10.8
+			r.crc32c = false // MySQL, MariaDB before 10.8
 			break
 		}
 	}
 	return nil
 }
+
+// xorFold says whether j's row hashes are folded with BIT_XOR: not for a
+// keyless table (equal rows would cancel out) nor crc64 (its two CRCs are
+// XOR-linear; it gets the exact sum).
+func (r *run) xorFold(j *job) bool { return j.key != nil && r.opts.Hash != HashCRC64 }
+
+// rowHash is the row hash expression of j's columns.
+func (r *run) rowHash(j *job) string { return rowHash(j.cols, r.opts.Hash, r.crc32c) }
 
 // progress reports every 200 ms until the returned func is called.
 func (r *run) progress(tables int, done *atomic.Int64, total int64) func() {
@@ -251,21 +268,39 @@ func (r *run) progress(tables int, done *atomic.Int64, total int64) func() {
 	return func() { close(stop); <-finished }
 }
 
-// compare checks every chunk of every job with Parallel workers.
+// compare checks every chunk of every job with Parallel workers. A chunk
+// that differs is re-checked in the background (re-checks mostly wait for
+// sync's checkpoint), by at most 4 x Parallel goroutines, so that the
+// first pass keeps going.
 func (r *run) compare(ctx context.Context, jobs []*job, tablesDone *atomic.Int64) {
 	chunks := make(chan *chunk, r.opts.Parallel)
-	var wg sync.WaitGroup
+	rechecks := make(chan struct{}, 4*r.opts.Parallel)
+	var wg, rwg sync.WaitGroup
+	done := func(c *chunk, err error) {
+		if err != nil && ctx.Err() == nil {
+			c.job.fail(fmt.Errorf("chunk %s: %w", c, err))
+		}
+		if c.job.chunkDone() {
+			tablesDone.Add(1)
+		}
+	}
 	for i := 0; i < r.opts.Parallel; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for c := range chunks {
-				if err := r.checkChunk(ctx, c); err != nil && ctx.Err() == nil {
-					c.job.fail(fmt.Errorf("chunk %s: %w", c, err))
+				differs, err := r.firstCheck(ctx, c)
+				if err != nil || !differs {
+					done(c, err)
+					continue
 				}
-				if c.job.chunkDone() {
-					tablesDone.Add(1)
-				}
+				rechecks <- struct{}{}
+				rwg.Add(1)
+				go func() {
+					defer rwg.Done()
+					defer func() { <-rechecks }()
+					done(c, r.recheck(ctx, c))
+				}()
 			}
 		}()
 	}
@@ -296,4 +331,5 @@ func (r *run) compare(ctx context.Context, jobs []*job, tablesDone *atomic.Int64
 	}
 	close(chunks)
 	wg.Wait()
+	rwg.Wait()
 }

@@ -19,27 +19,35 @@ import (
 
 // groupStream is one side's (hash, count) pairs, in hash order.
 type groupStream struct {
-	rows *sql.Rows
+	pull func() (h uint64, n int64, ok bool, err error)
 	cur  uint64
 	n    int64
 	ok   bool
 	err  error
 }
 
-func (g *groupStream) next() {
-	if g.ok = g.rows.Next(); g.ok {
-		if err := g.rows.Scan(&g.cur, &g.n); err != nil {
-			g.ok, g.err = false, err
+func (g *groupStream) next() { g.cur, g.n, g.ok, g.err = g.pull() }
+
+func rowsStream(rows *sql.Rows) *groupStream {
+	g := &groupStream{pull: func() (uint64, int64, bool, error) {
+		if !rows.Next() {
+			return 0, 0, false, rows.Err()
 		}
-	} else {
-		g.err = g.rows.Err()
-	}
+		var h uint64
+		var n int64
+		if err := rows.Scan(&h, &n); err != nil {
+			return 0, 0, false, err
+		}
+		return h, n, true, nil
+	}}
+	g.next()
+	return g
 }
 
 // openGroups starts a side's (hash, count) query; in restricts the rows
 // to hashes in that list (empty: all).
-func (r *run) openGroups(ctx context.Context, q units.Querier, j *job, t units.TableName, in string) (*groupStream, error) {
-	h := rowHash(j.cols, r.hash)
+func (r *run) openGroups(ctx context.Context, q units.Querier, j *job, t units.TableName, in string) (*sql.Rows, error) {
+	h := r.rowHash(j)
 	query := "SELECT " + h + " AS h, COUNT(*) FROM " + t.String()
 	if in != "" {
 		query += " WHERE " + h + " IN (" + in + ")"
@@ -48,9 +56,7 @@ func (r *run) openGroups(ctx context.Context, q units.Querier, j *job, t units.T
 	if err != nil {
 		return nil, fmt.Errorf("group rows of %s: %w", t, err)
 	}
-	g := &groupStream{rows: rows}
-	g.next()
-	return g, nil
+	return rows, nil
 }
 
 // groupDiff is a hash whose count differs: source rows minus target rows.
@@ -70,12 +76,12 @@ func (r *run) diffGroups(ctx context.Context, j *job, in string) ([]groupDiff, e
 		if i < len(j.shards) {
 			s := j.shards[i]
 			_, err := snapshot(ctx, s.sub, func(q units.Querier, pos units.Position) error {
-				g, err := r.openGroups(ctx, q, j, s.name, in)
+				rows, err := r.openGroups(ctx, q, j, s.name, in)
 				if err != nil {
 					return err
 				}
-				defer g.rows.Close()
-				streams = append(streams, g)
+				defer rows.Close()
+				streams = append(streams, rowsStream(rows))
 				reads = append(reads, read{sub: s.sub, pos: pos})
 				return open(i + 1)
 			})
@@ -85,12 +91,12 @@ func (r *run) diffGroups(ctx context.Context, j *job, in string) ([]groupDiff, e
 			return err
 		}
 		return r.onTarget(ctx, func(q units.Querier) error {
-			tg, err := r.openGroups(ctx, q, j, j.target, in)
+			rows, err := r.openGroups(ctx, q, j, j.target, in)
 			if err != nil {
 				return err
 			}
-			defer tg.rows.Close()
-			diffs, err = mergeGroups(streams, tg, r.opts.MaxRows*10)
+			defer rows.Close()
+			diffs, err = mergeGroups(streams, rowsStream(rows), r.opts.MaxRows*10)
 			return err
 		})
 	}
@@ -160,7 +166,7 @@ func (r *run) compareWhole(ctx context.Context, c *chunk) error {
 // more of them, and reports |delta| of them.
 func (r *run) reportGroup(ctx context.Context, c *chunk, d groupDiff) error {
 	j := c.job
-	where := rowHash(j.cols, r.hash) + " = " + strconv.FormatUint(d.h, 10)
+	where := r.rowHash(j) + " = " + strconv.FormatUint(d.h, 10)
 	n := d.delta
 	kind := KindMissing
 	if n < 0 {
