@@ -2,38 +2,17 @@ package verify
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
+	"github.com/dmplan/dmplan/internal/golden"
 	"github.com/dmplan/dmplan/units"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden/verify")
-
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("..", "..", "testdata", "golden", "verify", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/verify -run Golden -update)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, d)
-	}
+	golden.Check(t, "verify/"+name, got)
 }
 
 func sc(name, dataType, columnType, charset string, nullable bool) sideCol {
@@ -210,7 +189,7 @@ func TestGoldenReports(t *testing.T) {
 		if err := f.render(&b); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, f.name, b.Bytes())
+		checkGolden(t, f.name, b.Bytes())
 	}
 	if rep.Outcome() != 1 {
 		t.Fatalf("an error wins: outcome %d", rep.Outcome())
