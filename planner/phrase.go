@@ -1,17 +1,24 @@
 package planner
 
 import (
-	"github.com/dmplan/dmplan/internal/effect"
-	"net"
 	"strconv"
 	"strings"
 
+	"github.com/dmplan/dmplan/internal/effect"
 	"github.com/dmplan/dmplan/spec"
 )
 
 // Small helpers that turn values into the words of impact lines.
 
-func addr(e spec.Endpoint) string { return net.JoinHostPort(e.Host, strconv.Itoa(e.Port)) }
+// addr is host:port ([host]:port for an IPv6 address), as
+// net.JoinHostPort writes it: planner does not import the network.
+func addr(e spec.Endpoint) string {
+	host := e.Host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(e.Port)
+}
 
 // of names a subtask in a sentence: "shop from mysql-01".
 func of(task, source string) string { return task + " from " + source }

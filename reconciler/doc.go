@@ -17,10 +17,10 @@
 // resync — it asks "what should run, what runs" again and acts on the
 // difference, so a missed event costs latency, never correctness. A unit
 // that fails with a transient error is restarted with exponential backoff;
-// one that fails with units.ErrPermanent stays in stage "error", with its
+// one that fails with job.ErrPermanent stays in stage "error", with its
 // message, until its config or desired stage changes; a mode "full" unit
 // that returns nil is "finished".
 //
-// Units are started through an injected units.RunFunc, so the control
+// Units are started through an injected job.RunFunc, so the control
 // plane can be measured with a simulated unit (bench/agentscale).
 package reconciler

@@ -11,7 +11,7 @@ import (
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
-	"github.com/dmplan/dmplan/units"
+	"github.com/dmplan/dmplan/units/job"
 )
 
 // Defaults for LoopConfig fields left zero.
@@ -31,7 +31,7 @@ type LoopConfig struct {
 	Desired func(ctx context.Context) ([]Desired, error)
 	// Run runs one subtask's units until ctx ends (units.Run, or a
 	// simulation for benchmarks).
-	Run units.RunFunc
+	Run job.RunFunc
 	// Report receives a subtask's status when its state changes
 	// (stateChanged) or its unit reports progress. It is called from the
 	// loop and from the units' goroutines: it must be fast and safe for
@@ -197,10 +197,10 @@ func (l *Loop) reap() {
 func (l *Loop) classify(s *sub, r *run) {
 	log := l.cfg.Log.With("subtask", s.id.String())
 	switch {
-	case r.err == nil && s.mode == units.ModeFull:
+	case r.err == nil && s.mode == job.ModeFull:
 		s.state, s.err, s.attempt = StateFinished, "", 0
 		log.Info("full copy finished")
-	case errors.Is(r.err, units.ErrPermanent):
+	case errors.Is(r.err, job.ErrPermanent):
 		s.state, s.err, s.attempt = StateError, r.err.Error(), 0
 		log.Error("unit stopped on a permanent error; waiting for a change of config or stage", "err", r.err)
 	default:
@@ -359,12 +359,12 @@ func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 	r := &run{gen: s.gen, cancel: cancel, done: make(chan struct{}), start: now}
 	s.run, s.stopping = r, false
 	s.state, s.fp, s.mode = StateRunning, d.Fingerprint, d.Config.Mode
-	s.progress = units.Progress{}
+	s.progress = job.Progress{}
 	st := s.statusLocked()
 	s.mu.Unlock()
 	l.cfg.Report(st, true)
 
-	rep := units.ReporterFunc(func(p units.Progress) {
+	rep := job.ReporterFunc(func(p job.Progress) {
 		s.mu.Lock()
 		if s.gen != r.gen {
 			s.mu.Unlock()
@@ -381,7 +381,7 @@ func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
-				r.err = units.Permanent(fmt.Errorf("unit of %s panicked: %v", d.ID, p))
+				r.err = job.Permanent(fmt.Errorf("unit of %s panicked: %v", d.ID, p))
 			}
 			cancel()
 			close(r.done)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
-	"github.com/dmplan/dmplan/units"
+	"github.com/dmplan/dmplan/units/job"
 )
 
 // scripted is a RunFunc whose behaviour each test sets per subtask: block
@@ -20,12 +20,12 @@ type scripted struct {
 	outcome map[string]error // task/source -> what the next runs return; absent: block
 	running map[string]int   // concurrent runs, to prove there is never more than one
 	starts  map[string]int
-	configs map[string]units.Config
+	configs map[string]job.Config
 	maxRun  int
 }
 
 func newScripted() *scripted {
-	return &scripted{outcome: map[string]error{}, running: map[string]int{}, starts: map[string]int{}, configs: map[string]units.Config{}}
+	return &scripted{outcome: map[string]error{}, running: map[string]int{}, starts: map[string]int{}, configs: map[string]job.Config{}}
 }
 
 func (s *scripted) set(key string, err error) {
@@ -34,7 +34,7 @@ func (s *scripted) set(key string, err error) {
 	s.mu.Unlock()
 }
 
-func (s *scripted) run(ctx context.Context, cfg units.Config, r units.Reporter) error {
+func (s *scripted) run(ctx context.Context, cfg job.Config, r job.Reporter) error {
 	key := cfg.Task + "/" + cfg.Source
 	s.mu.Lock()
 	s.starts[key]++
@@ -48,7 +48,7 @@ func (s *scripted) run(ctx context.Context, cfg units.Config, r units.Reporter) 
 		s.running[key]--
 		s.mu.Unlock()
 	}()
-	r.Report(units.Progress{Unit: "sync", RowsDone: 1})
+	r.Report(job.Progress{Unit: "sync", RowsDone: 1})
 	if ok {
 		return err
 	}
@@ -56,7 +56,7 @@ func (s *scripted) run(ctx context.Context, cfg units.Config, r units.Reporter) 
 	return ctx.Err()
 }
 
-func (s *scripted) get(key string) (starts, running int, cfg units.Config) {
+func (s *scripted) get(key string) (starts, running int, cfg job.Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.starts[key], s.running[key], s.configs[key]
@@ -81,14 +81,14 @@ func (d *desiredSet) read(context.Context) ([]Desired, error) {
 	return append([]Desired(nil), d.d...), d.err
 }
 
-func desired(task, source string, stage spec.Stage, mode units.Mode, fp Fingerprint) Desired {
+func desired(task, source string, stage spec.Stage, mode job.Mode, fp Fingerprint) Desired {
 	return Desired{
 		ID: id(task, source), Stage: stage, Fingerprint: fp,
-		Config: units.Config{Task: task, Source: source, Mode: mode},
+		Config: job.Config{Task: task, Source: source, Mode: mode},
 	}
 }
 
-func startLoop(t *testing.T, ds *desiredSet, run units.RunFunc) (*Loop, func() []planner.SubtaskID) {
+func startLoop(t *testing.T, ds *desiredSet, run job.RunFunc) (*Loop, func() []planner.SubtaskID) {
 	t.Helper()
 	var (
 		mu        sync.Mutex
@@ -132,25 +132,25 @@ func waitState(t *testing.T, l *Loop, key string, want State) Status {
 func TestLoopLifecycle(t *testing.T) {
 	run := newScripted()
 	ds := &desiredSet{}
-	ds.set(desired("shop", "s1", spec.StageRunning, units.ModeAll, fpA))
+	ds.set(desired("shop", "s1", spec.StageRunning, job.ModeAll, fpA))
 	l, forgotten := startLoop(t, ds, run.run)
 	const key = "shop/s1"
 
 	waitState(t, l, key, StateRunning)
 	// Pause: the unit stops, the state says paused.
-	ds.set(desired("shop", "s1", spec.StagePaused, units.ModeAll, fpA))
+	ds.set(desired("shop", "s1", spec.StagePaused, job.ModeAll, fpA))
 	l.Wake()
 	waitState(t, l, key, StatePaused)
 	if _, running, _ := run.get(key); running != 0 {
 		t.Fatalf("paused, but %d runs are still going", running)
 	}
 	// Resume.
-	ds.set(desired("shop", "s1", spec.StageRunning, units.ModeAll, fpA))
+	ds.set(desired("shop", "s1", spec.StageRunning, job.ModeAll, fpA))
 	l.Wake()
 	waitState(t, l, key, StateRunning)
 	starts, _, _ := run.get(key)
 	// A tuning change restarts the unit with the new config.
-	d := desired("shop", "s1", spec.StageRunning, units.ModeAll, fpA2)
+	d := desired("shop", "s1", spec.StageRunning, job.ModeAll, fpA2)
 	d.Config.SyncBatch = 500
 	ds.set(d)
 	l.Wake()
@@ -178,13 +178,13 @@ func TestLoopLifecycle(t *testing.T) {
 func TestLoopErrors(t *testing.T) {
 	run := newScripted()
 	run.set("shop/transient", fmt.Errorf("read binlog: %w", errors.New("connection refused")))
-	run.set("shop/permanent", units.Permanent(errors.New("binlog purged past the checkpoint")))
+	run.set("shop/permanent", job.Permanent(errors.New("binlog purged past the checkpoint")))
 	run.set("full/s1", nil)
 	ds := &desiredSet{}
 	ds.set(
-		desired("shop", "transient", spec.StageRunning, units.ModeAll, fpA),
-		desired("shop", "permanent", spec.StageRunning, units.ModeAll, fpA),
-		desired("full", "s1", spec.StageRunning, units.ModeFull, fpA),
+		desired("shop", "transient", spec.StageRunning, job.ModeAll, fpA),
+		desired("shop", "permanent", spec.StageRunning, job.ModeAll, fpA),
+		desired("full", "s1", spec.StageRunning, job.ModeFull, fpA),
 	)
 	l, _ := startLoop(t, ds, run.run)
 
@@ -212,9 +212,9 @@ func TestLoopErrors(t *testing.T) {
 	// A config change gets the errored subtask going again.
 	run.set("shop/permanent", errors.New("now only transient"))
 	ds.set(
-		desired("shop", "transient", spec.StageRunning, units.ModeAll, fpA),
-		desired("shop", "permanent", spec.StageRunning, units.ModeAll, fpB),
-		desired("full", "s1", spec.StageRunning, units.ModeFull, fpA),
+		desired("shop", "transient", spec.StageRunning, job.ModeAll, fpA),
+		desired("shop", "permanent", spec.StageRunning, job.ModeAll, fpB),
+		desired("full", "s1", spec.StageRunning, job.ModeFull, fpA),
 	)
 	l.Wake()
 	waitFor(t, "the errored subtask to start again", func() bool { n, _, _ := run.get("shop/permanent"); return n >= 2 })
@@ -223,7 +223,7 @@ func TestLoopErrors(t *testing.T) {
 func TestLoopConfigErrorAndDesiredReadError(t *testing.T) {
 	run := newScripted()
 	ds := &desiredSet{}
-	ds.set(desired("shop", "s1", spec.StageRunning, units.ModeAll, fpA))
+	ds.set(desired("shop", "s1", spec.StageRunning, job.ModeAll, fpA))
 	l, _ := startLoop(t, ds, run.run)
 	waitState(t, l, "shop/s1", StateRunning)
 
@@ -239,7 +239,7 @@ func TestLoopConfigErrorAndDesiredReadError(t *testing.T) {
 	ds.err = nil
 	ds.mu.Unlock()
 
-	bad := desired("shop", "s1", spec.StageRunning, units.ModeAll, fpA)
+	bad := desired("shop", "s1", spec.StageRunning, job.ModeAll, fpA)
 	bad.Err = "agent a's $SOURCE_PASSWORD differs from the applied password"
 	ds.set(bad)
 	l.Wake()
@@ -251,7 +251,7 @@ func TestLoopConfigErrorAndDesiredReadError(t *testing.T) {
 		t.Fatal("a subtask with a config error still runs")
 	}
 	// Fixed (same applied config): it starts again.
-	ds.set(desired("shop", "s1", spec.StageRunning, units.ModeAll, fpA))
+	ds.set(desired("shop", "s1", spec.StageRunning, job.ModeAll, fpA))
 	l.Wake()
 	waitState(t, l, "shop/s1", StateRunning)
 }
@@ -261,7 +261,7 @@ func TestLoopStopsAllUnitsAtOnce(t *testing.T) {
 	ds := &desiredSet{}
 	var want []Desired
 	for i := range 50 {
-		want = append(want, desired("t", fmt.Sprintf("s%02d", i), spec.StageRunning, units.ModeAll, fpA))
+		want = append(want, desired("t", fmt.Sprintf("s%02d", i), spec.StageRunning, job.ModeAll, fpA))
 	}
 	ds.set(want...)
 	l := NewLoop(LoopConfig{Desired: ds.read, Run: run.run})

@@ -7,7 +7,7 @@ import (
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
-	"github.com/dmplan/dmplan/units"
+	"github.com/dmplan/dmplan/units/job"
 )
 
 // Status is what the loop reports about one subtask.
@@ -15,7 +15,7 @@ type Status struct {
 	ID       planner.SubtaskID
 	Stage    spec.Stage // observed: running, paused, stopped, finished, error
 	State    State
-	Progress units.Progress
+	Progress job.Progress
 	// Error is the permanent error (stage error) or the last transient
 	// one (stage running, retrying). Units redact their errors; the loop
 	// adds no secret.
@@ -40,9 +40,9 @@ type sub struct {
 	mu       sync.Mutex
 	state    State
 	fp       Fingerprint
-	mode     units.Mode
+	mode     job.Mode
 	err      string
-	progress units.Progress
+	progress job.Progress
 	restarts int
 	starts   int
 	gen      int

@@ -4,7 +4,7 @@ import (
 	"github.com/dmplan/dmplan/internal/effect"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
-	"github.com/dmplan/dmplan/units"
+	"github.com/dmplan/dmplan/units/job"
 )
 
 // Observed stages beyond the desired ones (spec.StageRunning, StagePaused,
@@ -64,7 +64,7 @@ type Desired struct {
 	Stage spec.Stage // running, paused or stopped
 	// Config is what the units get, passwords resolved. It is never
 	// logged or reported.
-	Config      units.Config
+	Config      job.Config
 	Fingerprint Fingerprint
 	// Err, when set, says why the config could not be built (e.g. the
 	// agent's password variable differs from the applied one): the

@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/dmplan/dmplan/units/ddl"
+	"github.com/dmplan/dmplan/units/job"
 )
 
 // driverConfig builds ep's go-sql-driver configuration, TLS included. It is
@@ -33,7 +34,7 @@ func driverConfig(ep Endpoint, db string) (*mysql.Config, error) {
 		return nil, fmt.Errorf("open %s: %w", ep, err)
 	}
 	c.MaxAllowedPacket = 0 // read it from the server
-	tc, fallback, err := ep.tlsConfig()
+	tc, fallback, err := tlsConfig(ep)
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +65,6 @@ func Open(ep Endpoint, maxConns int) (*sql.DB, error) {
 	return openDB(ep, c, maxConns)
 }
 
-// String names the endpoint for messages, without the password.
-func (ep Endpoint) String() string {
-	return ep.User + "@" + net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
-}
-
 // QuoteIdent quotes a schema, table or column name with backticks,
 // doubling any backtick inside it.
 func QuoteIdent(name string) string {
@@ -90,22 +86,11 @@ func DetectFlavor(ctx context.Context, db *sql.DB) (string, error) {
 	return "mysql", nil
 }
 
-// ErrPermanent marks errors that retrying cannot fix; the subtask stops
-// (pauses) with the error visible. Wrap with Permanent.
-var ErrPermanent = errors.New("permanent error")
+// ErrPermanent marks errors that retrying cannot fix (job.ErrPermanent).
+var ErrPermanent = job.ErrPermanent
 
-type permanentError struct{ err error }
-
-func (e permanentError) Error() string   { return e.err.Error() }
-func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
-
-// Permanent marks err as not worth retrying.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return permanentError{err}
-}
+// Permanent marks err as not worth retrying (job.Permanent).
+func Permanent(err error) error { return job.Permanent(err) }
 
 // isTransient reports whether err is worth retrying: connections lost or
 // refused, a server restarting, deadlocks and lock wait timeouts.

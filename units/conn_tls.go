@@ -11,28 +11,23 @@ import (
 	"os"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/dmplan/dmplan/units/job"
 )
 
-// TLS modes of an Endpoint, as the mysql client's --ssl-mode names them.
+// TLS modes of an Endpoint (job's).
 const (
-	TLSDisabled       = "disabled"
-	TLSPreferred      = "preferred"
-	TLSRequired       = "required"
-	TLSVerifyCA       = "verify-ca"
-	TLSVerifyIdentity = "verify-identity"
+	TLSDisabled       = job.TLSDisabled
+	TLSPreferred      = job.TLSPreferred
+	TLSRequired       = job.TLSRequired
+	TLSVerifyCA       = job.TLSVerifyCA
+	TLSVerifyIdentity = job.TLSVerifyIdentity
 )
-
-// TLS is how an Endpoint uses TLS. The zero value is plain text. The files
-// are read where the unit runs.
-type TLS struct {
-	Mode          string
-	CA, Cert, Key string
-}
 
 // tlsConfig builds the crypto/tls configuration of ep: nil for plain text.
 // fallback reports whether plain text is acceptable when the server offers
 // no TLS (mode preferred).
-func (ep Endpoint) tlsConfig() (cfg *tls.Config, fallback bool, err error) {
+func tlsConfig(ep Endpoint) (cfg *tls.Config, fallback bool, err error) {
 	t := ep.TLS
 	switch t.Mode {
 	case "", TLSDisabled:

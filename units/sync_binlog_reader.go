@@ -76,7 +76,7 @@ func openBinlog(cfg Config, flavor string, p Position, tc *tls.Config, log *slog
 // except that mode preferred follows what the SQL connection to the same
 // server negotiated (go-mysql cannot fall back to plain text itself).
 func binlogTLS(ctx context.Context, ep Endpoint, source *sql.DB) (*tls.Config, error) {
-	tc, fallback, err := ep.tlsConfig()
+	tc, fallback, err := tlsConfig(ep)
 	if err != nil || tc == nil || !fallback {
 		return tc, err
 	}

@@ -1,0 +1,149 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Endpoint is a server to connect to, with the password already resolved
+// by the caller. Password is never logged, reported or put in an error.
+type Endpoint struct {
+	Host     string
+	Port     int
+	User     string
+	Password string
+	TLS      TLS
+}
+
+// Route sends source tables matching From ("db.table" pattern) to To ("db.table").
+type Route struct{ From, To string }
+
+// Position is a place in a source's binlog. GTID is the server's GTID set
+// at that place (MariaDB "domain-server-seq,..." or MySQL "uuid:1-N,...").
+type Position struct {
+	File string `json:"file,omitempty"`
+	Pos  uint32 `json:"pos,omitempty"`
+	GTID string `json:"gtid,omitempty"`
+}
+
+// IsZero reports whether no position is set.
+func (p Position) IsZero() bool { return p.File == "" && p.GTID == "" }
+
+// Mode is which units a subtask runs: "full", "incremental" or "all".
+type Mode string
+
+const (
+	ModeFull        Mode = "full"
+	ModeIncremental Mode = "incremental"
+	ModeAll         Mode = "all"
+)
+
+// Config is everything one subtask (one task x one source) needs.
+type Config struct {
+	Task   string // task name; with Source, names the checkpoint rows in dmplan_meta
+	Source string // source name
+	Mode   Mode
+
+	From   Endpoint
+	Flavor string // "mysql", "mariadb", or "" to detect from the server
+	To     Endpoint
+
+	Tables []string // table filter rules (internal/tablefilter syntax), in order
+	Routes []Route
+
+	// Start is where incremental sync begins when no checkpoint exists;
+	// zero means the source's current position.
+	Start Position
+
+	DumpThreads int // parallel dump/load connections (default 4)
+	SyncWorkers int // parallel appliers (default 8)
+	SyncBatch   int // changes per target transaction (default 100)
+
+	// ServerID is the replica server_id the binlog reader uses; it must be
+	// unique among everything reading the source. 0 derives one from Task/Source.
+	ServerID uint32
+}
+
+// Progress is what a unit reports while it runs.
+type Progress struct {
+	Unit        string // "dump", "load", "sync", "" when finished
+	TablesDone  int
+	TablesTotal int
+	RowsDone    int64
+	RowsTotal   int64 // estimate for dump/load; 0 for sync
+	Bytes       int64
+	Position    Position // sync: last applied (checkpointed) position; dump: snapshot position
+	Lag         time.Duration
+	Finished    bool   // full mode: dump and load are done
+	Err         string // last transient error, if any (already redacted)
+	// Orphaned lists the target tables ("db.table") this subtask wrote
+	// under earlier routes and no longer writes into; their rows stay.
+	// nil: not known by this report (keep the last known list); empty:
+	// none. Reported once per start, after the tables are registered.
+	Orphaned []string
+}
+
+// Reporter receives progress. Implementations must be fast and safe for
+// concurrent use; the units call it from several goroutines.
+type Reporter interface {
+	Report(Progress)
+}
+
+// ReporterFunc adapts a function to Reporter.
+type ReporterFunc func(Progress)
+
+// Report calls f.
+func (f ReporterFunc) Report(p Progress) { f(p) }
+
+// RunFunc is the shape of units.Run, for callers that want to substitute a
+// simulation (benchmarks of the control plane only).
+type RunFunc func(ctx context.Context, cfg Config, r Reporter) error
+
+// TLS modes of an Endpoint, as the mysql client's --ssl-mode names them.
+const (
+	TLSDisabled       = "disabled"
+	TLSPreferred      = "preferred"
+	TLSRequired       = "required"
+	TLSVerifyCA       = "verify-ca"
+	TLSVerifyIdentity = "verify-identity"
+)
+
+// TLS is how an Endpoint uses TLS. The zero value is plain text. The files
+// are read where the unit runs.
+type TLS struct {
+	Mode          string
+	CA, Cert, Key string
+}
+
+// String names the endpoint for messages, without the password.
+func (ep Endpoint) String() string {
+	return ep.User + "@" + joinHostPort(ep.Host, ep.Port)
+}
+
+// joinHostPort is net.JoinHostPort, without importing net.
+func joinHostPort(host string, port int) string {
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+// ErrPermanent marks errors that retrying cannot fix; the subtask stops
+// (pauses) with the error visible. Wrap with Permanent.
+var ErrPermanent = errors.New("permanent error")
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+
+// Permanent marks err as not worth retrying.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
