@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 "$(dirname "$0")/install-deps.sh"
 
-if [ $# -eq 0 ]; then set -- ./...; fi
+if [ $# -gt 0 ]; then
+  exec go test -count=1 -p 2 -timeout 20m "$@"
+fi
 # 2 cores: run packages two at a time; each package keeps its own servers.
-exec go test -count=1 -p 2 -timeout 20m "$@"
+go test -count=1 -p 2 -timeout 20m ./...
+# Every fuzz target for a few seconds beyond its checked-in corpus.
+FUZZTIME="${FUZZTIME:-2s}" "$(dirname "$0")/fuzz.sh"
