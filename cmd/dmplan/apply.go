@@ -62,7 +62,7 @@ Two concurrent applies never interleave: the second is refused as stale.
 // planAndApply plans -f against etcd, prints the plan, asks for
 // confirmation unless autoApprove, and applies it.
 func (a *app) planAndApply(ctx context.Context, files *fileFlags, autoApprove bool) error {
-	p, err := a.planFromFiles(ctx, files)
+	p, err := a.planFromFiles(ctx, files, "")
 	if err != nil {
 		return err
 	}

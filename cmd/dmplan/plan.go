@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmplan/dmplan/internal/statusview"
-	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 )
@@ -21,6 +20,7 @@ func (a *app) planCommand() *cobra.Command {
 		output   string
 		outFile  string
 		detailed bool
+		state    string
 	)
 	cmd := &cobra.Command{
 		Use:   "plan -f FILE_OR_DIR... [-o text|json|markdown] [--out FILE]",
@@ -31,6 +31,11 @@ replace (-/+) and delete (-), each with the impact on data and running units.
 
 --out FILE saves the plan; "dmplan apply FILE" applies exactly that plan, and
 refuses it when the state in etcd has changed since.
+
+--state FILE plans against a file written by "dmplan state pull" instead of
+etcd, with no etcd access (pull-request jobs); the plan is the one etcd at
+that revision would give, and a plan saved from it is refused by apply once
+etcd has moved past that revision.
 ` + exitCodesHelp + `
   2  with --detailed-exitcode: success, and the plan has changes
      (without it, 0 means success whether or not there are changes)`,
@@ -40,7 +45,7 @@ refuses it when the state in etcd has changed since.
 			if err != nil {
 				return err
 			}
-			p, err := a.planFromFiles(cmd.Context(), &files)
+			p, err := a.planFromFiles(cmd.Context(), &files, state)
 			if err != nil {
 				return err
 			}
@@ -64,6 +69,7 @@ refuses it when the state in etcd has changed since.
 	files.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or markdown")
 	cmd.Flags().StringVar(&outFile, "out", "", "save the plan to FILE for a later \"dmplan apply FILE\"")
+	cmd.Flags().StringVar(&state, "state", "", "plan against a state file written by \"dmplan state pull\", without etcd")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none, 1 on error")
 	return cmd
 }
@@ -84,38 +90,32 @@ func renderer(format string) (renderFunc, error) {
 	return nil, fmt.Errorf("-o %q: want text, json or markdown", format)
 }
 
-// planFromFiles reads etcd at one revision, loads the YAML with the
-// installation's digests and diffs.
-func (a *app) planFromFiles(ctx context.Context, files *fileFlags) (*planner.Plan, error) {
+// planFromFiles reads the current state (etcd at one revision, or a state
+// file when stateFile is not ""), loads the YAML with the installation's
+// digests and diffs.
+func (a *app) planFromFiles(ctx context.Context, files *fileFlags, stateFile string) (*planner.Plan, error) {
 	if len(files.paths) == 0 {
 		return nil, fmt.Errorf("no desired state given: use -f FILE_OR_DIR")
 	}
-	cli, err := a.etcdClient(ctx)
+	var cur *planner.StateFile
+	var err error
+	if stateFile != "" {
+		cur, err = readStateFile(stateFile)
+	} else {
+		cur, err = a.pullState(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer cli.Close()
-	st := store.New(cli)
-	h, err := st.Hasher(ctx)
-	if err != nil {
-		return nil, err
-	}
+	h := spec.NewHasher(cur.Salt)
 	set, err := spec.LoadWith(files.paths, a.lookupEnv, h)
 	if err != nil {
 		return nil, err
 	}
-	snap, err := st.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	statuses, err := st.Statuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p := planner.DiffRewriting(planner.FromSpec(set), snap.State, snap.Workers, planner.LegacyRewriter(h, a.lookupEnv))
-	p.BaseRevision = snap.Revision
+	p := planner.DiffRewriting(planner.FromSpec(set), cur.State, cur.Workers, planner.LegacyRewriter(h, a.lookupEnv))
+	p.BaseRevision = cur.Revision
 	p.GitCommit = gitCommit(files.paths[0])
-	p.Live = liveFacts(statusview.Build(snap, statuses, nil, ""))
+	p.Live = cur.Live
 	return p, nil
 }
 

@@ -77,6 +77,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.planCommand(),
 		a.applyCommand(),
 		a.exportCommand(),
+		a.stateCommand(),
 		a.statusCommand(),
 		a.verifyCommand(),
 		a.versionCommand(),

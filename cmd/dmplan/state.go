@@ -1,0 +1,108 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmplan/dmplan/internal/statusview"
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
+)
+
+func (a *app) stateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "state",
+		Short: "Read the applied state for offline planning",
+		Args:  cobra.NoArgs,
+	}
+	var outFile string
+	pull := &cobra.Command{
+		Use:   "pull [--out FILE]",
+		Short: "Write the applied state, as of one etcd revision, to a file",
+		Long: `State pull writes the state held in etcd as versioned JSON: sources, tasks,
+bounds, the live workers, the etcd revision it was read at and the
+installation's salt of password digests. Passwords are references and
+digests only; no value is ever in etcd.
+
+"dmplan plan -f DIR --state FILE" plans against the file with no etcd
+access, exactly as it would against etcd at that revision; a plan saved
+from it with --out is applied with "dmplan apply PLAN_FILE" against etcd,
+and refused if etcd moved past that revision. The file holds the digests
+and their salt: keep it where etcd backups go (docs/keyspace.md, "Secrets").
+` + exitCodesHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := a.pullState(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			if err := planner.WriteStateFile(&buf, f); err != nil {
+				return err
+			}
+			if outFile == "" {
+				_, err := a.out.Write(buf.Bytes())
+				return err
+			}
+			if err := writeFileAtomic(outFile, buf.Bytes()); err != nil {
+				return fmt.Errorf("state pull: %w", err)
+			}
+			fmt.Fprintf(a.err, "Wrote the state at revision %d to %s.\n", f.Revision, outFile)
+			return nil
+		},
+	}
+	pull.Flags().StringVar(&outFile, "out", "", "write to FILE (mode 0600) instead of standard output")
+	cmd.AddCommand(pull)
+	return cmd
+}
+
+// pullState reads the applied state, the workers and the installation.
+func (a *app) pullState(ctx context.Context) (*planner.StateFile, error) {
+	cli, err := a.etcdClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	st := store.New(cli)
+	in, err := st.Installation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := st.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	statuses, err := st.Statuses(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &planner.StateFile{Revision: snap.Revision, Salt: in.Salt, State: snap.State, Workers: snap.Workers,
+		Live: liveFacts(statusview.Build(snap, statuses, nil, ""))}, nil
+}
+
+func readStateFile(path string) (*planner.StateFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	defer f.Close()
+	sf, err := planner.ReadStateFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("read state %s: %w", path, err)
+	}
+	return sf, nil
+}
+
+// writeFileAtomic writes data to path through a temporary file and a
+// rename, readable by the owner only.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
