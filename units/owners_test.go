@@ -194,6 +194,16 @@ func testSharedFresh(t *testing.T, p *syPair, log *slog.Logger) {
 	if n := freshCount(t, p, "SELECT COUNT(*) FROM sc.orders"); n != 1000 {
 		t.Errorf("the orphaned table sc.orders holds %d rows, want its 1000 rows kept", n)
 	}
+	// A table created on the source while B replicates is registered
+	// before its first row is applied.
+	syExec(t, p.dstDB, "CREATE DATABASE sb")
+	syExec(t, p.srcDB, "CREATE TABLE sb.extra (id INT PRIMARY KEY)", "INSERT INTO sb.extra VALUES (1)")
+	syWaitCaughtUp(t, p, runB, 60*time.Second)
+	syWaitSame(t, p, 30*time.Second, "sb.extra=sb.extra")
+	if n := freshCount(t, p, "SELECT COUNT(*) FROM dmplan_meta.subtask_table WHERE task = 'mb' AND source = 'b' "+
+		"AND src_table = 'extra' AND dst_schema = 'sb' AND dst_table = 'extra' AND mode = 'incremental' AND state = 'current'"); n != 1 {
+		t.Errorf("sb.extra, created while B replicates, registered %d times, want 1", n)
+	}
 	for _, r := range []*syRunning{runB, runC} {
 		if err := r.stop(t); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run returned %v", err)
