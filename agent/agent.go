@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/dmplan/dmplan/internal/retry"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/reconciler"
@@ -44,7 +45,7 @@ func Run(ctx context.Context, cfg Config) error {
 		store: store.New(cfg.Client, cfg.StoreOptions...),
 		sec:   newSecrets(cfg.Name, cfg.Getenv),
 	}
-	backoff := 100 * time.Millisecond
+	b := retry.New(100*time.Millisecond, 2*time.Second)
 	for {
 		start := a.cfg.Clock.Now()
 		err := a.epoch(ctx)
@@ -55,15 +56,15 @@ func Run(ctx context.Context, cfg Config) error {
 			a.cfg.Metrics.leaseLosses.Inc()
 		}
 		if a.cfg.Clock.Now().Sub(start) > time.Minute {
-			backoff = 100 * time.Millisecond
+			b.Reset()
 		}
-		a.log.Warn("agent stopped all its units; registering again", "err", err, "in", backoff)
+		delay := b.NextBackOff()
+		a.log.Warn("agent stopped all its units; registering again", "err", err, "in", delay)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-a.cfg.Clock.After(backoff):
+		case <-a.cfg.Clock.After(delay):
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/retry"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 	"github.com/dmplan/dmplan/units/job"
@@ -211,9 +212,11 @@ func (l *Loop) classify(s *sub, r *run) {
 		if l.cfg.Clock.Now().Sub(r.start) > 2*l.cfg.BackoffMax {
 			s.attempt = 0 // it had been healthy for a while
 		}
+		if s.attempt == 0 || s.backoff == nil {
+			s.backoff = retry.New(l.cfg.BackoffMin, l.cfg.BackoffMax) // the first failure of a series
+		}
 		s.attempt++
-		delay := l.cfg.BackoffMin << min(s.attempt-1, 20)
-		delay = min(delay, l.cfg.BackoffMax)
+		delay := s.backoff.NextBackOff()
 		s.state, s.err = StateRetrying, err.Error()
 		s.retryAt = l.cfg.Clock.Now().Add(delay)
 		log.Warn("unit failed; retrying", "err", err, "attempt", s.attempt, "in", delay)

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 	"github.com/dmplan/dmplan/units/job"
@@ -49,8 +50,9 @@ type sub struct {
 	run      *run // nil when no unit runs
 	stopping bool // cancelled by the loop: its exit is not a failure
 
-	attempt int       // consecutive transient failures
-	retryAt time.Time // StateRetrying: when to start again
+	attempt int                         // consecutive transient failures
+	backoff *backoff.ExponentialBackOff // their delays (retry.New), new with each series
+	retryAt time.Time                   // StateRetrying: when to start again
 }
 
 func (s *sub) statusLocked() Status {

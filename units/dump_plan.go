@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dmplan/dmplan/internal/retry"
 )
 
 // tableJob is one source table to copy in this attempt.
@@ -138,18 +140,15 @@ func keyCompare(key []string, vals []any, op string, orEqual bool) (string, []an
 // recorded chunks always cover the whole key space. Transient target
 // errors are retried; a split whose COMMIT did land is recognised.
 func splitChunk(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, r chunkRec, at string) (chunkRec, error) {
-	backoff := 200 * time.Millisecond
+	b := retry.New(200*time.Millisecond, 10*time.Second)
 	for try := 1; ; try++ {
 		next, err := splitOnce(ctx, target, cfg, j, r, at)
 		if err == nil || !isTransient(err) || try >= 8 || ctx.Err() != nil {
 			return next, err
 		}
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return chunkRec{}, ctx.Err()
+		if err := retry.Sleep(ctx, b.NextBackOff()); err != nil {
+			return chunkRec{}, err
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/retry"
 	"github.com/dmplan/dmplan/internal/tablefilter"
 	"github.com/go-sql-driver/mysql"
 )
@@ -125,7 +126,7 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 	defer target.Close()
 
 	d := &dumper{cfg: cfg, opts: &opts, src: src, target: target, filter: filter, router: router, r: r, log: log, only: only}
-	backoff := time.Second
+	b := retry.New(time.Second, 30*time.Second)
 	failures := 0
 	for {
 		var progressBefore int64
@@ -140,20 +141,19 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 			return Position{}, err
 		}
 		if d.rowsDone.Load() > progressBefore {
-			failures, backoff = 0, time.Second
+			failures = 0
+			b.Reset()
 		}
 		failures++
 		if failures >= opts.AttemptRetries {
 			return Position{}, fmt.Errorf("dump/load %s/%s: giving up after %d attempts: %w", cfg.Task, cfg.Source, failures, err)
 		}
 		d.transient(err)
-		log.Warn("dump/load attempt failed; resuming from a new snapshot", "err", err, "in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return Position{}, ctx.Err()
+		delay := b.NextBackOff()
+		log.Warn("dump/load attempt failed; resuming from a new snapshot", "err", err, "in", delay)
+		if err := retry.Sleep(ctx, delay); err != nil {
+			return Position{}, err
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 

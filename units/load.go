@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/retry"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -64,7 +65,7 @@ func (l *loader) close() {
 // loadRetrying loads c, retrying transient errors on a new connection with
 // backoff. A streamed chunk cannot be replayed: its errors end the attempt.
 func (l *loader) loadRetrying(ctx context.Context, c *chunk) error {
-	backoff := 200 * time.Millisecond
+	b := retry.New(200*time.Millisecond, 10*time.Second)
 	for try := 1; ; try++ {
 		err := l.load(ctx, c, try > 1)
 		if err == nil {
@@ -75,12 +76,9 @@ func (l *loader) loadRetrying(ctx context.Context, c *chunk) error {
 		}
 		l.d.transient(err)
 		l.close()
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := retry.Sleep(ctx, b.NextBackOff()); err != nil {
+			return err
 		}
-		backoff = min(2*backoff, 10*time.Second)
 	}
 }
 

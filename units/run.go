@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/retry"
 	"github.com/dmplan/dmplan/internal/tablefilter"
 )
 
@@ -60,7 +61,7 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 	defer close(stopReports)
 	go env.report(r, &syncing, stopReports)
 
-	backoff := time.Second
+	b := retry.New(time.Second, 30*time.Second)
 	for {
 		applied := env.stats.rowsApplied.Load()
 		began := time.Now()
@@ -96,16 +97,14 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 			continue
 		}
 		if env.stats.rowsApplied.Load() > applied || time.Since(began) > time.Minute {
-			backoff = time.Second
+			b.Reset()
 		}
-		log.Warn("subtask attempt failed; retrying", "err", err, "in", backoff)
+		delay := b.NextBackOff()
+		log.Warn("subtask attempt failed; retrying", "err", err, "in", delay)
 		env.prog.setErr(err.Error())
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := retry.Sleep(ctx, delay); err != nil {
+			return err
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 

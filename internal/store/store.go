@@ -11,6 +11,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	policy "github.com/dmplan/dmplan/internal/retry"
 )
 
 // Limits that keep every request under etcd's default limits (128
@@ -79,7 +81,7 @@ func New(cli *clientv3.Client, opts ...Option) *Store {
 // retry runs f until it succeeds, fails with a non-transient error, or ctx
 // ends, backing off between attempts. op names the operation in errors.
 func retry(ctx context.Context, op string, f func(ctx context.Context) error) error {
-	backoff := 50 * time.Millisecond
+	b := policy.New(50*time.Millisecond, 2*time.Second)
 	for {
 		err := f(ctx)
 		if err == nil {
@@ -88,14 +90,9 @@ func retry(ctx context.Context, op string, f func(ctx context.Context) error) er
 		if !transient(err) || ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%s: %w (last error: %v)", op, ctx.Err(), err)
-		case <-t.C:
+		if ctxErr := policy.Sleep(ctx, b.NextBackOff()); ctxErr != nil {
+			return fmt.Errorf("%s: %w (last error: %v)", op, ctxErr, err)
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
