@@ -88,6 +88,18 @@
 // results are put together in file and document order, so the Set and the
 // errors do not depend on the number of cores.
 //
+// # Writing YAML (export)
+//
+// Marshal writes the kinds with yaml.v3 from document shapes of its own
+// (marshal.go), not through the kinds' JSON tags with sigs.k8s.io/yaml,
+// the Kubernetes convention: the JSON tags are the shape kept in etcd and
+// in plan files, where a password is a reference and a digest, while a
+// file holds ${VAR}; and sigs.k8s.io/yaml goes through a map, so every
+// mapping comes out in alphabetical order instead of the documented one
+// (host, port, user, password; mode, stage, target, ...). Plan files are
+// JSON. So dmplan imports sigs.k8s.io/yaml nowhere; go.mod lists it as an
+// indirect dependency only because etcd's embedded server needs it.
+//
 // spec does no I/O beyond reading the files it is given, and imports only
 // the standard library, go.yaml.in/yaml/v3, golang.org/x/crypto/argon2 and
 // internal/tablefilter.
