@@ -161,7 +161,11 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 			return fmt.Errorf("dump %s: %w", j, err)
 		}
 		e := newEncoder(j, opts)
-		cols, _ := rows.Columns()
+		cols, err := rows.Columns()
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("dump %s: %w", j, err)
+		}
 		vals := make([]sql.RawBytes, len(cols))
 		ptrs := make([]any, len(cols))
 		for i := range vals {
@@ -199,7 +203,9 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("dump %s: %w", j, err)
 		}
-		_ = e.flush()
+		if err := e.flush(); err != nil {
+			return fmt.Errorf("dump %s: %w", j, err)
+		}
 		c := &chunk{job: j, rec: rec, parts: e.parts, rows: e.rows, bytes: e.bytes}
 		var next chunkRec
 		var at string

@@ -133,7 +133,13 @@ func (s *syncer) applyDDL(ctx context.Context, p *ddl.Plan, mode uint64, modeKno
 		}
 	}
 	if modeKnown {
-		_, _ = conn.ExecContext(ctx, fmt.Sprintf("SET SESSION sql_mode = %d", mode))
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION sql_mode = %d", mode)); err != nil {
+			if isTransient(err) {
+				return err
+			}
+			return Permanent(fmt.Errorf("set the statement's sql_mode (%d) on the target: %w; the target does not know a mode the source used: "+
+				"apply the DDL to the target by hand, then restart the task from a position after it", mode, err))
+		}
 	}
 	if p.UseDB != "" {
 		// Unqualified names in the statement are in the source session's

@@ -57,11 +57,21 @@ const (
 // (users, grants, views, routines, triggers, SET, FLUSH, ANALYZE,
 // temporary tables, tables outside the filter). An error means the
 // statement touches replicated tables in a way dmplan cannot carry out
-// exactly; it says what to do.
+// exactly, or that dmplan cannot read it (an unterminated quote or
+// comment) and it is not of a kind skippedKind recognises as never
+// replicated; it says what to do.
 func PlanStatement(r Resolver, schema, query string, sqlMode uint64) (*Plan, error) {
 	toks, err := lex(query, sqlMode&ModeANSIQuotes != 0, sqlMode&ModeNoBackslashEscapes != 0)
 	if err != nil {
-		return nil, nil // not a statement dmplan replicates can be unterminated
+		kind, skipped := skippedKind(query)
+		if skipped {
+			return nil, nil // a kind dmplan never replicates (an unterminated password, say)
+		}
+		if kind == "" {
+			kind = "statement"
+		}
+		return nil, fmt.Errorf("%s: dmplan cannot read it (%v); if it touches replicated tables apply it to the target by hand, "+
+			"then restart the task from a position after it", kind, err)
 	}
 	b := &builder{r: r, schema: schema, query: query, t: &tokStream{toks: toks}, plan: &Plan{UseDB: schema}}
 	return b.build()

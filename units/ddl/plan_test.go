@@ -85,13 +85,13 @@ var planCases = []planCase{
 	{"shop", "INSERT INTO other.t VALUES (1)", 0, "skipped"},
 	{"shop", "DELETE FROM shop.t WHERE a = 'it''s'", 0, "error: set binlog_format=ROW"},
 	{"shop", "FLUSH PRIVILEGES", 0, "skipped"},
-	{"shop", "ALTER TABLE `t ADD COLUMN c INT", 0, "skipped"},
+	{"shop", "ALTER TABLE `t ADD COLUMN c INT", 0, "error: ALTER TABLE: dmplan cannot read it (unterminated quote or comment)"},
 	{"shop", "DROP TABLE t, 'x'", 0, "error: dmplan cannot read the table names"},
 	{"", "CREATE TABLE `a``b`.c (id INT)", 0, "skipped"},
 	{"shop", "/*!40000 ALTER TABLE t DISABLE KEYS */", 0,
 		"ALTER TABLE tables=[`shop`.`t`] run: /*!40000 ALTER TABLE t DISABLE KEYS */"},
 	{"shop", `ALTER TABLE t COMMENT 'a\', RENAME TO tmp_x`, ModeNoBackslashEscapes, "error: moves a table across the task's table filter"},
-	{"shop", `ALTER TABLE t COMMENT 'a\', RENAME TO tmp_x`, 0, "skipped"},
+	{"shop", `ALTER TABLE t COMMENT 'a\', RENAME TO tmp_x`, 0, "error: ALTER TABLE: dmplan cannot read it"},
 }
 
 func show(p *Plan, err error) string {
