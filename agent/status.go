@@ -54,7 +54,8 @@ func (p *publisher) report(st reconciler.Status, stateChanged bool) {
 		p.entries[st.ID] = e
 	}
 	newErr := s.Error != "" && s.Error != e.st.Error
-	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit || !slices.Equal(e.st.Orphaned, s.Orphaned) {
+	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit || !slices.Equal(e.st.Orphaned, s.Orphaned) ||
+		e.st.DivergentChanges == 0 && s.DivergentChanges > 0 {
 		stateChanged = true // a new stage, error or unit is written at once
 	}
 	e.st, e.dirty = s, true
@@ -98,10 +99,11 @@ func (p *publisher) toStore(st reconciler.Status) store.SubtaskStatus {
 			RowsDone: pr.RowsDone, RowsTotal: pr.RowsTotal, Bytes: pr.Bytes,
 		},
 		BinlogFile: pr.Position.File, BinlogPos: pr.Position.Pos, GTID: pr.Position.GTID,
-		LagSeconds: pr.Lag.Seconds(),
-		Error:      errMsg,
-		Orphaned:   pr.Orphaned,
-		UpdatedAt:  p.a.cfg.Clock.Now().UTC(),
+		LagSeconds:       pr.Lag.Seconds(),
+		Error:            errMsg,
+		Orphaned:         pr.Orphaned,
+		DivergentChanges: pr.Divergent,
+		UpdatedAt:        p.a.cfg.Clock.Now().UTC(),
 	}
 }
 

@@ -233,7 +233,8 @@ func (e *syncEnv) report(r Reporter, syncing *atomic.Bool, stop <-chan struct{})
 
 func (e *syncEnv) reportNow(r Reporter, _ *atomic.Bool) {
 	pos, lag, msg := e.prog.get()
-	r.Report(Progress{Unit: "sync", RowsDone: e.stats.rowsApplied.Load(), Position: pos, Lag: lag, Err: msg})
+	r.Report(Progress{Unit: "sync", RowsDone: e.stats.rowsApplied.Load(), Position: pos, Lag: lag, Err: msg,
+		Divergent: e.stats.divergent.Load()})
 }
 
 // openSyncTarget opens the target pool the sync unit writes through:

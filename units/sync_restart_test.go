@@ -165,3 +165,37 @@ func TestSyncTargetDiffers(t *testing.T) {
 		syExec(t, p.dstDB, "DELETE FROM dmplan_meta.sync_checkpoint", "DELETE FROM dmplan_meta.sync_worker")
 	}
 }
+
+// TestSyncReportsDivergence: a change whose row is missing on the target
+// is counted and reported (Progress.Divergent), not only logged.
+func TestSyncReportsDivergence(t *testing.T) {
+	p := newSyPair(t)
+	syExec(t, p.srcDB, "CREATE DATABASE dv", "CREATE TABLE dv.t (id INT PRIMARY KEY, v INT)")
+	syExec(t, p.dstDB, "CREATE DATABASE dv", "CREATE TABLE dv.t (id INT PRIMARY KEY, v INT)")
+	cfg := p.config("dv", ModeIncremental, []string{"dv.*"})
+	cfg.Start = syMasterPos(t, p)
+	r := syStart(t, cfg, syLog(t))
+	syExec(t, p.srcDB, "INSERT INTO dv.t VALUES (1, 1), (2, 2)")
+	syWaitSame(t, p, 30*time.Second, "dv.t=dv.t")
+	if pr := r.last.Load(); pr == nil || pr.Divergent != 0 {
+		t.Fatalf("divergent before any divergence: %+v", pr)
+	}
+	syExec(t, p.dstDB, "DELETE FROM dv.t WHERE id = 1") // the target diverges
+	syExec(t, p.srcDB, "UPDATE dv.t SET v = 10 WHERE id = 1", "UPDATE dv.t SET v = 20 WHERE id = 2")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if pr := r.last.Load(); pr != nil && pr.Divergent > 0 {
+			if pr.Divergent != 1 {
+				t.Errorf("divergent = %d, want 1 (only the update of id 1 missed its row)", pr.Divergent)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the missing row was never reported as a divergence")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := r.stop(t); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v", err)
+	}
+}

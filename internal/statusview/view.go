@@ -1,6 +1,7 @@
 package statusview
 
 import (
+	"fmt"
 	"net"
 	"sort"
 	"strconv"
@@ -59,6 +60,9 @@ type Subtask struct {
 	// earlier routes and writes no more (their rows stay), as its agent
 	// read them from dmplan_meta when the subtask last started.
 	Orphaned []string `json:"orphaned,omitempty"`
+	// DivergentChanges counts the row changes sync found the target
+	// diverged on since the unit started (see store.SubtaskStatus).
+	DivergentChanges int64 `json:"divergentChanges,omitempty"`
 	// InSync says the observed stage is what was asked for (a full task
 	// that finished counts as in sync with running).
 	InSync bool `json:"inSync"`
@@ -112,8 +116,16 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 			row.Stage, row.Unit, row.Progress = st.Stage, st.Unit, st.Progress
 			row.BinlogFile, row.BinlogPos, row.GTID = st.BinlogFile, st.BinlogPos, st.GTID
 			row.LagSeconds, row.Error, row.Orphaned = st.LagSeconds, st.Error, st.Orphaned
+			row.DivergentChanges = st.DivergentChanges
 		}
 		row.InSync, row.Note = judge(row, live)
+		if n := row.DivergentChanges; n > 0 {
+			d := fmt.Sprintf("target diverged: %d row changes found a missing or extra row (the agent's log names them; run dmplan verify %s)", n, id.Task)
+			if row.Note != "" {
+				d = row.Note + "; " + d
+			}
+			row.Note = d
+		}
 		v.Subtasks = append(v.Subtasks, row)
 	}
 	sort.Slice(v.Subtasks, func(i, j int) bool {

@@ -129,6 +129,10 @@ type SubtaskStatus struct {
 	Error      string     `json:"error,omitempty"`
 	// Orphaned lists the target tables ("db.table") the subtask wrote
 	// under earlier routes and writes no more; their rows stay.
-	Orphaned  []string  `json:"orphaned,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Orphaned []string `json:"orphaned,omitempty"`
+	// DivergentChanges counts the row changes sync found the target
+	// diverged on (the row it changed was missing or not alone) since the
+	// unit started (units.Progress.Divergent).
+	DivergentChanges int64     `json:"divergentChanges,omitempty"`
+	UpdatedAt        time.Time `json:"updatedAt"`
 }
