@@ -77,14 +77,14 @@ type Progress struct {
 	Bytes       int64
 	Position    Position // sync: last applied (checkpointed) position; dump: snapshot position
 	Lag         time.Duration
-	Finished    bool   // full mode: dump and load are done
+	Finished    bool // full mode: dump and load are done
 	// Divergent counts, since the unit started, the row changes whose
 	// matched row count on the target differed from the source's (a row
 	// missing or extra): the target has diverged from the source. Sync
 	// goes on; the agent's log names the first 20 (table, binlog
 	// position), `dmplan verify` finds the rows.
 	Divergent int64
-	Err         string // last transient error, if any (already redacted)
+	Err       string // last transient error, if any (already redacted)
 	// Orphaned lists the target tables ("db.table") this subtask wrote
 	// under earlier routes and no longer writes into; their rows stay.
 	// nil: not known by this report (keep the last known list); empty:
