@@ -82,4 +82,7 @@ type Plan struct {
 	// applying the plan rewrites them, and that alone is a change to apply.
 	Rewrite []string `json:"rewrite,omitempty"`
 	Desired State    `json:"desired"`
+	// Refresh is what `plan --refresh` read from the servers; nil without
+	// the flag. The caller sets it. It is not saved in plan files.
+	Refresh *Refresh `json:"-"`
 }

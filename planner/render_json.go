@@ -16,6 +16,7 @@ type jsonPlan struct {
 	Waiting       []string `json:"waiting"`
 	Live          []string `json:"live,omitempty"`
 	Rewrite       []string `json:"rewrite,omitempty"`
+	Refresh       *Refresh `json:"refresh,omitempty"` // plan --refresh only
 }
 
 // RenderJSON prints the plan as versioned JSON: formatVersion, the base
@@ -30,6 +31,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		Waiting:       p.Waiting,
 		Live:          p.Live,
 		Rewrite:       p.Rewrite,
+		Refresh:       p.Refresh,
 	}
 	if out.Changes == nil {
 		out.Changes = []Change{}

@@ -53,6 +53,7 @@ func RenderMarkdown(w io.Writer, p *Plan) error {
 		mdSection(&t, p.Changes[start:end])
 		start = end
 	}
+	renderRefreshMarkdown(&t, p.Refresh)
 	return bw.Flush()
 }
 

@@ -91,6 +91,7 @@ func RenderText(w io.Writer, p *Plan, opts TextOptions) error {
 		t.str("Live: "+l, ansiYellow)
 		t.raw("\n")
 	}
+	renderRefreshText(&t, p.Refresh)
 	return bw.Flush()
 }
 

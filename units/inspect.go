@@ -1,6 +1,11 @@
 package units
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
 
 // Read-only views of the servers and of dmplan_meta for the commands that
 // inspect a task without running it (dmplan verify, plan --refresh). They
@@ -79,4 +84,32 @@ func ReadSyncState(ctx context.Context, target Querier, task, source string) (Sy
 func isNoSuchTable(err error) bool {
 	n := errno(err)
 	return n == 1146 || n == 1049
+}
+
+// PrecheckSource runs Precheck's source checks (binlog on, ROW, FULL row
+// image, server_id, the privileges cfg.Mode needs), which only read. Each
+// failure says how to fix it.
+func PrecheckSource(ctx context.Context, src *sql.DB, cfg Config) ([]string, error) {
+	return precheckSource(ctx, src, cfg)
+}
+
+// PrecheckTargetGrants is the read-only half of Precheck's target check:
+// whether the target user may create and write dmplan_meta (Precheck
+// itself creates it, which a read-only caller must not).
+func PrecheckTargetGrants(ctx context.Context, dst *sql.DB, cfg Config) ([]string, error) {
+	g, err := readGrants(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, p := range []string{"CREATE", "INSERT", "UPDATE", "DELETE", "SELECT"} {
+		if !g.global(p) && !g.has(metaSchema, p) {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	return []string{fmt.Sprintf("target %s: user %s lacks %s on %s: GRANT ALL PRIVILEGES ON %s.* TO %s;",
+		cfg.To, g.user, strings.Join(missing, ", "), metaSchema, QuoteIdent(metaSchema), g.user)}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmplan/dmplan/agent"
+	"github.com/dmplan/dmplan/internal/refresh"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/internal/verify"
 	"github.com/dmplan/dmplan/planner"
@@ -165,11 +166,11 @@ func verifySubtasks(st planner.State, task string, h *spec.Hasher, getenv func(s
 		if !ok {
 			return nil, fmt.Errorf("verify %s: source %s is not applied", id, id.Source)
 		}
-		from, err := resolveEndpoint(src.Endpoint, "source "+src.Name, h, getenv)
+		from, err := refresh.Endpoint(src.Endpoint, "source "+src.Name, h, getenv)
 		if err != nil {
 			return nil, err
 		}
-		to, err := resolveEndpoint(sub.Target, "the target of task "+task, h, getenv)
+		to, err := refresh.Endpoint(sub.Target, "the target of task "+task, h, getenv)
 		if err != nil {
 			return nil, err
 		}
@@ -189,28 +190,6 @@ func orNone(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
-}
-
-// resolveEndpoint reads e's password from getenv, as agents do, and checks
-// it against the applied digest (either form; h is the installation's). Errors never hold the value.
-func resolveEndpoint(e spec.Endpoint, what string, h *spec.Hasher, getenv func(string) (string, bool)) (units.Endpoint, error) {
-	out := units.Endpoint{Host: e.Host, Port: e.Port, User: e.User}
-	if e.Password.IsZero() {
-		return out, nil
-	}
-	ref := e.Password.Ref
-	if ref == "" {
-		return out, fmt.Errorf("the applied password of %s has no ${VAR} reference to read", what)
-	}
-	value, ok := getenv(ref)
-	if !ok {
-		return out, fmt.Errorf("$%s is not set (the password of %s): export it or pass --env-file", ref, what)
-	}
-	if !h.Matches(ref, value, e.Password.Digest) {
-		return out, fmt.Errorf("$%s differs from the applied password of %s: use the value that was applied", ref, what)
-	}
-	out.Password = value
-	return out, nil
 }
 
 // drawVerifyProgress redraws one line on the terminal: a bar, rows/s, ETA.
