@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
-	"github.com/google/uuid"
 )
 
 // handle processes one binlog event: transaction boundaries, row changes
@@ -33,7 +32,7 @@ func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv t
 		s.beginTxn(h, recv, e.GTID.String())
 		s.txnStandalone = e.IsStandalone()
 	case *replication.GTIDEvent:
-		s.beginTxn(h, recv, mysqlGTID(e.SID, e.GNO))
+		s.beginTxn(h, recv, mysqlGTID(e))
 	case *replication.GtidTaggedLogEvent:
 		s.beginTxn(h, recv, "") // tagged GTIDs are not tracked: positions still are
 	case *replication.QueryEvent:
@@ -49,12 +48,17 @@ func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv t
 	return nil
 }
 
-func mysqlGTID(sid []byte, gno int64) string {
-	u, err := uuid.FromBytes(sid)
-	if err != nil || u == (uuid.UUID{}) || gno == 0 {
+// mysqlGTID is the GTID of a MySQL transaction ("uuid:N", as go-mysql's
+// GTIDNext gives it), or "" for an anonymous one.
+func mysqlGTID(e *replication.GTIDEvent) string {
+	if e.GNO == 0 || len(e.SID) == 16 && [16]byte(e.SID) == [16]byte{} {
 		return "" // anonymous
 	}
-	return fmt.Sprintf("%s:%d", u, gno)
+	g, err := e.GTIDNext()
+	if err != nil {
+		return ""
+	}
+	return g.String()
 }
 
 func (s *syncer) beginTxn(h *replication.EventHeader, recv time.Time, gtid string) {
