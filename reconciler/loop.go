@@ -23,6 +23,9 @@ const (
 	// DefaultDesiredRetry is how soon a failed read of the desired state
 	// is tried again (units keep running meanwhile).
 	DefaultDesiredRetry = time.Second
+	// DefaultStopBound is how long the loop waits for cancelled units
+	// before it goes on without them (docs/agent.md, "Stopping").
+	DefaultStopBound = 10 * time.Second
 )
 
 // LoopConfig wires a Loop to its agent.
@@ -50,6 +53,12 @@ type LoopConfig struct {
 	Resync     time.Duration // periodic wake-up; default DefaultResync
 	BackoffMin time.Duration // first retry delay after a transient error
 	BackoffMax time.Duration // longest retry delay
+	// StopBound is how long one reconcile waits for the units it
+	// cancelled; a unit that has not returned by then (its source or
+	// target hangs) is left to finish on its own while the loop serves
+	// the other subtasks, and is not started again before it has.
+	// Default DefaultStopBound.
+	StopBound time.Duration
 }
 
 // Loop runs the units of one agent, level-based. Create it with NewLoop,
@@ -75,6 +84,9 @@ func NewLoop(cfg LoopConfig) *Loop {
 	}
 	if cfg.BackoffMin <= 0 {
 		cfg.BackoffMin = DefaultBackoffMin
+	}
+	if cfg.StopBound <= 0 {
+		cfg.StopBound = DefaultStopBound
 	}
 	if cfg.BackoffMax < cfg.BackoffMin {
 		cfg.BackoffMax = max(DefaultBackoffMax, cfg.BackoffMin)
@@ -182,6 +194,14 @@ func (l *Loop) reap() {
 		}
 		s.mu.Lock()
 		s.run = nil
+		if s.forgotten { // its unit outlived the stop bound; now it has returned
+			s.mu.Unlock()
+			l.mu.Lock()
+			delete(l.subs, s.id)
+			l.mu.Unlock()
+			l.cfg.Forget(s.id)
+			continue
+		}
 		if s.stopping { // cancelled by the loop; execute sets the state
 			s.mu.Unlock()
 			continue
@@ -240,12 +260,26 @@ func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired)
 			}
 		}
 	}
-	for _, s := range stopping {
-		l.waitStopped(s)
-	}
+	l.waitStopped(stopping)
 	for _, a := range actions {
 		if a.Kind == Noop {
 			continue
+		}
+		if s := l.subs[a.ID]; s != nil && s.busy() {
+			// Its unit has not returned within the stop bound: record
+			// what can be recorded, start nothing; it is picked up again
+			// when the unit returns (which wakes the loop).
+			switch a.Kind {
+			case Start, Restart:
+				l.cfg.Log.Warn("unit has not stopped yet (its source or target does not answer); it starts again once it has",
+					"subtask", a.ID.String(), "action", string(a.Kind))
+				continue
+			case Forget:
+				s.mu.Lock()
+				s.forgotten = true
+				s.mu.Unlock()
+				continue
+			}
 		}
 		log := l.cfg.Log.With("subtask", a.ID.String())
 		if a.Kind == Start && l.subs[a.ID] != nil && l.subs[a.ID].state == StateRetrying {
@@ -289,12 +323,14 @@ func (l *Loop) sub(id planner.SubtaskID) *sub {
 	return s
 }
 
-// cancel cancels the sub's unit, if one runs, and reports whether the
-// caller must wait for it.
+// cancel cancels the sub's unit, if one runs and was not cancelled
+// before, and reports whether the caller must wait for it. A unit
+// cancelled by an earlier reconcile that has not returned yet is not
+// waited for again.
 func (l *Loop) cancel(s *sub) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.run == nil {
+	if s.run == nil || s.stopping {
 		return false
 	}
 	s.stopping = true
@@ -302,25 +338,37 @@ func (l *Loop) cancel(s *sub) bool {
 	return true
 }
 
-// waitStopped waits for a cancelled unit to return, warning while it
-// takes long.
-func (l *Loop) waitStopped(s *sub) {
-	s.mu.Lock()
-	r := s.run
-	s.mu.Unlock()
-	if r == nil {
+// waitStopped waits for cancelled units to return, all of them within
+// one StopBound; those that have not returned by then are left running
+// (cancelled, busy) and logged.
+func (l *Loop) waitStopped(subs []*sub) {
+	if len(subs) == 0 {
 		return
 	}
-	for waited := time.Duration(0); ; {
+	deadline := l.cfg.Clock.After(l.cfg.StopBound)
+	expired := false
+	for _, s := range subs {
+		s.mu.Lock()
+		r := s.run
+		s.mu.Unlock()
+		if r == nil {
+			continue
+		}
+		if !expired {
+			select {
+			case <-r.done:
+			case <-deadline:
+				expired = true
+			}
+		}
 		select {
 		case <-r.done:
 			s.mu.Lock()
 			s.run, s.stopping = nil, false
 			s.mu.Unlock()
-			return
-		case <-l.cfg.Clock.After(5 * time.Second):
-			waited += 5 * time.Second
-			l.cfg.Log.Warn("unit is slow to stop", "subtask", s.id.String(), "waited", waited)
+		default:
+			l.cfg.Log.Error("unit did not stop within the stop bound; going on without it (it is started again once it returns)",
+				"subtask", s.id.String(), "bound", l.cfg.StopBound)
 		}
 	}
 }
@@ -345,7 +393,10 @@ func (l *Loop) setIdle(s *sub, state State, errMsg string, fp Fingerprint) {
 // ctx.
 func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 	if l.cancel(s) { // never two runs of one subtask
-		l.waitStopped(s)
+		l.waitStopped([]*sub{s})
+	}
+	if s.busy() {
+		return // its earlier run has not returned: started when it has
 	}
 	uctx, cancel := context.WithCancel(ctx)
 	now := l.cfg.Clock.Now()
@@ -395,19 +446,18 @@ func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 }
 
 // waitAll waits for every unit to return; Run's context has cancelled
-// them all at once.
+// them all at once. It waits one StopBound at most: a unit whose source or
+// target hangs is logged and left behind (the agent is exiting).
 func (l *Loop) waitAll() {
+	var subs []*sub
 	for _, s := range l.subs {
 		s.mu.Lock()
-		r := s.run
-		s.mu.Unlock()
-		if r == nil {
-			continue
+		if s.run != nil {
+			s.run.cancel()
+			s.stopping = true
+			subs = append(subs, s)
 		}
-		r.cancel()
-		<-r.done
-		s.mu.Lock()
-		s.run = nil
 		s.mu.Unlock()
 	}
+	l.waitStopped(subs)
 }

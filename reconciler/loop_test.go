@@ -302,3 +302,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestLoopStuckUnitDoesNotStallOthers: a unit that ignores its cancel (its
+// source or target hangs) holds the loop for one StopBound at most; the
+// other subtasks are paused and started meanwhile, and the stuck one is
+// not started twice.
+func TestLoopStuckUnitDoesNotStallOthers(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	running := map[string]int{}
+	maxRun := 0
+	run := func(ctx context.Context, cfg job.Config, r job.Reporter) error {
+		key := cfg.Task + "/" + cfg.Source
+		mu.Lock()
+		running[key]++
+		maxRun = max(maxRun, running[key])
+		mu.Unlock()
+		defer func() { mu.Lock(); running[key]--; mu.Unlock() }()
+		<-ctx.Done()
+		if key == "shop/stuck" {
+			<-release // a hung server: the cancel is not heard
+		}
+		return ctx.Err()
+	}
+	ds := &desiredSet{}
+	ds.set(desired("shop", "stuck", spec.StageRunning, job.ModeAll, fpA), desired("shop", "ok", spec.StageRunning, job.ModeAll, fpA))
+	l := NewLoop(LoopConfig{Desired: ds.read, Run: run, Resync: 50 * time.Millisecond, StopBound: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	defer func() { close(release); cancel(); <-done }()
+	waitState(t, l, "shop/stuck", StateRunning)
+	waitState(t, l, "shop/ok", StateRunning)
+
+	// Pause both and add a new subtask: the stuck unit does not hold up
+	// the others.
+	ds.set(desired("shop", "stuck", spec.StagePaused, job.ModeAll, fpA), desired("shop", "ok", spec.StagePaused, job.ModeAll, fpA),
+		desired("shop", "new", spec.StageRunning, job.ModeAll, fpA))
+	l.Wake()
+	waitState(t, l, "shop/ok", StatePaused)
+	waitState(t, l, "shop/new", StateRunning)
+	// Resume the stuck one while its unit still hangs: not started twice.
+	ds.set(desired("shop", "stuck", spec.StageRunning, job.ModeAll, fpA), desired("shop", "ok", spec.StagePaused, job.ModeAll, fpA),
+		desired("shop", "new", spec.StageRunning, job.ModeAll, fpA2))
+	l.Wake()
+	waitFor(t, "the new subtask to restart with its new tuning", func() bool {
+		for _, st := range l.Statuses() {
+			if st.ID.String() == "shop/new" && st.Restarts == 1 && st.State == StateRunning {
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	if running["shop/stuck"] != 1 || maxRun != 1 {
+		t.Errorf("stuck subtask runs: %d (max at once %d), want 1", running["shop/stuck"], maxRun)
+	}
+	mu.Unlock()
+}

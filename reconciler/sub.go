@@ -49,6 +49,9 @@ type sub struct {
 	gen      int
 	run      *run // nil when no unit runs
 	stopping bool // cancelled by the loop: its exit is not a failure
+	// forgotten: no longer this agent's, but its unit outlived the stop
+	// bound; reap forgets it when the unit returns.
+	forgotten bool
 
 	attempt int                         // consecutive transient failures
 	backoff *backoff.ExponentialBackOff // their delays (retry.New), new with each series
@@ -72,6 +75,13 @@ func (s *sub) observed(now time.Time) Observed {
 		ID: s.id, State: s.state, Fingerprint: s.fp, Err: s.err,
 		RetryDue: s.state == StateRetrying && !now.Before(s.retryAt),
 	}
+}
+
+// busy reports whether a unit the loop cancelled has not returned yet.
+func (s *sub) busy() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.run != nil && s.stopping
 }
 
 // exited reports whether the current run has returned.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 )
 
 // snapshot is n source connections inside transactions that all see the
@@ -137,6 +138,11 @@ func (s *snapshot) mariadb(ctx context.Context, db *sql.DB, log *slog.Logger) er
 	return s.mariadbBlockCommit(ctx, db)
 }
 
+// unlockBound bounds the release of a snapshot lock on an error path, so
+// that a unit asked to stop returns even when the source hangs (the lock
+// dies with its connection, which is closed next).
+const unlockBound = 3 * time.Second
+
 // mariadbBlockCommit blocks commits (not writes) from a separate
 // connection while the snapshots start, so that all see the same commits.
 func (s *snapshot) mariadbBlockCommit(ctx context.Context, db *sql.DB) error {
@@ -148,7 +154,11 @@ func (s *snapshot) mariadbBlockCommit(ctx context.Context, db *sql.DB) error {
 	if _, err := lock.ExecContext(ctx, "BACKUP STAGE START"); err != nil {
 		return fmt.Errorf("snapshot: BACKUP STAGE START (needs the RELOAD privilege): %w", err)
 	}
-	defer lock.ExecContext(context.Background(), "BACKUP STAGE END")
+	defer func() { // bounded: a hung source must not hold a stopping unit; closing the connection ends the stage too
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockBound)
+		_, _ = lock.ExecContext(ectx, "BACKUP STAGE END") // the happy path ran it already and checked it
+		cancel()
+	}()
 	if _, err := lock.ExecContext(ctx, "BACKUP STAGE BLOCK_COMMIT"); err != nil {
 		return fmt.Errorf("snapshot: BACKUP STAGE BLOCK_COMMIT: %w", err)
 	}
@@ -229,7 +239,11 @@ func (s *snapshot) mysqlLocked(ctx context.Context) error {
 	if _, err := c.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
 		return fmt.Errorf("snapshot: FLUSH TABLES WITH READ LOCK (needs the RELOAD privilege): %w", err)
 	}
-	defer c.ExecContext(context.Background(), "UNLOCK TABLES")
+	defer func() { // bounded, as above; the happy path checks its own UNLOCK TABLES
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockBound)
+		_, _ = c.ExecContext(ectx, "UNLOCK TABLES")
+		cancel()
+	}()
 	p, err := mysqlMasterStatus(ctx, c)
 	if errors.Is(err, errNoBinlog) && !s.needPos {
 		p, err = Position{}, nil
