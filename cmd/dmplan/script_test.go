@@ -29,8 +29,14 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI scripts in testdata/script against a real
 // embedded etcd started for each script.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir:                 "testdata/script",
+	testscript.Run(t, scriptParams("testdata/script"))
+}
+
+// scriptParams runs the scripts of dir, each with an embedded etcd of its
+// own, the passwords set, and the custom commands below.
+func scriptParams(dir string) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			srv, err := etcdtest.StartMain(etcdserver.Config{DataDir: env.WorkDir + "/.etcd"})
@@ -53,8 +59,9 @@ func TestScripts(t *testing.T) {
 			"replace":  cmdReplace,
 			"report":   cmdReport,
 			"legacy":   cmdLegacy,
+			"checkout": cmdCheckout,
 		},
-	})
+	}
 }
 
 // worker NAME: registers a live agent NAME under a real etcd lease that
