@@ -1,14 +1,18 @@
 // Command fullcopy measures a full copy of sysbench tables between two
-// local MariaDB servers: dmplan's DumpLoad beside
-// `mariadb-dump --single-transaction | mariadb` and, optionally,
-// mydumper + myloader, on the same servers and the same data. It prints
+// local MariaDB servers as a user gets it: `dmplan server`, one `dmplan
+// agent`, `dmplan apply` of a mode-full Task, timed until `dmplan status
+// -o json` shows it finished; beside `mariadb-dump --single-transaction |
+// mariadb`, mydumper + myloader and dmplan's DumpLoad called in-process, on
+// the same servers and the same data, interleaved, with the target's dirty
+// pages flushed before each. The servers run with Debian's configuration
+// (binary log ROW on the source, nothing tuned) unless -tuned. It prints
 // seconds, rows/s and peak RSS of each, and the ratio to mariadb-dump.
 //
-//	go run ./bench/fullcopy                     # 8 tables x 100k rows
-//	go run ./bench/fullcopy -mydumper -tables 4 -table-size 50000
+//	go run ./bench/fullcopy                     # 8 tables x 100k rows, 3 runs
+//	go run ./bench/fullcopy -tables 4 -table-size 50000 -mydumper=false
 //
-// It needs mariadbd, mariadb-install-db, mariadb, mariadb-dump and sysbench
-// (and mydumper/myloader for -mydumper) on PATH.
+// It needs go, mariadbd, mariadb-install-db, mariadb, mariadb-dump and
+// sysbench (and mydumper/myloader for -mydumper) on PATH.
 package main
 
 import (
@@ -44,6 +48,8 @@ type flags struct {
 	method                 string
 	mydumper, targetBinlog bool
 	keep                   bool
+	tuned                  bool
+	product, inProcess     bool
 	extra                  []string
 	runs                   int
 }
@@ -57,7 +63,10 @@ func main() {
 	flag.IntVar(&f.loaders, "loaders", 0, "dmplan loader connections (0: default)")
 	flag.IntVar(&f.chunkRows, "chunk-rows", 0, "dmplan rows per chunk (0: default)")
 	flag.StringVar(&f.method, "method", "", "dmplan load method: load-data or insert (default: load-data when allowed)")
-	flag.BoolVar(&f.mydumper, "mydumper", false, "also measure mydumper + myloader")
+	flag.BoolVar(&f.mydumper, "mydumper", true, "also measure mydumper + myloader")
+	flag.BoolVar(&f.product, "product", true, "measure the product path: dmplan server + agent + apply until status shows finished")
+	flag.BoolVar(&f.inProcess, "in-process", true, "measure units.DumpLoad called in a process of its own")
+	flag.BoolVar(&f.tuned, "tuned", false, "run the servers with the tests' tuning (internal/mariadbtest: flush_log_at_trx_commit=2, 256 MB redo, no binlog on the target) instead of Debian's defaults")
 	flag.BoolVar(&f.targetBinlog, "target-binlog", false, "run the target with its binary log on")
 	flag.IntVar(&f.runs, "runs", 3, "measure every method this many times, interleaved (the machine may be shared: medians are compared)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the servers' directories")
@@ -89,6 +98,8 @@ type result struct {
 	rssMB     float64
 	targetCPU float64 // CPU seconds the target server spent
 	sourceCPU float64 // CPU seconds the source server spent
+	firstRow  float64 // product path: apply -> first chunk committed
+	run       int
 	note      string
 }
 
@@ -100,11 +111,12 @@ func run(ctx context.Context, f flags) error {
 	if !f.keep {
 		defer os.RemoveAll(dir)
 	}
-	srcOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{Extra: f.extra}, filepath.Join(dir, "source-tmp"))
+	srcOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{Extra: f.extra, DebianDefaults: !f.tuned}, filepath.Join(dir, "source-tmp"))
 	if err != nil {
 		return err
 	}
-	dstOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{NoBinlog: !f.targetBinlog, Extra: f.extra}, filepath.Join(dir, "target-tmp"))
+	dstOpts, err := mariadbtest.PrivateTmpdir(mariadbtest.Options{NoBinlog: !f.targetBinlog, Extra: f.extra, DebianDefaults: !f.tuned},
+		filepath.Join(dir, "target-tmp"))
 	if err != nil {
 		return err
 	}
@@ -156,6 +168,7 @@ func run(ctx context.Context, f flags) error {
 	}
 
 	targetPID, sourcePID := serverPID(dst), serverPID(src)
+	run := 0
 	measure := func(name string, schema string, copy func() (result, error)) error {
 		if err := settle(ctx, dstDB); err != nil {
 			return err
@@ -166,20 +179,58 @@ func run(ctx context.Context, f flags) error {
 			return err
 		}
 		r.targetCPU, r.sourceCPU = procCPU(targetPID)-cpu0, procCPU(sourcePID)-scpu0
+		r.run = run
+		fmt.Printf("  %-44s %6.2fs %s\n", r.name, r.seconds, r.note)
 		return check(r, schema)
 	}
-	for run := range f.runs {
+	var bin string
+	if f.product {
+		if bin, err = buildDmplan(ctx, dir); err != nil {
+			return err
+		}
+		for _, db := range []*sql.DB{srcDB, dstDB} {
+			if err := createBenchUser(ctx, db); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range []struct {
+		name string
+		db   *sql.DB
+	}{{"source", srcDB}, {"target", dstDB}} {
+		var bp, redo, flush, logBin, format string
+		if err := s.db.QueryRowContext(ctx, `SELECT @@innodb_buffer_pool_size >> 20, @@innodb_log_file_size >> 20,
+			@@innodb_flush_log_at_trx_commit, @@log_bin, @@binlog_format`).Scan(&bp, &redo, &flush, &logBin, &format); err != nil {
+			return err
+		}
+		fmt.Printf("%s: buffer pool %s MB, redo log %s MB, innodb_flush_log_at_trx_commit=%s, log_bin=%s (%s)\n", s.name, bp, redo, flush, logBin, format)
+	}
+	for ; run < f.runs; run++ {
+		fmt.Printf("run %d of %d (load average %s)\n", run+1, f.runs, loadAvg())
 		if err := measure("dump", "sbtest_dump", func() (result, error) { return mariadbDump(ctx, src, dst, dstDB) }); err != nil {
-			return err
-		}
-		if err := measure("dmplan", "sbtest_dmplan", func() (result, error) { return dmplanCopy(ctx, f, src, dst) }); err != nil {
-			return err
-		}
-		if _, err := dstDB.ExecContext(ctx, "DROP DATABASE dmplan_meta"); err != nil {
 			return err
 		}
 		if f.mydumper {
 			if err := measure("mydumper", "sbtest_mydumper", func() (result, error) { return mydumper(ctx, f, src, dst, dir, run) }); err != nil {
+				return err
+			}
+		}
+		if f.product {
+			if err := measure("product", "sbtest_product", func() (result, error) {
+				r, _, err := productCopy(ctx, f, bin, src, dst, dstDB, dir, run)
+				return r, err
+			}); err != nil {
+				return err
+			}
+			if _, err := dstDB.ExecContext(ctx, "DROP DATABASE dmplan_meta"); err != nil {
+				return err
+			}
+		}
+		if f.inProcess {
+			if err := measure("dmplan", "sbtest_dmplan", func() (result, error) { return dmplanCopy(ctx, f, src, dst) }); err != nil {
+				return err
+			}
+			if _, err := dstDB.ExecContext(ctx, "DROP DATABASE dmplan_meta"); err != nil {
 				return err
 			}
 		}
@@ -189,7 +240,7 @@ func run(ctx context.Context, f flags) error {
 	for _, r := range results {
 		fmt.Printf("%-44s %8.2f %10.0f %7.0fMB %7.1fs %7.1fs  %s\n", r.name, r.seconds, float64(rows)/r.seconds, r.rssMB, r.targetCPU, r.sourceCPU, r.note)
 	}
-	fmt.Printf("\nmedians %-36s %8s %10s %9s %9s\n", "", "seconds", "rows/s", "vs dump", "tgt CPU")
+	fmt.Printf("\nmedians (load average now %s) %-13s %8s %10s %9s %9s %9s\n", loadAvg(), "", "seconds", "rows/s", "vs dump", "time/dump", "tgt CPU")
 	base := median(results, results[0].name)
 	var names []string
 	for _, r := range results {
@@ -199,7 +250,32 @@ func run(ctx context.Context, f flags) error {
 	}
 	for _, n := range names {
 		m := median(results, n)
-		fmt.Printf("%-52s %8.2f %10.0f %8.2fx %8.1fs\n", n, m.seconds, float64(rows)/m.seconds, base.seconds/m.seconds, m.targetCPU)
+		fmt.Printf("%-52s %8.2f %10.0f %8.2fx %9.2f %8.1fs\n", n, m.seconds, float64(rows)/m.seconds, base.seconds/m.seconds, m.seconds/base.seconds, m.targetCPU)
+	}
+	// Per run, the product path against its peers of the same run.
+	if f.product {
+		fmt.Printf("\nper run, product path time / peer time:\n")
+		for run := range f.runs {
+			by := map[string]result{}
+			for _, r := range results {
+				if r.run == run {
+					by[r.name] = r
+				}
+			}
+			var p result
+			for n, r := range by {
+				if strings.HasPrefix(n, "dmplan apply") {
+					p = r
+				}
+			}
+			line := fmt.Sprintf("run %d: %.2fs, %.0f rows/s, first row after %.2fs", run+1, p.seconds, float64(rows)/p.seconds, p.firstRow)
+			for n, r := range by {
+				if strings.HasPrefix(n, "mariadb-dump") || strings.HasPrefix(n, "mydumper") {
+					line += fmt.Sprintf("; %.2fx %s", p.seconds/r.seconds, strings.Fields(n)[0])
+				}
+			}
+			fmt.Println(line)
+		}
 	}
 	return nil
 }
@@ -229,6 +305,16 @@ func settle(ctx context.Context, db *sql.DB) error {
 	}
 	time.Sleep(time.Second)
 	return nil
+}
+
+// loadAvg is the machine's 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // median is the run of method name with the median time.
@@ -368,7 +454,7 @@ func dmplanCopy(ctx context.Context, f flags, src, dst *mariadbtest.Server) (res
 	if method == "" {
 		method = "load-data"
 	}
-	return result{name: fmt.Sprintf("dmplan DumpLoad (%d threads, %s)", f.threads, method),
+	return result{name: fmt.Sprintf("dmplan DumpLoad in-process (%d threads, %s)", f.threads, method),
 		seconds: time.Since(start).Seconds(), rssMB: maxRSS(cmd.ProcessState),
 		note: fmt.Sprintf("(RSS: whole process; %.1f CPU s)", cpuSeconds(cmd.ProcessState))}, nil
 }

@@ -29,6 +29,14 @@ type Options struct {
 	Extra []string
 	// Port to listen on; 0 picks a free one.
 	Port int
+	// DebianDefaults leaves the server as Debian's mariadb-server package
+	// configures it (/etc/mysql/mariadb.conf.d/50-server.cnf minus its
+	// paths: character set and collation, bind-address, expire_logs_days)
+	// instead of the tuning tests rely on (no 256 MB redo log, no
+	// innodb_flush_log_at_trx_commit=2, no skip-name-resolve): MariaDB's
+	// compiled defaults for everything else. Benchmarks use it to measure
+	// what a user gets.
+	DebianDefaults bool
 }
 
 // Server is one running mariadbd.
@@ -103,17 +111,23 @@ func (s *Server) config() string {
 		"server_id=" + strconv.FormatUint(uint64(s.opts.ServerID), 10),
 		"character-set-server=utf8mb4",
 		"collation-server=utf8mb4_general_ci",
-		"skip-name-resolve",
-		"innodb_buffer_pool_size=256M",
-		"innodb_log_file_size=256M",
-		"innodb_flush_log_at_trx_commit=2",
-		"sync_binlog=0",
-		"max_connections=500",
-		"max_allowed_packet=64M",
-		"local_infile=ON",
 		// A private tmpdir: every mariadbd deletes the "#sql*" files in its
 		// tmpdir at start, so servers sharing /tmp break each other.
 		"tmpdir=" + filepath.Join(s.Dir, "tmp"),
+	}
+	if s.opts.DebianDefaults {
+		lines = append(lines, "expire_logs_days=10")
+	} else {
+		lines = append(lines,
+			"skip-name-resolve",
+			"innodb_buffer_pool_size=256M",
+			"innodb_log_file_size=256M",
+			"innodb_flush_log_at_trx_commit=2",
+			"sync_binlog=0",
+			"max_connections=500",
+			"max_allowed_packet=64M",
+			"local_infile=ON",
+		)
 	}
 	if !s.opts.NoBinlog {
 		lines = append(lines,

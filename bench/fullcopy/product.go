@@ -1,0 +1,314 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/dmplan/dmplan/internal/mariadbtest"
+)
+
+// The product path: what a user runs. A `dmplan server` (embedded etcd)
+// and one `dmplan agent` are started before the clock starts; the clock
+// runs from `dmplan apply` of a mode-full Task until `dmplan status -o
+// json` shows the subtask finished.
+
+const benchPassword = "bench-Pw-1"
+
+// buildDmplan builds the dmplan command of this module into dir.
+func buildDmplan(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(out)))
+	bin := filepath.Join(dir, "dmplan")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/dmplan")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/dmplan: %w\n%s", err, b)
+	}
+	return bin, nil
+}
+
+// createBenchUser gives both servers the account the Source and Task use.
+func createBenchUser(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, "CREATE USER IF NOT EXISTS 'dmplan'@'%' IDENTIFIED BY '"+benchPassword+"'; "+
+		"GRANT ALL ON *.* TO 'dmplan'@'%'")
+	return err
+}
+
+// productRun is one measured copy through server + agent + apply.
+type productRun struct {
+	seconds    float64 // apply -> status finished
+	firstRow   float64 // apply -> first chunk committed on the target
+	statusLag  float64 // last commit (load_done) -> status finished seen
+	applyCmd   float64 // the apply command's own run time
+	agentRSS   float64
+	agentCPU   float64
+	serverCPU  float64
+	statusSeen int // status polls
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProc(bin string, env []string, logPath string, args ...string) (*proc, error) {
+	lf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); lf.Close(); close(p.done) }()
+	return p, nil
+}
+
+// stop sends SIGTERM and waits (SIGKILL after 20 s).
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// statusDoc is the part of `dmplan status -o json` the benchmark reads.
+type statusDoc struct {
+	Workers []struct {
+		Name string `json:"name"`
+	} `json:"workers"`
+	Subtasks []struct {
+		Task  string `json:"task"`
+		Stage string `json:"stage"`
+		Unit  string `json:"unit"`
+		Error string `json:"error"`
+	} `json:"subtasks"`
+}
+
+// productCopy runs one copy through the product path into schema
+// sbtest_product, with a fresh server and agent.
+func productCopy(ctx context.Context, f flags, bin string, src, dst *mariadbtest.Server, dstDB *sql.DB, dir string, run int) (result, productRun, error) {
+	var pr productRun
+	rdir := filepath.Join(dir, fmt.Sprintf("product-%d", run))
+	if err := os.MkdirAll(rdir, 0o755); err != nil {
+		return result{}, pr, err
+	}
+	cport, err := mariadbtest.FreePort()
+	if err != nil {
+		return result{}, pr, err
+	}
+	pport, err := mariadbtest.FreePort()
+	if err != nil {
+		return result{}, pr, err
+	}
+	endpoint := "127.0.0.1:" + strconv.Itoa(cport)
+	env := append(os.Environ(), "DMPLAN_ENDPOINTS="+endpoint, "SOURCE_PASSWORD="+benchPassword, "TARGET_PASSWORD="+benchPassword)
+	server, err := startProc(bin, env, filepath.Join(rdir, "server.log"), "server", "--data-dir", filepath.Join(rdir, "etcd"),
+		"--listen", endpoint, "--peer-listen", "127.0.0.1:"+strconv.Itoa(pport))
+	if err != nil {
+		return result{}, pr, err
+	}
+	defer server.stop()
+	status := func() (statusDoc, error) {
+		var doc statusDoc
+		cmd := exec.CommandContext(ctx, bin, "status", "-o", "json")
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			return doc, fmt.Errorf("dmplan status: %w", err)
+		}
+		return doc, json.Unmarshal(out, &doc)
+	}
+	waitFor := func(what string, ok func(statusDoc) bool) error {
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			doc, err := status()
+			if err == nil && ok(doc) {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("product path: %s: not after 60 s (last: %v)", what, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	level := cmp.Or(os.Getenv("DMPLAN_BENCH_AGENT_LOG"), "info")
+	agent, err := startProc(bin, env, filepath.Join(rdir, "agent.log"), "agent", "--name", "bench", "--log-level", level, "--log-format", "text")
+	if err != nil {
+		return result{}, pr, err
+	}
+	agentStopped := false
+	defer func() {
+		if !agentStopped {
+			agent.stop()
+		}
+	}()
+	if err := waitFor("agent registered", func(d statusDoc) bool { return len(d.Workers) == 1 }); err != nil {
+		return result{}, pr, err
+	}
+
+	task := fmt.Sprintf("bench%d", run)
+	var y strings.Builder
+	fmt.Fprintf(&y, `apiVersion: dmplan/v1
+kind: Source
+metadata:
+  name: src
+spec:
+  host: 127.0.0.1
+  port: %d
+  user: dmplan
+  password: ${SOURCE_PASSWORD}
+---
+apiVersion: dmplan/v1
+kind: Task
+metadata:
+  name: %s
+spec:
+  mode: full
+  target: {host: 127.0.0.1, port: %d, user: dmplan, password: "${TARGET_PASSWORD}"}
+  sources: [src]
+  tables: ["sbtest.*"]
+  dump: {threads: %d}
+  routes:
+`, src.Port, task, dst.Port, f.threads)
+	for i := range f.tables {
+		fmt.Fprintf(&y, "    - {from: sbtest.sbtest%d, to: sbtest_product.sbtest%d}\n", i+1, i+1)
+	}
+	ydir := filepath.Join(rdir, "desired")
+	if err := os.MkdirAll(ydir, 0o755); err != nil {
+		return result{}, pr, err
+	}
+	if err := os.WriteFile(filepath.Join(ydir, "bench.yaml"), []byte(y.String()), 0o644); err != nil {
+		return result{}, pr, err
+	}
+
+	agentPID := agent.cmd.Process.Pid
+	serverPID := server.cmd.Process.Pid
+	acpu0, scpu0 := procCPU(agentPID), procCPU(serverPID)
+
+	// The first row and the last commit: poll the target (cheap) for a
+	// committed chunk and for load_done. `dmplan status` (a process that
+	// reads all of etcd) is polled once a second until the load is done,
+	// to notice errors, then every 50 ms: polling it fast all along would
+	// take CPU from the copy on a small machine.
+	var firstAt, doneAt atomic.Int64 // unix nanoseconds
+	pctx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	go func() {
+		for pctx.Err() == nil {
+			if firstAt.Load() == 0 {
+				var n int
+				if dstDB.QueryRowContext(pctx, "SELECT COUNT(*) FROM dmplan_meta.load_chunk WHERE task = ? AND done = 1", task).Scan(&n) == nil && n > 0 {
+					firstAt.Store(time.Now().UnixNano())
+				}
+			}
+			var n int
+			if dstDB.QueryRowContext(pctx, "SELECT COUNT(*) FROM dmplan_meta.load_done WHERE task = ?", task).Scan(&n) == nil && n > 0 {
+				doneAt.Store(time.Now().UnixNano())
+				return
+			}
+			select {
+			case <-pctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+
+	start := time.Now()
+	fmt.Fprintf(os.Stderr, "  apply at %s\n", start.UTC().Format("15:04:05.000"))
+	apply := exec.CommandContext(ctx, bin, "apply", "-f", ydir, "--auto-approve")
+	apply.Env = env
+	var applyOut bytes.Buffer
+	apply.Stdout, apply.Stderr = &applyOut, &applyOut
+	if err := apply.Run(); err != nil {
+		return result{}, pr, fmt.Errorf("dmplan apply: %w\n%s", err, applyOut.String())
+	}
+	pr.applyCmd = time.Since(start).Seconds()
+	var finished, lastStatus time.Time
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		if doneAt.Load() != 0 || time.Since(lastStatus) >= time.Second {
+			lastStatus = time.Now()
+			doc, err := status()
+			pr.statusSeen++
+			if err != nil {
+				return result{}, pr, err
+			}
+			var stage, errMsg string
+			for _, st := range doc.Subtasks {
+				if st.Task == task {
+					stage, errMsg = st.Stage, st.Error
+				}
+			}
+			if stage == "finished" {
+				finished = time.Now()
+				break
+			}
+			if stage == "error" {
+				return result{}, pr, fmt.Errorf("product path: subtask in error: %s", errMsg)
+			}
+		}
+		if time.Now().After(deadline) {
+			return result{}, pr, errors.New("product path: not finished after 10 minutes")
+		}
+		wait := 20 * time.Millisecond
+		if doneAt.Load() != 0 {
+			wait = 50 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+			return result{}, pr, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	pr.seconds = finished.Sub(start).Seconds()
+	pr.firstRow = -1
+	if t := firstAt.Load(); t != 0 {
+		pr.firstRow = time.Unix(0, t).Sub(start).Seconds()
+	}
+	var committed float64
+	if err := dstDB.QueryRowContext(ctx, "SELECT UNIX_TIMESTAMP(finished_at) FROM dmplan_meta.load_done WHERE task = ?", task).Scan(&committed); err != nil {
+		return result{}, pr, fmt.Errorf("read load_done: %w", err)
+	}
+	pr.statusLag = float64(finished.UnixNano())/1e9 - committed
+	pr.agentCPU, pr.serverCPU = procCPU(agentPID)-acpu0, procCPU(serverPID)-scpu0
+	agent.stop()
+	agentStopped = true
+	pr.agentRSS = maxRSS(agent.cmd.ProcessState)
+	return result{
+		name:     fmt.Sprintf("dmplan apply -> finished (%d threads)", f.threads),
+		seconds:  pr.seconds,
+		rssMB:    pr.agentRSS,
+		firstRow: pr.firstRow,
+		note: fmt.Sprintf("(apply command %.2fs, first row %.2fs, status finished %.2fs after the last commit; agent %.1f CPU s, etcd %.1f CPU s)",
+			pr.applyCmd, pr.firstRow, pr.statusLag, pr.agentCPU, pr.serverCPU),
+	}, pr, nil
+}
