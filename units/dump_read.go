@@ -152,7 +152,7 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		}
 		where, args := j.rangeWhere(lo, hi)
 		if j.limit == 0 {
-			j.limit = opts.ChunkRows
+			j.limit = firstChunkRows(opts.ChunkRows)
 		}
 		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(j.limit)
 		t0 := time.Now()
@@ -232,6 +232,17 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		}
 		rec = next
 	}
+}
+
+// firstChunkRows is the LIMIT of a table's first chunk: an eighth of
+// ChunkRows (not below 1,000 rows), doubling with each full chunk up to
+// ChunkRows. The loaders start while the readers are still on their first
+// chunks, instead of waiting for 4 readers to read 20,000 rows each.
+func firstChunkRows(chunkRows int) int {
+	if chunkRows/8 >= 1000 {
+		return chunkRows / 8
+	}
+	return chunkRows
 }
 
 func (r *reader) bounds(j *tableJob, rec chunkRec) (lo, hi []any, err error) {

@@ -25,9 +25,12 @@ type dumper struct {
 	log    *slog.Logger
 	only   map[tableRef]bool // when set, copy only these tables (sync_newtables.go)
 
-	snapID  uint32
-	snapPos Position
-	chunks  *chunkQueue
+	// snapID and snapPos are set once snapReady is closed (snapErr nil).
+	snapID    uint32
+	snapPos   Position
+	snapReady chan struct{}
+	snapErr   error
+	chunks    *chunkQueue
 
 	tablesTotal         int
 	tablesDoneN         atomic.Int64
@@ -56,7 +59,7 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 	slices.SortStableFunc(todo, func(a, b *tableJob) int { return int(min(max(b.estimate-a.estimate, -1), 1)) })
 	method := d.pickMethods(ctx, todo)
 	d.log.Info("copying tables", "tables", len(jobs), "to_copy", len(todo), "readers", len(snap.conns),
-		"loaders", d.opts.Loaders, "method", method, "snapshot", d.snapID)
+		"loaders", d.opts.Loaders, "method", method)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -88,6 +91,9 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 		l := &loader{d: d}
 		wg.Go(func() {
 			defer l.close()
+			if err := d.waitSnapshot(ctx); err != nil {
+				fail(err)
+			}
 			for c := d.chunks.take(); c != nil; c = d.chunks.take() {
 				if ctx.Err() != nil {
 					d.chunks.done(c)
@@ -112,6 +118,9 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 	}
 	stop := make(chan struct{})
 	wg.Go(func() {
+		if d.waitSnapshot(ctx) != nil {
+			return
+		}
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -131,6 +140,16 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 		return first
 	}
 	return ctx.Err()
+}
+
+// waitSnapshot waits until the snapshot is recorded (attempt).
+func (d *dumper) waitSnapshot(ctx context.Context) error {
+	select {
+	case <-d.snapReady:
+		return d.snapErr
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // send hands a chunk to the loaders.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/dmplan/dmplan/internal/retry"
@@ -192,17 +193,34 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 		return Position{}, err
 	}
 	defer snap.close()
-	d.log.Info("snapshot taken", "file", snap.pos.File, "pos", snap.pos.Pos, "gtid", snap.pos.GTID, "method", snap.how, "connections", len(snap.conns))
-	if d.snapID, err = recordSnapshot(ctx, d.target, cfg.Task, cfg.Source, snap.pos); err != nil {
-		return Position{}, err
-	}
-	d.snapPos = snap.pos
+	// The snapshot's GTID set and its dump_snapshot row are written while
+	// the tables are planned and the first chunks read; loaders wait for
+	// them before they load anything (a chunk names its snapshot).
+	d.snapReady = make(chan struct{})
+	d.snapErr = nil
+	go func() {
+		defer close(d.snapReady)
+		err := snap.resolveGTID(ctx, d.src, flavor)
+		if err == nil {
+			d.snapID, err = recordSnapshot(ctx, d.target, cfg.Task, cfg.Source, snap.pos)
+		}
+		if err != nil {
+			d.snapErr = err
+			return
+		}
+		d.snapPos = snap.pos
+		d.log.Info("snapshot taken", "file", snap.pos.File, "pos", snap.pos.Pos, "gtid", snap.pos.GTID, "method", snap.how, "connections", len(snap.conns))
+	}()
+	defer func() { <-d.snapReady }()
 	jobs, err := d.plan(ctx, snap.conns[0], flavor)
 	if err != nil {
 		return Position{}, err
 	}
 	*progressBefore = d.rowsDone.Load()
 	if err := d.run(ctx, snap, jobs); err != nil {
+		return Position{}, err
+	}
+	if err := d.waitSnapshot(ctx); err != nil {
 		return Position{}, err
 	}
 	return d.finish(ctx)
@@ -244,7 +262,13 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	if err != nil {
 		return nil, err
 	}
-	estimates, err := rowEstimates(ctx, src)
+	var schemas []string
+	for _, ref := range refs {
+		if !slices.Contains(schemas, ref.Schema) {
+			schemas = append(schemas, ref.Schema)
+		}
+	}
+	estimates, err := rowEstimates(ctx, src, schemas)
 	if err != nil {
 		return nil, err
 	}
@@ -282,21 +306,30 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	return jobs, nil
 }
 
-func rowEstimates(ctx context.Context, q querier) (map[tableRef]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES
-		WHERE TABLE_TYPE = 'BASE TABLE'`)
-	if err != nil {
-		return nil, fmt.Errorf("read row estimates: %w", err)
-	}
-	defer rows.Close()
+// rowEstimates reads the source's row estimates of the tables in schemas,
+// one schema at a time: information_schema then opens only that schema's
+// tables.
+func rowEstimates(ctx context.Context, q querier, schemas []string) (map[tableRef]int64, error) {
 	out := map[tableRef]int64{}
-	for rows.Next() {
-		var t tableRef
-		var n int64
-		if err := rows.Scan(&t.Schema, &t.Name, &n); err != nil {
+	for _, schema := range schemas {
+		rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES
+			WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'`, schema)
+		if err != nil {
 			return nil, fmt.Errorf("read row estimates: %w", err)
 		}
-		out[t] = n
+		for rows.Next() {
+			t := tableRef{Schema: schema}
+			var n int64
+			if err := rows.Scan(&t.Name, &n); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read row estimates: %w", err)
+			}
+			out[t] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read row estimates: %w", err)
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -123,6 +123,7 @@ func (st *loadState) resolveChanged(ctx context.Context, target *sql.DB, cfg Con
 // records new tables (and changed ones, afresh) with their first chunk.
 // created lists the target tables createTargets has just created.
 func (st *loadState) apply(ctx context.Context, target *sql.DB, cfg Config, jobs []*tableJob, created map[tableRef]bool) error {
+	var fresh []*tableJob
 	for _, j := range jobs {
 		_, known := st.sigs[j.src]
 		if known && !st.changed(j) && len(st.recs[j.src]) > 0 {
@@ -137,41 +138,47 @@ func (st *loadState) apply(ctx context.Context, target *sql.DB, cfg Config, jobs
 			}
 			continue
 		}
-		if err := registerTable(ctx, target, cfg, j, created[j.dst]); err != nil {
-			return err
-		}
+		fresh = append(fresh, j)
 	}
-	return nil
+	return registerTables(ctx, target, cfg, fresh, created)
 }
 
-// registerTable records a table and its first chunk, the whole key range,
-// replacing whatever was recorded of it.
-func registerTable(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, created bool) error {
-	cols, key := j.signature()
+// registerTables records tables and their first chunk, the whole key
+// range, replacing whatever was recorded of them, in one target
+// transaction (one fsync, not one per table).
+func registerTables(ctx context.Context, target *sql.DB, cfg Config, jobs []*tableJob, created map[tableRef]bool) error {
+	if len(jobs) == 0 {
+		return nil
+	}
 	tx, err := target.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("register %s: %w", j, err)
+		return fmt.Errorf("register tables: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_table
-		(task, source, src_schema, src_table, dst_schema, dst_table, columns, chunk_key, created_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON DUPLICATE KEY UPDATE dst_schema = VALUES(dst_schema), dst_table = VALUES(dst_table),
-		columns = VALUES(columns), chunk_key = VALUES(chunk_key), created_target = created_target OR VALUES(created_target)`,
-		cfg.Task, cfg.Source, j.src.Schema, j.src.Name, j.dst.Schema, j.dst.Name, cols, key, created); err != nil {
-		return fmt.Errorf("register %s: %w", j, err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM dmplan_meta.load_chunk WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ?`,
-		cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
-		return fmt.Errorf("register %s: %w", j, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_chunk (task, source, src_schema, src_table, seq)
-		VALUES (?, ?, ?, ?, 1)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
-		return fmt.Errorf("register %s: %w", j, err)
+	for _, j := range jobs {
+		cols, key := j.signature()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_table
+			(task, source, src_schema, src_table, dst_schema, dst_table, columns, chunk_key, created_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON DUPLICATE KEY UPDATE dst_schema = VALUES(dst_schema), dst_table = VALUES(dst_table),
+			columns = VALUES(columns), chunk_key = VALUES(chunk_key), created_target = created_target OR VALUES(created_target)`,
+			cfg.Task, cfg.Source, j.src.Schema, j.src.Name, j.dst.Schema, j.dst.Name, cols, key, created[j.dst]); err != nil {
+			return fmt.Errorf("register %s: %w", j, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dmplan_meta.load_chunk WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ?`,
+			cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
+			return fmt.Errorf("register %s: %w", j, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_chunk (task, source, src_schema, src_table, seq)
+			VALUES (?, ?, ?, ?, 1)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
+			return fmt.Errorf("register %s: %w", j, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("register %s: %w", j, err)
+		return fmt.Errorf("register tables: %w", err)
 	}
-	j.pending = []chunkRec{{seq: 1}}
-	j.maxSeq = 1
+	for _, j := range jobs {
+		j.pending = []chunkRec{{seq: 1}}
+		j.maxSeq = 1
+	}
 	return nil
 }

@@ -3,8 +3,11 @@ package units
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 )
 
 // createTargets creates the target schemas and tables that do not exist,
@@ -16,22 +19,18 @@ import (
 // the target table beforehand.
 func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tableJob, log *slog.Logger) (map[tableRef]bool, error) {
 	created := map[tableRef]bool{}
-	conn, err := target.Conn(ctx)
+	conn, err := targetDDLConn(ctx, target)
 	if err != nil {
-		return nil, fmt.Errorf("connect to target: %w", err)
+		return nil, err
 	}
 	defer conn.Close()
-	for _, q := range []string{
-		"SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
-		"SET SESSION foreign_key_checks = 0",
-		"SET SESSION time_zone = '+00:00'",
-	} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return nil, fmt.Errorf("target session: %s: %w", q, err)
-		}
-	}
 	schemas := map[string]bool{}
 	tables := map[tableRef]bool{}
+	type create struct {
+		dst, src tableRef
+		stmt     string
+	}
+	var todo []create
 	for _, j := range jobs {
 		if !schemas[j.dst.Schema] {
 			schemas[j.dst.Schema] = true
@@ -65,15 +64,69 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 		if err != nil {
 			return nil, Permanent(err)
 		}
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			if isTransient(err) {
-				return nil, fmt.Errorf("create table %s on the target: %w", j.dst, err)
-			}
-			return nil, Permanent(fmt.Errorf("create table %s on the target from the definition of %s: %w: "+
-				"create it by hand with a definition the target accepts, then resume", j.dst, j.src, err))
+		todo = append(todo, create{j.dst, j.src, stmt})
+	}
+	// CREATE TABLE waits for its own fsyncs: several at once, on
+	// connections of their own.
+	conns := []*sql.Conn{conn}
+	for len(conns) < min(len(todo), createConns) {
+		c, err := targetDDLConn(ctx, target)
+		if err != nil {
+			break // the tables are created on fewer connections
 		}
-		created[j.dst] = true
-		log.Debug("target table created", "table", j.dst.String(), "from", j.src.String())
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	errs := make([]error, len(todo))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(todo) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				t := todo[i]
+				if _, err := c.ExecContext(ctx, t.stmt); err != nil {
+					if isTransient(err) {
+						errs[i] = fmt.Errorf("create table %s on the target: %w", t.dst, err)
+					} else {
+						errs[i] = Permanent(fmt.Errorf("create table %s on the target from the definition of %s: %w: "+
+							"create it by hand with a definition the target accepts, then resume", t.dst, t.src, err))
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, t := range todo {
+		created[t.dst] = true
+		log.Debug("target table created", "table", t.dst.String(), "from", t.src.String())
 	}
 	return created, nil
+}
+
+// createConns is how many target tables are created at once.
+const createConns = 4
+
+// targetDDLConn is a target connection for creating schemas and tables.
+func targetDDLConn(ctx context.Context, target *sql.DB) (*sql.Conn, error) {
+	conn, err := target.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to target: %w", err)
+	}
+	for _, q := range []string{
+		"SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+		"SET SESSION foreign_key_checks = 0",
+		"SET SESSION time_zone = '+00:00'",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("target session: %s: %w", q, err)
+		}
+	}
+	return conn, nil
 }
