@@ -429,8 +429,14 @@ func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 		}
 		s.progress = p
 		st := s.statusLocked()
+		// A full copy is done and recorded once the unit says so; it only
+		// closes its connections before it returns. Report it at once.
+		finished := p.Finished && s.mode == job.ModeFull
+		if finished {
+			st.Stage, st.State = StageFinished, StateFinished
+		}
 		s.mu.Unlock()
-		l.cfg.Report(st, false)
+		l.cfg.Report(st, finished)
 	})
 	go func() {
 		defer func() {

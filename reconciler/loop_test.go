@@ -360,3 +360,47 @@ func TestLoopStuckUnitDoesNotStallOthers(t *testing.T) {
 	}
 	mu.Unlock()
 }
+
+// TestLoopReportsFinishedAtOnce: a full copy is reported finished, as a
+// state change, when its unit says so, not only once the unit has
+// closed its connections and returned.
+func TestLoopReportsFinishedAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	run := func(ctx context.Context, cfg job.Config, r job.Reporter) error {
+		r.Report(job.Progress{Unit: "load", RowsDone: 10})
+		r.Report(job.Progress{Finished: true})
+		select { // closing connections
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	got := make(chan Status, 16)
+	ds := &desiredSet{}
+	ds.set(desired("full", "s1", spec.StageRunning, job.ModeFull, fpA))
+	l := NewLoop(LoopConfig{
+		Desired: ds.read, Run: run, Resync: 50 * time.Millisecond,
+		Report: func(st Status, changed bool) {
+			if st.Stage == StageFinished && changed {
+				select {
+				case got <- st:
+				default:
+				}
+			}
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case st := <-got:
+		if st.State != StateFinished {
+			t.Fatalf("finished report %+v", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no finished report while the unit closes its connections")
+	}
+	close(release)
+	waitState(t, l, "full/s1", StateFinished)
+}
