@@ -216,7 +216,7 @@ spec:
 
 	// The first row and the last commit: poll the target (cheap) for a
 	// committed chunk and for load_done. `dmplan status` (a process that
-	// reads all of etcd) is polled once a second until the load is done,
+	// reads all of etcd) is polled every 3 s until the load is done,
 	// to notice errors, then every 50 ms: polling it fast all along would
 	// take CPU from the copy on a small machine.
 	var firstAt, doneAt atomic.Int64 // unix nanoseconds
@@ -255,7 +255,7 @@ spec:
 	var finished, lastStatus time.Time
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		if doneAt.Load() != 0 || time.Since(lastStatus) >= time.Second {
+		if doneAt.Load() != 0 || time.Since(lastStatus) >= 3*time.Second {
 			lastStatus = time.Now()
 			doc, err := status()
 			pr.statusSeen++
