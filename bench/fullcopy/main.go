@@ -269,8 +269,8 @@ func run(ctx context.Context, f flags) error {
 				}
 			}
 			line := fmt.Sprintf("run %d: %.2fs, %.0f rows/s, first row after %.2fs", run+1, p.seconds, float64(rows)/p.seconds, p.firstRow)
-			for n, r := range by {
-				if strings.HasPrefix(n, "mariadb-dump") || strings.HasPrefix(n, "mydumper") {
+			for _, n := range names {
+				if r, ok := by[n]; ok && (strings.HasPrefix(n, "mariadb-dump") || strings.HasPrefix(n, "mydumper")) {
 					line += fmt.Sprintf("; %.2fx %s", p.seconds/r.seconds, strings.Fields(n)[0])
 				}
 			}
