@@ -81,7 +81,9 @@ func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {
 // resumable: when dmplan_meta on the target says the load finished, it
 // returns the recorded position at once; otherwise it loads the chunks not
 // yet loaded, from a new snapshot. readLoadWindows tells sync which events
-// the loaded rows already contain (docs/units.md, "Exactly once").
+// the loaded rows already contain (docs/units.md, "Exactly once"). In
+// mode full it reports Finished as soon as the load is recorded, before it
+// closes its connections.
 func DumpLoad(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) (Position, error) {
 	return DumpLoadWith(ctx, cfg, DumpLoadOptions{}, r, log)
 }

@@ -151,6 +151,12 @@ func TestDumpLoadLarge(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	last := progress[len(progress)-1]
+	if last.Finished { // mode full: Finished follows the last load report
+		last = progress[len(progress)-2]
+	}
+	if !progress[len(progress)-1].Finished {
+		t.Errorf("mode full: the last report is not Finished: %+v", progress[len(progress)-1])
+	}
 	if last.Unit != "load" || last.TablesDone != 2 || last.TablesTotal != 2 || last.RowsDone != 250000 || last.Bytes == 0 {
 		t.Errorf("last progress: %+v", last)
 	}
