@@ -60,7 +60,11 @@ func precheck(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	fails = append(fails, precheckTarget(ctx, dst, cfg, schemas)...)
+	tf, err := precheckTarget(ctx, dst, cfg, schemas)
+	if err != nil {
+		return err
+	}
+	fails = append(fails, tf...)
 	if len(fails) > 0 {
 		return &precheckError{Failures: fails}
 	}
@@ -251,12 +255,16 @@ func targetPrivs(mode Mode) []string {
 }
 
 // precheckTarget checks that dmplan_meta can be created and written, and
-// that the user holds on every target schema what the mode needs.
-func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []string) []string {
+// that the user holds on every target schema what the mode needs. A lost
+// connection (the target restarting) is an error to retry, not a failure.
+func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []string) ([]string, error) {
 	dst := "target " + cfg.To.String()
 	fix := fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO <the target user>;", QuoteIdent(metaSchema))
 	if err := ensureMeta(ctx, db); err != nil {
-		return []string{fmt.Sprintf("%s: cannot create %s: %v: %s", dst, metaSchema, err, fix)}
+		if isTransient(err) {
+			return nil, fmt.Errorf("precheck: %s: create %s: %w", dst, metaSchema, err)
+		}
+		return []string{fmt.Sprintf("%s: cannot create %s: %v: %s", dst, metaSchema, err, fix)}, nil
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err == nil {
@@ -265,11 +273,14 @@ func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []strin
 		tx.Rollback()
 	}
 	if err != nil {
-		return []string{fmt.Sprintf("%s: cannot write %s: %v: %s", dst, metaSchema, err, fix)}
+		if isTransient(err) {
+			return nil, fmt.Errorf("precheck: %s: write %s: %w", dst, metaSchema, err)
+		}
+		return []string{fmt.Sprintf("%s: cannot write %s: %v: %s", dst, metaSchema, err, fix)}, nil
 	}
 	g, err := readGrants(ctx, db)
 	if err != nil {
-		return []string{fmt.Sprintf("%s: %v", dst, err)}
+		return nil, fmt.Errorf("precheck: %s: %w", dst, err)
 	}
 	var fails []string
 	for _, schema := range schemas {
@@ -284,7 +295,7 @@ func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []strin
 				dst, g.user, strings.Join(missing, ", "), QuoteIdent(schema), cfg.Mode, strings.Join(missing, ", "), QuoteIdent(schema), g.user))
 		}
 	}
-	return fails
+	return fails, nil
 }
 
 // targetSchemas lists the target schemas the subtask's selected source
