@@ -105,6 +105,7 @@ func (a *agent) epoch(ctx context.Context) error {
 	loop := reconciler.NewLoop(reconciler.LoopConfig{
 		Desired: a.desired,
 		Run:     a.cfg.RunUnit,
+		Pin:     a.cfg.PinUnit,
 		Report:  pub.report,
 		Forget:  pub.forget,
 		Observe: a.observe,

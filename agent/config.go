@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,11 @@ type Config struct {
 	// RunUnit runs one subtask's units (units.Run, or a simulation for a
 	// control-plane benchmark). Required.
 	RunUnit units.RunFunc
+	// PinUnit records where an idle (paused or stopped) subtask of mode
+	// incremental starts (units.Pin), so that a subtask created paused
+	// starts at the source's position when this agent first takes it.
+	// Optional: nil leaves idle subtasks alone (simulations).
+	PinUnit func(ctx context.Context, cfg units.Config) (units.Position, error)
 	// Getenv resolves ${VAR} password references; default os.LookupEnv.
 	// It is called on every reconcile, so it may re-read a file.
 	Getenv func(string) (string, bool)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/dmplan/dmplan/internal/effect"
 	"sync"
+	"time"
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/reconciler"
@@ -68,6 +69,14 @@ func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Sour
 	}
 	if sub.Start != nil {
 		d.Config.Start = units.Position{File: sub.Start.BinlogFile, Pos: sub.Start.BinlogPos, GTID: sub.Start.GTID}
+		if sub.Start.Time != "" {
+			t, err := time.Parse(time.RFC3339Nano, sub.Start.Time)
+			if err != nil {
+				d.Err = fmt.Sprintf("spec.start.%s.time %q is not an RFC 3339 time", sub.Source, sub.Start.Time)
+				return d
+			}
+			d.Config.StartTime = t
+		}
 	}
 	return d
 }

@@ -25,7 +25,7 @@ func EffectConfig(sub Subtask, src *spec.Source) effect.Config {
 		c.Routes = append(c.Routes, effect.Route{From: r.From, To: r.To})
 	}
 	if sub.Start != nil {
-		c.Start = &effect.Position{File: sub.Start.BinlogFile, Pos: sub.Start.BinlogPos, GTID: sub.Start.GTID}
+		c.Start = &effect.Position{File: sub.Start.BinlogFile, Pos: sub.Start.BinlogPos, GTID: sub.Start.GTID, Time: sub.Start.Time}
 	}
 	return c
 }

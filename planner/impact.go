@@ -104,11 +104,15 @@ func (d *differ) subtaskCreated(s Subtask) []string {
 	case spec.ModeFull:
 		what = "dumps the matched tables of " + s.Source + " and loads them, then finishes"
 	case spec.ModeIncremental:
-		what = "replicates changes of " + s.Source + " from " + startDesc(s.Start) + "; existing rows are not copied"
+		what = "replicates changes of " + s.Source + " from " + startDesc(s.Start, true) + "; existing rows are not copied"
 	default:
 		what = "dumps and loads the matched tables of " + s.Source + ", then replicates from the snapshot's position"
 	}
-	return d.one(what + "; " + d.agentDesc(s.Source))
+	line := what + "; " + d.agentDesc(s.Source)
+	if _, bound := d.want.Bounds[s.Source]; !bound && s.Mode == spec.ModeIncremental && s.Start == nil {
+		line += "; " + unpinnedWait
+	}
+	return d.one(line)
 }
 
 func (d *differ) subtaskDeleted(s Subtask) []string {
@@ -129,12 +133,12 @@ func (d *differ) subtaskUpdated(c, w Subtask, eff effect.Effect) []string {
 			// this subtask's, unless it served it before.
 			what := "its tables are dumped and loaded from scratch"
 			if w.Mode == spec.ModeIncremental {
-				what = "sync begins at " + startDesc(w.Start)
+				what = "sync begins at " + startDesc(w.Start, false)
 			}
 			over = "starts over into the new target " + addr(w.Target) + ": " + what +
 				" (from its checkpoints there if that target already holds this subtask's)"
 		} else if w.Mode == spec.ModeIncremental {
-			over = "starts over: sync begins at " + startDesc(w.Start) + ", not at its checkpoint"
+			over = "starts over: sync begins at " + startDesc(w.Start, false) + ", not at its checkpoint"
 		} else {
 			over = "starts over: its checkpoint is discarded and its tables are dumped again from scratch"
 		}
@@ -194,7 +198,11 @@ func (d *differ) stageCreated(s Subtask) []string {
 	name := of(s.Task, s.Source)
 	switch s.Stage {
 	case spec.StagePaused, spec.StageStopped:
-		return d.one("created " + string(s.Stage) + ": " + name + " does not run until its stage is running")
+		line := "created " + string(s.Stage) + ": " + name + " does not run until its stage is running"
+		if s.Mode == spec.ModeIncremental {
+			line += "; its start position is recorded as soon as an agent takes it, and every change from there on is replicated when it runs"
+		}
+		return d.one(line)
 	}
 	if _, ok := d.want.Bounds[s.Source]; !ok {
 		return d.one("starts " + name + " " + d.onceServed(s.Source))

@@ -16,16 +16,24 @@ func (d *differ) taskCreated(t spec.Task) []string {
 		out = append(out, "dumps "+filterDesc(t.Tables)+" from "+from+" and loads them into "+into+"; the task then finishes")
 	case spec.ModeIncremental:
 		out = append(out, "replicates changes to "+filterDesc(t.Tables)+" from "+from+" into "+into+
-			", starting at "+startsDesc(t)+"; existing rows are not copied")
+			", starting at "+startsDesc(t, true)+"; existing rows are not copied")
 	default:
 		out = append(out, "dumps "+filterDesc(t.Tables)+" from "+from+" into "+into+", then replicates their changes")
 	}
 	if t.Stage != spec.StageRunning {
-		out = append(out, "created "+string(t.Stage)+": nothing runs until spec.stage is running")
+		line := "created " + string(t.Stage) + ": nothing runs until spec.stage is running"
+		if t.Mode == spec.ModeIncremental {
+			line += "; each subtask's start position is recorded as soon as an agent takes it"
+		}
+		out = append(out, line)
 	}
 	if w := d.waitingOf(t.Sources); len(w) > 0 {
-		out = append(out, names(w)+" "+plural(len(w), "has", "have")+" no agent yet: "+
-			plural(len(w), "its subtask waits", "their subtasks wait"))
+		line := names(w) + " " + plural(len(w), "has", "have") + " no agent yet: " +
+			plural(len(w), "its subtask waits", "their subtasks wait")
+		if t.Mode == spec.ModeIncremental && slices.ContainsFunc(w, func(s string) bool { _, ok := t.Start[s]; return !ok }) {
+			line += "; " + unpinnedWait
+		}
+		out = append(out, line)
 	}
 	return out
 }
@@ -49,7 +57,7 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 		fresh = true
 		if w.Mode == spec.ModeIncremental {
 			out = append(out, "target "+addr(c.Target)+" -> "+addr(w.Target)+": sync into the new target starts at "+
-				startsDesc(w)+"; checkpoints stay in the old target and are not carried over; no rows are copied")
+				startsDesc(w, false)+"; checkpoints stay in the old target and are not carried over; no rows are copied")
 		} else {
 			out = append(out, "copies everything again into the new target "+addr(w.Target)+
 				"; "+addr(c.Target)+" keeps the rows and checkpoints already there")
@@ -101,7 +109,7 @@ func modeLine(c, w spec.Task) []string {
 	head := "mode " + string(c.Mode) + " -> " + string(w.Mode) + ": "
 	switch w.Mode {
 	case spec.ModeIncremental:
-		out := []string{head + "no dump; sync restarts at " + startsDesc(w) + ", not at the checkpoints; rows already copied stay in the target"}
+		out := []string{head + "no dump; sync restarts at " + startsDesc(w, false) + ", not at the checkpoints; rows already copied stay in the target"}
 		var missing []string
 		for _, s := range w.Sources {
 			if _, ok := w.Start[s]; !ok {
@@ -182,12 +190,15 @@ func (d *differ) sourcesLines(c, w spec.Task) []string {
 			if x, ok := w.Start[s]; ok {
 				p = &x
 			}
-			what = "its changes are replicated from " + startDesc(p) + "; existing rows are not copied"
+			what = "its changes are replicated from " + startDesc(p, true) + "; existing rows are not copied"
 		default:
 			what = "its matched tables are dumped, then replicated"
 		}
 		if d.waiting[s] {
 			what += " (" + d.waitDesc(s) + ")"
+			if _, ok := w.Start[s]; !ok && w.Mode == spec.ModeIncremental {
+				what += "; " + unpinnedWait
+			}
 		}
 		out = append(out, "adds source "+s+": "+what)
 	}
@@ -284,7 +295,7 @@ func startLines(c, w spec.Task) (out []string, fresh bool) {
 		if has {
 			p = &cur
 		}
-		out = append(out, "sync from "+s+" restarts at "+startDesc(p)+", not at its checkpoint")
+		out = append(out, "sync from "+s+" restarts at "+startDesc(p, false)+", not at its checkpoint")
 	}
 	if len(changed) > 0 && w.Mode != spec.ModeIncremental {
 		out = append(out, "spec.start of "+names(changed)+" has no effect: it is read only by mode incremental")

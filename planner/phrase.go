@@ -41,37 +41,57 @@ func count(n int, noun string) string {
 
 func names(xs []string) string { return strings.Join(xs, ", ") }
 
-// startDesc says where incremental sync of one source begins.
-func startDesc(p *spec.StartPos) string {
+// startDesc says where incremental sync of one source begins. Without a
+// position it is where the source is when an agent takes the subtask (a
+// new one: created) or the change that starts it over: the agent records
+// it at once, whatever the subtask's stage (units.Pin).
+func startDesc(p *spec.StartPos, created bool) string {
 	switch {
 	case p == nil:
-		return "the current binlog position"
 	case p.GTID != "":
 		return "gtid " + p.GTID
 	case p.BinlogFile != "":
 		return p.BinlogFile + ":" + strconv.FormatUint(uint64(p.BinlogPos), 10)
+	case p.Time != "":
+		return "the first transaction at or after " + p.Time
 	}
-	return "the current binlog position"
+	if created {
+		return "the source's position when an agent first takes it"
+	}
+	return "the source's position when its agent takes the change"
 }
 
 // startsDesc says where sync begins for each source of a task.
-func startsDesc(t spec.Task) string {
+func startsDesc(t spec.Task, created bool) string {
 	if len(t.Start) == 0 {
-		if len(t.Sources) == 1 {
-			return "the source's current binlog position"
+		when := "takes the change"
+		if created {
+			when = "first takes it"
 		}
-		return "each source's current binlog position"
+		if len(t.Sources) == 1 {
+			return "the source's position when an agent " + when
+		}
+		return "each source's position when an agent " + when
 	}
 	parts := make([]string, 0, len(t.Sources))
 	for _, s := range t.Sources {
-		var p *spec.StartPos
-		if x, ok := t.Start[s]; ok {
-			p = &x
+		x, ok := t.Start[s]
+		if !ok {
+			when := "takes the change"
+			if created {
+				when = "first takes it"
+			}
+			parts = append(parts, s+"'s position when an agent "+when)
+			continue
 		}
-		parts = append(parts, startDesc(p)+" on "+s)
+		parts = append(parts, startDesc(&x, created)+" on "+s)
 	}
 	return names(parts)
 }
+
+// unpinnedWait is said of new incremental subtasks without spec.start
+// whose source no live agent serves: nothing records their start yet.
+const unpinnedWait = "no start position is recorded until an agent takes it: changes made before then are not replicated"
 
 // filterDesc describes a table filter in words: "tables matching shop.*
 // except shop.tmp_*" when its includes come before its excludes (then the

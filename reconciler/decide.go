@@ -6,6 +6,7 @@ import (
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
+	"github.com/dmplan/dmplan/units/job"
 )
 
 // Decide compares what should run on this agent with what runs and returns
@@ -21,7 +22,12 @@ import (
 //     finished full task waits for a config change (then starts);
 //   - desired paused or stopped: stop when running or retrying, or when it
 //     is in another idle stage (error, the other of paused/stopped, or
-//     never seen); a finished full task stays finished.
+//     never seen); a finished full task stays finished. A subtask of mode
+//     incremental whose start this loop has not recorded for its current
+//     config is pinned (Pin) instead of merely stopped, whatever the idle
+//     stage: a new subtask starts at the source's position when an agent
+//     first takes it, not when it is resumed. A failed pin waits for its
+//     backoff (transient) or for a config change (permanent).
 func Decide(desired []Desired, observed []Observed) []Action {
 	obs := make(map[planner.SubtaskID]Observed, len(observed))
 	for _, o := range observed {
@@ -62,7 +68,7 @@ func decideOne(d Desired, o Observed, ok bool) Action {
 		return decideRunning(d, o, ok, act)
 	case spec.StagePaused, spec.StageStopped:
 		a := decideIdle(d, o, ok, act)
-		if a.Kind == Stop {
+		if a.Kind == Stop || a.Kind == Pin {
 			a.Stage = d.Stage
 		}
 		return a
@@ -77,7 +83,7 @@ func decideRunning(d Desired, o Observed, ok bool, act func(Kind, string) Action
 	eff := effect.Between(o.Fingerprint, d.Fingerprint)
 	changed := eff != effect.None
 	switch o.State {
-	case StatePaused, StateStopped:
+	case StatePaused, StateStopped, StatePinning:
 		return act(Start, "desired running, was "+string(o.State)+": resume from the checkpoint")
 	case StateError:
 		if changed {
@@ -112,7 +118,11 @@ func decideRunning(d Desired, o Observed, ok bool, act func(Kind, string) Action
 }
 
 func decideIdle(d Desired, o Observed, ok bool, act func(Kind, string) Action) Action {
+	needPin := d.Config.Mode == job.ModeIncremental && (!ok || o.Pinned != pinKey(d.Fingerprint))
 	if !ok {
+		if needPin {
+			return act(Pin, "desired "+string(d.Stage)+", new here: record where sync starts (the source's position now, or spec.start)")
+		}
 		return act(Stop, "desired "+string(d.Stage)+", never started here")
 	}
 	want := StatePaused
@@ -120,8 +130,18 @@ func decideIdle(d Desired, o Observed, ok bool, act func(Kind, string) Action) A
 		want = StateStopped
 	}
 	switch o.State {
+	case StatePinning:
+		return act(Noop, "recording where sync starts")
 	case want:
-		return act(Noop, string(want))
+		switch {
+		case !needPin:
+			return act(Noop, string(want))
+		case o.PinFailed == pinKey(d.Fingerprint):
+			return act(Noop, "could not record where sync starts, until its config or stage changes: "+o.Err)
+		case o.PinWait:
+			return act(Noop, "waiting to retry recording where sync starts: "+o.Err)
+		}
+		return act(Pin, "desired "+string(d.Stage)+": record where sync starts for this config")
 	case StateFinished:
 		return act(Noop, "finished")
 	case StateRunning, StateRetrying:

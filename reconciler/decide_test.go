@@ -13,6 +13,7 @@ import (
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
+	"github.com/dmplan/dmplan/units/job"
 )
 
 func id(task, source string) planner.SubtaskID { return planner.SubtaskID{Task: task, Source: source} }
@@ -26,6 +27,19 @@ var (
 
 func want(st spec.Stage, fp Fingerprint) Desired {
 	return Desired{ID: id("shop", "mysql-01"), Stage: st, Fingerprint: fp}
+}
+
+// wantInc is a desired subtask of mode incremental (idle ones are pinned).
+func wantInc(st spec.Stage, fp Fingerprint) Desired {
+	d := want(st, fp)
+	d.Config.Mode = job.ModeIncremental
+	return d
+}
+
+func pinnedAt(s State, fp Fingerprint, pinned string) Observed {
+	o := have(s, fp)
+	o.Pinned = pinned
+	return o
 }
 
 func have(s State, fp Fingerprint) Observed {
@@ -53,6 +67,17 @@ var decideCases = []decideCase{
 	{"paused-stays", []Desired{want(spec.StagePaused, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Noop}},
 	{"paused-to-stopped", []Desired{want(spec.StageStopped, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Stop}},
 	{"created-paused", []Desired{want(spec.StagePaused, fpA)}, nil, []Kind{Stop}},
+	{"created-paused-incremental", []Desired{wantInc(spec.StagePaused, fpA)}, nil, []Kind{Pin}},
+	{"created-stopped-incremental", []Desired{wantInc(spec.StageStopped, fpA)}, nil, []Kind{Pin}},
+	{"pinning-waits", []Desired{wantInc(spec.StagePaused, fpA)}, []Observed{have(StatePinning, fpA)}, []Kind{Noop}},
+	{"pinning-resumed", []Desired{wantInc(spec.StageRunning, fpA)}, []Observed{have(StatePinning, fpA)}, []Kind{Start}},
+	{"paused-pinned", []Desired{wantInc(spec.StagePaused, fpA)}, []Observed{pinnedAt(StatePaused, fpA, "f1/r1")}, []Kind{Noop}},
+	{"paused-pinned-other-config", []Desired{wantInc(spec.StagePaused, fpB)}, []Observed{pinnedAt(StatePaused, fpA, "f1/r1")}, []Kind{Pin}},
+	{"paused-pinned-new-start", []Desired{wantInc(spec.StagePaused, fpC)}, []Observed{pinnedAt(StatePaused, fpA, "f1/r1")}, []Kind{Pin}},
+	{"paused-after-run-not-pinned", []Desired{wantInc(spec.StagePaused, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Pin}},
+	{"pin-failed-waits", []Desired{wantInc(spec.StagePaused, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StatePaused, PinFailed: "f1/r1", Err: "binlog off"}}, []Kind{Noop}},
+	{"pin-retry-not-due", []Desired{wantInc(spec.StageStopped, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateStopped, PinWait: true, Err: "connection refused"}}, []Kind{Noop}},
+	{"pin-retry-due", []Desired{wantInc(spec.StageStopped, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateStopped, Err: "connection refused"}}, []Kind{Pin}},
 	{"resume-paused", []Desired{want(spec.StageRunning, fpA)}, []Observed{have(StatePaused, fpA)}, []Kind{Start}},
 	{"resume-stopped-new-config", []Desired{want(spec.StageRunning, fpB)}, []Observed{have(StateStopped, fpA)}, []Kind{Start}},
 	{"error-waits", []Desired{want(spec.StageRunning, fpA)}, []Observed{{ID: id("shop", "mysql-01"), State: StateError, Fingerprint: fpA, Err: "binlog purged"}}, []Kind{Noop}},
@@ -117,6 +142,9 @@ func writeCase(w *bytes.Buffer, c decideCase, got []Action) {
 	}
 	for _, d := range c.desired {
 		fmt.Fprintf(w, "  %s stage=%s fresh=%s restart=%s tuning=%s", d.ID, d.Stage, d.Fingerprint.Fresh, d.Fingerprint.Restart, d.Fingerprint.Tuning)
+		if d.Config.Mode != "" {
+			fmt.Fprintf(w, " mode=%s", d.Config.Mode)
+		}
 		if d.Err != "" {
 			fmt.Fprintf(w, " err=%q", d.Err)
 		}
@@ -130,6 +158,15 @@ func writeCase(w *bytes.Buffer, c decideCase, got []Action) {
 		fmt.Fprintf(w, "  %s state=%s fresh=%s restart=%s tuning=%s", o.ID, o.State, o.Fingerprint.Fresh, o.Fingerprint.Restart, o.Fingerprint.Tuning)
 		if o.RetryDue {
 			fmt.Fprint(w, " retry-due")
+		}
+		if o.Pinned != "" {
+			fmt.Fprintf(w, " pinned=%s", o.Pinned)
+		}
+		if o.PinFailed != "" {
+			fmt.Fprintf(w, " pin-failed=%s", o.PinFailed)
+		}
+		if o.PinWait {
+			fmt.Fprint(w, " pin-wait")
 		}
 		if o.Err != "" {
 			fmt.Fprintf(w, " err=%q", o.Err)

@@ -36,6 +36,10 @@ type LoopConfig struct {
 	// Run runs one subtask's units until ctx ends (units.Run, or a
 	// simulation for benchmarks).
 	Run job.RunFunc
+	// Pin records where an idle subtask of mode incremental starts
+	// (units.Pin) and returns that position. Nil: idle subtasks are only
+	// marked paused or stopped (simulations).
+	Pin func(ctx context.Context, cfg job.Config) (job.Position, error)
 	// Report receives a subtask's status when its state changes
 	// (stateChanged) or its unit reports progress. It is called from the
 	// loop and from the units' goroutines: it must be fast and safe for
@@ -180,6 +184,9 @@ func (l *Loop) nextWait() time.Duration {
 		if s.state == StateRetrying {
 			wait = min(wait, max(s.retryAt.Sub(now), time.Millisecond))
 		}
+		if !s.pinRetryAt.IsZero() {
+			wait = min(wait, max(s.pinRetryAt.Sub(now), time.Millisecond))
+		}
 		s.mu.Unlock()
 	}
 	return wait
@@ -206,7 +213,11 @@ func (l *Loop) reap() {
 			s.mu.Unlock()
 			continue
 		}
-		l.classify(s, r)
+		if r.pin != "" {
+			l.classifyPin(s, r)
+		} else {
+			l.classify(s, r)
+		}
 		st := s.statusLocked()
 		s.mu.Unlock()
 		l.cfg.Report(st, true)
@@ -241,6 +252,40 @@ func (l *Loop) classify(s *sub, r *run) {
 		s.retryAt = l.cfg.Clock.Now().Add(delay)
 		log.Warn("unit failed; retrying", "err", err, "attempt", s.attempt, "in", delay)
 	}
+}
+
+// classifyPin sets the state of a sub whose pin returned: the idle stage
+// it was pinned in, with the position it starts from, or the error (a
+// transient one is retried after a backoff). s.mu is held.
+func (l *Loop) classifyPin(s *sub, r *run) {
+	log := l.cfg.Log.With("subtask", s.id.String())
+	s.state = s.idle
+	switch {
+	case r.err == nil:
+		s.pinned, s.pinFailed, s.pinAttempt, s.err = r.pin, "", 0, ""
+		s.progress = job.Progress{Position: r.pos}
+		log.Info("start position recorded; the subtask stays "+string(s.idle), "at", describePosition(r.pos))
+	case errors.Is(r.err, job.ErrPermanent):
+		s.pinFailed, s.pinAttempt, s.err = r.pin, 0, r.err.Error()
+		log.Error("could not record where sync starts; waiting for a change of config", "err", r.err)
+	default:
+		s.pinAttempt++
+		delay := min(l.cfg.BackoffMin<<min(s.pinAttempt-1, 20), l.cfg.BackoffMax)
+		s.pinRetryAt, s.err = l.cfg.Clock.Now().Add(delay), r.err.Error()
+		log.Warn("could not record where sync starts; retrying", "err", r.err, "in", delay)
+	}
+}
+
+func describePosition(p job.Position) string {
+	switch {
+	case p.File != "" && p.GTID != "":
+		return fmt.Sprintf("%s:%d (gtid %s)", p.File, p.Pos, p.GTID)
+	case p.File != "":
+		return fmt.Sprintf("%s:%d", p.File, p.Pos)
+	case p.GTID != "":
+		return "gtid " + p.GTID
+	}
+	return "(none: the mode starts from its dump)"
 }
 
 // execute carries out the actions: first every unit that must stop is
@@ -293,11 +338,11 @@ func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired)
 				l.start(ctx, l.sub(a.ID), want[a.ID])
 			}
 		case Stop:
-			state := StatePaused
-			if a.Stage == spec.StageStopped {
-				state = StateStopped
+			l.setIdle(l.sub(a.ID), idleState(a.Stage), "", Fingerprint{})
+		case Pin:
+			if ctx.Err() == nil {
+				l.pin(ctx, l.sub(a.ID), want[a.ID], idleState(a.Stage))
 			}
-			l.setIdle(l.sub(a.ID), state, "", Fingerprint{})
 		case Fail:
 			// A zero fingerprint: once the config can be built again,
 			// Decide sees a change and starts the subtask.
@@ -373,11 +418,21 @@ func (l *Loop) waitStopped(subs []*sub) {
 	}
 }
 
+func idleState(st spec.Stage) State {
+	if st == spec.StageStopped {
+		return StateStopped
+	}
+	return StatePaused
+}
+
 // setIdle records a state in which no unit runs. A zero fp keeps the
 // current one.
 func (l *Loop) setIdle(s *sub, state State, errMsg string, fp Fingerprint) {
 	s.mu.Lock()
 	changed := s.state != state || s.err != errMsg
+	if s.state != state { // a new stage tries a failed pin again
+		s.pinFailed, s.pinAttempt, s.pinRetryAt = "", 0, time.Time{}
+	}
 	s.state, s.attempt = state, 0
 	if state == StateError {
 		s.err, s.fp = errMsg, fp
@@ -448,6 +503,45 @@ func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 			l.Wake()
 		}()
 		r.err = l.cfg.Run(uctx, d.Config, rep)
+	}()
+}
+
+// pin records the start position of an idle subtask in the background;
+// the sub shows its idle stage meanwhile (StatePinning).
+func (l *Loop) pin(ctx context.Context, s *sub, d Desired, idle State) {
+	if l.cancel(s) {
+		l.waitStopped([]*sub{s})
+	}
+	if s.busy() {
+		return // its earlier run has not returned: pinned when it has
+	}
+	if l.cfg.Pin == nil {
+		s.mu.Lock()
+		s.pinned = pinKey(d.Fingerprint)
+		s.mu.Unlock()
+		l.setIdle(s, idle, "", Fingerprint{})
+		return
+	}
+	uctx, cancel := context.WithCancel(ctx)
+	s.mu.Lock()
+	s.gen++
+	r := &run{gen: s.gen, cancel: cancel, done: make(chan struct{}), start: l.cfg.Clock.Now(), pin: pinKey(d.Fingerprint)}
+	s.run, s.stopping = r, false
+	s.state, s.idle, s.fp, s.mode = StatePinning, idle, d.Fingerprint, d.Config.Mode
+	s.pinRetryAt = time.Time{}
+	st := s.statusLocked()
+	s.mu.Unlock()
+	l.cfg.Report(st, true)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = job.Permanent(fmt.Errorf("pin of %s panicked: %v", d.ID, p))
+			}
+			cancel()
+			close(r.done)
+			l.Wake()
+		}()
+		r.pos, r.err = l.cfg.Pin(uctx, d.Config)
 	}()
 }
 

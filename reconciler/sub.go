@@ -31,6 +31,8 @@ type run struct {
 	done   chan struct{} // closed when RunFunc has returned
 	err    error         // RunFunc's result, set before done is closed
 	start  time.Time
+	pin    string       // a pin (not a run): the pinKey it pins for
+	pos    job.Position // a pin's result
 }
 
 // sub is a subtask as the loop tracks it. The loop goroutine owns it; mu
@@ -56,10 +58,20 @@ type sub struct {
 	attempt int                         // consecutive transient failures
 	backoff *backoff.ExponentialBackOff // their delays (retry.New), new with each series
 	retryAt time.Time                   // StateRetrying: when to start again
+
+	idle       State     // StatePinning: the idle state it ends in
+	pinned     string    // pinKey whose start was recorded (Observed.Pinned)
+	pinFailed  string    // pinKey whose pin failed for good
+	pinAttempt int       // consecutive transient pin failures
+	pinRetryAt time.Time // when a failed pin may run again (zero: no wait)
 }
 
 func (s *sub) statusLocked() Status {
-	return Status{ID: s.id, Stage: s.state.Stage(), State: s.state, Progress: s.progress, Error: s.err, Restarts: s.restarts}
+	stage := s.state.Stage()
+	if s.state == StatePinning {
+		stage = s.idle.Stage()
+	}
+	return Status{ID: s.id, Stage: stage, State: s.state, Progress: s.progress, Error: s.err, Restarts: s.restarts}
 }
 
 func (s *sub) status() Status {
@@ -74,6 +86,8 @@ func (s *sub) observed(now time.Time) Observed {
 	return Observed{
 		ID: s.id, State: s.state, Fingerprint: s.fp, Err: s.err,
 		RetryDue: s.state == StateRetrying && !now.Before(s.retryAt),
+		Pinned:   s.pinned, PinFailed: s.pinFailed,
+		PinWait: !s.pinRetryAt.IsZero() && now.Before(s.pinRetryAt),
 	}
 }
 

@@ -28,6 +28,10 @@ const (
 	StateStopped  State = "stopped"  // not running, desired stage stopped
 	StateFinished State = "finished" // mode full, dump and load done
 	StateError    State = "error"    // permanent error; waits for a change
+	// StatePinning: desired paused or stopped, and the subtask's start
+	// position is being recorded (units.Pin); its observed stage is the
+	// desired one.
+	StatePinning State = "pinning"
 )
 
 // Active reports whether a unit runs (or is about to run again) in this
@@ -81,6 +85,14 @@ type Observed struct {
 	// RetryDue: State is StateRetrying and its backoff has elapsed.
 	RetryDue bool
 	Err      string // the error that put it in StateError (or the last transient one)
+	// Pinned is the pinKey of the config whose start
+	// position this loop recorded (units.Pin) while the subtask was idle;
+	// "" when it has not. PinFailed is that of a config whose pin failed
+	// with a permanent error (Err says why); PinWait: a pin failed
+	// transiently and its backoff has not elapsed.
+	Pinned    string
+	PinFailed string
+	PinWait   bool
 }
 
 // Kind is what an action does.
@@ -102,6 +114,11 @@ const (
 	// Forget stops the unit, if one runs, and drops the subtask and its
 	// status: it is no longer this agent's to run.
 	Forget Kind = "forget"
+	// Pin records where an idle (paused or stopped) subtask of mode
+	// incremental will start, without running it (units.Pin): the first
+	// sync checkpoint, so that changes made while it is idle are
+	// replicated when it resumes. Action.Stage is the idle stage.
+	Pin Kind = "pin"
 	// Noop: the subtask is as it should be.
 	Noop Kind = "noop"
 )
@@ -110,6 +127,10 @@ const (
 type Action struct {
 	Kind   Kind              `json:"kind"`
 	ID     planner.SubtaskID `json:"id"`
-	Stage  spec.Stage        `json:"stage,omitempty"` // Stop: the stage it ends in
+	Stage  spec.Stage        `json:"stage,omitempty"` // Stop, Pin: the stage it ends in
 	Reason string            `json:"reason"`
 }
+
+// pinKey identifies what an idle subtask's start was pinned for: a change
+// of either part (a new spec.start, mode, or source endpoint) pins again.
+func pinKey(fp Fingerprint) string { return fp.Fresh + "/" + fp.Restart }

@@ -67,6 +67,7 @@ type (
 		GTID       string `yaml:"gtid,omitempty"`
 		BinlogFile string `yaml:"binlogFile,omitempty"`
 		BinlogPos  uint32 `yaml:"binlogPos,omitempty"`
+		Time       string `yaml:"time,omitempty"`
 	}
 )
 

@@ -246,3 +246,23 @@ func TestOddKeys(t *testing.T) {
 		t.Errorf("custom tag: %v", err)
 	}
 }
+
+// A start time is kept in UTC, whatever zone it was written in, and it
+// survives Marshal and Load.
+func TestStartTime(t *testing.T) {
+	x := strings.Replace(task("  start:\n    mysql-01: {time: \"2026-11-29T11:00:00+01:00\"}\n"), "mode: all", "mode: incremental", 1)
+	set, err := loadFiles(t, map[string]string{"a.yaml": validSource, "x.yaml": x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := set.Tasks[0].Start["mysql-01"]; got != (StartPos{Time: "2026-11-29T10:00:00Z"}) {
+		t.Fatalf("start = %#v, want time 2026-11-29T10:00:00Z", got)
+	}
+	out, err := Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "time: \"2026-11-29T10:00:00Z\"") {
+		t.Errorf("marshalled start time missing:\n%s", out)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -112,7 +113,7 @@ func (d *decoder) start(o *object, mode Mode, refs []sourceRef) map[string]Start
 		if !slices.ContainsFunc(refs, func(r sourceRef) bool { return r.name == name }) {
 			d.errorf(at, "%s: source %q is not in spec.sources", path, name)
 		}
-		so, ok := d.object(e.value, path, at, "gtid", "binlogFile", "binlogPos")
+		so, ok := d.object(e.value, path, at, "gtid", "binlogFile", "binlogPos", "time")
 		if !ok {
 			continue
 		}
@@ -124,6 +125,16 @@ func (d *decoder) start(o *object, mode Mode, refs []sourceRef) map[string]Start
 		}
 	}
 	return out
+}
+
+func nonEmpty(xs ...string) int {
+	n := 0
+	for _, x := range xs {
+		if x != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // startPos decodes one source's start position.
@@ -141,8 +152,17 @@ func (d *decoder) startPos(o *object) (StartPos, bool) {
 		d.errorf(o.valueAt("binlogFile"), "%s %q must be a binlog file name, such as mysql-bin.000003", o.fieldPath("binlogFile"), p.BinlogFile)
 		ok = false
 	}
-	if p.GTID != "" && p.BinlogFile != "" {
-		d.errorf(o.at, "%s gives both gtid and binlogFile; give one", o.path)
+	if t := o.str("time"); t != "" {
+		ts, err := time.Parse(time.RFC3339Nano, t)
+		if err != nil {
+			d.errorf(o.valueAt("time"), "%s %q is not an RFC 3339 time, such as 2026-11-29T10:00:00Z", o.fieldPath("time"), t)
+			ok = false
+		} else {
+			p.Time = ts.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	if given := nonEmpty(p.GTID, p.BinlogFile, o.str("time")); given > 1 {
+		d.errorf(o.at, "%s gives more than one of gtid, binlogFile and time; give one", o.path)
 		ok = false
 	}
 	if o.node("binlogPos") != nil {

@@ -102,11 +102,14 @@ type Route struct {
 }
 
 // StartPos is where incremental sync begins for one source. Either GTID, or
-// BinlogFile + BinlogPos, or neither (the source's current position).
+// BinlogFile + BinlogPos, or Time (RFC 3339, normalised to UTC: the first
+// transaction stamped at or after it, as DM's --start-time), or none (the
+// source's position when an agent first takes the subtask).
 type StartPos struct {
 	GTID       string `json:"gtid,omitempty"`
 	BinlogFile string `json:"binlogFile,omitempty"`
 	BinlogPos  uint32 `json:"binlogPos,omitempty"`
+	Time       string `json:"time,omitempty"`
 }
 
 // DumpConfig tunes the dump and load units.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dmplan/dmplan/internal/effect"
 	"github.com/dmplan/dmplan/internal/ownership"
@@ -21,8 +22,11 @@ func EffectConfig(cfg Config) effect.Config {
 	for _, r := range cfg.Routes {
 		c.Routes = append(c.Routes, effect.Route{From: r.From, To: r.To})
 	}
-	if !cfg.Start.IsZero() {
+	if !cfg.Start.IsZero() || !cfg.StartTime.IsZero() {
 		c.Start = &effect.Position{File: cfg.Start.File, Pos: cfg.Start.Pos, GTID: cfg.Start.GTID}
+		if !cfg.StartTime.IsZero() {
+			c.Start.Time = cfg.StartTime.UTC().Format(time.RFC3339Nano)
+		}
 	}
 	return c
 }

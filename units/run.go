@@ -21,7 +21,8 @@ import (
 //
 //   - full: dump and load, report Finished, return nil;
 //   - incremental: sync from the sync checkpoint; without one, from
-//     cfg.Start, else from the source's current position;
+//     cfg.Start (or cfg.StartTime), else from the source's current
+//     position, stored at once as the first checkpoint (as Pin does);
 //   - all: with a sync checkpoint, resume sync from it; otherwise dump and
 //     load, then sync from the snapshot the load recorded.
 //
@@ -166,53 +167,13 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 			r.Report(Progress{Finished: true, Position: pos})
 			return nil
 		}
-		if err := ensureMeta(ctx, target); err != nil {
+		if _, err := e.pinStart(ctx, target, r); err != nil {
 			return err
-		}
-		_, ok, err := readSyncCheckpoint(ctx, target, cfg.Task, cfg.Source)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			start, err := e.startPosition(ctx, r)
-			if err != nil {
-				return err
-			}
-			if err := createSyncCheckpoint(ctx, target, cfg.Task, cfg.Source, start, cfg.SyncWorkers); err != nil {
-				return err
-			}
 		}
 		syncing.Store(true)
 		defer syncing.Store(false)
 		return e.attempt(ctx, target)
 	})
-}
-
-// startPosition is where a subtask without a sync checkpoint starts.
-func (e *syncEnv) startPosition(ctx context.Context, r Reporter) (Position, error) {
-	cfg := e.cfg
-	if cfg.Mode == ModeAll {
-		return DumpLoad(ctx, cfg, r, e.baseLog)
-	}
-	if !cfg.Start.IsZero() {
-		return cfg.Start, nil
-	}
-	src, err := Open(cfg.From, 1)
-	if err != nil {
-		return Position{}, err
-	}
-	defer src.Close()
-	if e.flavor == "" {
-		if e.flavor, err = DetectFlavor(ctx, src); err != nil {
-			return Position{}, err
-		}
-	}
-	p, err := currentPosition(ctx, src, e.flavor)
-	if err != nil {
-		return Position{}, err
-	}
-	e.log.Info("incremental sync starts at the source's current position", "at", describePos(p))
-	return p, nil
 }
 
 // report sends the sync unit's progress twice a second while it syncs.

@@ -156,7 +156,7 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 		}
 		r.registered = true
 	}
-	idem := false
+	idem := !s.cfg.StartTime.IsZero() && int64(h.Timestamp) < s.cfg.StartTime.Add(startTimeOverlap).Unix()
 	if s.windows != nil {
 		switch s.windows.Decide(schema, table, Position{File: s.file, Pos: h.LogPos}) {
 		case eventSkip:

@@ -105,6 +105,9 @@ func (a *app) runAgent(ctx context.Context, cli *clientv3.Client, log *slog.Logg
 		RunUnit: func(ctx context.Context, cfg units.Config, r units.Reporter) error {
 			return units.Run(ctx, cfg, r, log) // Run adds task and source to its log lines
 		},
+		PinUnit: func(ctx context.Context, cfg units.Config) (units.Position, error) {
+			return units.Pin(ctx, cfg, log)
+		},
 		Getenv: getenv, Wake: wake, Logger: log, Metrics: metrics, Ready: ready,
 	})
 }

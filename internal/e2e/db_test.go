@@ -80,6 +80,17 @@ func newDataset(t *testing.T, c *cluster, name string, rows int) *dataset {
 		"DROP USER IF EXISTS '"+d.srcUser+"'@'127.0.0.1'",
 		"CREATE USER '"+d.srcUser+"'@'127.0.0.1' IDENTIFIED BY '"+c.env[d.srcPWVar]+"'",
 		"GRANT SELECT, RELOAD, LOCK TABLES, SHOW VIEW, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '"+d.srcUser+"'@'127.0.0.1'",
+	)
+	d.fill(d.src, rows)
+	return d
+}
+
+// fill creates the dataset's database and tables on db with rows rows in
+// t1: the same rows on every server (a mode incremental target starts
+// with the source's rows).
+func (d *dataset) fill(db *sql.DB, rows int) {
+	d.t.Helper()
+	d.exec(db,
 		"CREATE DATABASE `"+d.db+"`",
 		"CREATE TABLE `"+d.db+"`.t1 (id BIGINT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, c VARCHAR(120) NOT NULL, "+
 			"pad CHAR(60) NOT NULL, v DECIMAL(12,2) NULL, ts DATETIME(6) NOT NULL, KEY (k))",
@@ -88,10 +99,9 @@ func newDataset(t *testing.T, c *cluster, name string, rows int) *dataset {
 	)
 	for done := 0; done < rows; done += 100000 {
 		n := min(100000, rows-done)
-		d.exec(d.src, fmt.Sprintf("INSERT INTO `%s`.t1 (k, c, pad, v, ts) SELECT seq %% 1000, CONCAT('row-', seq), "+
+		d.exec(db, fmt.Sprintf("INSERT INTO `%s`.t1 (k, c, pad, v, ts) SELECT seq %% 1000, CONCAT('row-', seq), "+
 			"REPEAT('p', 60), seq / 7, '2026-01-02 03:04:05.123456' FROM `%s`.seq_1_to_%d", d.db, d.db, n))
 	}
-	return d
 }
 
 func (d *dataset) exec(db *sql.DB, stmts ...string) {

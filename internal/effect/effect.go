@@ -65,6 +65,7 @@ type Position struct {
 	File string `json:"file,omitempty"`
 	Pos  uint32 `json:"pos,omitempty"`
 	GTID string `json:"gtid,omitempty"`
+	Time string `json:"time,omitempty"` // RFC 3339, UTC
 }
 
 // Config is what of a subtask's config a unit reads.

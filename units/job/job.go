@@ -55,8 +55,13 @@ type Config struct {
 	Routes []Route
 
 	// Start is where incremental sync begins when no checkpoint exists;
-	// zero means the source's current position.
+	// zero means StartTime, else the source's position when the subtask
+	// is first pinned (units.Pin, or units.Run).
 	Start Position
+	// StartTime, when Start is zero: sync begins at the first transaction
+	// stamped at or after it; changes stamped less than a minute after it
+	// are applied idempotently.
+	StartTime time.Time
 
 	DumpThreads int // parallel dump/load connections (default 4)
 	SyncWorkers int // parallel appliers (default 8)
