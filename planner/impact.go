@@ -53,8 +53,9 @@ func (d *differ) sourceUpdated(c, w spec.Source) []string {
 		how = append(how, credentialsHow(c.Endpoint, w.Endpoint)...)
 		out = append(out, "reconnects "+strings.Join(how, " ")+": "+d.restartClause(w.Name))
 		if moved && len(d.subtasksOf(w.Name, true)) > 0 {
-			out = append(out, "checkpoints are positions in the binlog of "+addr(c.Endpoint)+
-				": "+addr(w.Endpoint)+" must serve the same binlog history (the same GTIDs) for them to resume")
+			out = append(out, "checkpoints belong to the server at "+addr(c.Endpoint)+": if "+addr(w.Endpoint)+
+				" is another server, sync resumes by GTID on the new server if it holds the checkpoints' GTIDs; "+
+				"otherwise the subtask stops with an error (a file:pos is never read on another server, and a dump or load in progress does not move)")
 		}
 	}
 	if c.Flavor != w.Flavor {

@@ -12,7 +12,7 @@ import (
 // Every table of dmplan_meta is defined here, in one list, as
 // internal/store/keys.go holds every etcd key. docs/units.md describes
 // each table; the units read and write them in meta.go (dump/load),
-// sync_checkpoint.go (sync), fresh.go (subtask configuration) and
+// sync_checkpoint.go and sync_identity.go (sync), fresh.go (subtask configuration) and
 // owners.go (the target tables each subtask writes into).
 
 // metaSchema is the target schema that holds every checkpoint. It is never
@@ -127,6 +127,19 @@ var metaDDL = []string{
 		source VARCHAR(64) NOT NULL,
 		fresh_key CHAR(64) NOT NULL,
 		tables MEDIUMTEXT NOT NULL,
+		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	// One row per subtask: the source server every checkpoint of the
+	// subtask belongs to (sync_identity.go): server_uuid (MySQL), server_id
+	// and gtid_domain_id (MariaDB), and the base name of its binlog files.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.source_server (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		server_uuid VARCHAR(64) NOT NULL,
+		server_id INT UNSIGNED NOT NULL,
+		domain_id INT UNSIGNED NOT NULL,
+		binlog_base VARCHAR(255) NOT NULL,
 		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,

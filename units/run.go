@@ -159,6 +159,10 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 		if err := e.reconcileConfig(ctx, target, r); err != nil {
 			return err
 		}
+		// A checkpoint belongs to the server that wrote it (sync_identity.go).
+		if err := e.checkSourceServer(ctx, target); err != nil {
+			return err
+		}
 		if cfg.Mode == ModeFull {
 			pos, err := DumpLoad(ctx, cfg, r, e.baseLog)
 			if err != nil {

@@ -57,6 +57,9 @@ func Pin(ctx context.Context, cfg Config, log *slog.Logger) (Position, error) {
 		if err := e.reconcileConfig(ctx, target, ReporterFunc(func(Progress) {})); err != nil {
 			return err
 		}
+		if err := e.checkSourceServer(ctx, target); err != nil {
+			return err
+		}
 		ck, err := e.pinStart(ctx, target, nil)
 		at = ck.Resume
 		return err

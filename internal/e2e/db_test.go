@@ -15,6 +15,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 
+	"github.com/dmplan/dmplan/internal/mariadbtest"
 	"github.com/dmplan/dmplan/units"
 )
 
@@ -32,20 +33,27 @@ type dataset struct {
 	src, tgt   *sql.DB // root
 	tables     []string
 	nextUpdate atomic.Int64
+	srv        *mariadbtest.Server // the source server (the shared one unless newDatasetOn)
 }
 
 // newDataset creates database e2e_<name> with tables t1 (rows rows) and
 // t2 on the source, the users, and drops leftovers on the target.
 func newDataset(t *testing.T, c *cluster, name string, rows int) *dataset {
 	t.Helper()
+	return newDatasetOn(t, c, source, name, rows)
+}
+
+// newDatasetOn is newDataset on another source server.
+func newDatasetOn(t *testing.T, c *cluster, srv *mariadbtest.Server, name string, rows int) *dataset {
+	t.Helper()
 	under := strings.ReplaceAll(name, "-", "_")
 	d := &dataset{
 		t: t, name: name, db: "e2e_" + under, srcUser: "u_" + under, tgtUser: "t_" + under,
 		srcPWVar: "SRC_PW_" + strings.ToUpper(under), tgtPWVar: "TGT_PW_" + strings.ToUpper(under),
-		tables: []string{"t1", "t2"},
+		tables: []string{"t1", "t2"}, srv: srv,
 	}
 	var err error
-	if d.src, err = source.DB(""); err != nil {
+	if d.src, err = srv.DB(""); err != nil {
 		t.Fatal(err)
 	}
 	if d.tgt, err = target.DB(""); err != nil {
@@ -125,7 +133,7 @@ spec:
   user: %s
   password: ${%s}
   flavor: mariadb
-`, d.name, source.Port, d.srcUser, d.srcPWVar)
+`, d.name, d.srv.Port, d.srcUser, d.srcPWVar)
 }
 
 // taskYAML is the dataset's Task document (mode all) in stage.
@@ -180,7 +188,7 @@ type writer struct {
 
 func (d *dataset) startWriter(perSecond int) *writer {
 	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
-	db, err := source.DB(d.db)
+	db, err := d.srv.DB(d.db)
 	if err != nil {
 		d.t.Fatal(err)
 	}
