@@ -20,8 +20,13 @@ func TestSyncSourceMovedElsewhere(t *testing.T) {
 	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v INT)")
 	syCopySchema(t, p, "d", "t")
 	cfg := p.config("moved", ModeIncremental, []string{"d.*"})
-	r := syStart(t, cfg, syLog(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if _, err := Pin(ctx, cfg, syLog(t)); err != nil { // the start: before the inserts
+		t.Fatal(err)
+	}
 	syExec(t, p.srcDB, "INSERT INTO d.t VALUES (1, 1), (2, 2)")
+	r := syStart(t, cfg, syLog(t))
 	syWaitSame(t, p, 20*time.Second, "d.t=d.t")
 	syWaitCaughtUp(t, p, r, 20*time.Second)
 	r.stop(t)
@@ -39,8 +44,6 @@ func TestSyncSourceMovedElsewhere(t *testing.T) {
 
 	moved := cfg
 	moved.From = syEndpoint(other)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	err := Run(ctx, moved, nil, syLog(t))
 	if !errors.Is(err, ErrPermanent) {
 		t.Fatalf("Run against another server: %v, want a permanent error", err)

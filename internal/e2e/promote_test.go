@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dmplan/dmplan/internal/mariadbtest"
+	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/spec"
 )
 
@@ -161,8 +162,16 @@ func TestSourceFailoverToPromotedReplica(t *testing.T) {
 	d.changeRows(t, 5000)
 	took := d.waitEqual(90 * time.Second)
 	t.Logf("after the promotion the target equals the new source %s after the writes stopped", took)
-	st, _ := c.waitStage(30*time.Second, d.name, "src-"+d.name, spec.StageRunning, syncing(""))
-	if !strings.HasPrefix(st.BinlogFile, "mysql-bin.") || st.Error != "" {
+	// status shows a position in the new server's binlog, with the GTIDs
+	// the promoted server wrote.
+	var rid int
+	if err := rdb.QueryRow("SELECT @@server_id").Scan(&rid); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.waitStage(60*time.Second, d.name, "src-"+d.name, spec.StageRunning, func(s store.SubtaskStatus) bool {
+		return strings.HasPrefix(s.BinlogFile, "mysql-bin.") && strings.Contains(s.GTID, fmt.Sprintf("-%d-", rid))
+	})
+	if st.Error != "" {
 		t.Errorf("status after the move: %+v", st)
 	}
 	d.auditSame(t, rdb, d.tgt)
