@@ -303,7 +303,7 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	if err := st.resolveChanged(ctx, d.target, d.cfg, jobs, d.log); err != nil {
 		return nil, err
 	}
-	created, err := createTargets(ctx, src, d.target, jobs, d.log)
+	created, err := createTargets(ctx, src, d.target, jobs, d.targetName, d.log)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,13 @@ import (
 // on the target's keys (for example sharded AUTO_INCREMENT ids): as in
 // DM, choosing keys that stay unique is left to the user, who may create
 // the target table beforehand.
-func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tableJob, log *slog.Logger) (map[tableRef]bool, error) {
+//
+// Foreign keys come along (created with foreign_key_checks=0, so parents
+// may follow their children), their references renamed by rename, which
+// returns a source table's target name and whether the task replicates it;
+// a key to a table the task does not replicate is left out (fk_ddl.go).
+func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tableJob,
+	rename func(tableRef) (tableRef, bool), log *slog.Logger) (map[tableRef]bool, error) {
 	created := map[tableRef]bool{}
 	conn, err := targetDDLConn(ctx, target)
 	if err != nil {
@@ -59,6 +65,14 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 		ddl, err := showCreateTable(ctx, src, j.src)
 		if err != nil {
 			return nil, err
+		}
+		ddl, dropped, err := retargetForeignKeys(ddl, j.src.Schema, rename)
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("create table %s: %w", j.dst, err))
+		}
+		if len(dropped) > 0 {
+			log.Warn("foreign keys to tables the task does not replicate are left out of the target table",
+				"table", j.dst.String(), "constraints", dropped)
 		}
 		stmt, err := retargetCreate(ddl, j.dst)
 		if err != nil {

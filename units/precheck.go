@@ -65,6 +65,13 @@ func precheck(ctx context.Context, cfg Config) error {
 		return err
 	}
 	fails = append(fails, tf...)
+	if cfg.Mode != ModeFull {
+		probs, err := checkCascades(ctx, src, dst, cfg)
+		if err != nil {
+			return fmt.Errorf("precheck: foreign keys: %w", err)
+		}
+		fails = append(fails, probs...)
+	}
 	if len(fails) > 0 {
 		return &precheckError{Failures: fails}
 	}

@@ -172,6 +172,9 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 			return err
 		}
 	}
+	if err := e.checkCascadesNow(ctx, source, target); err != nil {
+		return err
+	}
 	s := &syncer{
 		syncEnv: e, target: target, source: source,
 		meta:   &syncMeta{db: target, task: cfg.Task, source: cfg.Source, gen: gen},

@@ -28,7 +28,12 @@ func (b *stmtBuilder) addBatch(changes []*syncChange) error {
 		b.byTable, b.next = map[*syncTable][]*syncChange{}, map[uint64]int{}
 	}
 	order := b.order[:0]
+	var fk []*syncChange
 	for _, c := range changes {
+		if c.tbl.fkGroup != "" {
+			fk = append(fk, c)
+			continue
+		}
 		cs := b.byTable[c.tbl]
 		if len(cs) == 0 {
 			order = append(order, c.tbl)
@@ -62,10 +67,48 @@ func (b *stmtBuilder) addBatch(changes []*syncChange) error {
 			return err
 		}
 	}
+	if err := b.addForeignKeyed(fk); err != nil {
+		return err
+	}
+	rendered += len(fk)
 	if rendered != len(changes) {
 		return fmt.Errorf("internal error: %d of %d changes rendered", rendered, len(changes))
 	}
 	return nil
+}
+
+// addForeignKeyed renders the changes of tables in a cascading foreign-key
+// group (fk.go) one statement each, in binlog order across the group's
+// tables, with foreign_key_checks=1 so that the target cascades as the
+// source did — except for changes the source made with the checks off,
+// and for the REPLACE of an idempotent change (a load window), whose
+// implicit delete must not cascade. The session goes back to
+// foreign_key_checks=0 at the end.
+func (b *stmtBuilder) addForeignKeyed(cs []*syncChange) error {
+	checks := false
+	for _, c := range cs {
+		want := !c.noFK && !(c.idem && c.kind != changeDelete)
+		if want != checks {
+			b.addRaw(c, fkChecksStmt[want])
+			checks = want
+		}
+		if err := b.add(c); err != nil {
+			return err
+		}
+	}
+	if checks {
+		b.addRaw(cs[len(cs)-1], fkChecksStmt[false])
+	}
+	return nil
+}
+
+var fkChecksStmt = map[bool]string{true: "SET foreign_key_checks=1", false: "SET foreign_key_checks=0"}
+
+// addRaw appends a statement whose row count is not checked.
+func (b *stmtBuilder) addRaw(c *syncChange, stmt string) {
+	b.start(c, -1)
+	b.buf = append(b.buf, stmt...)
+	b.end()
 }
 
 // groupable: the table's rows are independent of each other (one unique

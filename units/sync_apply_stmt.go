@@ -31,6 +31,7 @@ func (k changeKind) String() string {
 type syncChange struct {
 	kind   changeKind
 	idem   bool // apply so that a second application changes nothing (a load window)
+	noFK   bool // the source applied it with foreign_key_checks=0: so does the target
 	tbl    *syncTable
 	before []any // update, delete: the row before
 	after  []any // insert, update: the row after

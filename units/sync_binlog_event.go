@@ -206,9 +206,12 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	if h.EventType == replication.PARTIAL_UPDATE_ROWS_EVENT {
 		return Permanent(fmt.Errorf("sync %s: partial JSON updates: set binlog_row_value_options='' on the source", where()))
 	}
+	// The source session ran with foreign_key_checks=0: its foreign keys
+	// did not cascade (the rows event's NO_FOREIGN_KEY_CHECKS flag).
+	noFK := e.Flags&rowsNoForeignKeyChecks != 0
 	for i := 0; i+step <= len(e.Rows); i += step {
 		seq := syncSeq{File: s.fileIdx, Pos: h.LogPos, Row: uint32(i / step)}
-		c := &syncChange{kind: kind, idem: idem, tbl: t, seq: seq, file: s.file, ts: h.Timestamp, recv: recv}
+		c := &syncChange{kind: kind, idem: idem, noFK: noFK, tbl: t, seq: seq, file: s.file, ts: h.Timestamp, recv: recv}
 		switch kind {
 		case changeInsert:
 			c.after = e.Rows[i]
@@ -231,6 +234,9 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	return nil
 }
 
+// rowsNoForeignKeyChecks is the rows event flag NO_FOREIGN_KEY_CHECKS_F.
+const rowsNoForeignKeyChecks = 0x0002
+
 // appliedBefore reports whether a change was committed by an earlier run:
 // its worker's mark is at or after it (docs/units.md, "Sync").
 func (s *syncer) appliedBefore(c *syncChange) bool {
@@ -238,7 +244,7 @@ func (s *syncer) appliedBefore(c *syncChange) bool {
 	if c.kind != changeInsert {
 		row = c.before
 	}
-	w := int(routeHash(c.tbl, row) % uint64(len(s.marks)))
+	w := int(workerHash(c.tbl, row) % uint64(len(s.marks)))
 	return c.seq.lessEq(s.marks[w])
 }
 

@@ -137,6 +137,16 @@ func routeHash(t *syncTable, row []any) uint64 {
 	return uint64(newHash().str(t.quoted))
 }
 
+// workerHash picks a change's worker: the routing hash, or the hash of
+// its table's foreign-key group, whose changes one worker applies in
+// binlog order (fk.go).
+func workerHash(t *syncTable, row []any) uint64 {
+	if t.fkGroup != "" {
+		return uint64(newHash().str(t.fkGroup).byte(1))
+	}
+	return routeHash(t, row)
+}
+
 // changeKeys appends the hashes of every key a change touches, for the
 // row images given: each unique index without NULLs, and the table
 // itself when it has no key.

@@ -13,7 +13,7 @@ func (s *syncer) dispatch(ctx context.Context, c *syncChange) error {
 	if c.kind != changeInsert {
 		row = c.before
 	}
-	wi := int(routeHash(c.tbl, row) % uint64(len(s.workers)))
+	wi := int(workerHash(c.tbl, row) % uint64(len(s.workers)))
 	s.keys = changeKeys(s.keys[:0], c.tbl, c.before, c.after)
 	done := s.doneOf
 	if s.caus.conflict(s.keys, wi, done) || s.caus.full(done) {

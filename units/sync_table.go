@@ -50,6 +50,10 @@ type syncTable struct {
 	writable []int     // columns written: all but the generated ones
 	// insertHead is "INSERT INTO `db`.`t` (`a`,`b`) VALUES ", replaceHead the same with REPLACE.
 	insertHead, replaceHead string
+	// fkGroup names the group of tables that cascading foreign keys link
+	// this one to ("" when none): its changes are applied by one worker, in
+	// binlog order, with foreign_key_checks=1 (fk.go).
+	fkGroup string
 }
 
 // readSyncTable reads the definition of a target table.
@@ -192,6 +196,9 @@ var errNoTargetTable = errors.New("table does not exist on the target")
 // empties it.
 type tableCache struct {
 	byDst map[tableRef]*syncTable
+	// groups: the target's cascading foreign-key groups (fk.go), read
+	// with the first table after each reset
+	groups map[tableRef]*fkGroup
 }
 
 func newTableCache() *tableCache { return &tableCache{byDst: map[tableRef]*syncTable{}} }
@@ -200,6 +207,13 @@ func (c *tableCache) get(ctx context.Context, q querier, dst tableRef) (*syncTab
 	if t, ok := c.byDst[dst]; ok {
 		return t, nil
 	}
+	if c.groups == nil {
+		edges, err := readForeignKeys(ctx, q, nil)
+		if err != nil {
+			return nil, fmt.Errorf("read the target's foreign keys: %w", err)
+		}
+		c.groups = fkGroups(edges)
+	}
 	t, err := readSyncTable(ctx, q, dst)
 	if errors.Is(err, ErrTableNotFound) {
 		return nil, fmt.Errorf("%s: %w", dst, errNoTargetTable)
@@ -207,8 +221,11 @@ func (c *tableCache) get(ctx context.Context, q querier, dst tableRef) (*syncTab
 	if err != nil {
 		return nil, err
 	}
+	if g := c.groups[dst]; g != nil {
+		t.fkGroup = g.name
+	}
 	c.byDst[dst] = t
 	return t, nil
 }
 
-func (c *tableCache) reset() { clear(c.byDst) }
+func (c *tableCache) reset() { clear(c.byDst); c.groups = nil }

@@ -54,6 +54,11 @@ type Config struct {
 	Tables []string // table filter rules (internal/tablefilter syntax), in order
 	Routes []Route
 
+	// AcceptLostCascades are patterns (table-filter syntax) of source
+	// tables whose foreign-key cascades the user accepts the target may
+	// not reproduce (units/fk.go); any other such table fails the precheck.
+	AcceptLostCascades []string
+
 	// Start is where incremental sync begins when no checkpoint exists;
 	// zero means StartTime, else the source's position when the subtask
 	// is first pinned (units.Pin, or units.Run).
