@@ -61,8 +61,9 @@ func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Sour
 	d.Config = units.Config{
 		Task: sub.Task, Source: sub.Source, Mode: units.Mode(sub.Mode),
 		From: from, Flavor: string(src.Flavor), To: to,
-		Tables:      append([]string(nil), sub.Tables...),
-		DumpThreads: sub.Dump.Threads, SyncWorkers: sub.Sync.Workers, SyncBatch: sub.Sync.Batch,
+		Tables:             append([]string(nil), sub.Tables...),
+		AcceptLostCascades: append([]string(nil), sub.AcceptLostCascades...),
+		DumpThreads:        sub.Dump.Threads, SyncWorkers: sub.Sync.Workers, SyncBatch: sub.Sync.Batch,
 	}
 	for _, r := range sub.Routes {
 		d.Config.Routes = append(d.Config.Routes, units.Route{From: r.From, To: r.To})

@@ -46,6 +46,8 @@
 //	                                                  existing rows not copied); tables no longer matched
 //	                                                  keep their rows in the target, their changes stop
 //	spec.target.user, .password    restart   update   reconnect, restart from the checkpoints
+//	spec.acceptLostCascades        restart   update   sync checks the foreign-key cascades again when it
+//	                                                  starts (no effect in mode full)
 //	spec.routes (mode incremental) restart   update   changes from now on follow the new routes; rows
 //	                                                  already in the target are not moved
 //	spec.routes (modes all, full)  fresh     replace  target tables are dumped again with the new routes

@@ -16,6 +16,8 @@ func EffectConfig(sub Subtask, src *spec.Source) effect.Config {
 		DumpThreads: sub.Dump.Threads,
 		SyncWorkers: sub.Sync.Workers,
 		SyncBatch:   sub.Sync.Batch,
+
+		AcceptLostCascades: sub.AcceptLostCascades,
 	}
 	if src != nil {
 		c.Source = effectEndpoint(src.Endpoint)

@@ -62,6 +62,9 @@ func taskFields(t spec.Task) fields {
 	f.add("spec.dump.threads", strconv.Itoa(t.Dump.Threads))
 	f.add("spec.sync.workers", strconv.Itoa(t.Sync.Workers))
 	f.add("spec.sync.batch", strconv.Itoa(t.Sync.Batch))
+	if len(t.AcceptLostCascades) > 0 {
+		f.add("spec.acceptLostCascades", renderList(t.AcceptLostCascades))
+	}
 	return f
 }
 
@@ -80,6 +83,9 @@ func subtaskFields(s Subtask) fields {
 	f.add("spec.dump.threads", strconv.Itoa(s.Dump.Threads))
 	f.add("spec.sync.workers", strconv.Itoa(s.Sync.Workers))
 	f.add("spec.sync.batch", strconv.Itoa(s.Sync.Batch))
+	if len(s.AcceptLostCascades) > 0 {
+		f.add("spec.acceptLostCascades", renderList(s.AcceptLostCascades))
+	}
 	return f
 }
 

@@ -20,6 +20,9 @@ func (d *differ) taskCreated(t spec.Task) []string {
 	default:
 		out = append(out, "dumps "+filterDesc(t.Tables)+" from "+from+" into "+into+", then replicates their changes")
 	}
+	if len(t.AcceptLostCascades) > 0 && t.Mode != spec.ModeFull {
+		out = append(out, cascadesLine(t.AcceptLostCascades))
+	}
 	if t.Stage != spec.StageRunning {
 		line := "created " + string(t.Stage) + ": nothing runs until spec.stage is running"
 		if t.Mode == spec.ModeIncremental {
@@ -92,6 +95,9 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 		fresh = fresh || f
 		out = append(out, l...)
 	}
+	if !slices.Equal(c.AcceptLostCascades, w.AcceptLostCascades) && w.Mode != spec.ModeFull && !fresh {
+		out = append(out, acceptCascadesLine(c.AcceptLostCascades, w.AcceptLostCascades, w))
+	}
 	if c.Stage != w.Stage {
 		out = append(out, stageLine(c, w))
 	}
@@ -103,6 +109,27 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 		}
 	}
 	return action, out
+}
+
+// cascadesLine says what spec.acceptLostCascades lets happen.
+func cascadesLine(accept []string) string {
+	return "foreign-key cascades into " + names(accept) + " need not be reproduced on the target: " +
+		"their rows may keep what the source's ON DELETE/ON UPDATE actions changed"
+}
+
+// acceptCascadesLine says what a change of spec.acceptLostCascades does.
+func acceptCascadesLine(c, w []string, t spec.Task) string {
+	what := "running subtasks restart, and sync stops if the target cannot reproduce a cascade into a table not listed"
+	if t.Stage != spec.StageRunning {
+		what = "checked when " + t.Name + " runs again (it is " + string(t.Stage) + ")"
+	}
+	switch {
+	case len(w) == 0:
+		return "acceptLostCascades removed: " + what
+	case len(c) == 0:
+		return "acceptLostCascades added: " + cascadesLine(w) + "; " + what
+	}
+	return "acceptLostCascades changed: " + cascadesLine(w) + "; " + what
 }
 
 func modeLine(c, w spec.Task) []string {

@@ -43,6 +43,8 @@ type Subtask struct {
 	Dump   spec.DumpConfig `json:"dump"`
 	Sync   spec.SyncConfig `json:"sync"`
 	Stage  spec.Stage      `json:"-"` // stored under its own key
+	// AcceptLostCascades: spec.Task.AcceptLostCascades.
+	AcceptLostCascades []string `json:"acceptLostCascades,omitempty"`
 }
 
 // Subtasks derives one Subtask per task x source.
@@ -61,6 +63,7 @@ func subtaskOf(t spec.Task, src string) Subtask {
 	st := Subtask{
 		Task: t.Name, Source: src, Mode: t.Mode, Target: t.Target,
 		Tables: t.Tables, Routes: t.Routes, Dump: t.Dump, Sync: t.Sync, Stage: t.Stage,
+		AcceptLostCascades: t.AcceptLostCascades,
 	}
 	if p, ok := t.Start[src]; ok {
 		st.Start = &p

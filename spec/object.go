@@ -41,7 +41,7 @@ type object struct {
 }
 
 // maxFields is the most fields an object has (a Task's spec).
-const maxFields = 9
+const maxFields = 16
 
 // field is one key of a mapping and its value, both as written (a value
 // may be an alias).

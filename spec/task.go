@@ -3,10 +3,12 @@ package spec
 import (
 	"slices"
 	"sort"
+
+	"github.com/dmplan/dmplan/internal/tablefilter"
 )
 
 var (
-	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync"}
+	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync", "acceptLostCascades"}
 	targetFields = []string{"host", "port", "user", "password", "tls"}
 )
 
@@ -50,6 +52,7 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 	t.Tables = d.tables(&o)
 	t.Routes = d.routes(&o)
 	t.Start = d.start(&o, t.Mode, refs)
+	t.AcceptLostCascades = d.acceptLostCascades(&o)
 
 	if do, ok := o.child("dump", "threads"); ok {
 		t.Dump.Threads = int(do.integer("threads", DefaultDumpThreads, 1, maxDumpThreads))
@@ -59,6 +62,25 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 		t.Sync.Batch = int(so.integer("batch", DefaultSyncBatch, 1, maxSyncBatch))
 	}
 	return t, refs
+}
+
+// acceptLostCascades decodes spec.acceptLostCascades: table patterns
+// without "!", canonical, in order.
+func (d *decoder) acceptLostCascades(o *object) []string {
+	var out []string
+	for _, s := range o.strList("acceptLostCascades") {
+		p, err := tablefilter.ParsePattern(s.value)
+		if err != nil {
+			d.errorf(s.at, "spec.acceptLostCascades[%d] %v", s.index, err)
+			continue
+		}
+		if p.Exclude {
+			d.errorf(s.at, "spec.acceptLostCascades[%d] %q: must not start with \"!\"; list the tables whose cascades may be lost", s.index, s.value)
+			continue
+		}
+		out = append(out, p.String())
+	}
+	return out
 }
 
 func (d *decoder) mode(o *object) Mode {

@@ -135,6 +135,10 @@ type Task struct {
 	Start   map[string]StartPos `json:"start,omitempty"`
 	Dump    DumpConfig          `json:"dump"`
 	Sync    SyncConfig          `json:"sync"`
+	// AcceptLostCascades are table patterns (canonical, in order) of source
+	// tables whose foreign-key cascades the user accepts the target may not
+	// reproduce; any other such table stops the subtask (docs/units.md).
+	AcceptLostCascades []string `json:"acceptLostCascades,omitempty"`
 }
 
 // Defaults applied by the loader when a field is absent.

@@ -18,7 +18,8 @@ func EffectConfig(cfg Config) effect.Config {
 	c := effect.Config{Mode: effect.Mode(cfg.Mode), Flavor: cfg.Flavor, Tables: cfg.Tables,
 		Source:      effect.Endpoint{Host: cfg.From.Host, Port: cfg.From.Port, User: cfg.From.User},
 		Target:      effect.Endpoint{Host: cfg.To.Host, Port: cfg.To.Port, User: cfg.To.User},
-		DumpThreads: cfg.DumpThreads, SyncWorkers: cfg.SyncWorkers, SyncBatch: cfg.SyncBatch}
+		DumpThreads: cfg.DumpThreads, SyncWorkers: cfg.SyncWorkers, SyncBatch: cfg.SyncBatch,
+		AcceptLostCascades: cfg.AcceptLostCascades}
 	for _, r := range cfg.Routes {
 		c.Routes = append(c.Routes, effect.Route{From: r.From, To: r.To})
 	}

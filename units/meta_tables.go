@@ -21,7 +21,7 @@ const metaSchema = "dmplan_meta"
 
 // metaDDL creates dmplan_meta. Every statement is idempotent.
 var metaDDL = []string{
-	"CREATE DATABASE IF NOT EXISTS " + QuoteIdent(metaSchema) + " DEFAULT CHARACTER SET utf8mb4",
+	"CREATE DATABASE IF NOT EXISTS " + QuoteIdent(metaSchema) + " DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
 
 	// Dump and load.
 	//
@@ -36,7 +36,7 @@ var metaDDL = []string{
 		gtid TEXT NOT NULL,
 		taken_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source, snapshot_id)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	// One row per source table being loaded: where it goes, the columns
 	// written and the key chunks are cut by (JSON lists), and whether this
 	// subtask created the target table.
@@ -51,7 +51,7 @@ var metaDDL = []string{
 		chunk_key TEXT NOT NULL,
 		created_target TINYINT NOT NULL DEFAULT 0,
 		PRIMARY KEY (task, source, src_schema, src_table)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	// One row per chunk: the key range (lo_key, hi_key] (NULL: unbounded).
 	// A chunk is recorded (done = 0) before its rows are read; the row
 	// becomes done = 1, with the snapshot the rows came from, in the same
@@ -69,7 +69,7 @@ var metaDDL = []string{
 		row_count BIGINT UNSIGNED NOT NULL DEFAULT 0,
 		byte_count BIGINT UNSIGNED NOT NULL DEFAULT 0,
 		PRIMARY KEY (task, source, src_schema, src_table, seq)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	// One row when dump+load has finished: where sync starts.
 	`CREATE TABLE IF NOT EXISTS dmplan_meta.load_done (
 		task VARCHAR(64) NOT NULL,
@@ -79,7 +79,7 @@ var metaDDL = []string{
 		gtid TEXT NOT NULL,
 		finished_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 
 	// Sync (docs/units.md, "Sync").
 	//
@@ -103,7 +103,7 @@ var metaDDL = []string{
 		pending_fp CHAR(64) NOT NULL DEFAULT '',
 		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	// One row per subtask and worker: the sequence number of the last row
 	// change that worker committed, written in the same target transaction
 	// as the change itself.
@@ -115,7 +115,7 @@ var metaDDL = []string{
 		binlog_pos BIGINT UNSIGNED NOT NULL,
 		row_idx INT UNSIGNED NOT NULL,
 		PRIMARY KEY (task, source, worker)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 
 	// Subtask configuration.
 	//
@@ -129,7 +129,7 @@ var metaDDL = []string{
 		tables MEDIUMTEXT NOT NULL,
 		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	// One row per subtask: the source server every checkpoint of the
 	// subtask belongs to (sync_identity.go): server_uuid (MySQL), server_id
 	// and gtid_domain_id (MariaDB), and the base name of its binlog files.
@@ -142,7 +142,7 @@ var metaDDL = []string{
 		binlog_base VARCHAR(255) NOT NULL,
 		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	// One row per subtask, source table and the target table its rows
 	// went to, in any mode: state current (written now), deselected (the
 	// filter left the source table out since) or orphaned (the routes send
@@ -160,7 +160,7 @@ var metaDDL = []string{
 		updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source, src_schema, src_table, dst_schema, dst_table),
 		KEY by_target (dst_schema, dst_table)
-	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 }
 
 // ensureMeta creates dmplan_meta and every table of it that is missing.
@@ -168,24 +168,39 @@ var metaDDL = []string{
 // every run but the first) and creates the missing ones at once on
 // separate connections when db is a pool: each CREATE TABLE waits for
 // its own fsyncs (about 30-150 ms each at innodb_flush_log_at_trx_commit=1).
+//
+// Every table is in a binary collation (utf8mb4_bin): schema and table
+// names are keys, and with lower_case_table_names=0 `Shop`.`Orders` and
+// `shop`.`orders` are two tables. Tables created by an older dmplan in
+// the default (case-insensitive) collation are converted.
 func ensureMeta(ctx context.Context, db querier) error {
 	fail := func(err error) error { return fmt.Errorf("create %s tables: %w", metaSchema, err) }
 	have := map[string]bool{}
-	rows, err := db.QueryContext(ctx, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", metaSchema)
+	var old []string
+	rows, err := db.QueryContext(ctx, "SELECT TABLE_NAME, COALESCE(TABLE_COLLATION, '') FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", metaSchema)
 	if err != nil {
 		return fail(err)
 	}
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var name, coll string
+		if err := rows.Scan(&name, &coll); err != nil {
 			rows.Close()
 			return fail(err)
 		}
 		have[strings.ToLower(name)] = true
+		if coll != "" && coll != "utf8mb4_bin" {
+			old = append(old, name)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fail(err)
+	}
+	for _, name := range old {
+		if _, err := db.ExecContext(ctx, "ALTER TABLE "+quoteTable(metaSchema, name)+
+			" CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"); err != nil {
+			return fmt.Errorf("convert %s to a binary collation: %w", quoteTable(metaSchema, name), err)
+		}
 	}
 	var missing []string
 	for _, stmt := range metaDDL[1:] {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,6 +95,11 @@ func TestSyncNameCase(t *testing.T) {
 			p.srcDB.ExecContext(ctx, "DELETE FROM "+q+" WHERE id = ?", id)
 		}
 	})
+	// dmplan_meta as an older dmplan created it, in a case-insensitive
+	// collation: converted on the first run.
+	for _, stmt := range metaDDL {
+		syExec(t, p.dstDB, strings.NewReplacer(" COLLATE=utf8mb4_bin", "", " COLLATE utf8mb4_bin", "").Replace(stmt))
+	}
 	cfg := p.config("names", ModeAll, []string{"lower_db.*", "CaseDB.*", "casedb.*"})
 	r := syStart(t, cfg, syLog(t))
 	time.Sleep(2 * time.Second)
@@ -102,5 +108,10 @@ func TestSyncNameCase(t *testing.T) {
 	syChecksumsEqual(t, p, 30*time.Second, tables...)
 	if err := r.stop(t); err != context.Canceled {
 		t.Fatalf("Run returned %v", err)
+	}
+	var n int
+	if err := p.dstDB.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dmplan_meta'
+		AND TABLE_COLLATION <> 'utf8mb4_bin'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d dmplan_meta tables are not in utf8mb4_bin (%v)", n, err)
 	}
 }

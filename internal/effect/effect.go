@@ -81,6 +81,8 @@ type Config struct {
 	DumpThreads int
 	SyncWorkers int
 	SyncBatch   int
+
+	AcceptLostCascades []string
 }
 
 // Field is one field of Config as the rule classifies it.
@@ -126,6 +128,12 @@ var Fields = []Field{
 		}
 		return Tuning
 	}, func(c Config) any { return c.DumpThreads }},
+	{"spec.acceptLostCascades", func(m Mode) Effect {
+		if m == ModeFull {
+			return None // the foreign keys are checked by sync only
+		}
+		return Restart
+	}, func(c Config) any { return c.AcceptLostCascades }},
 	{"spec.sync.workers", syncTuning, func(c Config) any { return c.SyncWorkers }},
 	{"spec.sync.batch", syncTuning, func(c Config) any { return c.SyncBatch }},
 }
