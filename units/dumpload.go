@@ -122,6 +122,11 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 		return Position{}, err
 	}
 	defer src.Close()
+	if lctn, err := readLowerCaseTableNames(ctx, src); err != nil {
+		return Position{}, fmt.Errorf("dump %s/%s: source: %w", cfg.Task, cfg.Source, err)
+	} else if lctn != 0 {
+		filter, router = filter.Folded(), router.Folded() // names.go
+	}
 	target, err := Open(cfg.To, opts.Loaders+opts.Readers+2) // loaders keep theirs; readers split chunks
 	if err != nil {
 		return Position{}, err

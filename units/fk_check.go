@@ -13,21 +13,13 @@ import (
 // what to do. A target table that does not exist yet is taken to be
 // created by the load, with its keys.
 func checkCascades(ctx context.Context, src, dst querier, cfg Config) ([]string, error) {
-	filter, err := tablefilter.Parse(cfg.Tables)
+	lctn, err := readLowerCaseTableNames(ctx, src)
 	if err != nil {
-		return nil, Permanent(fmt.Errorf("table filter: %w", err))
+		return nil, fmt.Errorf("source: %w", err)
 	}
-	accept, err := tablefilter.Parse(cfg.AcceptLostCascades)
+	filter, router, accept, err := foldedFilters(cfg, lctn)
 	if err != nil {
-		return nil, Permanent(fmt.Errorf("acceptLostCascades: %w", err))
-	}
-	routes := make([]tablefilter.Route, len(cfg.Routes))
-	for i, rt := range cfg.Routes {
-		routes[i] = tablefilter.Route{From: rt.From, To: rt.To}
-	}
-	router, err := tablefilter.ParseRoutes(routes)
-	if err != nil {
-		return nil, Permanent(fmt.Errorf("routes: %w", err))
+		return nil, err
 	}
 	schemas, err := matchingSchemas(ctx, src, filter)
 	if err != nil {

@@ -72,6 +72,11 @@ func precheck(ctx context.Context, cfg Config) error {
 		}
 		fails = append(fails, probs...)
 	}
+	names, err := nameCollisions(ctx, src, dst, cfg)
+	if err != nil {
+		return fmt.Errorf("precheck: table names: %w", err)
+	}
+	fails = append(fails, names...)
 	if len(fails) > 0 {
 		return &precheckError{Failures: fails}
 	}

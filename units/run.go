@@ -146,6 +146,9 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 		if err := precheck(ctx, cfg); err != nil {
 			return err
 		}
+		if err := e.readNameCase(ctx); err != nil {
+			return err
+		}
 		e.checked = true
 	}
 	target, err := openSyncTarget(cfg.To, cfg.SyncWorkers+4)

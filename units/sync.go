@@ -31,6 +31,8 @@ type syncEnv struct {
 	checked bool
 	// owned: the target tables this run registered (owners.go)
 	owned *ownedTables
+	// lctn: the source's lower_case_table_names (names.go)
+	lctn int
 	// serialUntil: after an apply error that is not a lost connection,
 	// the next attempt applies changes one at a time up to the failed
 	// batch, so causality imperfections (collations, foreign keys,

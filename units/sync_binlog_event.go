@@ -271,10 +271,10 @@ func (s *syncer) route(schema, table string) *srcRoute {
 	if slices.Contains(systemSchemas, strings.ToLower(schema)) || !s.filter.Match(schema, table) {
 		r.skip = true
 	} else {
-		db, tbl := s.router.Route(schema, table)
+		db, tbl := s.router.Route(s.storedName(schema), s.storedName(table))
 		r.dst = tableRef{db, tbl}
 		for _, rule := range s.router.Rules() {
-			if rule.From.Match(schema, table) {
+			if rule.From.Match(s.foldName(schema), s.foldName(table)) {
 				_, _, literal := rule.From.Literal()
 				r.merged = !literal
 				break

@@ -112,6 +112,9 @@ func (r ddlResolver) Route(schema, table string) ddl.Route {
 	return ddl.Route{Skip: x.skip, To: ddl.Table(x.dst), Merged: x.merged}
 }
 
+// StoredName is a name as the source stores it (names.go).
+func (r ddlResolver) StoredName(name string) string { return r.s.storedName(name) }
+
 func (r ddlResolver) Replicates(schema string) bool {
 	return !slices.Contains(systemSchemas, strings.ToLower(schema)) && r.s.filter.MatchSchema(schema)
 }

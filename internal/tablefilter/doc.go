@@ -22,8 +22,8 @@
 //
 // Matching is case-sensitive, as MySQL's schema and table names are on Linux
 // (lower_case_table_names=0): "Shop.*" does not match database "shop".
-// Callers that talk to a server with case-insensitive names must fold the
-// case of both patterns and names themselves.
+// Filter.Folded and Router.Folded compare in lower case instead, as a server
+// with lower_case_table_names 1 or 2 does.
 //
 // # Filters
 //

@@ -3,6 +3,7 @@ package tablefilter
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Filter is an ordered list of patterns: for each table the last pattern
@@ -10,6 +11,18 @@ import (
 // Filter matches nothing.
 type Filter struct {
 	rules []Pattern
+	fold  bool // names and patterns compared in lower case
+}
+
+// Folded returns the filter comparing names case-insensitively, as a server
+// with lower_case_table_names 1 or 2 does: its patterns are lower-cased,
+// and so is every name before it is matched.
+func (f Filter) Folded() Filter {
+	out := Filter{fold: true, rules: make([]Pattern, len(f.rules))}
+	for i, p := range f.rules {
+		out.rules[i] = p.folded()
+	}
+	return out
 }
 
 // Parse parses patterns in order. The error lists every pattern that does
@@ -45,6 +58,9 @@ func (f Filter) Strings() []string {
 
 // Match reports whether the filter selects the table db.table.
 func (f Filter) Match(db, table string) bool {
+	if f.fold {
+		db, table = strings.ToLower(db), strings.ToLower(table)
+	}
 	for i := len(f.rules) - 1; i >= 0; i-- {
 		if p := f.rules[i]; p.Match(db, table) {
 			return !p.Exclude
@@ -60,6 +76,9 @@ func (f Filter) Match(db, table string) bool {
 // A later exclude whose table part is "*", or that matches an include's
 // literal table name, is recognised as covering that include.
 func (f Filter) MatchSchema(db string) bool {
+	if f.fold {
+		db = strings.ToLower(db)
+	}
 	for i, p := range f.rules {
 		if p.Exclude || !p.db.match(db) {
 			continue

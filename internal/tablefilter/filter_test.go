@@ -109,3 +109,42 @@ func TestFilterStrings(t *testing.T) {
 		t.Errorf("Patterns() has %d patterns, want 2", n)
 	}
 }
+
+func TestFolded(t *testing.T) {
+	f, err := Parse([]string{"Shop.*", "!shop.TMP_*", "`My.DB`.[A-C]x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		db, table   string
+		exact, fold bool
+	}{
+		{"Shop", "orders", true, true},
+		{"shop", "Orders", false, true},
+		{"SHOP", "tmp_1", false, false},
+		{"Shop", "tmp_1", true, false},
+		{"shop", "TMP_1", false, false},
+		{"my.db", "bx", false, true},
+		{"My.DB", "Bx", true, true},
+	} {
+		if got := f.Match(tc.db, tc.table); got != tc.exact {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.db, tc.table, got, tc.exact)
+		}
+		if got := f.Folded().Match(tc.db, tc.table); got != tc.fold {
+			t.Errorf("Folded().Match(%q, %q) = %v, want %v", tc.db, tc.table, got, tc.fold)
+		}
+	}
+	if f.MatchSchema("SHOP") || !f.Folded().MatchSchema("SHOP") {
+		t.Error("MatchSchema does not fold as it should")
+	}
+	rt, err := ParseRoutes([]Route{{From: "Shop_*.Orders", To: "Shop.All_Orders"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db, tb := rt.Route("shop_1", "orders"); db != "shop_1" || tb != "orders" {
+		t.Errorf("exact Route matched a name differing in case: %s.%s", db, tb)
+	}
+	if db, tb := rt.Folded().Route("SHOP_1", "orders"); db != "Shop" || tb != "All_Orders" {
+		t.Errorf("Folded().Route = %s.%s, want Shop.All_Orders (targets keep their spelling)", db, tb)
+	}
+}

@@ -74,6 +74,16 @@ func (p Pattern) String() string {
 	return b.String()
 }
 
+// folded is the pattern in lower case (its canonical spelling lower-cased
+// parses back: escapes and quotes are not letters).
+func (p Pattern) folded() Pattern {
+	q, err := ParsePattern(strings.ToLower(p.String()))
+	if err != nil {
+		return p // cannot happen: lower-casing keeps a canonical spelling valid
+	}
+	return q
+}
+
 // Match reports whether the table db.table matches the pattern, ignoring
 // whether the pattern excludes.
 func (p Pattern) Match(db, table string) bool { return p.db.match(db) && p.table.match(table) }

@@ -3,6 +3,7 @@ package tablefilter
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Route maps the tables matching From (a pattern without '!') to the table
@@ -62,6 +63,19 @@ func (r RouteRule) Route() Route {
 // renames nothing.
 type Router struct {
 	rules []RouteRule
+	fold  bool // names and From patterns compared in lower case
+}
+
+// Folded returns the router matching names case-insensitively, as a server
+// with lower_case_table_names 1 or 2 does (see Filter.Folded). Targets keep
+// their spelling.
+func (rt Router) Folded() Router {
+	out := Router{fold: true, rules: make([]RouteRule, len(rt.rules))}
+	for i, r := range rt.rules {
+		r.From = r.From.folded()
+		out.rules[i] = r
+	}
+	return out
 }
 
 // ParseRoutes parses routes in order. The error lists every route that does
@@ -86,8 +100,12 @@ func ParseRoutes(routes []Route) (Router, error) {
 // Route returns the target name of db.table: the To of the first route
 // whose From matches, or db.table unchanged when none does.
 func (rt Router) Route(db, table string) (tdb, ttable string) {
+	mdb, mtable := db, table
+	if rt.fold {
+		mdb, mtable = strings.ToLower(db), strings.ToLower(table)
+	}
 	for _, r := range rt.rules {
-		if r.From.Match(db, table) {
+		if r.From.Match(mdb, mtable) {
 			return r.ToDB, r.ToTable
 		}
 	}

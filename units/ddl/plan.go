@@ -35,6 +35,22 @@ type Resolver interface {
 	Replicates(schema string) bool
 }
 
+// NameStorer is implemented by a Resolver whose source stores names in
+// another spelling than a statement may use: with lower_case_table_names=1
+// `CREATE TABLE Shop.Orders` creates shop.orders. The planner then routes
+// the stored names, and a name spelt otherwise is rewritten to its target
+// (quoted) in the statement.
+type NameStorer interface {
+	StoredName(name string) string
+}
+
+func storedName(r Resolver, name string) string {
+	if n, ok := r.(NameStorer); ok {
+		return n.StoredName(name)
+	}
+	return name
+}
+
 // Plan is what a source statement becomes on the target.
 type Plan struct {
 	Kind   string   // e.g. "ALTER TABLE", for logs
@@ -73,6 +89,7 @@ func PlanStatement(r Resolver, schema, query string, sqlMode uint64) (*Plan, err
 		return nil, fmt.Errorf("%s: dmplan cannot read it (%v); if it touches replicated tables apply it to the target by hand, "+
 			"then restart the task from a position after it", kind, err)
 	}
+	schema = storedName(r, schema)
 	b := &builder{r: r, schema: schema, query: query, t: &tokStream{toks: toks}, plan: &Plan{UseDB: schema}}
 	return b.build()
 }
@@ -99,14 +116,15 @@ func (b *builder) resolve(n nameRef) (Table, Route) {
 	if db == "" {
 		db = b.schema
 	}
-	src := Table{db, n.table}
-	r := b.r.Route(db, n.table)
+	written := Table{db, n.table}
+	src := Table{storedName(b.r, db), storedName(b.r, n.table)}
+	r := b.r.Route(src.Schema, src.Name)
 	if r.Skip {
 		return src, r
 	}
 	b.plan.Src = append(b.plan.Src, src)
 	b.plan.Tables = append(b.plan.Tables, r.To)
-	if r.To != src {
+	if r.To != written {
 		b.edits = append(b.edits, edit{n.start, n.end, r.To.String()})
 	}
 	return src, r
@@ -305,9 +323,12 @@ func (b *builder) database() error {
 	if tok.kind != tokWord && tok.kind != tokIdent {
 		return b.unsupported("the database name")
 	}
-	if b.dbMatch(tok.text) {
-		b.plan.DBs = []string{tok.text}
+	if db := storedName(b.r, tok.text); b.dbMatch(db) {
+		b.plan.DBs = []string{db}
 		b.plan.UseDB = ""
+		if db != tok.text {
+			b.edits = append(b.edits, edit{tok.start, tok.end, QuoteIdent(db)})
+		}
 	}
 	return nil
 }
