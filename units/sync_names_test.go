@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dmplan/dmplan/internal/mariadbtest"
 )
 
 // syChecksumsEqual waits until CHECKSUM TABLE gives the same sum on both
@@ -113,5 +115,44 @@ func TestSyncNameCase(t *testing.T) {
 	if err := p.dstDB.QueryRow(`SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dmplan_meta'
 		AND TABLE_COLLATION <> 'utf8mb4_bin'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d dmplan_meta tables are not in utf8mb4_bin (%v)", n, err)
+	}
+}
+
+// TestSyncNameCaseFolded: a source with lower_case_table_names=1 stores
+// names in lower case; the filter and routes, written in any case, match
+// them, and DDL that spells names in another case reaches the right
+// tables of a target with lower_case_table_names=0.
+func TestSyncNameCaseFolded(t *testing.T) {
+	p := &syPair{src: syServer(t, mariadbtest.Options{Extra: []string{"lower_case_table_names=1"}}),
+		dst: syServer(t, mariadbtest.Options{NoBinlog: true})}
+	var err error
+	if p.srcDB, err = p.src.DB(""); err != nil {
+		t.Fatal(err)
+	}
+	if p.dstDB, err = p.dst.DB(""); err != nil {
+		t.Fatal(err)
+	}
+	syExec(t, p.srcDB, "CREATE DATABASE Shop",
+		"CREATE TABLE Shop.Orders (id INT PRIMARY KEY, v INT NOT NULL)",
+		"CREATE TABLE Shop.Items (id INT PRIMARY KEY, v INT NOT NULL)",
+		"INSERT INTO Shop.Orders SELECT seq, seq FROM shop.seq_1_to_500",
+		"INSERT INTO SHOP.ITEMS SELECT seq, seq FROM shop.seq_1_to_500")
+	cfg := p.config("folded", ModeAll, []string{"Shop.*", "!SHOP.Tmp*"}, Route{From: "SHOP.ITEMS", To: "Shop2.Items"})
+	r := syStart(t, cfg, syLog(t))
+	syWaitCaughtUp(t, p, r, 60*time.Second) // loaded: what follows is synced
+	syExec(t, p.srcDB, "INSERT INTO SHOP.Orders VALUES (1000, 1)", "UPDATE shop.ITEMS SET v = v + 1 WHERE id < 100",
+		"ALTER TABLE Shop.ORDERS ADD COLUMN note VARCHAR(10) NULL", "UPDATE Shop.Orders SET note = 'x' WHERE id < 10",
+		"CREATE TABLE Shop.NewOne (id INT PRIMARY KEY)", "INSERT INTO shop.newone VALUES (1), (2)",
+		"CREATE TABLE Shop.TmpX (id INT PRIMARY KEY)", "INSERT INTO shop.tmpx VALUES (1)",
+		"ALTER TABLE SHOP.Items ADD COLUMN note INT NULL", "UPDATE Shop.Items SET note = 5 WHERE id < 10")
+	syWaitCaughtUp(t, p, r, 60*time.Second)
+	syChecksumsEqual(t, p, 30*time.Second, [2]string{"shop.orders", "shop.orders"}, [2]string{"shop.newone", "shop.newone"},
+		[2]string{"Shop2.Items", "shop.items"})
+	var n int
+	if err := p.dstDB.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'tmpx'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("the excluded table reached the target (%d, %v)", n, err)
+	}
+	if err := r.stop(t); err != context.Canceled {
+		t.Fatalf("Run returned %v", err)
 	}
 }

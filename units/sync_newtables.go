@@ -31,6 +31,9 @@ func (e *syncEnv) copyNewTables(ctx context.Context, target *sql.DB, oldRules []
 		e.log.Warn("the recorded table filter does not parse; no table is taken as newly selected", "err", err)
 		return nil
 	}
+	if e.lctn != 0 {
+		oldFilter = oldFilter.Folded() // names.go
+	}
 	loaded, err := loadedTables(ctx, target, cfg)
 	if err != nil {
 		return err
