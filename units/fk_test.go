@@ -143,3 +143,57 @@ func TestSyncForeignKeyCascades(t *testing.T) {
 		}
 	})
 }
+
+// TestForeignKeyedStatements: the changes of a cascading group are
+// rendered one statement each in binlog order across tables, with
+// foreign_key_checks=1 around them, off for changes the source made with
+// the checks off and for the REPLACE of an idempotent change; an
+// idempotent update first runs as UPDATE IGNORE with the checks on.
+func TestForeignKeyedStatements(t *testing.T) {
+	parent := syTestTable("parent", []syncCol{{name: "id", kind: kindInt}, {name: "v", kind: kindInt}}, []int{0})
+	child := syTestTable("child", []syncCol{{name: "id", kind: kindInt}, {name: "pid", kind: kindInt}}, []int{0})
+	other := syTestTable("other", []syncCol{{name: "id", kind: kindInt}}, []int{0})
+	parent.fkGroup, child.fkGroup = parent.quoted, parent.quoted
+	row := func(v ...int64) []any {
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = x
+		}
+		return out
+	}
+	changes := []*syncChange{
+		{kind: changeInsert, tbl: parent, after: row(1, 0)},
+		{kind: changeInsert, tbl: other, after: row(5)},
+		{kind: changeInsert, tbl: child, after: row(10, 1)},
+		{kind: changeInsert, tbl: other, after: row(6)},
+		{kind: changeDelete, tbl: parent, before: row(1, 0)},
+		{kind: changeDelete, tbl: parent, before: row(2, 0), noFK: true},
+		{kind: changeUpdate, tbl: parent, before: row(3, 0), after: row(4, 0), idem: true},
+	}
+	var b stmtBuilder
+	b.maxStmt = 1 << 20
+	if err := b.addBatch(changes); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i := range b.ends {
+		got = append(got, string(b.buf[b.stmtStart(i):b.ends[i]]))
+	}
+	want := []string{
+		"INSERT INTO `d`.`other` (`id`) VALUES (5),(6)",
+		"SET foreign_key_checks=1",
+		"INSERT INTO `d`.`parent` (`id`,`v`) VALUES (1,0)",
+		"INSERT INTO `d`.`child` (`id`,`pid`) VALUES (10,1)",
+		"DELETE FROM `d`.`parent` WHERE `id`=1",
+		"SET foreign_key_checks=0",
+		"DELETE FROM `d`.`parent` WHERE `id`=2",
+		"SET foreign_key_checks=1",
+		"UPDATE IGNORE `d`.`parent` SET `id`=4 WHERE `id`=3",
+		"SET foreign_key_checks=0",
+		"DELETE FROM `d`.`parent` WHERE `id`=3",
+		"REPLACE INTO `d`.`parent` (`id`,`v`) VALUES (4,0)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("statements:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

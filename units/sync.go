@@ -91,6 +91,7 @@ type syncer struct {
 	windowsUntil syncSeq // past it no load window matters
 
 	tables *tableCache
+	fkWins *groupWindows // fk_window.go
 	routes map[tableRef]*srcRoute
 
 	workers []*applyWorker

@@ -2,6 +2,7 @@ package units
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -84,14 +85,34 @@ func (b *stmtBuilder) addBatch(changes []*syncChange) error {
 // and for the REPLACE of an idempotent change (a load window), whose
 // implicit delete must not cascade. The session goes back to
 // foreign_key_checks=0 at the end.
+//
+// An idempotent update of a keyed table first runs as UPDATE IGNORE with
+// the checks on (so that ON UPDATE actions cascade; it changes nothing
+// when the row is not there in its old version), then in the idempotent
+// form with the checks off (delete the old key, REPLACE the new row).
 func (b *stmtBuilder) addForeignKeyed(cs []*syncChange) error {
 	checks := false
-	for _, c := range cs {
-		want := !c.noFK && !(c.idem && c.kind != changeDelete)
+	set := func(c *syncChange, want bool) {
 		if want != checks {
 			b.addRaw(c, fkChecksStmt[want])
 			checks = want
 		}
+	}
+	for _, c := range cs {
+		if c.idem && c.kind == changeUpdate && c.tbl.key != nil && !c.noFK {
+			set(c, true)
+			n := len(b.ends)
+			if err := b.addUpdate(c); err != nil {
+				return err
+			}
+			if len(b.ends) > n {
+				at := b.stmtStart(n) + len("UPDATE ")
+				b.buf = slices.Insert(b.buf, at, []byte("IGNORE ")...)
+				b.ends[n] += len("IGNORE ")
+				b.expect[n] = -1
+			}
+		}
+		set(c, !c.noFK && !(c.idem && c.kind != changeDelete))
 		if err := b.add(c); err != nil {
 			return err
 		}

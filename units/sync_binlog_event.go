@@ -158,7 +158,7 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	}
 	idem := !s.cfg.StartTime.IsZero() && int64(h.Timestamp) < s.cfg.StartTime.Add(startTimeOverlap).Unix()
 	if s.windows != nil {
-		switch s.windows.Decide(schema, table, Position{File: s.file, Pos: h.LogPos}) {
+		switch s.windowAction(ctx, tableRef{schema, table}, r.dst, Position{File: s.file, Pos: h.LogPos}) {
 		case eventSkip:
 			s.stats.rowsSkipped.Add(int64(len(e.Rows)))
 			return nil

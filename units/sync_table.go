@@ -199,6 +199,7 @@ type tableCache struct {
 	// groups: the target's cascading foreign-key groups (fk.go), read
 	// with the first table after each reset
 	groups map[tableRef]*fkGroup
+	gen    int // counts resets
 }
 
 func newTableCache() *tableCache { return &tableCache{byDst: map[tableRef]*syncTable{}} }
@@ -228,4 +229,4 @@ func (c *tableCache) get(ctx context.Context, q querier, dst tableRef) (*syncTab
 	return t, nil
 }
 
-func (c *tableCache) reset() { clear(c.byDst); c.groups = nil }
+func (c *tableCache) reset() { clear(c.byDst); c.groups = nil; c.gen++ }
