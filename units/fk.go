@@ -65,9 +65,14 @@ func readForeignKeys(ctx context.Context, q querier, schemas []string) ([]fkEdge
 		if len(schemas) == 0 {
 			return nil, nil
 		}
-		query += " AND rc.CONSTRAINT_SCHEMA IN (?" + strings.Repeat(",?", len(schemas)-1) + ")"
-		for _, s := range schemas {
-			args = append(args, s)
+		// Both sides filtered: information_schema then opens only the
+		// tables of those schemas.
+		in := " IN (?" + strings.Repeat(",?", len(schemas)-1) + ")"
+		query += " AND rc.CONSTRAINT_SCHEMA" + in + " AND k.CONSTRAINT_SCHEMA" + in
+		for range 2 {
+			for _, s := range schemas {
+				args = append(args, s)
+			}
 		}
 	}
 	query += " ORDER BY rc.CONSTRAINT_SCHEMA, rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION"
