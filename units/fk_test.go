@@ -118,7 +118,7 @@ func TestSyncForeignKeyCascades(t *testing.T) {
 			"CREATE TABLE fk3.child (id INT PRIMARY KEY, pid INT NOT NULL, pcode INT NULL, n INT NOT NULL)")
 		cfg := p.config("fk-fk3", ModeAll, []string{"fk3.*"})
 		err := Run(context.Background(), cfg, nil, syLog(t))
-		if !errors.Is(err, ErrPermanent) || !errors.Is(err, ErrPrecheck) ||
+		if !errors.Is(err, ErrPermanent) || !errors.Is(err, errPrecheck) ||
 			!strings.Contains(err.Error(), "foreign key `child_del` of `fk3`.`child` (pid) -> `fk3`.`parent` (id) ON DELETE CASCADE") ||
 			!strings.Contains(err.Error(), "acceptLostCascades") {
 			t.Fatalf("Run returned %v, want a precheck failure naming the foreign key", err)
@@ -129,7 +129,7 @@ func TestSyncForeignKeyCascades(t *testing.T) {
 		// A filter without the parent: the children's cascades are lost too.
 		cfg.Tables = []string{"fk3.*", "!fk3.parent"}
 		err = Run(context.Background(), cfg, nil, syLog(t))
-		if !errors.Is(err, ErrPrecheck) || !strings.Contains(err.Error(), "the task does not replicate `fk3`.`parent`") {
+		if !errors.Is(err, errPrecheck) || !strings.Contains(err.Error(), "the task does not replicate `fk3`.`parent`") {
 			t.Fatalf("Run returned %v, want a precheck failure naming the parent", err)
 		}
 		// Accepted: the precheck passes and the copy runs.

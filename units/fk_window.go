@@ -17,12 +17,12 @@ import "context"
 // groupWindows caches the union window of each group.
 type groupWindows struct {
 	gen  int // tableCache.gen they were computed for
-	wins map[string]TableWindow
+	wins map[string]tableWindow
 }
 
 // windowAction decides a rows event of source table src (target dst) that
 // ends at pos.
-func (s *syncer) windowAction(ctx context.Context, src, dst tableRef, pos Position) EventAction {
+func (s *syncer) windowAction(ctx context.Context, src, dst tableRef, pos Position) eventAction {
 	a := s.windows.Decide(src.Schema, src.Name, pos)
 	if _, own := s.windows.tables[src]; !own {
 		return a
@@ -37,18 +37,18 @@ func (s *syncer) windowAction(ctx context.Context, src, dst tableRef, pos Positi
 	}
 	switch {
 	case ComparePositions(pos, w.From) <= 0:
-		return EventSkip
+		return eventSkip
 	case ComparePositions(pos, w.Until) <= 0:
-		return EventIdempotent
+		return eventIdempotent
 	}
-	return EventApply
+	return eventApply
 }
 
 // groupWindow is the union of the windows of the source tables whose
 // target tables are in group name.
-func (s *syncer) groupWindow(name string) (TableWindow, bool) {
+func (s *syncer) groupWindow(name string) (tableWindow, bool) {
 	if s.fkWins == nil || s.fkWins.gen != s.tables.gen {
-		s.fkWins = &groupWindows{gen: s.tables.gen, wins: map[string]TableWindow{}}
+		s.fkWins = &groupWindows{gen: s.tables.gen, wins: map[string]tableWindow{}}
 		for ref, tw := range s.windows.tables {
 			r := s.route(ref.Schema, ref.Name)
 			if r.skip {

@@ -79,7 +79,7 @@ func TestSyncNameCase(t *testing.T) {
 	for _, db := range []string{"lower_db", "CaseDB", "casedb"} {
 		syExec(t, p.srcDB, "CREATE DATABASE "+QuoteIdent(db))
 		for _, tb := range []string{"Upper_Table", "upper_table"} {
-			q := QuoteTable(db, tb)
+			q := quoteTable(db, tb)
 			syExec(t, p.srcDB, "CREATE TABLE "+q+" (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(20))",
 				"INSERT INTO "+q+" SELECT seq, seq, '"+db+"."+tb+"' FROM "+QuoteIdent(db)+".seq_1_to_3000")
 			tables = append(tables, [2]string{q, q})
