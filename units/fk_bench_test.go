@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -56,15 +59,19 @@ func BenchmarkSyncForeignKeys(b *testing.B) {
 		r.stop(b)
 		rows := fkBacklog(b, p, db, txs, parents, children, children+round*txs)
 		b.ResetTimer()
+		tcpu0, scpu0, q0 := fkBenchCPU(b, p)
 		began = time.Now()
 		r = syStart(b, cfg, nil)
 		syWaitCaughtUp(b, p, r, 10*time.Minute)
 		took := time.Since(began)
+		tcpu1, scpu1, q1 := fkBenchCPU(b, p)
 		r.stop(b)
 		net := took - idle
-		b.Logf("%s (%s): %d row changes in %.2f s (%.2f s less a start with nothing to do, %.2f s): %.0f rows/s",
+		b.Logf("%s (%s): %d row changes in %.2f s (%.2f s less a start with nothing to do, %.2f s): %.0f rows/s; "+
+			"per 10k rows: target CPU %.2f s, dmplan CPU %.2f s, %.0f target statements",
 			db, map[string]string{"fkc": "ON DELETE CASCADE group", "fkn": "no foreign key"}[db],
-			rows, took.Seconds(), net.Seconds(), idle.Seconds(), float64(rows)/net.Seconds())
+			rows, took.Seconds(), net.Seconds(), idle.Seconds(), float64(rows)/net.Seconds(),
+			(tcpu1-tcpu0)*1e4/float64(rows), (scpu1-scpu0)*1e4/float64(rows), float64(q1-q0)*1e4/float64(rows))
 	}
 }
 
@@ -122,4 +129,30 @@ func fkBacklog(b *testing.B, p *syPair, db string, txs, parents, children, first
 	}
 	wg.Wait()
 	return total
+}
+
+// fkBenchCPU reads the target server's CPU seconds (its /proc stat), this
+// process's, and the target's Questions counter.
+func fkBenchCPU(b *testing.B, p *syPair) (target, self float64, questions int64) {
+	pid, err := os.ReadFile(filepath.Join(p.dst.Dir, "mariadbd.pid"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	var name string
+	if err := p.dstDB.QueryRow("SHOW GLOBAL STATUS LIKE 'Questions'").Scan(&name, &questions); err != nil {
+		b.Fatal(err)
+	}
+	return (ut + st) / 100, self, questions
 }
