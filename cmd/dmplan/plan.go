@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	refreshpkg "github.com/dmplan/dmplan/internal/refresh"
 	"io"
 	"os"
 
@@ -21,6 +22,7 @@ func (a *app) planCommand() *cobra.Command {
 		outFile  string
 		detailed bool
 		state    string
+		refresh  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan -f FILE_OR_DIR... [-o text|json|markdown] [--out FILE]",
@@ -45,9 +47,14 @@ etcd has moved past that revision.
 			if err != nil {
 				return err
 			}
-			p, err := a.planFromFiles(cmd.Context(), &files, state)
+			p, cur, h, err := a.planAgainst(cmd.Context(), &files, state)
 			if err != nil {
 				return err
+			}
+			if refresh {
+				// Read-only facts from the servers, passwords from the
+				// environment as agents read them; never saved in --out.
+				p.Refresh = refreshpkg.Gather(cmd.Context(), refreshpkg.Input{Plan: p, Current: cur.State, Hasher: h, Getenv: a.lookupEnv})
 			}
 			if err := render(a, a.out, p); err != nil {
 				return err
@@ -60,6 +67,9 @@ etcd has moved past that revision.
 					fmt.Fprintf(a.out, "\nSaved the plan to %s. To apply exactly this plan: dmplan apply %s\n", outFile, outFile)
 				}
 			}
+			if p.Refresh != nil && len(p.Refresh.Errors) > 0 {
+				return fmt.Errorf("plan --refresh: %d refresh errors (listed above): the facts are incomplete", len(p.Refresh.Errors))
+			}
 			if detailed && p.HasChanges() {
 				a.exitCode = exitChanges
 			}
@@ -71,6 +81,7 @@ etcd has moved past that revision.
 	cmd.Flags().StringVar(&outFile, "out", "", "save the plan to FILE for a later \"dmplan apply FILE\"")
 	cmd.Flags().StringVar(&state, "state", "", "plan against a state file written by \"dmplan state pull\", without etcd")
 	cmd.Flags().BoolVar(&detailed, "detailed-exitcode", false, "exit 2 when the plan has changes, 0 when it has none, 1 on error")
+	cmd.Flags().BoolVar(&refresh, "refresh", false, "read the sources and targets of changed subtasks (read-only, passwords from the environment): real tables, estimates, prechecks, drift")
 	return cmd
 }
 
@@ -94,8 +105,15 @@ func renderer(format string) (renderFunc, error) {
 // file when stateFile is not ""), loads the YAML with the installation's
 // digests and diffs.
 func (a *app) planFromFiles(ctx context.Context, files *fileFlags, stateFile string) (*planner.Plan, error) {
+	p, _, _, err := a.planAgainst(ctx, files, stateFile)
+	return p, err
+}
+
+// planAgainst is planFromFiles that also returns the current state it
+// planned against and the installation's hasher (for --refresh).
+func (a *app) planAgainst(ctx context.Context, files *fileFlags, stateFile string) (*planner.Plan, *planner.StateFile, *spec.Hasher, error) {
 	if len(files.paths) == 0 {
-		return nil, fmt.Errorf("no desired state given: use -f FILE_OR_DIR")
+		return nil, nil, nil, fmt.Errorf("no desired state given: use -f FILE_OR_DIR")
 	}
 	var cur *planner.StateFile
 	var err error
@@ -105,18 +123,18 @@ func (a *app) planFromFiles(ctx context.Context, files *fileFlags, stateFile str
 		cur, err = a.pullState(ctx)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	h := spec.NewHasher(cur.Salt)
 	set, err := spec.LoadWith(files.paths, a.lookupEnv, h)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	p := planner.DiffRewriting(planner.FromSpec(set), cur.State, cur.Workers, planner.LegacyRewriter(h, a.lookupEnv))
 	p.BaseRevision = cur.Revision
 	p.GitCommit = gitCommit(files.paths[0])
 	p.Live = cur.Live
-	return p, nil
+	return p, cur, h, nil
 }
 
 // liveFacts says which applied subtasks are not where they were asked to
