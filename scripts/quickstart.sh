@@ -3,7 +3,7 @@
 #   1. installs MariaDB from Debian's packages when missing,
 #   2. starts a source (127.0.0.1:13306, binlog on) and a target (127.0.0.1:13307)
 #      as private servers under .tmp/quickstart/ with sample data in the source,
-#   3. runs `dmplan up -f examples/`: the embedded etcd, an agent and an apply,
+#   3. runs `dmplan up -f examples/shop/`: the embedded etcd, an agent and an apply,
 #   4. writes to the source while dmplan replicates,
 #   5. shows the rows copied and replicated into the target, then stops everything.
 # Run it again at any time: it starts from scratch.
@@ -82,9 +82,9 @@ SQL
 echo "==> building dmplan"
 go build -o bin/dmplan ./cmd/dmplan
 
-echo "==> dmplan validate / plan / up -f examples/"
-bin/dmplan validate -f examples/
-bin/dmplan up -f examples/ --data-dir "$work/etcd" --endpoints 127.0.0.1:12379 --auto-approve \
+echo "==> dmplan validate / plan / up -f examples/shop/"
+bin/dmplan validate -f examples/shop/
+bin/dmplan up -f examples/shop/ --data-dir "$work/etcd" --endpoints 127.0.0.1:12379 --auto-approve \
   --log-format text >"$work/dmplan.log" 2>&1 &
 pids+=($!)
 export DMPLAN_ENDPOINTS=127.0.0.1:12379
