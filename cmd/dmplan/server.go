@@ -75,8 +75,11 @@ SIGINT or SIGTERM shuts the server down cleanly; a second signal exits at once.
 				InitialClusterState: f.clusterState,
 				InitialClusterToken: f.clusterToken,
 				ClientTLS:           client,
-				PeerTLS:             f.peer,
-				Logger:              log,
+				// Beyond loopback only when nobody can join or connect
+				// without a certificate of the cluster's CA.
+				AllowNonLoopback: client.ClientCertAuth && (f.initialCluster == "" || f.peer.ClientCertAuth),
+				PeerTLS:          f.peer,
+				Logger:           log,
 			})
 			if err != nil {
 				return err
