@@ -41,6 +41,13 @@ func (s *syncer) handle(ctx context.Context, ev *replication.BinlogEvent, recv t
 		return s.handleRows(ctx, ev, e, recv)
 	case *replication.XIDEvent:
 		return s.endTxn(ctx, h)
+	case *replication.MariadbBinlogCheckPointEvent, *replication.MariadbGTIDListEvent:
+		// Written between transactions (a checkpoint event asynchronously,
+		// after a rotation): the position after one is a boundary too, or a
+		// binlog ending with one would never read as caught up.
+		if !s.inTxn && h.Flags&replication.LOG_EVENT_ARTIFICIAL_F == 0 && h.LogPos > 0 {
+			s.boundary = Position{File: s.file, Pos: h.LogPos}
+		}
 	case *replication.TransactionPayloadEvent:
 		return Permanent(fmt.Errorf("sync %s/%s: compressed transaction at %s:%d: set binlog_transaction_compression=OFF on the source (not supported)",
 			s.cfg.Task, s.cfg.Source, s.file, h.LogPos))
