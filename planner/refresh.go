@@ -28,9 +28,41 @@ type SubtaskFacts struct {
 	CopySeconds float64 `json:"copySeconds,omitempty"`
 	CopyRate    float64 `json:"copyRate,omitempty"`
 	Checks      []Check `json:"checks,omitempty"`
+	// ForeignKeys is the result of the foreign-key check (the units'
+	// precheck): nil when the selected tables have no cascading foreign
+	// key, or the check did not run (mode full, target unreachable).
+	ForeignKeys *ForeignKeyFacts `json:"foreignKeys,omitempty"`
 	// Drift: a target table whose columns differ from its source's, a
 	// source or target that cannot be reached.
 	Drift []string `json:"drift,omitempty"`
+}
+
+// ForeignKeyFacts says whether the target reproduces the cascades of the
+// source's foreign keys (docs/units.md, "Foreign keys"). The keys it
+// cannot reproduce are precheck errors (Checks), named there.
+type ForeignKeyFacts struct {
+	Cascading    int      `json:"cascading"`              // cascading keys checked: child table selected, not accepted
+	Unreproduced int      `json:"unreproduced,omitempty"` // of those, the keys the target cannot reproduce
+	Accepted     []string `json:"accepted,omitempty"`     // child tables whose cascades the task accepts losing
+}
+
+// line is the fact as one line.
+func (f *ForeignKeyFacts) line() string {
+	keys := fmt.Sprintf("%d cascading foreign keys", f.Cascading)
+	if f.Cascading == 1 {
+		keys = "1 cascading foreign key"
+	}
+	var parts []string
+	switch {
+	case f.Unreproduced > 0:
+		parts = append(parts, fmt.Sprintf("%s of the selected tables, %d the target cannot reproduce (precheck error): the subtask would stop", keys, f.Unreproduced))
+	case f.Cascading > 0:
+		parts = append(parts, keys+" of the selected tables, all reproduced by the target (sync applies their tables in order, with foreign_key_checks=1)")
+	}
+	if len(f.Accepted) > 0 {
+		parts = append(parts, "cascades to "+strings.Join(f.Accepted, ", ")+" accepted as lost (spec.acceptLostCascades): not checked")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // TableFacts is one source table with information_schema's estimates.
@@ -81,13 +113,16 @@ func refreshLines(r *Refresh) []string {
 				out = append(out, "    - "+tableLine(t))
 			}
 		}
+		if s.ForeignKeys != nil {
+			out = append(out, "  foreign keys: "+s.ForeignKeys.line())
+		}
 		for _, c := range s.Checks {
 			out = append(out, "  precheck "+c.Level+": "+c.Message)
 		}
 		for _, d := range s.Drift {
 			out = append(out, "  drift: "+d)
 		}
-		if len(s.Selected)+len(s.Deselected)+len(s.Checks)+len(s.Drift) == 0 {
+		if len(s.Selected)+len(s.Deselected)+len(s.Checks)+len(s.Drift) == 0 && s.ForeignKeys == nil {
 			out = append(out, "  no tables newly selected or deselected, prechecks pass, no drift")
 		}
 	}

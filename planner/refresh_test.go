@@ -25,11 +25,15 @@ func TestRefreshGolden(t *testing.T) {
 					Checks: []Check{
 						{Level: "error", Message: "source dmplan@127.0.0.1:3306: binlog_row_image is MINIMAL, sync needs FULL: SET GLOBAL binlog_row_image = 'FULL'; and binlog_row_image=FULL in the config file"},
 						{Level: "warning", Message: "table `shop`.`logs` has no primary key or NOT NULL unique key: add a key"},
+						{Level: "error", Message: "foreign key `items_order` of `shop`.`items` (order_id) -> `shop`.`orders` (id) ON DELETE CASCADE ON UPDATE RESTRICT: the target table `shop`.`items` has no such foreign key to `shop`.`orders`, so the rows of `shop`.`items` its changes cascade to would diverge: add the same foreign key to the target table"},
 					},
-					Drift: []string{"target table shop.orders: note is varchar(40), the source's varchar(20)"},
+					ForeignKeys: &ForeignKeyFacts{Cascading: 2, Unreproduced: 1},
+					Drift:       []string{"target table shop.orders: note is varchar(40), the source's varchar(20)"},
 				},
 				{Subtask: "shop/mysql-02", Drift: []string{"target of task shop (root@127.0.0.1:4000) is unreachable: dial tcp 127.0.0.1:4000: connect: connection refused"}},
 				{Subtask: "users/mysql-01"},
+				{Subtask: "users/mysql-03", ForeignKeys: &ForeignKeyFacts{Cascading: 1, Accepted: []string{"`users`.`audit`"}}},
+				{Subtask: "users/mysql-04", ForeignKeys: &ForeignKeyFacts{Cascading: 3}},
 			},
 			Errors: []string{"subtask users/mysql-02: $SRC2_PW is not set (the password of source mysql-02): export it or pass --env-file"},
 		}}

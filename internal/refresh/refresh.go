@@ -90,7 +90,10 @@ func gatherOne(ctx context.Context, in Input, sub planner.Subtask, old *planner.
 		return f, nil
 	}
 	cfg := units.Config{Task: sub.Task, Source: sub.Source, Mode: units.Mode(sub.Mode), From: from, To: to,
-		Flavor: string(srcSpec.Flavor), Tables: sub.Tables}
+		Flavor: string(srcSpec.Flavor), Tables: sub.Tables, AcceptLostCascades: sub.AcceptLostCascades}
+	for _, r := range sub.Routes {
+		cfg.Routes = append(cfg.Routes, units.Route{From: r.From, To: r.To})
+	}
 	newF, err := tablefilter.Parse(sub.Tables)
 	if err != nil {
 		return f, err
@@ -196,6 +199,9 @@ func gatherOne(ctx context.Context, in Input, sub planner.Subtask, old *planner.
 		}
 	}
 	if dst != nil {
+		if err := foreignKeys(ctx, src, dst, cfg, &f); err != nil {
+			return f, err
+		}
 		fails, err := units.PrecheckTargetGrants(ctx, dst, cfg)
 		if err != nil {
 			return f, err
@@ -298,4 +304,22 @@ func columnDrift(src, dst *units.Table) string {
 		}
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// foreignKeys runs the units' foreign-key check (docs/units.md, "Foreign
+// keys") and records its result: the keys the target cannot reproduce are
+// precheck errors, the rest a fact.
+func foreignKeys(ctx context.Context, src, dst *sql.DB, cfg units.Config, f *planner.SubtaskFacts) error {
+	r, err := units.CheckCascades(ctx, src, dst, cfg)
+	if err != nil {
+		return fmt.Errorf("check foreign keys: %w", err)
+	}
+	if r.Keys == 0 && len(r.Accepted) == 0 {
+		return nil
+	}
+	f.ForeignKeys = &planner.ForeignKeyFacts{Cascading: r.Keys, Unreproduced: len(r.Problems), Accepted: r.Accepted}
+	for _, m := range r.Problems {
+		f.Checks = append(f.Checks, planner.Check{Level: "error", Message: m})
+	}
+	return nil
 }

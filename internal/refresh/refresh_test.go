@@ -89,6 +89,8 @@ func TestGatherReadsTheServers(t *testing.T) {
 		t.Errorf("drift: %q", f.Drift)
 	}
 
+	foreignKeyFacts(t, src, dst, Input{Hasher: h, Getenv: getenv}, source)
+
 	// The source breaks a precheck; the target goes away.
 	exec(t, src, "SET GLOBAL binlog_format = 'STATEMENT'")
 	defer exec(t, src, "SET GLOBAL binlog_format = 'ROW'")
@@ -109,5 +111,62 @@ func TestGatherReadsTheServers(t *testing.T) {
 	r = Gather(context.Background(), Input{Plan: plan, Current: current, Hasher: h, Getenv: getenv})
 	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "$TGT_PW is not set") {
 		t.Errorf("errors: %q", r.Errors)
+	}
+}
+
+// foreignKeyFacts: the foreign-key check's result is a fact of the plan
+// (#17): the cascading keys the target reproduces, the one it cannot (a
+// pre-created child table without the key) as a precheck error, the same
+// accepted as lost, and nothing for mode full.
+func foreignKeyFacts(t *testing.T, src, dst *mariadbtest.Server, in Input, source spec.Source) {
+	exec(t, src, "CREATE DATABASE fk",
+		"CREATE TABLE fk.parent (id INT PRIMARY KEY)",
+		"CREATE TABLE fk.child (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES fk.parent (id) ON DELETE CASCADE)",
+		"CREATE TABLE fk.note (id INT PRIMARY KEY, pid INT, CONSTRAINT note_parent FOREIGN KEY (pid) REFERENCES fk.parent (id) ON UPDATE SET NULL)")
+	exec(t, dst, "CREATE DATABASE fk",
+		"CREATE TABLE fk.child (id INT PRIMARY KEY, pid INT)") // pre-created without the key; fk.note is created by the load
+	gather := func(mode spec.Mode, accept []string) planner.SubtaskFacts {
+		t.Helper()
+		task := spec.Task{Name: "fk", Mode: mode, Stage: spec.StageRunning, Sources: []string{"s1"}, Tables: []string{"fk.*"},
+			Target: spec.Endpoint{Host: "127.0.0.1", Port: dst.Port, User: "root"}, AcceptLostCascades: accept}
+		in.Plan = &planner.Plan{Desired: planner.State{Sources: map[string]spec.Source{"s1": source}, Tasks: map[string]spec.Task{"fk": task}},
+			Changes: []planner.Change{{Kind: planner.KindSubtask, Name: "fk/s1", Action: planner.Create}}}
+		in.Current = planner.State{}
+		r := Gather(context.Background(), in)
+		if len(r.Errors) != 0 || len(r.Subtasks) != 1 {
+			t.Fatalf("refresh: %+v", r)
+		}
+		return r.Subtasks[0]
+	}
+	fkErrors := func(f planner.SubtaskFacts) []string {
+		var out []string
+		for _, c := range f.Checks {
+			if strings.HasPrefix(c.Message, "foreign key ") {
+				out = append(out, c.Level+": "+c.Message)
+			}
+		}
+		return out
+	}
+
+	f := gather(spec.ModeAll, nil)
+	if fk := f.ForeignKeys; fk == nil || fk.Cascading != 2 || fk.Unreproduced != 1 || len(fk.Accepted) != 0 {
+		t.Fatalf("foreign keys: %+v", fk)
+	}
+	errs := fkErrors(f)
+	if len(errs) != 1 || !strings.HasPrefix(errs[0], "error: foreign key `child_ibfk_1` of `fk`.`child` (pid) -> `fk`.`parent` (id) ON DELETE CASCADE") ||
+		!strings.Contains(errs[0], "the target table `fk`.`child` has no such foreign key") || !strings.Contains(errs[0], "spec.acceptLostCascades") {
+		t.Fatalf("foreign-key precheck errors: %q", errs)
+	}
+
+	f = gather(spec.ModeIncremental, []string{"fk.child"})
+	if fk := f.ForeignKeys; fk == nil || fk.Cascading != 1 || fk.Unreproduced != 0 || strings.Join(fk.Accepted, ",") != "`fk`.`child`" {
+		t.Fatalf("foreign keys, child accepted: %+v", fk)
+	}
+	if errs := fkErrors(f); len(errs) != 0 {
+		t.Fatalf("accepted, yet: %q", errs)
+	}
+
+	if f := gather(spec.ModeFull, nil); f.ForeignKeys != nil || len(fkErrors(f)) != 0 {
+		t.Fatalf("mode full replays no parent change, yet: %+v", f)
 	}
 }
