@@ -64,6 +64,7 @@ func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Sour
 		Tables:             append([]string(nil), sub.Tables...),
 		AcceptLostCascades: append([]string(nil), sub.AcceptLostCascades...),
 		DumpThreads:        sub.Dump.Threads, SyncWorkers: sub.Sync.Workers, SyncBatch: sub.Sync.Batch,
+		Validate: string(sub.Validate.Mode),
 	}
 	for _, r := range sub.Routes {
 		d.Config.Routes = append(d.Config.Routes, units.Route{From: r.From, To: r.To})

@@ -43,6 +43,8 @@ func TestPlanSaysWhatAgentsDo(t *testing.T) {
 		{"sync.workers 8 -> 16", allModes, func(t *spec.Task, _ *spec.Source) { t.Sync.Workers = 16 }},
 		{"sync.batch 100 -> 500", allModes, func(t *spec.Task, _ *spec.Source) { t.Sync.Batch = 500 }},
 		{"dump.threads 4 -> 8", allModes, func(t *spec.Task, _ *spec.Source) { t.Dump.Threads = 8 }},
+		{"validate.mode none -> full", allModes, func(t *spec.Task, _ *spec.Source) { t.Validate.Mode = spec.ValidateFull }},
+		{"validate.mode none -> fast", []spec.Mode{spec.ModeIncremental}, func(t *spec.Task, _ *spec.Source) { t.Validate.Mode = spec.ValidateFast }},
 		{"tables", allModes, func(t *spec.Task, _ *spec.Source) { t.Tables = []string{"shop.*", "crm.*"} }},
 		{"routes", allModes, func(t *spec.Task, _ *spec.Source) { t.Routes = []spec.Route{{From: "shop.*", To: "dw.*"}} }},
 		{"start", []spec.Mode{spec.ModeIncremental}, func(t *spec.Task, _ *spec.Source) {

@@ -230,7 +230,7 @@ func taskEqual(a, b spec.Task) bool {
 	return a.Name == b.Name && a.Mode == b.Mode && a.Stage == b.Stage && endpointEqual(a.Target, b.Target) &&
 		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
 		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync &&
-		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades)
+		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate
 }
 
 // endpointEqual compares endpoints by value (TLS is a pointer).
@@ -242,7 +242,8 @@ func endpointEqual(a, b spec.Endpoint) bool {
 func subtaskEqual(a, b Subtask) bool {
 	return a.Task == b.Task && a.Source == b.Source && a.Mode == b.Mode && endpointEqual(a.Target, b.Target) &&
 		slices.Equal(a.Tables, b.Tables) && slices.Equal(a.Routes, b.Routes) && startEqual(a.Start, b.Start) &&
-		a.Dump == b.Dump && a.Sync == b.Sync && slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades)
+		a.Dump == b.Dump && a.Sync == b.Sync && slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) &&
+		a.Validate == b.Validate
 }
 
 // kindRank orders changes: sources first, bounds last.

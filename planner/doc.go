@@ -34,6 +34,9 @@
 //	field                          effect    plan     what happens
 //	spec.sync.workers, sync.batch  tuning    update   sync restarts from its checkpoint with the new
 //	                                                  tuning (no effect in mode full, which runs no sync)
+//	spec.validate.mode             tuning    update   sync restarts from its checkpoint and validates the
+//	                                                  rows it applies from then on with the new mode (no
+//	                                                  effect in mode full)
 //	spec.dump.threads              tuning    update   a dump/load in progress restarts with the new
 //	                                                  threads: chunks already loaded are kept, the rest
 //	                                                  is read from a new snapshot; mode all: sync also

@@ -18,6 +18,7 @@ func EffectConfig(sub Subtask, src *spec.Source) effect.Config {
 		SyncBatch:   sub.Sync.Batch,
 
 		AcceptLostCascades: sub.AcceptLostCascades,
+		Validate:           string(sub.Validate.Mode),
 	}
 	if src != nil {
 		c.Source = effectEndpoint(src.Endpoint)

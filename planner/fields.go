@@ -65,6 +65,9 @@ func taskFields(t spec.Task) fields {
 	if len(t.AcceptLostCascades) > 0 {
 		f.add("spec.acceptLostCascades", renderList(t.AcceptLostCascades))
 	}
+	if t.Validate.Mode != spec.ValidateNone {
+		f.add("spec.validate.mode", quote(string(t.Validate.Mode)))
+	}
 	return f
 }
 
@@ -85,6 +88,9 @@ func subtaskFields(s Subtask) fields {
 	f.add("spec.sync.batch", strconv.Itoa(s.Sync.Batch))
 	if len(s.AcceptLostCascades) > 0 {
 		f.add("spec.acceptLostCascades", renderList(s.AcceptLostCascades))
+	}
+	if s.Validate.Mode != spec.ValidateNone {
+		f.add("spec.validate.mode", quote(string(s.Validate.Mode)))
 	}
 	return f
 }

@@ -189,7 +189,7 @@ func noEffectReason(c, w Subtask) string {
 	if c.Dump != w.Dump {
 		r = append(r, "mode incremental runs no dump")
 	}
-	if c.Sync != w.Sync {
+	if c.Sync != w.Sync || c.Validate != w.Validate {
 		r = append(r, "mode full runs no sync")
 	}
 	return strings.Join(r, "; ")

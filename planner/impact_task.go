@@ -23,6 +23,13 @@ func (d *differ) taskCreated(t spec.Task) []string {
 	if len(t.AcceptLostCascades) > 0 && t.Mode != spec.ModeFull {
 		out = append(out, cascadesLine(t.AcceptLostCascades))
 	}
+	if m := t.Validate.Mode; m != spec.ValidateNone {
+		if t.Mode == spec.ModeFull {
+			out = append(out, "validate.mode "+m.String()+": no effect, mode full runs no sync")
+		} else {
+			out = append(out, "validate.mode "+m.String()+": "+validateWhat(m))
+		}
+	}
 	if t.Stage != spec.StageRunning {
 		line := "created " + string(t.Stage) + ": nothing runs until spec.stage is running"
 		if t.Mode == spec.ModeIncremental {
@@ -381,7 +388,30 @@ func tuningLines(c, w spec.Task) []string {
 			out = append(out, names(sync)+": "+tuningTask(w)+tuningRestart(w.Mode))
 		}
 	}
+	if c.Validate != w.Validate {
+		out = append(out, validateLine(c.Validate.Mode, w))
+	}
 	return out
+}
+
+// validateLine says what a change of spec.validate.mode does.
+func validateLine(c spec.ValidateMode, w spec.Task) string {
+	head := "validate.mode " + c.String() + " -> " + w.Validate.Mode.String()
+	if w.Mode == spec.ModeFull {
+		return head + ": no effect, mode full runs no sync"
+	}
+	return head + ": " + tuningTask(w) + tuningRestart(w.Mode) + "; " + validateWhat(w.Validate.Mode)
+}
+
+// validateWhat says what sync does with a validation mode.
+func validateWhat(m spec.ValidateMode) string {
+	switch m {
+	case spec.ValidateFast:
+		return "rows applied from then on are read back from the target by key (present or absent as the binlog says); rows that differ are reported in status, not repaired, and sync goes on"
+	case spec.ValidateFull:
+		return "rows applied from then on are read back from the target and compared column by column with the binlog; rows that differ are reported in status, not repaired, and sync goes on"
+	}
+	return "applied rows are no longer read back; the differences already recorded stay in the target's dmplan_meta.validation_error"
 }
 
 // waitingOf lists the sources among names that have no agent.

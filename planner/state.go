@@ -45,6 +45,8 @@ type Subtask struct {
 	Stage  spec.Stage      `json:"-"` // stored under its own key
 	// AcceptLostCascades: spec.Task.AcceptLostCascades.
 	AcceptLostCascades []string `json:"acceptLostCascades,omitempty"`
+	// Validate: spec.Task.Validate.
+	Validate spec.ValidateConfig `json:"validate,omitzero"`
 }
 
 // Subtasks derives one Subtask per task x source.
@@ -63,7 +65,7 @@ func subtaskOf(t spec.Task, src string) Subtask {
 	st := Subtask{
 		Task: t.Name, Source: src, Mode: t.Mode, Target: t.Target,
 		Tables: t.Tables, Routes: t.Routes, Dump: t.Dump, Sync: t.Sync, Stage: t.Stage,
-		AcceptLostCascades: t.AcceptLostCascades,
+		AcceptLostCascades: t.AcceptLostCascades, Validate: t.Validate,
 	}
 	if p, ok := t.Start[src]; ok {
 		st.Start = &p

@@ -110,7 +110,7 @@ func decideRunning(d Desired, o Observed, ok bool, act func(Kind, string) Action
 		case effect.Restart:
 			return act(Restart, "config changed: restart from the checkpoint")
 		case effect.Tuning:
-			return act(Restart, "tuning changed (dump threads, sync workers or batch): restart from the checkpoint to take it")
+			return act(Restart, "tuning changed (dump threads, sync workers or batch, validation): restart from the checkpoint to take it")
 		}
 		return act(Noop, "running")
 	}

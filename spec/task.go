@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync", "acceptLostCascades"}
+	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync", "acceptLostCascades", "validate"}
 	targetFields = []string{"host", "port", "user", "password", "tls"}
 )
 
@@ -60,6 +60,15 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 	if so, ok := o.child("sync", "workers", "batch"); ok {
 		t.Sync.Workers = int(so.integer("workers", DefaultSyncWorkers, 1, maxSyncWorkers))
 		t.Sync.Batch = int(so.integer("batch", DefaultSyncBatch, 1, maxSyncBatch))
+	}
+	if vo, ok := o.child("validate", "mode"); ok {
+		switch m := vo.str("mode"); ValidateMode(m) {
+		case ValidateFast, ValidateFull:
+			t.Validate.Mode = ValidateMode(m)
+		case "", "none":
+		default:
+			d.errorf(vo.valueAt("mode"), "spec.validate.mode %q is not a validation mode (want none, fast or full)", m)
+		}
 	}
 	return t, refs
 }

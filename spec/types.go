@@ -27,6 +27,31 @@ const (
 	StageStopped Stage = "stopped"
 )
 
+// ValidateMode is how the sync unit checks the rows it applied
+// (docs/validate.md): "" (written none) does not check; fast reads each
+// changed row's key back from the target (the row is there, or absent, as
+// it should be); full compares every column with the binlog's after-image.
+type ValidateMode string
+
+const (
+	ValidateNone ValidateMode = ""
+	ValidateFast ValidateMode = "fast"
+	ValidateFull ValidateMode = "full"
+)
+
+// String is the mode as the YAML writes it ("none" for the zero value).
+func (m ValidateMode) String() string {
+	if m == ValidateNone {
+		return "none"
+	}
+	return string(m)
+}
+
+// ValidateConfig is a task's continuous validation.
+type ValidateConfig struct {
+	Mode ValidateMode `json:"mode,omitempty"`
+}
+
 // Flavor is the kind of server a Source is. Empty means "detect".
 type Flavor string
 
@@ -139,6 +164,9 @@ type Task struct {
 	// tables whose foreign-key cascades the user accepts the target may not
 	// reproduce; any other such table stops the subtask (docs/units.md).
 	AcceptLostCascades []string `json:"acceptLostCascades,omitempty"`
+	// Validate: the sync unit reads the rows it applied back from the
+	// target and compares them with the source's (docs/validate.md).
+	Validate ValidateConfig `json:"validate,omitzero"`
 }
 
 // Defaults applied by the loader when a field is absent.

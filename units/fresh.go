@@ -19,7 +19,7 @@ func EffectConfig(cfg Config) effect.Config {
 		Source:      effect.Endpoint{Host: cfg.From.Host, Port: cfg.From.Port, User: cfg.From.User},
 		Target:      effect.Endpoint{Host: cfg.To.Host, Port: cfg.To.Port, User: cfg.To.User},
 		DumpThreads: cfg.DumpThreads, SyncWorkers: cfg.SyncWorkers, SyncBatch: cfg.SyncBatch,
-		AcceptLostCascades: cfg.AcceptLostCascades}
+		AcceptLostCascades: cfg.AcceptLostCascades, Validate: cfg.Validate}
 	for _, r := range cfg.Routes {
 		c.Routes = append(c.Routes, effect.Route{From: r.From, To: r.To})
 	}

@@ -28,6 +28,8 @@
 //	source host, port, user,       restart  units restart from their checkpoints
 //	  password, flavor
 //	spec.sync.workers, .batch      tuning   units restart from their checkpoints (mode full: none)
+//	spec.validate.mode             tuning   units restart from their checkpoints; sync validates
+//	                                        rows with the new mode (mode full: none)
 //	spec.dump.threads              tuning   units restart from their checkpoints; a dump/load in
 //	                                        progress keeps the chunks already loaded and reads the
 //	                                        rest from a new snapshot (mode incremental: none)

@@ -83,6 +83,7 @@ type Config struct {
 	SyncBatch   int
 
 	AcceptLostCascades []string
+	Validate           string // "" (none), "fast" or "full"
 }
 
 // Field is one field of Config as the rule classifies it.
@@ -136,6 +137,7 @@ var Fields = []Field{
 	}, func(c Config) any { return c.AcceptLostCascades }},
 	{"spec.sync.workers", syncTuning, func(c Config) any { return c.SyncWorkers }},
 	{"spec.sync.batch", syncTuning, func(c Config) any { return c.SyncBatch }},
+	{"spec.validate.mode", syncTuning, func(c Config) any { return c.Validate }},
 }
 
 func syncTuning(m Mode) Effect {

@@ -71,6 +71,10 @@ type Config struct {
 	DumpThreads int // parallel dump/load connections (default 4)
 	SyncWorkers int // parallel appliers (default 8)
 	SyncBatch   int // changes per target transaction (default 100)
+	// Validate is how sync checks the rows it applied: "" (none), "fast"
+	// (the row is on the target, or absent, as it should be) or "full"
+	// (every column equals the binlog's after-image).
+	Validate string
 
 	// ServerID is the replica server_id the binlog reader uses; it must be
 	// unique among everything reading the source. 0 derives one from Task/Source.
