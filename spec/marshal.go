@@ -51,6 +51,12 @@ type (
 		Start   map[string]yamlStartPos `yaml:"start,omitempty"`
 		Dump    yamlDump                `yaml:"dump"`
 		Sync    yamlSync                `yaml:"sync"`
+		// AcceptLostCascades and Validate are written when set.
+		AcceptLostCascades []string      `yaml:"acceptLostCascades,omitempty"`
+		Validate           *yamlValidate `yaml:"validate,omitempty"`
+	}
+	yamlValidate struct {
+		Mode string `yaml:"mode"`
 	}
 	yamlDump struct {
 		Threads int `yaml:"threads"`
@@ -108,6 +114,10 @@ func Marshal(set *Set) ([]byte, error) {
 		}
 		yt.Dump.Threads = t.Dump.Threads
 		yt.Sync.Workers, yt.Sync.Batch = t.Sync.Workers, t.Sync.Batch
+		yt.AcceptLostCascades = t.AcceptLostCascades
+		if t.Validate.Mode != ValidateNone {
+			yt.Validate = &yamlValidate{Mode: string(t.Validate.Mode)}
+		}
 		docs = append(docs, yamlDoc{Kind: KindTask, Metadata: yamlMetadata{t.Name}, Spec: yt})
 	}
 	if len(docs) == 0 {
