@@ -73,26 +73,34 @@ func (a *agent) lead(ctx context.Context) {
 }
 
 // reschedule applies the bounds the planner schedules for the current
-// state and live workers, if they differ from the current ones. Desired =
-// current, so only bounds can change; it goes through store.Apply like
-// every apply, and is recomputed when another apply won the race.
+// sources and live workers, if they differ from the current ones. It reads
+// only the placement (sources, bounds, workers: not the tasks), and
+// writes only the bounds that move, through store.Rebind (an apply of
+// those bounds, recorded in the history like every apply); it is
+// recomputed when another apply won the race.
 func (a *agent) reschedule(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
-		snap, err := a.store.Read(ctx)
+		pl, err := a.store.ReadPlacement(ctx)
 		if err != nil {
 			return err
 		}
-		if snap.Revision == 0 {
+		if pl.Revision == 0 {
 			return nil // nothing applied yet
 		}
-		p := planner.Diff(snap.State, snap.State, snap.Workers)
+		cur := planner.State{Sources: pl.Sources, Bounds: pl.Bounds}
+		p := planner.Diff(cur, cur, pl.Workers)
 		if !p.HasChanges() {
 			return nil
 		}
-		p.BaseRevision = snap.Revision
+		p.BaseRevision = pl.Revision
+		digest, err := store.PlanDigest(p)
+		if err != nil {
+			return err
+		}
 		host, _ := os.Hostname()
-		rec, err := a.store.Apply(ctx, p, store.ApplyRecord{
+		rec, err := a.store.Rebind(ctx, pl, p.Desired.Bounds, store.ApplyRecord{
 			Time: a.cfg.Clock.Now().UTC(), User: "agent:" + a.cfg.Name, Host: host,
+			PlanDigest: digest, Summary: p.Summary(),
 		})
 		if errors.Is(err, store.ErrStale) && attempt < 10 {
 			continue
@@ -100,8 +108,9 @@ func (a *agent) reschedule(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reschedule sources: %w", err)
 		}
-		moves := boundMoves(snap.State.Bounds, p.Desired.Bounds)
-		a.log.Info("rescheduled sources", "apply", rec.ID, "moves", moves, "waiting", p.Waiting)
+		moves := boundMoves(pl.Bounds, p.Desired.Bounds)
+		a.log.Info("rescheduled sources", "apply", rec.ID, "moves", len(moves), "keys", rec.Keys, "waiting", len(p.Waiting))
+		a.log.Debug("rescheduled sources", "apply", rec.ID, "moves", moves, "waiting", p.Waiting)
 		if m := a.cfg.Metrics; m != nil {
 			m.rebinds.Add(float64(len(moves)))
 		}

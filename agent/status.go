@@ -175,27 +175,12 @@ func (p *publisher) redo(st store.SubtaskStatus) {
 }
 
 // delete removes the statuses of subtasks this agent no longer runs,
-// unless another agent has already written them (the source moved). The
-// check and the delete are not one transaction; a status deleted in that
-// window is rewritten by its new owner within DefaultStatusRefresh.
+// unless another agent has written them since (the source moved): each
+// delete checks that the status is still under this agent's lease. It
+// reads nothing else, so its cost follows the subtasks that moved.
 func (p *publisher) delete(ctx context.Context, ids []planner.SubtaskID) {
-	all, err := p.a.store.Statuses(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			p.a.log.Warn("read statuses before deleting", "err", err)
-		}
-		return
-	}
-	owner := make(map[planner.SubtaskID]string, len(all))
-	for _, st := range all {
-		owner[planner.SubtaskID{Task: st.Task, Source: st.Source}] = st.Worker
-	}
 	for _, id := range ids {
-		w, ok := owner[id]
-		if !ok || w != p.a.cfg.Name {
-			continue
-		}
-		if err := p.a.store.DeleteStatus(ctx, id.Task, id.Source); err != nil && ctx.Err() == nil {
+		if err := p.a.store.DeleteOwnStatus(ctx, p.lease, id.Task, id.Source); err != nil && ctx.Err() == nil {
 			p.a.log.Warn("delete status", "subtask", id.String(), "err", err)
 		}
 	}

@@ -27,8 +27,10 @@ const (
 	DefaultReadyTimeout    = 60 * time.Second
 	DefaultMaxTxnOps       = 10000
 	DefaultMaxRequestBytes = 10 << 20 // etcd's recommended maximum
-	// DefaultCompaction keeps one hour of history (periodic mode).
-	DefaultCompaction = "1h"
+	// DefaultCompaction keeps ten minutes of history (periodic mode): what
+	// dmplan writes stays in etcd's history that long (docs/keyspace.md,
+	// "What is kept, and for how long").
+	DefaultCompaction = "10m"
 )
 
 // ErrNonLoopback is returned when a listen URL is not a loopback address and

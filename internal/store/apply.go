@@ -13,16 +13,29 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Apply writes the plan's desired state and makes it current, all or
-// nothing. It fails with ErrStale, having written nothing, when the head
-// has moved since p.BaseRevision (another apply won, or the plan is old).
+// Apply makes the plan's desired state current, all or nothing, writing
+// only what differs from the state the plan was computed from. It fails
+// with ErrStale, having written nothing, when the head has moved since
+// p.BaseRevision (another apply won, or the plan is old).
 //
-// The state is staged as a new generation in as many small transactions
-// as needed, then one guarded transaction flips the head to it and records
-// rec in the history. rec's Time, User, Host and GitCommit come from the
-// caller; PlanDigest and Summary are computed when empty. The returned
-// record is what was stored.
+// A change that fits one transaction under etcd's default limits is
+// written by the same transaction that moves the head. A larger one is
+// staged as versions of an open generation in as many small transactions
+// as needed, then one guarded transaction moves the head and closes the
+// generation. rec's Time, User, Host and GitCommit come from the caller;
+// PlanDigest and Summary are computed when empty. The returned record is
+// what was stored.
+//
+// Apply reads the state at the base revision to find what differs; use
+// ApplyOnto when the caller holds it already.
 func (s *Store) Apply(ctx context.Context, p *planner.Plan, rec ApplyRecord) (ApplyRecord, error) {
+	return s.ApplyOnto(ctx, p, nil, rec)
+}
+
+// ApplyOnto is Apply for a caller that holds the state p was computed
+// from: base must be the State that Read returned at revision
+// p.BaseRevision, unmodified (nil: Apply reads it).
+func (s *Store) ApplyOnto(ctx context.Context, p *planner.Plan, base *planner.State, rec ApplyRecord) (ApplyRecord, error) {
 	if p == nil {
 		return rec, fmt.Errorf("apply: no plan: %w", ErrInvalid)
 	}
@@ -37,57 +50,177 @@ func (s *Store) Apply(ctx context.Context, p *planner.Plan, rec ApplyRecord) (Ap
 		rec.Summary = p.Summary()
 	}
 	rec.BaseRevision = p.BaseRevision
-	kvs, counts, err := encodeGen(p.Desired)
+	if err := validate(p.Desired); err != nil {
+		return rec, fmt.Errorf("apply: %w", err)
+	}
+	b, err := s.begin(ctx, p.BaseRevision)
 	if err != nil {
 		return rec, fmt.Errorf("apply: %w", err)
 	}
-	h, err := s.readHead(ctx)
-	if err != nil {
-		return rec, fmt.Errorf("apply: %w", err)
+	if err := s.checkBase(ctx, b.head, p.BaseRevision, &rec); err != nil || rec.Again {
+		return rec, err
 	}
-	if h.modRev != p.BaseRevision {
-		// A saved plan applied again (its first apply's reply was lost,
-		// or the user retried): the history names its digest, which
-		// covers its base revision, so it is this very plan.
-		if done, ok, err := s.appliedAlready(ctx, rec.PlanDigest); err != nil {
-			return rec, fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", p.BaseRevision, h.modRev, err)
-		} else if ok {
-			done.Again = true
-			return done, nil
+	if base == nil || countsOf(*base) != b.head.rec.Counts {
+		snap, err := s.readAt(ctx, b.head)
+		if err != nil {
+			return rec, fmt.Errorf("apply: read the state it changes: %w", err)
 		}
-		return rec, fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", p.BaseRevision, h.modRev, ErrStale)
+		base = &snap.State
 	}
-	// Collect what crashed or losing appliers left behind; failing to
-	// do so never fails an apply.
-	if n, err := s.GC(ctx); err != nil {
-		s.log.Warn("garbage collection before apply failed", "err", err)
-	} else if len(n) > 0 {
-		s.log.Info("collected abandoned generations", "gens", n)
+	writes, err := delta(*base, p.Desired)
+	if err != nil {
+		return rec, fmt.Errorf("apply: %w", err)
+	}
+	return s.write(ctx, b, writes, countsOf(p.Desired), rec)
+}
+
+// began is what an apply learns in its first round trip: the head, a
+// fresh generation ID, and whether earlier applies left work behind.
+type began struct {
+	head head
+	gen  string
+	// litter: open generations or unswept logs exist (GC has work).
+	litter bool
+}
+
+// begin reads the head and, when it is at base, allocates a generation
+// ID, in one transaction: the revision of that transaction is the ID,
+// unique and later than the head's generation. When the head is not at
+// base it writes nothing.
+func (s *Store) begin(ctx context.Context, base int64) (began, error) {
+	reads := []clientv3.Op{
+		clientv3.OpGet(keyHead),
+		clientv3.OpGet(pfxOpen, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(pfxLog, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1)),
+	}
+	var resp *clientv3.TxnResponse
+	err := retry(ctx, "read head", func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(keyHead), "=", base)).
+			Then(append(reads, clientv3.OpPut(keyGenSeq, "{}"))...).
+			Else(reads...).Commit()
+		return err
+	})
+	if err != nil {
+		return began{}, err
+	}
+	h, err := headFrom(resp.Responses[0].GetResponseRange().Kvs, resp.Header.Revision)
+	if err != nil {
+		return began{}, err
+	}
+	h.open = map[string]bool{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		h.open[string(kv.Key[len(pfxOpen):])] = true
+	}
+	return began{
+		head: h, gen: genID(resp.Header.Revision),
+		litter: len(h.open) > 0 || len(resp.Responses[2].GetResponseRange().Kvs) > 0,
+	}, nil
+}
+
+// checkBase fails with ErrStale unless the head is at base. A saved plan
+// applied again (its first apply's reply was lost, or the user retried)
+// is found in the history by its digest, which covers its base revision:
+// then rec becomes that record, with Again set.
+func (s *Store) checkBase(ctx context.Context, h head, base int64, rec *ApplyRecord) error {
+	if h.modRev == base {
+		return nil
+	}
+	done, ok, err := s.appliedAlready(ctx, rec.PlanDigest)
+	if err != nil {
+		return fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", base, h.modRev, err)
+	}
+	if ok {
+		done.Again = true
+		*rec = done
+		return nil
+	}
+	return fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", base, h.modRev, ErrStale)
+}
+
+// write makes the state after writes current, from the head in b: in the
+// commit transaction itself when it fits, else staged. counts are the
+// objects of the new state.
+func (s *Store) write(ctx context.Context, b began, writes []kv, counts Counts, rec ApplyRecord) (ApplyRecord, error) {
+	rec.Gen, rec.Keys = b.gen, len(writes)
+	log := s.log.With("gen", b.gen, "baseRevision", b.head.modRev, "keys", len(writes))
+	start := time.Now()
+	if b.litter {
+		// Collect what crashed or losing appliers left behind; failing
+		// to do so never fails an apply.
+		if n, err := s.GC(ctx); err != nil {
+			log.Warn("garbage collection before apply failed", "err", err)
+		} else if len(n) > 0 {
+			log.Info("collected abandoned generations", "gens", n)
+		}
+	}
+	if ops, ok := s.direct(writes, b.gen); ok {
+		rec, err := s.commit(ctx, b, counts, rec, ops, nil)
+		if err != nil {
+			return rec, fmt.Errorf("apply: %w", err)
+		}
+		log.Info("applied", "seq", rec.Seq, "revision", rec.Revision, "took", time.Since(start))
+		return rec, nil
 	}
 
-	st, err := s.claim(ctx, rec)
+	st, err := s.claim(ctx, b.gen, rec)
 	if err != nil {
 		return rec, fmt.Errorf("apply: %w", err)
 	}
 	defer st.release()
-	rec.Gen = st.gen
-	log := s.log.With("gen", st.gen, "baseRevision", p.BaseRevision)
-
-	start := time.Now()
-	man := Manifest{BaseRevision: p.BaseRevision, PlanDigest: rec.PlanDigest, Counts: counts}
-	if err := s.stage(ctx, st, kvs, man); err != nil {
-		s.discard(st, log)
+	if err := s.stage(ctx, st, writes); err != nil {
+		s.discard(b.gen, log)
 		return rec, fmt.Errorf("apply: stage generation %s: %w", st.gen, err)
 	}
-	log.Debug("staged generation", "keys", len(kvs), "took", time.Since(start))
-
-	rec, err = s.flip(ctx, st, h, rec)
+	log.Debug("staged generation", "took", time.Since(start))
+	closeOps := []clientv3.Op{clientv3.OpDelete(stagingKey(st.gen)), clientv3.OpDelete(openKey(st.gen))}
+	held := st.claimHeld()
+	rec, err = s.commit(ctx, b, counts, rec, closeOps, &held)
 	if err != nil {
-		s.discard(st, log)
+		s.discard(b.gen, log)
 		return rec, fmt.Errorf("apply: %w", err)
+	}
+	// Drop the versions the new generation supersedes; what is left
+	// (the applier dies now) is swept by the next apply's GC.
+	if err := s.sweep(ctx, b.gen); err != nil {
+		log.Warn("sweep superseded versions; the next apply does it", "err", err)
 	}
 	log.Info("applied", "seq", rec.Seq, "revision", rec.Revision, "took", time.Since(start))
 	return rec, nil
+}
+
+// direct returns the operations that write writes as generation gen and
+// delete the versions they supersede, when they fit in one transaction
+// next to the head's own operations.
+func (s *Store) direct(writes []kv, gen string) ([]clientv3.Op, bool) {
+	if s.directMax <= 0 || len(writes) > s.directMax {
+		return nil, false
+	}
+	var ops []clientv3.Op
+	bytes := 0
+	for _, w := range writes {
+		ops = append(ops, supersede(w, gen))
+		if w.val != nil {
+			ops = append(ops, clientv3.OpPut(versionKey(w.key, gen), string(w.val)))
+		}
+		bytes += 2*len(w.key) + numWidth + len(w.val) + 16
+	}
+	if len(ops)+commitOps > maxOpsPerTxn || bytes > maxBytesPerTxn/2 {
+		return nil, false
+	}
+	return ops, true
+}
+
+// supersede deletes the versions of w's object before generation gen, and
+// gen's own when w deletes the object: once gen is current, they are
+// never read again.
+func supersede(w kv, gen string) clientv3.Op {
+	end := versionKey(w.key, gen)
+	if w.val == nil {
+		end += "\x00"
+	}
+	return clientv3.OpDelete(w.key+"/", clientv3.WithRange(end))
 }
 
 // staging is one applier's claim on a new generation.
@@ -98,10 +231,11 @@ type staging struct {
 	release  func() // stop the keepalive and revoke the lease
 }
 
-// claim allocates a generation ID and claims it with a staging key on a
-// fresh lease kept alive until release. While the claim lives, GC leaves
-// the generation alone; every staging write checks that it still lives.
-func (s *Store) claim(ctx context.Context, rec ApplyRecord) (*staging, error) {
+// claim claims generation gen with a staging key on a fresh lease kept
+// alive until release, and marks it open (not part of any state) until
+// the commit closes it. While the claim lives, GC leaves the generation
+// alone; every staging write checks that it still lives.
+func (s *Store) claim(ctx context.Context, gen string, rec ApplyRecord) (*staging, error) {
 	ttl := max(int64((s.leaseTTL+time.Second-1)/time.Second), 1)
 	var lease *clientv3.LeaseGrantResponse
 	if err := retry(ctx, "grant staging lease", func(ctx context.Context) error {
@@ -112,7 +246,7 @@ func (s *Store) claim(ctx context.Context, rec ApplyRecord) (*staging, error) {
 		return nil, err
 	}
 	kctx, stop := context.WithCancel(context.Background())
-	st := &staging{lease: lease.ID, release: func() {
+	st := &staging{gen: gen, lease: lease.ID, release: func() {
 		stop()
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -128,22 +262,13 @@ func (s *Store) claim(ctx context.Context, rec ApplyRecord) (*staging, error) {
 		}
 	}()
 
-	var genResp *clientv3.PutResponse
-	if err := retry(ctx, "allocate generation", func(ctx context.Context) error {
-		var err error
-		genResp, err = s.cli.Put(ctx, keyGenSeq, "{}")
-		return err
-	}); err != nil {
-		st.release()
-		return nil, err
-	}
-	st.gen = genID(genResp.Header.Revision)
-	val, _ := json.Marshal(StagingClaim{Gen: st.gen, User: rec.User, Host: rec.Host, Time: rec.Time, Lease: int64(lease.ID)})
-	key := stagingKey(st.gen)
-	err = retry(ctx, "claim generation "+st.gen, func(ctx context.Context) error {
+	val, _ := json.Marshal(StagingClaim{Gen: gen, User: rec.User, Host: rec.Host, Time: rec.Time, Lease: int64(lease.ID)})
+	key := stagingKey(gen)
+	err = retry(ctx, "claim generation "+gen, func(ctx context.Context) error {
 		resp, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-			Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease.ID))).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
+				clientv3.Compare(clientv3.CreateRevision(openKey(gen)), "=", 0)).
+			Then(clientv3.OpPut(key, string(val), clientv3.WithLease(lease.ID)), clientv3.OpPut(openKey(gen), string(val))).
 			Else(clientv3.OpGet(key)).Commit()
 		if err != nil {
 			return err
@@ -158,7 +283,7 @@ func (s *Store) claim(ctx context.Context, rec ApplyRecord) (*staging, error) {
 			st.claimRev = kvs[0].CreateRevision
 			return nil
 		}
-		return fmt.Errorf("generation %s is claimed by someone else: %w", st.gen, ErrCorrupt)
+		return fmt.Errorf("generation %s is claimed by someone else: %w", gen, ErrCorrupt)
 	})
 	if err != nil {
 		st.release()

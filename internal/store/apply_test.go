@@ -65,17 +65,20 @@ func TestApplyThenRead(t *testing.T) {
 	if snap2.Head.PrevGen != rec.Gen || rec2.Seq != 2 {
 		t.Errorf("second head = %+v, want prevGen %s and seq 2", snap2.Head, rec.Gen)
 	}
-	// Subtask and stage keys are derived for agents: one per task x source.
-	var subtasks int64
+	// Member keys are derived for agents: one per task x source. Each
+	// object has one version left: what the second apply superseded
+	// or deleted is gone.
+	var members int64
 	for _, task := range want2.Tasks {
-		subtasks += int64(len(task.Sources))
+		members += int64(len(task.Sources))
 	}
-	gp := store.PfxGen + rec2.Gen + "/"
-	if got := keyCount(t, etcd.Client, gp+"subtask/"); got != subtasks {
-		t.Errorf("%d subtask keys, want %d", got, subtasks)
-	}
-	if got := keyCount(t, etcd.Client, gp+"stage/"); got != subtasks {
-		t.Errorf("%d stage keys, want %d", got, subtasks)
+	for p, want := range map[string]int64{
+		store.PfxMember: members, store.PfxSource: 5, store.PfxTask: 7, store.PfxBound: 5,
+		store.PfxOpen: 0, store.PfxLog: 0, store.PfxStaging: 0,
+	} {
+		if got := keyCount(t, etcd.Client, p); got != want {
+			t.Errorf("%d keys under %s, want %d", got, p, want)
+		}
 	}
 }
 
@@ -154,17 +157,15 @@ func TestConcurrentAppliesNeverInterleave(t *testing.T) {
 		if snap.Revision != recs[winner].Revision {
 			t.Errorf("round %d: head revision %d, winner's record says %d", round, snap.Revision, recs[winner].Revision)
 		}
-		// Losers removed what they staged: only the head and the
-		// previous head remain.
-		gens, err := store.Generations(s, ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := []string{snap.Head.PrevGen, snap.Gen}; round > 0 && !cmp.Equal(gens, want) {
-			t.Errorf("round %d: generations %v, want %v", round, gens, want)
-		}
-		if n := keyCount(t, etcd.Client, store.PfxStaging); n != 0 {
-			t.Errorf("round %d: %d staging claims left", round, n)
+		// Losers removed what they staged, the winner swept what it
+		// superseded: one version per object.
+		for p, want := range map[string]int64{
+			store.PfxTask: int64(len(snap.State.Tasks)), store.PfxSource: int64(len(snap.State.Sources)),
+			store.PfxOpen: 0, store.PfxLog: 0, store.PfxStaging: 0,
+		} {
+			if n := keyCount(t, etcd.Client, p); n != want {
+				t.Errorf("round %d: %d keys under %s, want %d", round, n, p, want)
+			}
 		}
 		base = snap.Revision
 	}

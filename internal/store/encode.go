@@ -1,33 +1,40 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 )
 
-// kv is one key and its JSON value. Keys of a generation are relative to
-// its prefix until they are written.
+// kv is one object and its new JSON value, as an apply writes it: key is
+// the object key (without the generation), and a nil val is a tombstone.
 type kv struct {
 	key string
 	val []byte
 }
 
-// encodeGen turns a desired state into the keys of a generation (relative
-// to its prefix), sorted, plus the counts for its manifest. It fails with
-// ErrInvalid on a name that cannot be a key segment, before anything is
-// written. Subtasks and stages are derived
-// from the tasks (planner.State.Subtasks), so agents read exactly what
-// they run without re-deriving it.
-func encodeGen(st planner.State) ([]kv, Counts, error) {
-	var (
-		out []kv
-		c   Counts
-	)
-	add := func(key string, v any) error {
+// present is the value of member and bound keys: the key says it all.
+var present = []byte("{}")
+
+// delta is what turns state cur into state want: the objects whose value
+// differs, sorted by key. Sources and tasks are compared by value; members
+// (which task runs on which source) follow the tasks' source lists; a
+// bound that moves is a tombstone under the old worker and a new key under
+// the new one. It fails with ErrInvalid on a name that cannot be a key
+// segment, before anything is written. Unchanged objects produce nothing,
+// so delta(s, s) is empty.
+func delta(cur, want planner.State) ([]kv, error) {
+	if err := validate(want); err != nil {
+		return nil, err
+	}
+	var out []kv
+	put := func(key string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", key, err)
@@ -35,70 +42,122 @@ func encodeGen(st planner.State) ([]kv, Counts, error) {
 		out = append(out, kv{key, b})
 		return nil
 	}
+	for name, w := range want.Sources {
+		if c, ok := cur.Sources[name]; !ok || !sameValue(c, w) {
+			if err := put(sourceObj(name), w); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for name := range cur.Sources {
+		if _, ok := want.Sources[name]; !ok {
+			out = append(out, kv{key: sourceObj(name)})
+		}
+	}
+	for name, w := range want.Tasks {
+		c, ok := cur.Tasks[name]
+		if ok && sameValue(c, w) {
+			continue
+		}
+		if err := put(taskObj(name), w); err != nil {
+			return nil, err
+		}
+		for _, src := range w.Sources {
+			if !slices.Contains(c.Sources, src) {
+				out = append(out, kv{memberObj(src, name), present})
+			}
+		}
+		for _, src := range c.Sources {
+			if !slices.Contains(w.Sources, src) {
+				out = append(out, kv{key: memberObj(src, name)})
+			}
+		}
+	}
+	for name, c := range cur.Tasks {
+		if _, ok := want.Tasks[name]; !ok {
+			out = append(out, kv{key: taskObj(name)})
+			for _, src := range c.Sources {
+				out = append(out, kv{key: memberObj(src, name)})
+			}
+		}
+	}
+	for src, w := range want.Bounds {
+		if c := cur.Bounds[src]; c != w {
+			if c != "" {
+				out = append(out, kv{key: boundObj(c, src)})
+			}
+			out = append(out, kv{boundObj(w, src), present})
+		}
+	}
+	for src, c := range cur.Bounds {
+		if _, ok := want.Bounds[src]; !ok {
+			out = append(out, kv{key: boundObj(c, src)})
+		}
+	}
+	slices.SortFunc(out, func(a, b kv) int { return strings.Compare(a.key, b.key) })
+	return out, nil
+}
+
+// sameValue reports whether a and b are stored as the same JSON. Most
+// objects of a large state are unchanged, and reflect.DeepEqual says so
+// quickly; only what it finds different (a change, or a nil slice against
+// an empty one) is encoded to be sure.
+func sameValue[T any](a, b T) bool {
+	if reflect.DeepEqual(a, b) {
+		return true
+	}
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// validate checks that every name of st can be a key segment.
+func validate(st planner.State) error {
 	for name, src := range st.Sources {
 		if !validName(name) || src.Name != name {
-			return nil, c, fmt.Errorf("source %q (named %q): %w", name, src.Name, ErrInvalid)
+			return fmt.Errorf("source %q (named %q): %w", name, src.Name, ErrInvalid)
 		}
-		if err := add(relSource(name), src); err != nil {
-			return nil, c, err
-		}
-		c.Sources++
 	}
 	for name, t := range st.Tasks {
 		if !validName(name) || t.Name != name {
-			return nil, c, fmt.Errorf("task %q (named %q): %w", name, t.Name, ErrInvalid)
+			return fmt.Errorf("task %q (named %q): %w", name, t.Name, ErrInvalid)
 		}
-		if err := add(relTask(name), t); err != nil {
-			return nil, c, err
+		for _, src := range t.Sources {
+			if !validName(src) {
+				return fmt.Errorf("task %q: source %q: %w", name, src, ErrInvalid)
+			}
 		}
-		c.Tasks++
-	}
-	for id, sub := range st.Subtasks() {
-		if !validName(id.Source) {
-			return nil, c, fmt.Errorf("task %q: source %q: %w", id.Task, id.Source, ErrInvalid)
-		}
-		if err := add(relSubtask(id.Task, id.Source), sub); err != nil {
-			return nil, c, err
-		}
-		if err := add(relStage(id.Task, id.Source), StageValue{Stage: sub.Stage}); err != nil {
-			return nil, c, err
-		}
-		c.Subtasks++
-		c.Stages++
 	}
 	for src, w := range st.Bounds {
 		if !validName(src) || !validName(w) {
-			return nil, c, fmt.Errorf("bound %q -> %q: %w", src, w, ErrInvalid)
+			return fmt.Errorf("bound %q -> %q: %w", src, w, ErrInvalid)
 		}
-		if err := add(relBound(src), BoundValue{Worker: w}); err != nil {
-			return nil, c, err
-		}
-		c.Bounds++
 	}
-	slices.SortFunc(out, func(a, b kv) int {
-		switch {
-		case a.key < b.key:
-			return -1
-		case a.key > b.key:
-			return 1
-		}
-		return 0
-	})
-	return out, c, nil
+	return nil
+}
+
+// countsOf counts the objects of st.
+func countsOf(st planner.State) Counts {
+	c := Counts{Sources: len(st.Sources), Tasks: len(st.Tasks), Bounds: len(st.Bounds)}
+	for _, t := range st.Tasks {
+		c.Members += len(t.Sources)
+	}
+	return c
 }
 
 // chunk splits kvs into groups that each fit one transaction under etcd's
-// default limits. A single value larger than the byte budget gets a group
-// of its own (and etcd refuses it if it is over the server's limit).
-func chunk(kvs []kv) [][]kv {
+// default limits, leaving room for extra operations. A single value
+// larger than the byte budget gets a group of its own (and etcd refuses it
+// if it is over the server's limit).
+func chunk(kvs []kv, extra int) [][]kv {
 	var (
 		out   [][]kv
 		cur   []kv
 		bytes int
 	)
 	for _, e := range kvs {
-		n := len(genPrefix(genID(0))) + len(e.key) + len(e.val) + 16 // + protobuf framing
-		if len(cur) > 0 && (len(cur) >= maxOpsPerTxn || bytes+n > maxBytesPerTxn) {
+		n := 2*len(e.key) + numWidth + len(e.val) + 16 // + its log entry and protobuf framing
+		if len(cur) > 0 && (len(cur)+extra >= maxOpsPerTxn || bytes+n > maxBytesPerTxn) {
 			out = append(out, cur)
 			cur, bytes = nil, 0
 		}

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"strings"
-
 	"github.com/dmplan/dmplan/planner"
 )
 
@@ -11,12 +9,13 @@ import (
 // SetStageHook makes s call f before each staging transaction.
 func SetStageHook(s *Store, f func(chunk int)) { s.stageHook = f }
 
-// SetFlipHook makes s call f after each head flip transaction; an error
+// SetFlipHook makes s call f after each commit transaction; an error
 // from f is taken as the reply of that transaction lost.
 func SetFlipHook(s *Store, f func(succeeded bool) error) { s.flipHook = f }
 
-// Generations lists the generation IDs present in etcd.
-var Generations = (*Store).generations
+// SetDirectMax sets how many versions an apply writes without staging (0:
+// always stage).
+func SetDirectMax(s *Store, n int) { s.directMax = n }
 
 // Keys for tests that look at the raw keyspace.
 const (
@@ -24,20 +23,34 @@ const (
 	KeyHead    = keyHead
 	KeyInstall = keyInstall
 	PfxStaging = pfxStaging
-	PfxGen     = pfxGen
+	PfxOpen    = pfxOpen
+	PfxLog     = pfxLog
+	PfxSource  = pfxSource
+	PfxTask    = pfxTask
+	PfxMember  = pfxMember
+	PfxBound   = pfxBound
 )
 
-// EncodedSize is the number of key and value bytes a generation of st
-// takes: all of it, and the part Read reads (sources, tasks, bounds).
+// Delta is the number of versions an apply from cur to want writes.
+func Delta(cur, want planner.State) int {
+	kvs, err := delta(cur, want)
+	if err != nil {
+		panic(err)
+	}
+	return len(kvs)
+}
+
+// EncodedSize is the number of key and value bytes the objects of st
+// take, and the part Read reads (sources, tasks, bounds).
 func EncodedSize(st planner.State) (all, read int64) {
-	kvs, _, err := encodeGen(st)
+	kvs, err := delta(planner.State{}, st)
 	if err != nil {
 		panic(err)
 	}
 	for _, e := range kvs {
-		n := int64(len(genPrefix(genID(1))) + len(e.key) + len(e.val))
+		n := int64(len(e.key) + 1 + numWidth + len(e.val))
 		all += n
-		if strings.HasPrefix(e.key, genSource) || strings.HasPrefix(e.key, genTask) || strings.HasPrefix(e.key, genBound) {
+		if e.key[:len(pfxMember)] != pfxMember {
 			read += n
 		}
 	}

@@ -5,40 +5,41 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// flip makes the staged generation current in one transaction: if the
-// head is still at the plan's base revision and the claim still lives,
-// put the head and the history record, drop the claim, delete the
-// generation before the previous one and trim the history.
-func (s *Store) flip(ctx context.Context, st *staging, h head, rec ApplyRecord) (ApplyRecord, error) {
+// commitOps is how many operations commit adds to the caller's.
+const commitOps = 3
+
+// commit makes generation b.gen current in one transaction: if the head
+// is still where b read it (and the claim, when given, still lives), put
+// the head and the history record, trim the history, and run ops (the
+// versions of a direct apply, or closing a staged generation).
+func (s *Store) commit(ctx context.Context, b began, counts Counts, rec ApplyRecord, ops []clientv3.Op, claim *clientv3.Cmp) (ApplyRecord, error) {
+	h, gen := b.head, b.gen
 	rec.Seq = h.rec.Seq + 1
 	rec.ID = seqID(rec.Seq)
-	rec.Revision = 0 // the flip's own revision: History fills it in from the key
+	rec.Gen = gen
+	rec.Revision = 0 // the commit's own revision: History fills it in from the key
 	hv, _ := json.Marshal(HeadRecord{
-		Gen: st.gen, PrevGen: h.rec.Gen, Seq: rec.Seq, PlanDigest: rec.PlanDigest, Time: rec.Time,
+		Gen: gen, PrevGen: h.rec.Gen, Seq: rec.Seq, PlanDigest: rec.PlanDigest, Time: rec.Time, Counts: counts,
 	})
 	rv, _ := json.Marshal(rec)
-	then := []clientv3.Op{
+	then := append(ops[:len(ops):len(ops)],
 		clientv3.OpPut(keyHead, string(hv)),
-		clientv3.OpPut(historyKey(rec.Seq), string(rv)),
-		clientv3.OpDelete(stagingKey(st.gen)),
-	}
-	if old := h.rec.PrevGen; old != "" && old != st.gen {
-		then = append(then, clientv3.OpDelete(genPrefix(old), clientv3.WithRange(prefixEnd(genPrefix(old)))))
-	}
+		clientv3.OpPut(historyKey(rec.Seq), string(rv)))
 	if keepFrom := rec.Seq - int64(s.historyKeep) + 1; keepFrom > 1 {
 		then = append(then, clientv3.OpDelete(pfxHistory, clientv3.WithRange(historyKey(keepFrom))))
 	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(keyHead), "=", h.modRev)}
+	if claim != nil {
+		cmps = append(cmps, *claim)
+	}
 	var rev int64
-	err := retry(ctx, "flip head to generation "+st.gen, func(ctx context.Context) error {
-		resp, err := s.cli.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(keyHead), "=", h.modRev), st.claimHeld()).
-			Then(then...).
+	err := retry(ctx, "make generation "+gen+" current", func(ctx context.Context) error {
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(then...).
 			Else(clientv3.OpGet(keyHead), clientv3.OpGet(historyKey(rec.Seq))).Commit()
 		if err == nil && s.flipHook != nil {
 			err = s.flipHook(resp.Succeeded)
@@ -63,7 +64,7 @@ func (s *Store) flip(ctx context.Context, st *staging, h head, rec ApplyRecord) 
 			if err := decodeInto(kvs[0].Key, kvs[0].Value, &landed); err != nil {
 				return fmt.Errorf("read the history record of apply %d: %w", rec.Seq, err)
 			}
-			if landed.Gen == st.gen {
+			if landed.Gen == gen {
 				rev = kvs[0].CreateRevision
 				return nil
 			}
@@ -76,7 +77,7 @@ func (s *Store) flip(ctx context.Context, st *staging, h head, rec ApplyRecord) 
 	if err != nil && !errors.Is(err, ErrStale) && !errors.Is(err, ErrClaimLost) {
 		// The outcome is unknown (e.g. ctx ended with the txn in
 		// flight): look at the history record of this apply to learn it.
-		r, ok, lerr := s.landed(rec.Seq, st.gen)
+		r, ok, lerr := s.landed(rec.Seq, gen)
 		switch {
 		case lerr != nil:
 			err = fmt.Errorf("%w; whether it landed is unknown (%v): run dmplan status or dmplan plan to see", err, lerr)
@@ -109,28 +110,4 @@ func (s *Store) landed(seq int64, gen string) (int64, bool, error) {
 		return 0, false, fmt.Errorf("read the history record of apply %s: %w", seqID(seq), err)
 	}
 	return resp.Kvs[0].CreateRevision, r.Gen == gen, nil
-}
-
-// discard deletes a staged generation that did not become the head, with
-// a short context of its own (the apply's may have ended). If it fails,
-// GC collects the generation once the claim's lease has expired.
-func (s *Store) discard(st *staging, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	h, err := s.readHead(ctx)
-	if err != nil {
-		log.Warn("discard staged generation: GC will collect it", "err", err)
-		return
-	}
-	if h.rec.Gen == st.gen || h.rec.PrevGen == st.gen {
-		return // it became the head after all
-	}
-	p := genPrefix(st.gen)
-	_, err = s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(keyHead), "=", h.modRev)).
-		Then(clientv3.OpDelete(p, clientv3.WithRange(prefixEnd(p))), clientv3.OpDelete(stagingKey(st.gen))).
-		Commit()
-	if err != nil {
-		log.Warn("discard staged generation: GC will collect it", "err", err)
-	}
 }

@@ -37,8 +37,11 @@ func TestCancelMidStaging(t *testing.T) {
 	if snap.Revision != rec.Revision || !cmp.Equal(first, snap.State) {
 		t.Errorf("head moved by a cancelled apply: revision %d, want %d", snap.Revision, rec.Revision)
 	}
-	if gens := generations(t, s); !cmp.Equal(gens, []string{rec.Gen}) {
-		t.Errorf("generations after cancelled apply: %v, want only %s", gens, rec.Gen)
+	if gens := openGens(t, s); len(gens) != 0 {
+		t.Errorf("open generations after cancelled apply: %v, want none", gens)
+	}
+	if n := keyCount(t, etcd.Client, store.PfxTask); n != 10 {
+		t.Errorf("%d task versions after cancelled apply, want the 10 of the head", n)
 	}
 }
 
@@ -68,11 +71,14 @@ func TestCrashMidStagingIsCollected(t *testing.T) {
 	go crashing.Apply(ctx, plan(rec.Revision, genState(300, 300, 2)), record("crash"))
 	<-crashed3
 
-	gens := generations(t, s)
-	if len(gens) != 2 || gens[0] != rec.Gen {
-		t.Fatalf("generations after crash: %v, want %s and the crashed one", gens, rec.Gen)
+	gens := openGens(t, s)
+	if len(gens) != 1 {
+		t.Fatalf("open generations after crash: %v, want the crashed one", gens)
 	}
-	crashed := gens[1]
+	crashed := gens[0]
+	if n := keyCount(t, etcd.Client, store.PfxLog); n != 3 {
+		t.Fatalf("%d log chunks after the crash, want the crashed apply's 3", n)
+	}
 	// While the claim lives, GC leaves the generation alone.
 	if del, err := s.GC(ctx); err != nil || len(del) != 0 {
 		t.Fatalf("GC with a live claim deleted %v (err %v)", del, err)
@@ -81,15 +87,16 @@ func TestCrashMidStagingIsCollected(t *testing.T) {
 		return keyCount(t, etcd.Client, store.PfxStaging+crashed) == 0
 	})
 
-	rec2, err := s.Apply(ctx, plan(rec.Revision, genState(5, 5, 3)), record("bob"))
-	if err != nil {
+	if _, err := s.Apply(ctx, plan(rec.Revision, genState(5, 5, 3)), record("bob")); err != nil {
 		t.Fatal(err)
 	}
-	if got := generations(t, s); !cmp.Equal(got, []string{rec.Gen, rec2.Gen}) {
-		t.Errorf("generations after the next apply: %v, want %s and %s", got, rec.Gen, rec2.Gen)
+	if got := openGens(t, s); len(got) != 0 {
+		t.Errorf("open generations after the next apply: %v, want none (%s collected)", got, crashed)
 	}
-	if n := keyCount(t, etcd.Client, store.PfxGen+crashed+"/"); n != 0 {
-		t.Errorf("%d keys of the crashed generation left", n)
+	for p, want := range map[string]int64{store.PfxTask: 5, store.PfxSource: 5, store.PfxLog: 0, store.PfxStaging: 0} {
+		if n := keyCount(t, etcd.Client, p); n != want {
+			t.Errorf("%d keys under %s after the crashed apply was collected, want %d", n, p, want)
+		}
 	}
 }
 
@@ -112,17 +119,17 @@ func TestGCLeavesInFlightApplyAlone(t *testing.T) {
 		done <- err
 	}()
 	<-reached
-	gens := generations(t, s)
+	gens := openGens(t, s)
 	if len(gens) != 1 {
-		t.Fatalf("generations while staging: %v, want one", gens)
+		t.Fatalf("open generations while staging: %v, want one", gens)
 	}
-	staged := keyCount(t, etcd.Client, store.PfxGen+gens[0]+"/")
+	staged := keyCount(t, etcd.Client, store.PfxTask)
 	for range 3 {
 		if del, err := s.GC(ctx); err != nil || len(del) != 0 {
 			t.Fatalf("GC during staging deleted %v (err %v)", del, err)
 		}
 	}
-	if n := keyCount(t, etcd.Client, store.PfxGen+gens[0]+"/"); n != staged {
+	if n := keyCount(t, etcd.Client, store.PfxTask); n != staged {
 		t.Fatalf("GC during staging: %d keys left of %d", n, staged)
 	}
 	close(resume)
@@ -138,39 +145,66 @@ func TestGCLeavesInFlightApplyAlone(t *testing.T) {
 	}
 }
 
-// TestOldGenerationsAreDeleted: only the head's generation and the one
-// before it are kept.
-func TestOldGenerationsAreDeleted(t *testing.T) {
+// TestSupersededVersionsAreSwept: after applies, every object has one
+// version; what an applier that died before sweeping, or while staging,
+// left behind is swept or collected by the next GC.
+func TestSupersededVersionsAreSwept(t *testing.T) {
 	s, ctx := fresh(t), testCtx(t)
 	var base int64
-	var recs []store.ApplyRecord
+	var rec store.ApplyRecord
 	for i := range 4 {
-		rec, err := s.Apply(ctx, plan(base, genState(5, 5, i+1)), record("alice"))
-		if err != nil {
+		var err error
+		if rec, err = s.Apply(ctx, plan(base, genState(5, 5, i+1)), record("alice")); err != nil {
 			t.Fatal(err)
 		}
-		recs = append(recs, rec)
 		base = rec.Revision
 	}
-	if got, want := generations(t, s), []string{recs[2].Gen, recs[3].Gen}; !cmp.Equal(got, want) {
-		t.Errorf("generations after 4 applies: %v, want %v", got, want)
+	for p, want := range map[string]int64{store.PfxTask: 5, store.PfxSource: 5, store.PfxBound: 5, store.PfxLog: 0, store.PfxOpen: 0} {
+		if n := keyCount(t, etcd.Client, p); n != want {
+			t.Errorf("%d keys under %s after 4 applies, want %d", n, p, want)
+		}
 	}
 	if del, err := s.GC(ctx); err != nil || len(del) != 0 {
 		t.Errorf("GC with nothing to collect deleted %v (err %v)", del, err)
 	}
-	// Garbage that no claim protects is collected.
-	junk := store.PfxGen + "00000000000000000001/task/x"
-	if _, err := etcd.Client.Put(ctx, junk, "{}"); err != nil {
+	// An older version and the log of the head's generation that names
+	// it (its applier died before sweeping): GC sweeps it.
+	old := store.PfxTask + "task-00000/00000000000000000002"
+	put(t, old, `{"name":"task-00000"}`)
+	put(t, store.PfxLog+rec.Gen+"/000000", `{"put":["`+store.PfxTask+`task-00000"]}`)
+	// An open generation whose claim is gone: GC collects it.
+	junkGen := "99999999999999999999"
+	junk := store.PfxTask + "task-00001/" + junkGen
+	put(t, junk, `{"name":"task-00001","mode":"full"}`)
+	put(t, store.PfxOpen+junkGen, `{}`)
+	put(t, store.PfxLog+junkGen+"/000000", `{"put":["`+store.PfxTask+`task-00001"]}`)
+	if del, err := s.GC(ctx); err != nil || !cmp.Equal(del, []string{junkGen}) {
+		t.Errorf("GC of an unclaimed generation deleted %v (err %v)", del, err)
+	}
+	for p, want := range map[string]int64{store.PfxTask: 5, store.PfxLog: 0, store.PfxOpen: 0, old: 0, junk: 0} {
+		if n := keyCount(t, etcd.Client, p); n != want {
+			t.Errorf("%d keys under %s after GC, want %d", n, p, want)
+		}
+	}
+	snap, err := s.Read(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if del, err := s.GC(ctx); err != nil || !cmp.Equal(del, []string{"00000000000000000001"}) {
-		t.Errorf("GC of an unclaimed generation deleted %v (err %v)", del, err)
+	if d := cmp.Diff(genState(5, 5, 4), snap.State); d != "" {
+		t.Errorf("state after GC (-want +got):\n%s", d)
 	}
 }
 
-func generations(t testing.TB, s *store.Store) []string {
+func put(t testing.TB, k, v string) {
 	t.Helper()
-	gens, err := store.Generations(s, context.Background())
+	if _, err := etcd.Client.Put(context.Background(), k, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func openGens(t testing.TB, s *store.Store) []string {
+	t.Helper()
+	gens, err := s.OpenGenerations(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,12 @@ import (
 // Every key dmplan uses is built here. Names (sources, tasks, workers) are
 // DNS labels, so they never contain '/'; generation IDs and sequence numbers
 // are zero-padded decimals, so keys sort in numeric order.
+//
+// The applied state is kept as versions of objects: an object key (e.g.
+// task/shop) followed by the generation that wrote it (task/shop/<gen>).
+// An empty value is a tombstone. A reader takes, for each object, its
+// newest version that is visible: written by a generation at or before the
+// head's and not open (docs/keyspace.md).
 const (
 	prefix = "/dmplan/v1/"
 
@@ -18,23 +24,22 @@ const (
 	keyGenSeq  = prefix + "genseq"       // bumped to allocate a generation ID
 	keyInstall = prefix + "installation" // Installation: the salt of password digests
 	pfxStaging = prefix + "staging/"     // staging/<gen>: claim, on the applier's lease
-	pfxGen     = prefix + "gen/"         // gen/<gen>/...: immutable generations
+	pfxOpen    = prefix + "open/"        // open/<gen>: a staged generation not (yet) made current
+	pfxLog     = prefix + "log/"         // log/<gen>/<n>: object keys a generation wrote, not yet swept
 	pfxHistory = prefix + "history/"     // history/<seq>: ApplyRecord
 	pfxWorker  = prefix + "worker/"      // worker/<name>: planner.Worker, on its lease
 	pfxStatus  = prefix + "status/"      // status/<task>/<source>: SubtaskStatus, on a lease
+
+	// Versioned objects: <object key>/<gen>.
+	pfxSource = prefix + "source/" // source/<source>: spec.Source
+	pfxTask   = prefix + "task/"   // task/<task>: spec.Task
+	pfxMember = prefix + "member/" // member/<source>/<task>: {} (the task runs on the source)
+	pfxBound  = prefix + "bound/"  // bound/<worker>/<source>: {} (the worker serves the source)
 
 	// ElectionPrefix is the etcd election the agents campaign in (etcd's
 	// concurrency.Election: election/<lease> holds a candidate's name); its
 	// leader moves sources off dead agents.
 	ElectionPrefix = prefix + "election"
-
-	// Inside a generation, after gen/<gen>/.
-	genManifest = "manifest"
-	genSource   = "source/"  // source/<name>: spec.Source
-	genTask     = "task/"    // task/<name>: spec.Task
-	genSubtask  = "subtask/" // subtask/<task>/<source>: planner.Subtask
-	genStage    = "stage/"   // stage/<task>/<source>: StageValue
-	genBound    = "bound/"   // bound/<source>: BoundValue
 )
 
 const numWidth = 20 // digits in generation IDs and history sequence numbers
@@ -43,19 +48,31 @@ const numWidth = 20 // digits in generation IDs and history sequence numbers
 func genID(rev int64) string { return fmt.Sprintf("%0*d", numWidth, rev) }
 
 func stagingKey(gen string) string { return pfxStaging + gen }
+func openKey(gen string) string    { return pfxOpen + gen }
+func logPrefix(gen string) string  { return pfxLog + gen + "/" }
+func logKey(gen string, n int) string {
+	return fmt.Sprintf("%s%06d", logPrefix(gen), n)
+}
 
-// genPrefix is the prefix of every key of one generation.
-func genPrefix(gen string) string { return pfxGen + gen + "/" }
+// Object keys, without the generation.
+func sourceObj(name string) string         { return pfxSource + name }
+func taskObj(name string) string           { return pfxTask + name }
+func memberObj(source, task string) string { return pfxMember + source + "/" + task }
+func boundObj(worker, source string) string {
+	return pfxBound + worker + "/" + source
+}
 
-func manifestKey(gen string) string { return genPrefix(gen) + genManifest }
+// versionKey is the key of obj's version written by generation gen.
+func versionKey(obj, gen string) string { return obj + "/" + gen }
 
-// Keys inside a generation, relative to genPrefix(gen): a state is encoded
-// before its generation ID is allocated.
-func relSource(name string) string          { return genSource + name }
-func relTask(name string) string            { return genTask + name }
-func relBound(source string) string         { return genBound + source }
-func relSubtask(task, source string) string { return genSubtask + task + "/" + source }
-func relStage(task, source string) string   { return genStage + task + "/" + source }
+// splitVersion splits a version key into its object key and generation.
+func splitVersion(key string) (obj, gen string, ok bool) {
+	i := strings.LastIndexByte(key, '/')
+	if i < 0 || len(key)-i-1 != numWidth {
+		return "", "", false
+	}
+	return key[:i], key[i+1:], true
+}
 
 func historyKey(seq int64) string          { return fmt.Sprintf("%s%0*d", pfxHistory, numWidth, seq) }
 func workerKey(name string) string         { return pfxWorker + name }
@@ -63,16 +80,6 @@ func statusKey(task, source string) string { return pfxStatus + task + "/" + sou
 
 // prefixEnd is the end of the range of keys that start with p.
 func prefixEnd(p string) string { return clientv3.GetPrefixRangeEnd(p) }
-
-// genFromKey returns the generation ID of a key under gen/.
-func genFromKey(key string) (string, bool) {
-	rest, ok := strings.CutPrefix(key, pfxGen)
-	if !ok {
-		return "", false
-	}
-	gen, _, ok := strings.Cut(rest, "/")
-	return gen, ok && gen != ""
-}
 
 // lastSegments returns the part of key after p, split at '/'.
 func lastSegments(key, p string) []string {

@@ -8,48 +8,70 @@ import (
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// head is the head key as read: its record and revisions.
+// head is the head key as read: its record and revisions, and which
+// generations were open at that revision.
 type head struct {
 	rec    HeadRecord
 	modRev int64 // 0 when absent
 	// readRev is the store revision the head was read at.
 	readRev int64
+	open    map[string]bool
 }
 
-// readHead reads the head key at the latest revision.
+func (h head) visibility() visibility { return visibility{head: h.rec.Gen, open: h.open} }
+
+// headFrom decodes the head key as read at revision rev.
+func headFrom(kvs []*mvccpb.KeyValue, rev int64) (head, error) {
+	h := head{readRev: rev}
+	if len(kvs) == 0 {
+		return h, nil
+	}
+	h.modRev = kvs[0].ModRevision
+	if err := json.Unmarshal(kvs[0].Value, &h.rec); err != nil || h.rec.Gen == "" {
+		return h, fmt.Errorf("read head: %w: %q", ErrCorrupt, kvs[0].Value)
+	}
+	return h, nil
+}
+
+// readHead reads the head key and the open generations, at the latest
+// revision, in one transaction.
 func (s *Store) readHead(ctx context.Context) (head, error) {
-	var resp *clientv3.GetResponse
+	var resp *clientv3.TxnResponse
 	err := retry(ctx, "read head", func(ctx context.Context) error {
 		var err error
-		resp, err = s.cli.Get(ctx, keyHead)
+		resp, err = s.cli.Txn(ctx).Then(
+			clientv3.OpGet(keyHead),
+			clientv3.OpGet(pfxOpen, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		).Commit()
 		return err
 	})
 	if err != nil {
 		return head{}, err
 	}
-	h := head{readRev: resp.Header.Revision}
-	if len(resp.Kvs) == 0 {
-		return h, nil
+	h, err := headFrom(resp.Responses[0].GetResponseRange().Kvs, resp.Header.Revision)
+	if err != nil {
+		return h, err
 	}
-	h.modRev = resp.Kvs[0].ModRevision
-	if err := json.Unmarshal(resp.Kvs[0].Value, &h.rec); err != nil || h.rec.Gen == "" {
-		return h, fmt.Errorf("read head: %w: %q", ErrCorrupt, resp.Kvs[0].Value)
+	h.open = map[string]bool{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		h.open[string(kv.Key[len(pfxOpen):])] = true
 	}
 	return h, nil
 }
 
-// Read returns the current state: the head's generation and the live
-// workers, all read at the revision the head was read at, so the snapshot
-// is consistent however many keys it spans.
+// Read returns the current state: the head's sources, tasks and bounds
+// and the live workers, all read at the revision the head was read at, so
+// the snapshot is consistent however many keys it spans.
 func (s *Store) Read(ctx context.Context) (*Snapshot, error) {
 	for {
 		snap, err := s.read(ctx)
 		// The revision was compacted between reading the head and
-		// reading its generation: read again at a newer one.
+		// reading the objects: read again at a newer one.
 		if errors.Is(err, rpctypes.ErrCompacted) && ctx.Err() == nil {
 			continue
 		}
@@ -65,41 +87,35 @@ func (s *Store) read(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.readAt(ctx, h)
+}
+
+// readAt reads the state h is the head of, at h's revision.
+func (s *Store) readAt(ctx context.Context, h head) (*Snapshot, error) {
 	snap := &Snapshot{
 		State: emptyState(), Revision: h.modRev, ReadRevision: h.readRev,
 		Gen: h.rec.Gen, Head: h.rec,
 	}
+	var err error
 	if snap.Workers, _, err = s.workersAt(ctx, h.readRev); err != nil {
 		return nil, err
 	}
 	if h.modRev == 0 {
 		return snap, nil
 	}
-	if err := s.readGen(ctx, h.rec.Gen, h.readRev, &snap.State); err != nil {
+	if err := s.readObjects(ctx, h, &snap.State); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
-// readGen reads the sources, tasks and bounds of generation gen at rev
-// into st, and checks them against the generation's manifest.
-func (s *Store) readGen(ctx context.Context, gen string, rev int64, st *planner.State) error {
-	var man Manifest
-	resp, err := s.get(ctx, "read manifest of generation "+gen, manifestKey(gen), clientv3.WithRev(rev))
-	if err != nil {
-		return err
-	}
-	if len(resp.Kvs) == 0 {
-		return fmt.Errorf("generation %s has no manifest: %w", gen, ErrCorrupt)
-	}
-	if err := decodeInto(resp.Kvs[0].Key, resp.Kvs[0].Value, &man); err != nil {
-		return err
-	}
+// readObjects reads the sources, tasks and bounds of the state h is the
+// head of into st, and checks them against the head's counts.
+func (s *Store) readObjects(ctx context.Context, h head, st *planner.State) error {
 	var got Counts
-	p := genPrefix(gen) + genSource
-	if _, err := s.rangeAll(ctx, p, prefixEnd(p), rev, func(k, v []byte) error {
+	if err := s.scan(ctx, h, pfxSource, func(obj string, v []byte) error {
 		var src spec.Source
-		if err := decodeNamed(k, p, v, &src, &src.Name); err != nil {
+		if err := decodeNamed(obj, pfxSource, v, &src, &src.Name); err != nil {
 			return err
 		}
 		st.Sources[src.Name] = src
@@ -108,44 +124,56 @@ func (s *Store) readGen(ctx context.Context, gen string, rev int64, st *planner.
 	}); err != nil {
 		return err
 	}
-	p = genPrefix(gen) + genTask
-	if _, err := s.rangeAll(ctx, p, prefixEnd(p), rev, func(k, v []byte) error {
+	if err := s.scan(ctx, h, pfxTask, func(obj string, v []byte) error {
 		var t spec.Task
-		if err := decodeNamed(k, p, v, &t, &t.Name); err != nil {
+		if err := decodeNamed(obj, pfxTask, v, &t, &t.Name); err != nil {
 			return err
 		}
 		st.Tasks[t.Name] = t
 		got.Tasks++
+		got.Members += len(t.Sources)
 		return nil
 	}); err != nil {
 		return err
 	}
-	p = genPrefix(gen) + genBound
-	if _, err := s.rangeAll(ctx, p, prefixEnd(p), rev, func(k, v []byte) error {
-		var b BoundValue
-		if err := decodeInto(k, v, &b); err != nil {
-			return err
+	if err := s.scan(ctx, h, pfxBound, func(obj string, _ []byte) error {
+		seg := lastSegments(obj, pfxBound)
+		if len(seg) != 2 {
+			return fmt.Errorf("read %s: %w", obj, ErrCorrupt)
 		}
-		st.Bounds[string(k[len(p):])] = b.Worker
+		if w, dup := st.Bounds[seg[1]]; dup {
+			return fmt.Errorf("source %s is bound to both %s and %s: %w", seg[1], w, seg[0], ErrCorrupt)
+		}
+		st.Bounds[seg[1]] = seg[0]
 		got.Bounds++
 		return nil
 	}); err != nil {
 		return err
 	}
-	if got.Sources != man.Counts.Sources || got.Tasks != man.Counts.Tasks || got.Bounds != man.Counts.Bounds {
-		return fmt.Errorf("generation %s: read %+v, manifest says %+v: %w", gen, got, man.Counts, ErrCorrupt)
+	if got != h.rec.Counts {
+		return fmt.Errorf("generation %s: read %+v, head says %+v: %w", h.rec.Gen, got, h.rec.Counts, ErrCorrupt)
 	}
 	return nil
 }
 
-// decodeNamed decodes a value whose key ends in its name and checks that
-// the name inside agrees.
-func decodeNamed(key []byte, p string, val []byte, v any, name *string) error {
-	if err := decodeInto(key, val, v); err != nil {
+// scan reads the objects under p of the state h is the head of, at h's
+// revision, calling f with each object key and its newest visible value.
+func (s *Store) scan(ctx context.Context, h head, p string, f func(obj string, val []byte) error) error {
+	n := &newest{vis: h.visibility(), f: f}
+	if _, err := s.rangeAll(ctx, p, prefixEnd(p), h.readRev, n.add); err != nil {
 		return err
 	}
-	if want := string(key[len(p):]); *name != want {
-		return fmt.Errorf("decode %s: name %q in value: %w", key, *name, ErrCorrupt)
+	return n.flush()
+}
+
+// decodeNamed decodes the value of object obj (under p, named after its
+// object) and checks that the name inside agrees.
+func decodeNamed(obj, p string, val []byte, v any, name *string) error {
+	if err := decodeInto([]byte(obj), val, v); err != nil {
+		return err
+	}
+	if want := obj[len(p):]; *name != want {
+		return fmt.Errorf("decode %s: name %q in value: %w", obj, *name, ErrCorrupt)
 	}
 	return nil
 }
@@ -173,8 +201,11 @@ func (s *Store) workersAt(ctx context.Context, rev int64) ([]planner.Worker, int
 	var out []planner.Worker
 	rev, err := s.rangeAll(ctx, pfxWorker, prefixEnd(pfxWorker), rev, func(k, v []byte) error {
 		var w planner.Worker
-		if err := decodeNamed(k, pfxWorker, v, &w, &w.Name); err != nil {
+		if err := decodeInto(k, v, &w); err != nil {
 			return err
+		}
+		if want := string(k[len(pfxWorker):]); w.Name != want {
+			return fmt.Errorf("decode %s: name %q in value: %w", k, w.Name, ErrCorrupt)
 		}
 		out = append(out, w)
 		return nil

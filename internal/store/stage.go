@@ -9,12 +9,21 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// stage writes an encoded state into the claimed generation, in
-// transactions small enough for etcd's default limits, a few at a time,
-// and the manifest last. Every transaction checks that the claim still
-// lives, so nothing is written into a generation GC may be collecting.
-func (s *Store) stage(ctx context.Context, st *staging, kvs []kv, man Manifest) error {
-	chunks := chunk(kvs)
+// logChunk is the value of a log key: the objects one staging transaction
+// wrote a version of (Put) or a tombstone for (Del). After the commit the
+// log says which older versions to sweep; if the generation never
+// becomes current, it says which versions to collect.
+type logChunk struct {
+	Put []string `json:"put,omitempty"`
+	Del []string `json:"del,omitempty"`
+}
+
+// stage writes the versions of an open generation, in transactions small
+// enough for etcd's default limits, a few at a time, each with its log.
+// Every transaction checks that the claim still lives, so nothing is
+// written into a generation GC may be collecting.
+func (s *Store) stage(ctx context.Context, st *staging, writes []kv) error {
+	chunks := chunk(writes, 1)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -51,27 +60,29 @@ feed:
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
 	}
-	if firstErr != nil {
-		return firstErr
-	}
-	man.Gen = st.gen
-	mv, _ := json.Marshal(man)
-	return s.writeChunk(ctx, st, len(chunks), []kv{{genManifest, mv}})
+	return firstErr
 }
 
-// writeChunk puts one group of keys (relative to the generation's prefix)
-// in one transaction guarded by the claim. Puts are idempotent, so
-// transient failures are simply retried.
+// writeChunk puts one group of versions and its log in one transaction
+// guarded by the claim. Puts are idempotent, so transient failures are
+// simply retried.
 func (s *Store) writeChunk(ctx context.Context, st *staging, i int, kvs []kv) error {
 	if s.stageHook != nil {
 		s.stageHook(i)
 	}
-	gp := genPrefix(st.gen)
-	ops := make([]clientv3.Op, len(kvs))
-	for j, e := range kvs {
-		ops[j] = clientv3.OpPut(gp+e.key, string(e.val))
+	ops := make([]clientv3.Op, 0, len(kvs)+1)
+	var lc logChunk
+	for _, e := range kvs {
+		ops = append(ops, clientv3.OpPut(versionKey(e.key, st.gen), string(e.val)))
+		if e.val == nil {
+			lc.Del = append(lc.Del, e.key)
+		} else {
+			lc.Put = append(lc.Put, e.key)
+		}
 	}
-	return retry(ctx, fmt.Sprintf("write %d keys from %s", len(kvs), gp+kvs[0].key), func(ctx context.Context) error {
+	lv, _ := json.Marshal(lc)
+	ops = append(ops, clientv3.OpPut(logKey(st.gen, i), string(lv)))
+	return retry(ctx, fmt.Sprintf("write %d keys from %s", len(kvs), kvs[0].key), func(ctx context.Context) error {
 		resp, err := s.cli.Txn(ctx).If(st.claimHeld()).Then(ops...).Commit()
 		if err != nil {
 			return err

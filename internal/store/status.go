@@ -52,3 +52,15 @@ func (s *Store) Statuses(ctx context.Context) ([]SubtaskStatus, error) {
 	}
 	return out, nil
 }
+
+// DeleteOwnStatus removes the status of a subtask an agent no longer runs,
+// if it is still the one the agent wrote under lease (the source has not
+// moved to another agent that reported already).
+func (s *Store) DeleteOwnStatus(ctx context.Context, lease clientv3.LeaseID, task, source string) error {
+	key := statusKey(task, source)
+	return retry(ctx, fmt.Sprintf("delete status of %s/%s", task, source), func(ctx context.Context) error {
+		_, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.LeaseValue(key), "=", lease)).
+			Then(clientv3.OpDelete(key)).Commit()
+		return err
+	})
+}

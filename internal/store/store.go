@@ -29,6 +29,9 @@ const (
 	DefaultLeaseTTL    = 10 * time.Second // staging claims
 	DefaultHistoryKeep = 100
 	DefaultParallel    = 4 // concurrent staging transactions
+	// DefaultDirectMax is the most object versions an apply writes in
+	// the transaction that makes them current, without staging.
+	DefaultDirectMax = 40
 )
 
 // Store reads and writes dmplan's state in etcd. It is safe for concurrent
@@ -39,6 +42,7 @@ type Store struct {
 	leaseTTL    time.Duration
 	historyKeep int
 	parallel    int
+	directMax   int
 
 	stageHook func(chunk int)            // tests: called before each staging txn
 	flipHook  func(succeeded bool) error // tests: called after each flip txn; an error stands for a lost reply
@@ -65,6 +69,7 @@ func New(cli *clientv3.Client, opts ...Option) *Store {
 	s := &Store{
 		cli: cli, log: slog.New(slog.DiscardHandler),
 		leaseTTL: DefaultLeaseTTL, historyKeep: DefaultHistoryKeep, parallel: DefaultParallel,
+		directMax: DefaultDirectMax,
 	}
 	for _, o := range opts {
 		o(s)

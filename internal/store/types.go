@@ -26,30 +26,25 @@ var (
 )
 
 // HeadRecord is the value of the head key: which generation is current.
+// Versions written by later generations, or by open ones, are not part of
+// the state.
 type HeadRecord struct {
 	Gen        string    `json:"gen"`               // current generation ID
-	PrevGen    string    `json:"prevGen,omitempty"` // the one before, kept for debugging
+	PrevGen    string    `json:"prevGen,omitempty"` // the one before
 	Seq        int64     `json:"seq"`               // history sequence of the apply that wrote it
 	PlanDigest string    `json:"planDigest"`
 	Time       time.Time `json:"time"` // the applier's clock
+	// Counts are the objects of the state, so that a reader of the whole
+	// state can check it read all of it.
+	Counts Counts `json:"counts"`
 }
 
-// Manifest is written last into a generation and says what it holds, so a
-// reader can check that it read a whole generation.
-type Manifest struct {
-	Gen          string `json:"gen"`
-	BaseRevision int64  `json:"baseRevision"`
-	PlanDigest   string `json:"planDigest"`
-	Counts       Counts `json:"counts"`
-}
-
-// Counts are the numbers of keys of each kind in a generation.
+// Counts are the numbers of objects of each kind in a state.
 type Counts struct {
-	Sources  int `json:"sources"`
-	Tasks    int `json:"tasks"`
-	Subtasks int `json:"subtasks"`
-	Stages   int `json:"stages"`
-	Bounds   int `json:"bounds"`
+	Sources int `json:"sources"`
+	Tasks   int `json:"tasks"`
+	Members int `json:"members"` // task x source pairs (subtasks)
+	Bounds  int `json:"bounds"`
 }
 
 // ApplyRecord is one entry of the apply history: who applied what, when.
@@ -67,19 +62,12 @@ type ApplyRecord struct {
 	GitCommit    string          `json:"gitCommit,omitempty"`
 	PlanDigest   string          `json:"planDigest"`
 	Summary      planner.Summary `json:"summary"`
+	// Keys is the number of object versions the apply wrote (puts and
+	// tombstones): what it cost, in proportion to the change.
+	Keys int `json:"keys"`
 	// Again is set (never stored) by Apply when this plan had been
 	// applied already, by this record: nothing was written now.
 	Again bool `json:"-"`
-}
-
-// StageValue is the value of a desired-stage key.
-type StageValue struct {
-	Stage spec.Stage `json:"stage"`
-}
-
-// BoundValue is the value of a bound key: the worker serving a source.
-type BoundValue struct {
-	Worker string `json:"worker"`
 }
 
 // StagingClaim is the value of a staging key: who is staging a generation.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
@@ -18,10 +19,15 @@ type WorkerView struct {
 	Gen      string
 	Sources  map[string]spec.Source                // sources bound to the worker
 	Subtasks map[planner.SubtaskID]planner.Subtask // Stage filled in
+	// Reads is the number of range reads it took (the cost of the
+	// view: it grows with the worker's own sources, not with the state).
+	Reads int
 }
 
-// ReadWorkerView reads the part of the current generation that worker
-// serves, at one revision.
+// ReadWorkerView reads the part of the current state that worker serves,
+// at one revision: its bounds, then the configs and members of those
+// sources, then the tasks they run. It reads nothing of other workers'
+// sources.
 func (s *Store) ReadWorkerView(ctx context.Context, worker string) (*WorkerView, error) {
 	for {
 		v, err := s.readWorkerView(ctx, worker)
@@ -36,85 +42,153 @@ func (s *Store) ReadWorkerView(ctx context.Context, worker string) (*WorkerView,
 }
 
 func (s *Store) readWorkerView(ctx context.Context, worker string) (*WorkerView, error) {
-	h, err := s.readHead(ctx)
+	mine := pfxBound + worker + "/"
+	var resp *clientv3.TxnResponse
+	err := retry(ctx, "read head and bounds", func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Txn(ctx).Then(
+			clientv3.OpGet(keyHead),
+			clientv3.OpGet(pfxOpen, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+			clientv3.OpGet(mine, clientv3.WithPrefix()),
+		).Commit()
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
+	h, err := headFrom(resp.Responses[0].GetResponseRange().Kvs, resp.Header.Revision)
+	if err != nil {
+		return nil, err
+	}
+	h.open = map[string]bool{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		h.open[string(kv.Key[len(pfxOpen):])] = true
+	}
 	v := &WorkerView{
-		Revision: h.modRev, Gen: h.rec.Gen,
+		Revision: h.modRev, Gen: h.rec.Gen, Reads: 3,
 		Sources: map[string]spec.Source{}, Subtasks: map[planner.SubtaskID]planner.Subtask{},
 	}
 	if h.modRev == 0 {
 		return v, nil
 	}
-	rev, gp := h.readRev, genPrefix(h.rec.Gen)
-
-	mine := map[string]bool{}
-	p := gp + genBound
-	if _, err := s.rangeAll(ctx, p, prefixEnd(p), rev, func(k, val []byte) error {
-		var b BoundValue
-		if err := decodeInto(k, val, &b); err != nil {
-			return err
-		}
-		if b.Worker == worker {
-			mine[string(k[len(p):])] = true
-		}
+	var sources []string
+	n := &newest{vis: h.visibility(), f: func(obj string, _ []byte) error {
+		sources = append(sources, obj[len(mine):])
 		return nil
-	}); err != nil {
+	}}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		if err := n.add(kv.Key, kv.Value); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.flush(); err != nil {
 		return nil, err
 	}
-	for name := range mine {
-		resp, err := s.get(ctx, "read source "+name, gp+genSource+name, clientv3.WithRev(rev))
-		if err != nil {
-			return nil, err
-		}
-		if len(resp.Kvs) == 0 {
-			return nil, fmt.Errorf("generation %s binds missing source %q: %w", h.rec.Gen, name, ErrCorrupt)
-		}
-		var src spec.Source
-		if err := decodeInto(resp.Kvs[0].Key, resp.Kvs[0].Value, &src); err != nil {
-			return nil, err
-		}
-		v.Sources[name] = src
-	}
-	if len(mine) == 0 {
+	if len(sources) == 0 {
 		return v, nil
 	}
-	p = gp + genSubtask
-	if _, err := s.rangeAll(ctx, p, prefixEnd(p), rev, func(k, val []byte) error {
-		seg := lastSegments(string(k), p)
-		if len(seg) != 2 || !mine[seg[1]] {
+
+	// The configs and members of the worker's sources.
+	members := map[string][]string{} // task -> its sources here
+	var pfxs []string
+	for _, src := range sources {
+		pfxs = append(pfxs, sourceObj(src)+"/", pfxMember+src+"/")
+	}
+	err = s.readPrefixes(ctx, h, pfxs, func(obj string, val []byte) error {
+		if name, ok := cutPrefix(obj, pfxSource); ok {
+			var src spec.Source
+			if err := decodeNamed(obj, pfxSource, val, &src, &src.Name); err != nil {
+				return err
+			}
+			v.Sources[name] = src
 			return nil
 		}
-		var sub planner.Subtask
-		if err := decodeInto(k, val, &sub); err != nil {
-			return err
+		seg := lastSegments(obj, pfxMember)
+		if len(seg) != 2 {
+			return fmt.Errorf("read %s: %w", obj, ErrCorrupt)
 		}
-		v.Subtasks[planner.SubtaskID{Task: sub.Task, Source: sub.Source}] = sub
+		members[seg[1]] = append(members[seg[1]], seg[0])
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	p = gp + genStage
-	if _, err := s.rangeAll(ctx, p, prefixEnd(p), rev, func(k, val []byte) error {
-		seg := lastSegments(string(k), p)
-		if len(seg) != 2 || !mine[seg[1]] {
-			return nil
+	v.Reads += len(pfxs)
+	for _, src := range sources {
+		if _, ok := v.Sources[src]; !ok {
+			return nil, fmt.Errorf("generation %s binds missing source %q: %w", h.rec.Gen, src, ErrCorrupt)
 		}
-		id := planner.SubtaskID{Task: seg[0], Source: seg[1]}
-		sub, ok := v.Subtasks[id]
-		if !ok {
-			return fmt.Errorf("stage %s has no subtask: %w", k, ErrCorrupt)
-		}
-		var sv StageValue
-		if err := decodeInto(k, val, &sv); err != nil {
+	}
+
+	// The tasks that run on them.
+	pfxs = pfxs[:0]
+	for task := range members {
+		pfxs = append(pfxs, taskObj(task)+"/")
+	}
+	slices.Sort(pfxs)
+	err = s.readPrefixes(ctx, h, pfxs, func(obj string, val []byte) error {
+		var t spec.Task
+		if err := decodeNamed(obj, pfxTask, val, &t, &t.Name); err != nil {
 			return err
 		}
-		sub.Stage = sv.Stage
-		v.Subtasks[id] = sub
+		for _, src := range members[t.Name] {
+			if !slices.Contains(t.Sources, src) {
+				return fmt.Errorf("member %s/%s: the task does not run on the source: %w", src, t.Name, ErrCorrupt)
+			}
+			v.Subtasks[planner.SubtaskID{Task: t.Name, Source: src}] = planner.SubtaskOf(t, src)
+		}
+		delete(members, t.Name)
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
+	}
+	v.Reads += len(pfxs)
+	for task := range members {
+		return nil, fmt.Errorf("member of missing task %q: %w", task, ErrCorrupt)
 	}
 	return v, nil
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) < len(p) || s[:len(p)] != p {
+		return "", false
+	}
+	return s[len(p):], true
+}
+
+// readPrefixes reads every key under each of pfxs (each holding the
+// versions of one or more objects) at h's revision, in transactions of at
+// most maxOpsPerTxn ranges, calling f with each object's newest visible
+// value.
+func (s *Store) readPrefixes(ctx context.Context, h head, pfxs []string, f func(obj string, val []byte) error) error {
+	for len(pfxs) > 0 {
+		batch := pfxs[:min(len(pfxs), maxOpsPerTxn)]
+		pfxs = pfxs[len(batch):]
+		ops := make([]clientv3.Op, len(batch))
+		for i, p := range batch {
+			ops[i] = clientv3.OpGet(p, clientv3.WithPrefix(), clientv3.WithRev(h.readRev))
+		}
+		var resp *clientv3.TxnResponse
+		err := retry(ctx, fmt.Sprintf("read %d prefixes from %s", len(batch), batch[0]), func(ctx context.Context) error {
+			var err error
+			resp, err = s.cli.Txn(ctx).Then(ops...).Commit()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, r := range resp.Responses {
+			n := &newest{vis: h.visibility(), f: f}
+			for _, kv := range r.GetResponseRange().Kvs {
+				if err := n.add(kv.Key, kv.Value); err != nil {
+					return err
+				}
+			}
+			if err := n.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

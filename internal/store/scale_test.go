@@ -1,0 +1,133 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"testing"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/google/go-cmp/cmp"
+)
+
+// headerRev is the store's current revision.
+func headerRev(t testing.TB) int64 {
+	t.Helper()
+	resp, err := etcd.Client.Get(context.Background(), store.KeyHead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Revision
+}
+
+// TestOneTaskChangeWritesOneKey: changing one task of a 2,000-task state
+// writes one version, in the transaction that makes it current (two
+// revisions in all: the generation ID and the commit), and leaves one
+// version per object.
+func TestOneTaskChangeWritesOneKey(t *testing.T) {
+	s, ctx := fresh(t), testCtx(t)
+	first := genState(200, 2000, 1)
+	if _, err := s.Apply(ctx, plan(0, first), record("alice")); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := genState(200, 2000, 1)
+	tk := want.Tasks["task-01234"]
+	tk.Tables = append(tk.Tables, "extra.*")
+	want.Tasks[tk.Name] = tk
+
+	before := headerRev(t)
+	rec, err := s.ApplyOnto(ctx, plan(snap.Revision, want), &snap.State, record("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Keys != 1 {
+		t.Errorf("a one-task change wrote %d versions, want 1", rec.Keys)
+	}
+	if n := headerRev(t) - before; n != 2 {
+		t.Errorf("a one-task change took %d revisions, want 2 (allocate, commit)", n)
+	}
+	got, err := s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got.State); d != "" {
+		t.Errorf("state after a one-task change (-want +got):\n%s", d)
+	}
+	if n := keyCount(t, etcd.Client, store.PfxTask); n != 2000 {
+		t.Errorf("%d task versions, want 2000 (the superseded one swept)", n)
+	}
+
+	// Apply, reading the base itself, finds the same single change.
+	tk.Tables = tk.Tables[:len(tk.Tables)-1]
+	want.Tasks[tk.Name] = tk
+	rec, err = s.Apply(ctx, plan(got.Revision, want), record("alice"))
+	if err != nil || rec.Keys != 1 {
+		t.Fatalf("undo the change: %d versions written (err %v), want 1", rec.Keys, err)
+	}
+
+	// An agent reads its own sources, their members and their tasks:
+	// ranges in proportion to what it serves, not to the state.
+	v, err := s.ReadWorkerView(ctx, "agent-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := map[string]bool{}
+	for id := range v.Subtasks {
+		tasks[id.Task] = true
+	}
+	if wantReads := 3 + 2*len(v.Sources) + len(tasks); v.Reads != wantReads || len(v.Sources) != 20 {
+		t.Errorf("agent-3's view: %d reads for %d sources and %d tasks, want %d", v.Reads, len(v.Sources), len(tasks), wantReads)
+	}
+}
+
+// TestRebindWritesTheBoundsThatMove: moving the sources of one worker is
+// one apply of their bounds: a tombstone and a new key each, nothing
+// else; a rebind from an old placement is stale.
+func TestRebindWritesTheBoundsThatMove(t *testing.T) {
+	s, ctx := fresh(t), testCtx(t)
+	st := genState(100, 300, 1)
+	if _, err := s.Apply(ctx, plan(0, st), record("alice")); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := s.ReadPlacement(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(pl.Bounds, st.Bounds) || !cmp.Equal(pl.Sources, st.Sources) {
+		t.Fatal("placement differs from the applied state")
+	}
+	bounds := maps.Clone(pl.Bounds)
+	moved := 0
+	for src, w := range bounds {
+		if w == "agent-0" {
+			bounds[src] = "agent-1"
+			moved++
+		}
+	}
+	rec, err := s.Rebind(ctx, pl, bounds, record("agent:agent-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Keys != 2*moved || moved != 10 {
+		t.Errorf("moving %d sources wrote %d versions, want %d", moved, rec.Keys, 2*moved)
+	}
+	snap, err := s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := st
+	want.Bounds = bounds
+	if d := cmp.Diff(want, snap.State); d != "" {
+		t.Errorf("state after rebind (-want +got):\n%s", d)
+	}
+	if hist, err := s.History(ctx, 1); err != nil || len(hist) != 1 || hist[0].User != "agent:agent-1" {
+		t.Errorf("history after rebind: %+v (err %v)", hist, err)
+	}
+	if _, err := s.Rebind(ctx, pl, st.Bounds, record("late")); !errors.Is(err, store.ErrStale) {
+		t.Errorf("rebind from an old placement: error %v, want ErrStale", err)
+	}
+}
