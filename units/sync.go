@@ -204,15 +204,11 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 	e.log.Info("sync starting", "from", describePos(ck.Resume), "workers", len(s.marks), "server_id", syncServerID(cfg),
 		"flavor", e.flavor, "replay_until", s.maxMark.Pos)
 
-	tc, err := binlogTLS(ctx, cfg.From, s.source)
+	st, err := s.openEvents(ctx, ck.Resume) // the source's binlog or its relay (sync_events.go)
 	if err != nil {
 		return err
 	}
-	bs, st, err := openBinlog(cfg, e.flavor, ck.Resume, tc, e.log)
-	if err != nil {
-		return streamError(err, ck.Resume, syncServerID(cfg))
-	}
-	defer bs.Close()
+	defer st.Close()
 
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -345,7 +341,7 @@ func (s *syncer) stopWorkers(cause error, stop context.CancelFunc, wg *sync.Wait
 }
 
 // loop reads events and hands them out until an error.
-func (s *syncer) loop(ctx context.Context, st *replication.BinlogStreamer) error {
+func (s *syncer) loop(ctx context.Context, st eventSource) error {
 	type item struct {
 		ev   *replication.BinlogEvent
 		err  error

@@ -79,6 +79,19 @@ type Config struct {
 	// ServerID is the replica server_id the binlog reader uses; it must be
 	// unique among everything reading the source. 0 derives one from Task/Source.
 	ServerID uint32
+
+	// Relay, when set, is the source's relay (docs/relay.md): sync reads
+	// the binlog from it instead of opening a stream of its own.
+	Relay Relay
+}
+
+// Relay is a local copy of a source's binlog that subtasks read (run by
+// the agent bound to the source; units.Relay).
+type Relay interface {
+	// Dir is the relay directory (units/relay's files).
+	Dir() string
+	// Changed returns a channel closed when the relay may hold more.
+	Changed() <-chan struct{}
 }
 
 // Progress is what a unit reports while it runs.
