@@ -63,6 +63,8 @@ func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Sour
 		From: from, Flavor: string(src.Flavor), To: to,
 		Tables:             append([]string(nil), sub.Tables...),
 		AcceptLostCascades: append([]string(nil), sub.AcceptLostCascades...),
+		Filters:            append([]spec.FilterRule(nil), sub.Filters...),
+		OnlineDDL:          sub.OnlineDDL,
 		DumpThreads:        sub.Dump.Threads, SyncWorkers: sub.Sync.Workers, SyncBatch: sub.Sync.Batch,
 		Validate: string(sub.Validate.Mode),
 	}

@@ -55,6 +55,10 @@ func TestPlanSaysWhatAgentsDo(t *testing.T) {
 		{"target.password", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.Password = secret("NEW_PASSWORD", "n") }},
 		{"target.port", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.Port = 4001 }},
 		{"source.password", allModes, func(_ *spec.Task, s *spec.Source) { s.Password = secret("NEW_PASSWORD", "n") }},
+		{"filters", allModes, func(t *spec.Task, _ *spec.Source) {
+			t.Filters = []spec.FilterRule{{Tables: []string{"shop.orders"}, Events: []string{"delete", "truncate table"}, Action: "ignore"}}
+		}},
+		{"onlineDDL false", allModes, func(t *spec.Task, _ *spec.Source) { t.OnlineDDL = spec.OnlineDDL{Off: true} }},
 		{"source.flavor", allModes, func(_ *spec.Task, s *spec.Source) { s.Flavor = spec.FlavorMariaDB }},
 	}
 	var out bytes.Buffer

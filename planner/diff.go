@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"github.com/dmplan/dmplan/internal/binlogfilter"
 	"github.com/dmplan/dmplan/internal/effect"
 	"maps"
 	"slices"
@@ -230,7 +231,8 @@ func taskEqual(a, b spec.Task) bool {
 	return a.Name == b.Name && a.Mode == b.Mode && a.Stage == b.Stage && endpointEqual(a.Target, b.Target) &&
 		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
 		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync &&
-		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate
+		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate &&
+		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key()
 }
 
 // endpointEqual compares endpoints by value (TLS is a pointer).
@@ -243,7 +245,8 @@ func subtaskEqual(a, b Subtask) bool {
 	return a.Task == b.Task && a.Source == b.Source && a.Mode == b.Mode && endpointEqual(a.Target, b.Target) &&
 		slices.Equal(a.Tables, b.Tables) && slices.Equal(a.Routes, b.Routes) && startEqual(a.Start, b.Start) &&
 		a.Dump == b.Dump && a.Sync == b.Sync && slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) &&
-		a.Validate == b.Validate
+		a.Validate == b.Validate &&
+		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key()
 }
 
 // kindRank orders changes: sources first, bounds last.

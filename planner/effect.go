@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"github.com/dmplan/dmplan/internal/binlogfilter"
 	"github.com/dmplan/dmplan/internal/effect"
 	"github.com/dmplan/dmplan/spec"
 )
@@ -19,6 +20,8 @@ func EffectConfig(sub Subtask, src *spec.Source) effect.Config {
 
 		AcceptLostCascades: sub.AcceptLostCascades,
 		Validate:           string(sub.Validate.Mode),
+		Filters:            binlogfilter.Key(sub.Filters),
+		OnlineDDL:          sub.OnlineDDL.Key(),
 	}
 	if src != nil {
 		c.Source = effectEndpoint(src.Endpoint)

@@ -68,6 +68,12 @@ func taskFields(t spec.Task) fields {
 	if t.Validate.Mode != spec.ValidateNone {
 		f.add("spec.validate.mode", quote(string(t.Validate.Mode)))
 	}
+	for i, r := range t.Filters {
+		f.add("spec.filters["+strconv.Itoa(i)+"]", renderFilter(r))
+	}
+	if t.OnlineDDL.Key() != (spec.OnlineDDL{}).Key() {
+		f.add("spec.onlineDDL", renderOnlineDDL(t.OnlineDDL))
+	}
 	return f
 }
 
@@ -91,6 +97,12 @@ func subtaskFields(s Subtask) fields {
 	}
 	if s.Validate.Mode != spec.ValidateNone {
 		f.add("spec.validate.mode", quote(string(s.Validate.Mode)))
+	}
+	for i, r := range s.Filters {
+		f.add("spec.filters["+strconv.Itoa(i)+"]", renderFilter(r))
+	}
+	if s.OnlineDDL.Key() != (spec.OnlineDDL{}).Key() {
+		f.add("spec.onlineDDL", renderOnlineDDL(s.OnlineDDL))
 	}
 	return f
 }

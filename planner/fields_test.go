@@ -76,6 +76,8 @@ func mutateLeaves(t *testing.T, v any, f func(path string, changed any)) {
 			leaf.SetInt(leaf.Int() + 1)
 		case reflect.Uint32:
 			leaf.SetUint(leaf.Uint() + 1)
+		case reflect.Bool:
+			leaf.SetBool(!leaf.Bool())
 		case reflect.Slice:
 			if leaf.Len() == 0 {
 				t.Fatalf("%s: give the fixture a non-empty %s", path, leaf.Type())
@@ -157,6 +159,8 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 	task.Target.TLS = &spec.TLS{Mode: spec.TLSRequired}
 	task.Start = map[string]spec.StartPos{"mysql-01": {GTID: "0-1-5", BinlogFile: "mysql-bin.000003", BinlogPos: 4}}
 	task.AcceptLostCascades = []string{"shop.order_items"}
+	task.Filters = []spec.FilterRule{{Tables: []string{"shop.orders"}, Events: []string{"delete"}, SQL: []string{"^DROP"}, Action: "ignore"}}
+	task.OnlineDDL = spec.OnlineDDL{Shadow: []string{"^(.+)_s$"}, Trash: []string{"^(.+)_t$"}}
 	mutateLeaves(t, task, func(path string, changed any) {
 		if path == ".Name" {
 			return

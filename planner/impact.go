@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"github.com/dmplan/dmplan/internal/binlogfilter"
 	"github.com/dmplan/dmplan/internal/effect"
 	"slices"
 	"strconv"
@@ -110,6 +111,9 @@ func (d *differ) subtaskCreated(s Subtask) []string {
 		what = "dumps and loads the matched tables of " + s.Source + ", then replicates from the snapshot's position"
 	}
 	line := what + "; " + d.agentDesc(s.Source)
+	if f := subtaskFilterDesc(s); f != "" {
+		line += "; " + f
+	}
 	if _, bound := d.want.Bounds[s.Source]; !bound && s.Mode == spec.ModeIncremental && s.Start == nil {
 		line += "; " + unpinnedWait
 	}
@@ -162,7 +166,15 @@ func (d *differ) subtaskUpdated(c, w Subtask, eff effect.Effect) []string {
 	case eff == effect.Restart && c.Stage != spec.StageRunning:
 		return d.one(name + " starts on " + agent + " from its checkpoint with the new config")
 	case eff == effect.Restart:
-		return d.one(name + " restarts on " + agent + " from its checkpoint")
+		line := name + " restarts on " + agent + " from its checkpoint"
+		if binlogfilter.Key(c.Filters) != binlogfilter.Key(w.Filters) {
+			if f := subtaskFilterDesc(w); f != "" {
+				line += "; " + f
+			} else {
+				line += "; it drops no binlog events any more"
+			}
+		}
+		return d.one(line)
 	}
 	return d.one(name + " restarts on " + agent + " to take the new tuning: " + tuningRestart(w.Mode))
 }
@@ -189,7 +201,7 @@ func noEffectReason(c, w Subtask) string {
 	if c.Dump != w.Dump {
 		r = append(r, "mode incremental runs no dump")
 	}
-	if c.Sync != w.Sync || c.Validate != w.Validate {
+	if c.Sync != w.Sync || c.Validate != w.Validate || binlogfilter.Key(c.Filters) != binlogfilter.Key(w.Filters) || c.OnlineDDL.Key() != w.OnlineDDL.Key() {
 		r = append(r, "mode full runs no sync")
 	}
 	return strings.Join(r, "; ")

@@ -30,6 +30,12 @@ func (d *differ) taskCreated(t spec.Task) []string {
 			out = append(out, "validate.mode "+m.String()+": "+validateWhat(m))
 		}
 	}
+	if len(t.Filters) > 0 && t.Mode != spec.ModeFull {
+		out = append(out, filtersLine(t))
+	}
+	if t.OnlineDDL.Off && t.Mode != spec.ModeFull {
+		out = append(out, onlineDDLDesc(t.OnlineDDL))
+	}
 	if t.Stage != spec.StageRunning {
 		line := "created " + string(t.Stage) + ": nothing runs until spec.stage is running"
 		if t.Mode == spec.ModeIncremental {
@@ -105,6 +111,7 @@ func (d *differ) taskUpdated(c, w spec.Task) (Action, []string) {
 	if !slices.Equal(c.AcceptLostCascades, w.AcceptLostCascades) && w.Mode != spec.ModeFull && !fresh {
 		out = append(out, acceptCascadesLine(c.AcceptLostCascades, w.AcceptLostCascades, w))
 	}
+	out = append(out, filterLines(c, w, fresh)...)
 	if c.Stage != w.Stage {
 		out = append(out, stageLine(c, w))
 	}

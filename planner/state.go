@@ -47,6 +47,9 @@ type Subtask struct {
 	AcceptLostCascades []string `json:"acceptLostCascades,omitempty"`
 	// Validate: spec.Task.Validate.
 	Validate spec.ValidateConfig `json:"validate,omitzero"`
+	// Filters, OnlineDDL: spec.Task's.
+	Filters   []spec.FilterRule `json:"filters,omitempty"`
+	OnlineDDL spec.OnlineDDL    `json:"onlineDDL,omitzero"`
 }
 
 // Subtasks derives one Subtask per task x source.
@@ -66,6 +69,7 @@ func subtaskOf(t spec.Task, src string) Subtask {
 		Task: t.Name, Source: src, Mode: t.Mode, Target: t.Target,
 		Tables: t.Tables, Routes: t.Routes, Dump: t.Dump, Sync: t.Sync, Stage: t.Stage,
 		AcceptLostCascades: t.AcceptLostCascades, Validate: t.Validate,
+		Filters: t.Filters, OnlineDDL: t.OnlineDDL,
 	}
 	if p, ok := t.Start[src]; ok {
 		st.Start = &p

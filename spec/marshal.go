@@ -54,6 +54,20 @@ type (
 		// AcceptLostCascades and Validate are written when set.
 		AcceptLostCascades []string      `yaml:"acceptLostCascades,omitempty"`
 		Validate           *yamlValidate `yaml:"validate,omitempty"`
+		// Filters and OnlineDDL are written when set (onlineDDL: false, or
+		// its rules).
+		Filters   []yamlFilter `yaml:"filters,omitempty"`
+		OnlineDDL *yaml.Node   `yaml:"onlineDDL,omitempty"`
+	}
+	yamlFilter struct {
+		Tables []string `yaml:"tables"`
+		Events []string `yaml:"events,omitempty"`
+		SQL    []string `yaml:"sql,omitempty"`
+		Action string   `yaml:"action"`
+	}
+	yamlOnlineDDL struct {
+		Shadow []string `yaml:"shadow,omitempty"`
+		Trash  []string `yaml:"trash,omitempty"`
 	}
 	yamlValidate struct {
 		Mode string `yaml:"mode"`
@@ -117,6 +131,18 @@ func Marshal(set *Set) ([]byte, error) {
 		yt.AcceptLostCascades = t.AcceptLostCascades
 		if t.Validate.Mode != ValidateNone {
 			yt.Validate = &yamlValidate{Mode: string(t.Validate.Mode)}
+		}
+		for _, r := range t.Filters {
+			yt.Filters = append(yt.Filters, yamlFilter{Tables: r.Tables, Events: r.Events, SQL: r.SQL, Action: string(r.Action)})
+		}
+		switch o := t.OnlineDDL; {
+		case o.Off:
+			yt.OnlineDDL = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"}
+		case len(o.Shadow) > 0 || len(o.Trash) > 0:
+			yt.OnlineDDL = &yaml.Node{}
+			if err := yt.OnlineDDL.Encode(yamlOnlineDDL{Shadow: o.Shadow, Trash: o.Trash}); err != nil {
+				return nil, fmt.Errorf("marshal task %q: onlineDDL: %w", t.Name, err)
+			}
 		}
 		docs = append(docs, yamlDoc{Kind: KindTask, Metadata: yamlMetadata{t.Name}, Spec: yt})
 	}

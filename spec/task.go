@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync", "acceptLostCascades", "validate"}
+	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync", "acceptLostCascades", "filters", "onlineDDL", "validate"}
 	targetFields = []string{"host", "port", "user", "password", "tls"}
 )
 
@@ -53,6 +53,8 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 	t.Routes = d.routes(&o)
 	t.Start = d.start(&o, t.Mode, refs)
 	t.AcceptLostCascades = d.acceptLostCascades(&o)
+	t.Filters = d.filters(&o, t.Tables)
+	t.OnlineDDL = d.onlineDDL(&o)
 
 	if do, ok := o.child("dump", "threads"); ok {
 		t.Dump.Threads = int(do.integer("threads", DefaultDumpThreads, 1, maxDumpThreads))

@@ -167,6 +167,10 @@ type Task struct {
 	// Validate: the sync unit reads the rows it applied back from the
 	// target and compares them with the source's (docs/validate.md).
 	Validate ValidateConfig `json:"validate,omitzero"`
+	// Filters is the binlog event filter (internal/binlogfilter), in order.
+	Filters []FilterRule `json:"filters,omitempty"`
+	// OnlineDDL: the zero value is on, with DM's shadow and trash rules.
+	OnlineDDL OnlineDDL `json:"onlineDDL,omitzero"`
 }
 
 // Defaults applied by the loader when a field is absent.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/binlogfilter"
 	"github.com/dmplan/dmplan/internal/effect"
 	"github.com/dmplan/dmplan/internal/ownership"
 )
@@ -19,7 +20,8 @@ func EffectConfig(cfg Config) effect.Config {
 		Source:      effect.Endpoint{Host: cfg.From.Host, Port: cfg.From.Port, User: cfg.From.User},
 		Target:      effect.Endpoint{Host: cfg.To.Host, Port: cfg.To.Port, User: cfg.To.User},
 		DumpThreads: cfg.DumpThreads, SyncWorkers: cfg.SyncWorkers, SyncBatch: cfg.SyncBatch,
-		AcceptLostCascades: cfg.AcceptLostCascades, Validate: cfg.Validate}
+		AcceptLostCascades: cfg.AcceptLostCascades, Validate: cfg.Validate,
+		Filters: binlogfilter.Key(cfg.Filters), OnlineDDL: cfg.OnlineDDL.Key()}
 	for _, r := range cfg.Routes {
 		c.Routes = append(c.Routes, effect.Route{From: r.From, To: r.To})
 	}

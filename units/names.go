@@ -35,6 +35,7 @@ func (e *syncEnv) setNameCase(lctn int) {
 	}
 	e.lctn = lctn
 	e.filter, e.router = e.filter.Folded(), e.router.Folded()
+	e.events = e.events.Folded()
 }
 
 // foldName is a name as the source compares it.

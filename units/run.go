@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/binlogfilter"
+	"github.com/dmplan/dmplan/internal/onlineddl"
 	"github.com/dmplan/dmplan/internal/retry"
 	"github.com/dmplan/dmplan/internal/tablefilter"
 )
@@ -135,7 +137,15 @@ func newSyncEnv(cfg Config, log *slog.Logger) (*syncEnv, error) {
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("run %s/%s: routes: %w", cfg.Task, cfg.Source, err))
 	}
-	return &syncEnv{cfg: cfg, log: log, flavor: cfg.Flavor, filter: filter, router: router,
+	events, err := binlogfilter.New(cfg.Filters)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("run %s/%s: spec.%w", cfg.Task, cfg.Source, err))
+	}
+	online, err := onlineddl.Compile(cfg.OnlineDDL)
+	if err != nil {
+		return nil, Permanent(fmt.Errorf("run %s/%s: spec.%w", cfg.Task, cfg.Source, err))
+	}
+	return &syncEnv{cfg: cfg, log: log, flavor: cfg.Flavor, filter: filter, router: router, events: events, online: online,
 		stats: &syncStats{started: time.Now()}, prog: &syncProgress{}}, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/binlogfilter"
+	"github.com/dmplan/dmplan/internal/onlineddl"
 	"github.com/dmplan/dmplan/internal/tablefilter"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -25,8 +27,12 @@ type syncEnv struct {
 	flavor  string
 	filter  tablefilter.Filter
 	router  tablefilter.Router
-	stats   *syncStats
-	prog    *syncProgress
+	// events: spec.filters (sync_filter.go); online: spec.onlineDDL's rules,
+	// nil when off (sync_online.go)
+	events *binlogfilter.Filter
+	online *onlineddl.Rules
+	stats  *syncStats
+	prog   *syncProgress
 	// checked: the prechecks passed (they run once per Run)
 	checked bool
 	// owned: the target tables this run registered (owners.go)

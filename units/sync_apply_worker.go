@@ -289,8 +289,11 @@ func appendQuoted(dst []byte, s string) []byte {
 type syncStats struct {
 	rowsApplied atomic.Int64
 	rowsSkipped atomic.Int64
-	events      atomic.Int64
-	divergent   atomic.Int64
-	commits     atomic.Int64
-	started     time.Time
+	// rowsFiltered, ddlFiltered: dropped by spec.filters (sync_filter.go)
+	rowsFiltered atomic.Int64
+	ddlFiltered  atomic.Int64
+	events       atomic.Int64
+	divergent    atomic.Int64
+	commits      atomic.Int64
+	started      time.Time
 }

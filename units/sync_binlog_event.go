@@ -157,6 +157,9 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	if r.skip {
 		return nil
 	}
+	if skip, err := s.filterRows(e, schema, table, h.LogPos); skip || err != nil {
+		return err
+	}
 	if !r.registered {
 		if err := s.register(ctx, tableRef{schema, table}, r.dst); err != nil {
 			return err

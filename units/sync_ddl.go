@@ -45,6 +45,9 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 	if plan == nil {
 		return mark, false, nil
 	}
+	if skip, err := s.filterStatement(plan, string(e.Query), h.LogPos); skip || err != nil {
+		return mark, false, err
+	}
 	seq := mark.seq()
 	if seq.lessEq(s.ddlDone) {
 		return mark, false, nil // applied before a restart

@@ -23,6 +23,8 @@
 //	spec.routes (incremental)      restart  units restart from their checkpoints
 //	spec.tables                    restart  units restart; modes all/full copy newly matched tables first
 //	spec.target.user, .password    restart  units restart from their checkpoints
+//	spec.filters, spec.onlineDDL   restart  units restart from their checkpoints; binlog events
+//	                                        from there on follow the new rules (mode full: none)
 //	spec.acceptLostCascades        restart  units restart; sync checks the foreign-key cascades
 //	                                        again (mode full: none)
 //	source host, port, user,       restart  units restart from their checkpoints

@@ -84,6 +84,11 @@ type Config struct {
 
 	AcceptLostCascades []string
 	Validate           string // "" (none), "fast" or "full"
+
+	// Filters and OnlineDDL are the canonical texts of spec.filters
+	// (binlogfilter.Key) and spec.onlineDDL (onlineddl.Config.Key).
+	Filters   string
+	OnlineDDL string
 }
 
 // Field is one field of Config as the rule classifies it.
@@ -135,9 +140,19 @@ var Fields = []Field{
 		}
 		return Restart
 	}, func(c Config) any { return c.AcceptLostCascades }},
+	{"spec.filters", syncRestart, func(c Config) any { return c.Filters }},
+	{"spec.onlineDDL", syncRestart, func(c Config) any { return c.OnlineDDL }},
 	{"spec.sync.workers", syncTuning, func(c Config) any { return c.SyncWorkers }},
 	{"spec.sync.batch", syncTuning, func(c Config) any { return c.SyncBatch }},
 	{"spec.validate.mode", syncTuning, func(c Config) any { return c.Validate }},
+}
+
+// syncRestart: a field only sync reads (binlog events), taken when it starts.
+func syncRestart(m Mode) Effect {
+	if m == ModeFull {
+		return None // runs no sync
+	}
+	return Restart
 }
 
 func syncTuning(m Mode) Effect {

@@ -41,6 +41,11 @@ var cases = []struct {
 	{"start incremental", ModeIncremental, func(c *Config) { c.Start = &Position{GTID: "0-1-9"} }, Fresh},
 	{"start all", ModeAll, func(c *Config) { c.Start = &Position{GTID: "0-1-9"} }, None},
 	{"empty routes are none", ModeAll, func(c *Config) { c.Routes = []Route{} }, None},
+	{"filters all", ModeAll, func(c *Config) { c.Filters = `[{"tables":["shop.*"],"events":["delete"],"action":"ignore"}]` }, Restart},
+	{"filters incremental", ModeIncremental, func(c *Config) { c.Filters = "x" }, Restart},
+	{"filters full", ModeFull, func(c *Config) { c.Filters = "x" }, None},
+	{"onlineDDL", ModeIncremental, func(c *Config) { c.OnlineDDL = `{"off":true}` }, Restart},
+	{"onlineDDL full", ModeFull, func(c *Config) { c.OnlineDDL = `{"off":true}` }, None},
 	{"strongest wins", ModeAll, func(c *Config) { c.SyncWorkers = 1; c.Target.Port = 1 }, Fresh},
 }
 

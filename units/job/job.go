@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dmplan/dmplan/internal/binlogfilter"
+	"github.com/dmplan/dmplan/internal/onlineddl"
 )
 
 // Endpoint is a server to connect to, with the password already resolved
@@ -58,6 +61,11 @@ type Config struct {
 	// tables whose foreign-key cascades the user accepts the target may
 	// not reproduce (units/fk.go); any other such table fails the precheck.
 	AcceptLostCascades []string
+
+	// Filters is the binlog event filter (spec.filters); OnlineDDL says how
+	// online schema change tools' tables are recognised (spec.onlineDDL).
+	Filters   []binlogfilter.Rule
+	OnlineDDL onlineddl.Config
 
 	// Start is where incremental sync begins when no checkpoint exists;
 	// zero means StartTime, else the source's position when the subtask
