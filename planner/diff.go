@@ -121,11 +121,12 @@ func (d *differ) sources(out []Change) []Change {
 				Fields: createFields(sourceFields(w)), Impact: d.sourceCreated(w)})
 		case !inWant:
 			out = append(out, Change{Kind: KindSource, Name: name, Action: Delete, Impact: d.sourceDeleted(c)})
-		case c == w:
+		case sourceEqual(c, w):
 		default:
 			if f := diffFields(sourceFields(c), sourceFields(w)); len(f) > 0 {
+				impact := d.sourceUpdated(c, w)
 				out = append(out, Change{Kind: KindSource, Name: name, Action: Update,
-					Fields: f, Impact: d.sourceUpdated(c, w)})
+					Fields: f, Impact: append(impact, annotationLines(c.Annotations, w.Annotations, len(impact) == 0)...)})
 			}
 		}
 	}
@@ -146,6 +147,7 @@ func (d *differ) tasks(out []Change) []Change {
 		default:
 			if f := diffFields(taskFields(c), taskFields(w)); len(f) > 0 {
 				action, impact := d.taskUpdated(c, w)
+				impact = append(impact, annotationLines(c.Annotations, w.Annotations, len(impact) == 0)...)
 				out = append(out, Change{Kind: KindTask, Name: name, Action: action, Fields: f, Impact: impact})
 			}
 		}
@@ -228,11 +230,16 @@ func (d *differ) bounds(out []Change) []Change {
 // TestEveryFieldIsDiffed keeps them honest: a field they missed would show
 // no change there.
 func taskEqual(a, b spec.Task) bool {
-	return a.Name == b.Name && a.Mode == b.Mode && a.Stage == b.Stage && endpointEqual(a.Target, b.Target) &&
+	return a.Name == b.Name && maps.Equal(a.Annotations, b.Annotations) && a.Mode == b.Mode && a.Stage == b.Stage && endpointEqual(a.Target, b.Target) &&
 		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
 		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync &&
 		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate &&
 		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key()
+}
+
+func sourceEqual(a, b spec.Source) bool {
+	return a.Name == b.Name && maps.Equal(a.Annotations, b.Annotations) && endpointEqual(a.Endpoint, b.Endpoint) &&
+		a.Flavor == b.Flavor && a.Worker == b.Worker
 }
 
 // endpointEqual compares endpoints by value (TLS is a pointer).

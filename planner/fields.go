@@ -1,6 +1,8 @@
 package planner
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,7 +30,8 @@ func (f *fields) add(path, value string) {
 // (none) -> value. Lists are single leaves, rendered whole.
 
 func sourceFields(s spec.Source) fields {
-	f := fields{list: make([]FieldChange, 0, 6)}
+	f := fields{list: make([]FieldChange, 0, 6+len(s.Annotations))}
+	f.addAnnotations(s.Annotations)
 	f.addEndpoint("spec.", s.Endpoint)
 	if s.Flavor != "" {
 		f.add("spec.flavor", quote(string(s.Flavor)))
@@ -40,7 +43,8 @@ func sourceFields(s spec.Source) fields {
 }
 
 func taskFields(t spec.Task) fields {
-	f := fields{list: make([]FieldChange, 0, 13+len(t.Start))}
+	f := fields{list: make([]FieldChange, 0, 13+len(t.Start)+len(t.Annotations))}
+	f.addAnnotations(t.Annotations)
 	f.add("spec.mode", quoteMode(t.Mode))
 	f.add("spec.stage", quoteStage(t.Stage))
 	f.addEndpoint("spec.target.", t.Target)
@@ -105,6 +109,17 @@ func subtaskFields(s Subtask) fields {
 		f.add("spec.onlineDDL", renderOnlineDDL(s.OnlineDDL))
 	}
 	return f
+}
+
+// addAnnotations lists metadata.annotations, one field per key, sorted.
+func (f *fields) addAnnotations(a map[string]string) {
+	if len(a) == 0 {
+		return
+	}
+	keys := slices.Sorted(maps.Keys(a))
+	for _, k := range keys {
+		f.add("metadata.annotations."+k, quote(a[k]))
+	}
 }
 
 func (f *fields) addEndpoint(prefix string, e spec.Endpoint) {

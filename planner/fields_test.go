@@ -146,6 +146,7 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 	src := testSource("mysql-01")
 	src.Flavor, src.Worker = spec.FlavorMariaDB, "agent-a"
 	src.TLS = &spec.TLS{Mode: spec.TLSVerifyCA, CA: "/etc/ca.pem"}
+	src.Annotations = map[string]string{"example.com/owner": "dba"}
 	mutateLeaves(t, src, func(path string, changed any) {
 		if path == ".Name" {
 			return // the name is the object's identity, not a field
@@ -161,6 +162,7 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 	task.AcceptLostCascades = []string{"shop.order_items"}
 	task.Filters = []spec.FilterRule{{Tables: []string{"shop.orders"}, Events: []string{"delete"}, SQL: []string{"^DROP"}, Action: "ignore"}}
 	task.OnlineDDL = spec.OnlineDDL{Shadow: []string{"^(.+)_s$"}, Trash: []string{"^(.+)_t$"}}
+	task.Annotations = map[string]string{"dmplan/protect": "true"}
 	mutateLeaves(t, task, func(path string, changed any) {
 		if path == ".Name" {
 			return

@@ -3,6 +3,7 @@ package planner
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,6 +79,17 @@ func TestGolden(t *testing.T) {
 			in, desired := loadGoldenCase(t, dir)
 			p := DiffRewriting(desired, in.State, in.Workers, LegacyRewriter(spec.NewHasher(nil), goldenGetenv))
 			p.BaseRevision = in.BaseRevision
+			// A case whose plan is refused (protected objects) has
+			// refused.txt; the plan itself is still rendered below.
+			refused := filepath.Join(dir, "refused.txt")
+			if err := CheckProtected(p, in.State); err != nil {
+				if !errors.Is(err, ErrProtected) {
+					t.Fatalf("CheckProtected: %v", err)
+				}
+				golden.Check(t, "planner/"+filepath.Base(dir)+"/refused.txt", []byte(err.Error()+"\n"))
+			} else if _, err := os.Stat(refused); err == nil {
+				t.Errorf("the plan is not refused, but %s exists", refused)
+			}
 
 			var text, js, md bytes.Buffer
 			if err := RenderText(&text, p, TextOptions{}); err != nil {

@@ -25,6 +25,13 @@
 // merges, is reported as given twice; an alias inside its own anchor's
 // value is an error.
 //
+// metadata.annotations is an optional mapping of string keys to string
+// values (Kubernetes' key syntax, CheckAnnotationKey), kept with the object
+// and shown in plans when it changes. The "dmplan/" prefix is reserved; its
+// only key, dmplan/protect ("true" or "false", quoted), protects the object
+// from deletion, replacement and restarts from a fresh dump
+// (planner.CheckProtected, docs/plan-format.md "Protection").
+//
 // Names (metadata.name, spec.sources) are DNS labels: 1 to 63 of a-z, 0-9
 // and "-", starting and ending with a letter or digit (CheckName). A
 // Source's worker is an agent name (CheckWorkerName). Sources and Tasks have

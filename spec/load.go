@@ -119,7 +119,8 @@ func (d *decoder) document(root *yaml.Node) (decl, bool) {
 		}
 		valid = false
 	}
-	obj.name, obj.nameAt = d.metadata(&o)
+	var annotations map[string]string
+	obj.name, obj.nameAt, annotations = d.metadata(&o)
 	if obj.name == "" {
 		valid = false
 	}
@@ -134,37 +135,41 @@ func (d *decoder) document(root *yaml.Node) (decl, bool) {
 		switch obj.kind {
 		case KindSource:
 			obj.source = d.source(&o, obj.name)
+			obj.source.Annotations = annotations
 		case KindTask:
 			obj.task, obj.refs = d.task(&o, obj.name)
+			obj.task.Annotations = annotations
 		}
 	}
 	return obj, true
 }
 
-// metadata decodes metadata.name; it returns "" when it is missing or bad.
-func (d *decoder) metadata(o *object) (name string, at pos) {
+// metadata decodes metadata.name and metadata.annotations; name is ""
+// when it is missing or bad.
+func (d *decoder) metadata(o *object) (name string, at pos, annotations map[string]string) {
 	if o.node("metadata") == nil {
 		d.errorf(o.keyAt("metadata"), "metadata.name is required")
-		return "", pos{}
+		return "", pos{}, nil
 	}
-	mo, ok := o.child("metadata", "name")
+	mo, ok := o.child("metadata", "name", "annotations")
 	if !ok {
-		return "", pos{}
+		return "", pos{}, nil
 	}
+	annotations = d.annotations(&mo)
 	name = mo.str("name")
 	switch {
 	case mo.missing("name"):
 		d.errorf(mo.keyAt("name"), "metadata.name is required")
-		return "", pos{}
+		return "", pos{}, nil
 	case name == "":
-		return "", pos{}
+		return "", pos{}, nil
 	}
 	at = mo.valueAt("name")
 	if err := CheckName(name); err != nil {
 		d.errorf(at, "metadata.name %q is not a valid name: %v", name, err)
-		return "", pos{}
+		return "", pos{}, nil
 	}
-	return name, at
+	return name, at, annotations
 }
 
 // finish checks what needs every document (unique names, references to

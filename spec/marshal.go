@@ -17,7 +17,8 @@ type (
 		Spec       any          `yaml:"spec"`
 	}
 	yamlMetadata struct {
-		Name string `yaml:"name"`
+		Name        string            `yaml:"name"`
+		Annotations map[string]string `yaml:"annotations,omitempty"`
 	}
 	yamlEndpoint struct {
 		Host     string   `yaml:"host"`
@@ -103,7 +104,7 @@ func Marshal(set *Set) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("marshal source %q: %w", s.Name, err)
 		}
-		docs = append(docs, yamlDoc{Kind: KindSource, Metadata: yamlMetadata{s.Name}, Spec: yamlSource{
+		docs = append(docs, yamlDoc{Kind: KindSource, Metadata: yamlMetadata{s.Name, s.Annotations}, Spec: yamlSource{
 			Host: s.Host, Port: s.Port, User: s.User, Password: pw, TLS: (*yamlTLS)(s.TLS), Flavor: string(s.Flavor), Worker: s.Worker,
 		}})
 	}
@@ -144,7 +145,7 @@ func Marshal(set *Set) ([]byte, error) {
 				return nil, fmt.Errorf("marshal task %q: onlineDDL: %w", t.Name, err)
 			}
 		}
-		docs = append(docs, yamlDoc{Kind: KindTask, Metadata: yamlMetadata{t.Name}, Spec: yt})
+		docs = append(docs, yamlDoc{Kind: KindTask, Metadata: yamlMetadata{t.Name, t.Annotations}, Spec: yt})
 	}
 	if len(docs) == 0 {
 		return nil, nil

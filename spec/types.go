@@ -114,6 +114,8 @@ type TLS struct {
 // Source is an upstream MySQL/MariaDB server.
 type Source struct {
 	Name string `json:"name"`
+	// Annotations are metadata.annotations (annotations.go); nil when none.
+	Annotations map[string]string `json:"annotations,omitempty"`
 	Endpoint
 	Flavor Flavor `json:"flavor,omitempty"`
 	Worker string `json:"worker,omitempty"` // pinned agent; "" means any
@@ -150,16 +152,18 @@ type SyncConfig struct {
 
 // Task copies tables from its sources to one target.
 type Task struct {
-	Name    string              `json:"name"`
-	Mode    Mode                `json:"mode"`
-	Stage   Stage               `json:"stage"`
-	Target  Endpoint            `json:"target"`
-	Sources []string            `json:"sources"` // sorted, unique
-	Tables  []string            `json:"tables"`  // in order: last match wins
-	Routes  []Route             `json:"routes,omitempty"`
-	Start   map[string]StartPos `json:"start,omitempty"`
-	Dump    DumpConfig          `json:"dump"`
-	Sync    SyncConfig          `json:"sync"`
+	Name string `json:"name"`
+	// Annotations are metadata.annotations (annotations.go); nil when none.
+	Annotations map[string]string   `json:"annotations,omitempty"`
+	Mode        Mode                `json:"mode"`
+	Stage       Stage               `json:"stage"`
+	Target      Endpoint            `json:"target"`
+	Sources     []string            `json:"sources"` // sorted, unique
+	Tables      []string            `json:"tables"`  // in order: last match wins
+	Routes      []Route             `json:"routes,omitempty"`
+	Start       map[string]StartPos `json:"start,omitempty"`
+	Dump        DumpConfig          `json:"dump"`
+	Sync        SyncConfig          `json:"sync"`
 	// AcceptLostCascades are table patterns (canonical, in order) of source
 	// tables whose foreign-key cascades the user accepts the target may not
 	// reproduce; any other such table stops the subtask (docs/units.md).

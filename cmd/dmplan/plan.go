@@ -131,6 +131,9 @@ func (a *app) planAgainst(ctx context.Context, files *fileFlags, stateFile strin
 		return nil, nil, nil, err
 	}
 	p := planner.DiffRewriting(planner.FromSpec(set), cur.State, cur.Workers, planner.LegacyRewriter(h, a.lookupEnv))
+	if err := planner.CheckProtected(p, cur.State); err != nil {
+		return nil, nil, nil, err
+	}
 	p.BaseRevision = cur.Revision
 	p.GitCommit = gitCommit(files.paths[0])
 	p.Live = cur.Live

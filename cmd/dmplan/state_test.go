@@ -112,6 +112,16 @@ func TestPlanStateFileEqualsEtcd(t *testing.T) {
 				return out
 			}
 			run("state", "pull", "--out", stateFile)
+			if refused, err := os.ReadFile(filepath.Join(dir, "refused.txt")); err == nil {
+				// Protected objects: both refuse, with the same error.
+				for _, args := range [][]string{{"plan", "-f", desired}, {"plan", "-f", desired, "--state", stateFile}} {
+					code, out, errOut := dmplanIn(ctx, srv, goldenEnv, args...)
+					if code != 1 || out != "" || !strings.Contains(errOut, string(refused)) {
+						t.Fatalf("dmplan %v: exit %d, stdout %q, stderr:\n%s\nwant the refusal:\n%s", args, code, out, errOut, refused)
+					}
+				}
+				return
+			}
 			online := run("plan", "-f", desired, "--out", filepath.Join(work, "online.plan"))
 			offline := run("plan", "-f", desired, "--state", stateFile, "--out", filepath.Join(work, "offline.plan"))
 			if cut(online) != cut(offline) {
