@@ -161,6 +161,26 @@ var metaDDL = []string{
 		PRIMARY KEY (task, source, src_schema, src_table, dst_schema, dst_table),
 		KEY by_target (dst_schema, dst_table)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	// Online schema changes (sync_online.go): per subtask and shadow table
+	// of gh-ost or pt-online-schema-change, one row at the shadow's CREATE
+	// (stmt '') and one per ALTER run on it, keyed by the binlog position of
+	// the statement, with the ALTER routed to the real table's target. At
+	// the swap each row is applied in order: pending_fp is the target
+	// table's fingerprint taken just before (the DDL barrier's replay rule,
+	// per row), applied = 1 once it ran.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.online_ddl (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		src_schema VARCHAR(64) NOT NULL,
+		shadow VARCHAR(64) NOT NULL,
+		binlog_file VARCHAR(255) NOT NULL,
+		binlog_pos BIGINT UNSIGNED NOT NULL,
+		stmt MEDIUMTEXT NOT NULL,
+		use_db VARCHAR(64) NOT NULL DEFAULT '',
+		pending_fp CHAR(64) NOT NULL DEFAULT '',
+		applied TINYINT NOT NULL DEFAULT 0,
+		PRIMARY KEY (task, source, src_schema, shadow, binlog_file, binlog_pos)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 }
 
 // ensureMeta creates dmplan_meta and every table of it that is missing.

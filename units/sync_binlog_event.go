@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/dmplan/dmplan/internal/onlineddl"
 )
 
 // handle processes one binlog event: transaction boundaries, row changes
@@ -278,7 +280,9 @@ func (s *syncer) route(schema, table string) *srcRoute {
 		return r
 	}
 	r := &srcRoute{}
-	if slices.Contains(systemSchemas, strings.ToLower(schema)) || !s.filter.Match(schema, table) {
+	if k, _ := s.onlineTable(table); k != onlineddl.Real {
+		r.skip = true // a shadow or trash table of an online schema change (sync_online.go)
+	} else if slices.Contains(systemSchemas, strings.ToLower(schema)) || !s.filter.Match(schema, table) {
 		r.skip = true
 	} else {
 		db, tbl := s.router.Route(s.storedName(schema), s.storedName(table))

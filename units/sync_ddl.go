@@ -38,6 +38,9 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 	mark := workerMark{File: s.file, Pos: h.LogPos}
 	where := fmt.Sprintf("%s:%d", s.file, h.LogPos)
 	mode, modeKnown := statusSQLMode(e.StatusVars)
+	if handled, applied, err := s.onlineStatement(ctx, string(e.Schema), string(e.Query), mode, modeKnown, mark); handled {
+		return mark, applied, err
+	}
 	plan, err := s.planStatement(string(e.Schema), string(e.Query), mode)
 	if err != nil {
 		return mark, false, fmt.Errorf("sync %s/%s: statement at %s: %w", s.cfg.Task, s.cfg.Source, where, err)
