@@ -220,31 +220,3 @@ func renderRefreshText(t *textWriter, r *Refresh) {
 		}
 	}
 }
-
-// renderRefreshMarkdown prints the refresh section of a markdown plan.
-func renderRefreshMarkdown(t *textWriter, r *Refresh) {
-	if r == nil {
-		return
-	}
-	t.line("")
-	t.line("#### Refreshed from the servers (read-only)")
-	t.line("")
-	if len(r.Subtasks) == 0 && len(r.Errors) == 0 {
-		t.line("No subtask is involved in a change.")
-	}
-	if len(r.Subtasks) > 0 {
-		t.line("```")
-		for _, l := range refreshLines(r) {
-			t.line(l)
-		}
-		t.line("```")
-	}
-	if len(r.Errors) > 0 {
-		t.line("")
-		t.line("**Refresh errors** (the facts above are incomplete):")
-		t.line("")
-		for _, e := range r.Errors {
-			t.line("- " + mdEscape(e))
-		}
-	}
-}

@@ -152,8 +152,15 @@ func TestRenderMarkdownFoldsLongSections(t *testing.T) {
 	if !strings.Contains(out, "<details><summary>Sources (30 to create)</summary>") {
 		t.Errorf("30 sources are not folded:\n%s", out)
 	}
-	if !strings.Contains(out, "#### Tasks (1 to create)") {
-		t.Errorf("a short section is folded:\n%s", out)
+	if !strings.Contains(out, "<details open><summary>Tasks (1 to create)</summary>") {
+		t.Errorf("a short section is folded shut:\n%s", out)
+	}
+	if !strings.HasPrefix(out, "### dmplan plan\n\n| | Create | Update | Replace | Delete |\n") ||
+		!strings.Contains(out, "| Sources | 30 | 0 | 0 | 0 |\n") || !strings.Contains(out, "| **Total** | 65 | 0 | 0 | 0 |\n") {
+		t.Errorf("the summary table does not come first, per kind and in total:\n%s", out)
+	}
+	if strings.Contains(out, "not shown") {
+		t.Errorf("a small plan is cut:\n%s", out)
 	}
 }
 

@@ -43,7 +43,7 @@ etcd has moved past that revision.
      (without it, 0 means success whether or not there are changes)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			render, err := renderer(output)
+			render, err := renderer(output, fullPlanHint(outFile))
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ etcd has moved past that revision.
 
 type renderFunc func(a *app, w io.Writer, p *planner.Plan) error
 
-func renderer(format string) (renderFunc, error) {
+func renderer(format, fullPlan string) (renderFunc, error) {
 	switch format {
 	case "text", "":
 		return func(a *app, w io.Writer, p *planner.Plan) error {
@@ -96,9 +96,20 @@ func renderer(format string) (renderFunc, error) {
 	case "json":
 		return func(_ *app, w io.Writer, p *planner.Plan) error { return planner.RenderJSON(w, p) }, nil
 	case "markdown", "md":
-		return func(_ *app, w io.Writer, p *planner.Plan) error { return planner.RenderMarkdown(w, p) }, nil
+		return func(_ *app, w io.Writer, p *planner.Plan) error {
+			return planner.RenderMarkdownWith(w, p, planner.MarkdownOptions{FullPlan: fullPlan})
+		}, nil
 	}
 	return nil, fmt.Errorf("-o %q: want text, json or markdown", format)
+}
+
+// fullPlanHint says where the whole plan is when a markdown plan is cut to
+// fit a comment: the plan file saved with it, when there is one.
+func fullPlanHint(planFile string) string {
+	if planFile == "" {
+		return ""
+	}
+	return "the plan file " + planFile + " saved with this plan (in CI, the job's artifact): `dmplan show " + planFile + "` prints it whole"
 }
 
 // planFromFiles reads the current state (etcd at one revision, or a state

@@ -76,6 +76,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.validateCommand(),
 		a.planCommand(),
 		a.applyCommand(),
+		a.showCommand(),
 		a.exportCommand(),
 		a.stateCommand(),
 		a.statusCommand(),
