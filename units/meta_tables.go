@@ -168,6 +168,23 @@ var metaDDL = []string{
 	// the swap each row is applied in order: pending_fp is the target
 	// table's fingerprint taken just before (the DDL barrier's replay rule,
 	// per row), applied = 1 once it ran.
+	// Source views (sync_view.go): per subtask and source table whose
+	// ALTERs spec.filters dropped, the dmplan_meta table holding the
+	// source's definition, the position of the last ALTER it got, and the
+	// fingerprint kept before one it is getting.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.schema_view (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		src_schema VARCHAR(64) NOT NULL,
+		src_table VARCHAR(64) NOT NULL,
+		view_table VARCHAR(64) NOT NULL,
+		ddl_file VARCHAR(255) NOT NULL DEFAULT '',
+		ddl_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
+		pending_file VARCHAR(255) NOT NULL DEFAULT '',
+		pending_pos BIGINT UNSIGNED NOT NULL DEFAULT 0,
+		pending_fp CHAR(64) NOT NULL DEFAULT '',
+		PRIMARY KEY (task, source, src_schema, src_table)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 	`CREATE TABLE IF NOT EXISTS dmplan_meta.online_ddl (
 		task VARCHAR(64) NOT NULL,
 		source VARCHAR(64) NOT NULL,

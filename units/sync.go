@@ -99,6 +99,7 @@ type syncer struct {
 	tables *tableCache
 	fkWins *groupWindows // fk_window.go
 	routes map[tableRef]*srcRoute
+	views  map[tableRef]string // source tables with a source view (sync_view.go)
 
 	workers []*applyWorker
 	werr    chan error
@@ -194,6 +195,9 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		saved: ck.Resume, started: time.Now(),
 	}
 	if err := s.prepareReplay(ctx, &ck); err != nil {
+		return err
+	}
+	if err := s.loadViews(ctx); err != nil {
 		return err
 	}
 	if cfg.Mode == ModeAll {

@@ -181,21 +181,39 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	where := func() string {
 		return fmt.Sprintf("%s (target %s) at %s:%d", quoteTable(schema, table), r.dst, s.file, h.LogPos)
 	}
-	t, err := s.tables.get(ctx, s.target, r.dst)
-	if errors.Is(err, errNoTargetTable) {
-		return Permanent(fmt.Errorf("sync %s: %w: create it on the target, or exclude the table from the task", where(), err))
-	}
-	if err != nil {
-		return err
-	}
-	if int(e.ColumnCount) != len(t.cols) {
-		s.tables.reset() // the cached definition may be stale: read it once more
-		if t, err = s.tables.get(ctx, s.target, r.dst); err != nil {
+	// t: the table as rows are written; dec: the definition the binlog's
+	// rows come in (a source view's when spec.filters dropped an ALTER of
+	// the table, sync_view.go; else t).
+	var t, dec *syncTable
+	load := func() error {
+		tt, err := s.tables.get(ctx, s.target, r.dst)
+		if errors.Is(err, errNoTargetTable) {
+			return Permanent(fmt.Errorf("sync %s: %w: create it on the target, or exclude the table from the task", where(), err))
+		}
+		if err != nil {
 			return err
 		}
-		if int(e.ColumnCount) != len(t.cols) {
+		view, w, err := s.viewed(ctx, tableRef{s.storedName(schema), s.storedName(table)}, tt)
+		if err != nil {
+			return err
+		}
+		t, dec = w, tt
+		if view != nil {
+			dec = view
+		}
+		return nil
+	}
+	if err := load(); err != nil {
+		return err
+	}
+	if int(e.ColumnCount) != len(dec.cols) {
+		s.tables.reset() // the cached definition may be stale: read it once more
+		if err := load(); err != nil {
+			return err
+		}
+		if int(e.ColumnCount) != len(dec.cols) {
 			return Permanent(fmt.Errorf("sync %s: the binlog row has %d columns, the target table %d: the target's definition differs from the source's; "+
-				"make them equal (same columns in the same order) and resume", where(), e.ColumnCount, len(t.cols)))
+				"make them equal (same columns in the same order) and resume", where(), e.ColumnCount, len(dec.cols)))
 		}
 	}
 	for _, sk := range e.SkippedColumns {
@@ -232,8 +250,11 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 		case changeDelete:
 			c.before = e.Rows[i]
 		}
-		if err := normalizeRows(t, c.before, c.after); err != nil {
+		if err := normalizeRows(dec, c.before, c.after); err != nil {
 			return Permanent(fmt.Errorf("sync %s: %w", where(), err))
+		}
+		if t.proj != nil {
+			c.before, c.after = project(t, c.before), project(t, c.after)
 		}
 		if seq.lessEq(s.maxMark) && s.appliedBefore(c) {
 			s.stats.rowsSkipped.Add(1)

@@ -48,8 +48,12 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 	if plan == nil {
 		return mark, false, nil
 	}
-	if skip, err := s.filterStatement(plan, string(e.Query), h.LogPos); skip || err != nil {
+	if skip, err := s.filterStatement(plan, string(e.Query), h.LogPos); err != nil {
 		return mark, false, err
+	} else if skip {
+		if plan, err = s.droppedDDL(ctx, plan, string(e.Schema), string(e.Query), mode); plan == nil || err != nil {
+			return mark, false, err
+		}
 	}
 	seq := mark.seq()
 	if seq.lessEq(s.ddlDone) {
@@ -73,6 +77,9 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 			return mark, false, err
 		}
 		s.pending, s.pendingFP = seq, fp
+		if err := s.followView(ctx, plan, string(e.Schema), string(e.Query), mode, modeKnown, mark); err != nil {
+			return mark, false, err
+		}
 		s.log.Info("applying DDL", "kind", plan.Kind, "tables", plan.Tables, "databases", plan.DBs, "binlog", s.file, "pos", h.LogPos)
 		if err := s.applyDDL(ctx, plan, mode, modeKnown); err != nil {
 			return mark, false, fmt.Errorf("sync %s/%s: %s %v at %s: %w", s.cfg.Task, s.cfg.Source, plan.Kind, plan.Tables, where, err)

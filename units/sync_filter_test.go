@@ -1,6 +1,7 @@
 package units
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,6 +37,7 @@ func TestSyncFilterEvents(t *testing.T) {
 		rule(one("gdrop.*"), one("drop database"), nil, binlogfilter.Ignore),
 		rule(one("gnew.*"), one("create database"), nil, binlogfilter.Ignore),
 		rule(one("f.stop"), one("delete"), nil, binlogfilter.Error),
+		rule(one("f.arch"), nil, one(`(?i)DROP\s+COLUMN`), binlogfilter.Ignore),
 	}
 	mk := func(db, tb string) string {
 		return fmt.Sprintf("CREATE TABLE %s.%s (id INT PRIMARY KEY, v INT NOT NULL)", db, tb)
@@ -46,7 +48,11 @@ func TestSyncFilterEvents(t *testing.T) {
 		syExec(t, p.srcDB, mk("f", tb), mk("x", tb))
 	}
 
-	r := syStart(t, cfg, syLog(t))
+	syExec(t, p.srcDB, "CREATE TABLE f.arch (id INT PRIMARY KEY, v INT NOT NULL DEFAULT 0, n INT NOT NULL)",
+		"CREATE TABLE x.arch (id INT PRIMARY KEY, v INT NOT NULL DEFAULT 0, n INT NOT NULL)",
+		"INSERT INTO f.arch VALUES (1, 10, 1), (2, 20, 2), (3, 30, 3)", "INSERT INTO x.arch VALUES (1, 10, 1), (2, 20, 2), (3, 30, 3)")
+	log := syLog(t)
+	r := syStart(t, cfg, log)
 	w := syStartWriter(t, p.srcDB, 11)
 	both := func(tb string, q string) { // q has %s for the database
 		syExec(t, p.srcDB, fmt.Sprintf(q, "f"), fmt.Sprintf(q, "x"))
@@ -151,6 +157,31 @@ func TestSyncFilterEvents(t *testing.T) {
 	}
 	if w.ops.Load() == 0 {
 		t.Fatal("the writer made no change")
+	}
+
+	// A dropped ALTER TABLE ... DROP COLUMN: the target keeps the column,
+	// sync reads the table's rows with the source's definition (its view)
+	// and writes the columns the target has, also after a restart and
+	// through a later ALTER that passes.
+	syExec(t, p.srcDB, "ALTER TABLE f.arch DROP COLUMN v",
+		"INSERT INTO f.arch VALUES (4, 4), (5, 5)", "INSERT INTO x.arch (id, n) VALUES (4, 4), (5, 5)",
+		"UPDATE f.arch SET n = n + 100 WHERE id IN (1, 4)", "UPDATE x.arch SET n = n + 100 WHERE id IN (1, 4)",
+		"DELETE FROM f.arch WHERE id = 2", "DELETE FROM x.arch WHERE id = 2")
+	syWaitCaughtUp(t, p, r, 60*time.Second)
+	syWaitSame(t, p, 30*time.Second, "f.arch=x.arch")
+	if err := r.stop(t); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	r = syStart(t, cfg, log)
+	syExec(t, p.srcDB, "ALTER TABLE f.arch ADD COLUMN w INT NOT NULL DEFAULT 3", "ALTER TABLE x.arch ADD COLUMN w INT NOT NULL DEFAULT 3",
+		"INSERT INTO f.arch VALUES (6, 6, 60)", "INSERT INTO x.arch (id, n, w) VALUES (6, 6, 60)",
+		"UPDATE f.arch SET w = w + 1, n = n + 1", "UPDATE x.arch SET w = w + 1, n = n + 1",
+		"DELETE FROM f.arch WHERE id = 5", "DELETE FROM x.arch WHERE id = 5")
+	syWaitCaughtUp(t, p, r, 60*time.Second)
+	syWaitSame(t, p, 30*time.Second, "f.arch=x.arch")
+	var views int
+	if err := p.dstDB.QueryRow("SELECT COUNT(*) FROM dmplan_meta.schema_view WHERE task = 'filt' AND src_table = 'arch'").Scan(&views); err != nil || views != 1 {
+		t.Errorf("dmplan_meta.schema_view rows for f.arch: %d (%v), want 1", views, err)
 	}
 
 	// An error rule stops the subtask at the event, naming the rule.

@@ -54,6 +54,9 @@ type syncTable struct {
 	// this one to ("" when none): its changes are applied by one worker, in
 	// binlog order, with foreign_key_checks=1 (fk.go).
 	fkGroup string
+	// proj: a table written through a source view (sync_view.go): for each
+	// column, the view column its value comes from, or -1 (not written)
+	proj []int
 }
 
 // readSyncTable reads the definition of a target table.
@@ -200,6 +203,8 @@ type tableCache struct {
 	// with the first table after each reset
 	groups map[tableRef]*fkGroup
 	gen    int // counts resets
+	// proj: target tables as written through source views (sync_view.go)
+	proj map[[2]*syncTable]*syncTable
 }
 
 func newTableCache() *tableCache { return &tableCache{byDst: map[tableRef]*syncTable{}} }
@@ -229,4 +234,4 @@ func (c *tableCache) get(ctx context.Context, q querier, dst tableRef) (*syncTab
 	return t, nil
 }
 
-func (c *tableCache) reset() { clear(c.byDst); c.groups = nil; c.gen++ }
+func (c *tableCache) reset() { clear(c.byDst); clear(c.proj); c.groups = nil; c.gen++ }
