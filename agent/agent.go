@@ -28,6 +28,7 @@ type agent struct {
 	sec   *secrets
 
 	prevLease clientv3.LeaseID // the lease of the previous epoch, revoked when found still alive
+	relays    *relays          // the epoch's relays (relay.go)
 }
 
 // Run runs the agent until ctx ends: register under a lease, reconcile,
@@ -101,6 +102,8 @@ func (a *agent) epoch(ctx context.Context) error {
 		a.cfg.Ready()
 	}
 
+	a.relays = newRelays(ectx, a.cfg.RelayDir, a.log)
+	defer a.relays.stop()
 	pub := newPublisher(a, lease)
 	loop := reconciler.NewLoop(reconciler.LoopConfig{
 		Desired: a.desired,

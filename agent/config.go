@@ -27,6 +27,9 @@ const (
 	// did not change, so a status deleted by a previous owner of the
 	// subtask is restored.
 	DefaultStatusRefresh = 10 * time.Second
+	// DefaultRelayDir is where relays are kept without --relay-dir
+	// (`dmplan up` uses DATA_DIR/relay).
+	DefaultRelayDir = "dmplan-data/relay"
 )
 
 // ErrConfig is returned by Run for a Config it cannot run with.
@@ -69,6 +72,10 @@ type Config struct {
 	// Ready, if set, is called each time the agent has registered (again
 	// after a lost lease): `dmplan up` applies only after it.
 	Ready func()
+	// RelayDir holds the relays of the sources bound here whose
+	// spec.relay is enabled, one directory per source (docs/relay.md).
+	// Default DefaultRelayDir.
+	RelayDir string
 	// StoreOptions are passed to store.New.
 	StoreOptions []store.Option
 }
@@ -88,6 +95,9 @@ func (c *Config) fill() error {
 	}
 	if c.LeaseTTL < time.Second {
 		return fmt.Errorf("agent %q: lease TTL %s is under etcd's 1 s granularity: %w", c.Name, c.LeaseTTL, ErrConfig)
+	}
+	if c.RelayDir == "" {
+		c.RelayDir = DefaultRelayDir
 	}
 	if c.Getenv == nil {
 		c.Getenv = os.LookupEnv

@@ -35,6 +35,9 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 		}
 		out = append(out, a.sec.build(id, sub, src))
 	}
+	if a.relays != nil {
+		a.relays.update(v.Sources, out, a.sec)
+	}
 	return out, nil
 }
 

@@ -39,33 +39,43 @@ func TestPlanSaysWhatAgentsDo(t *testing.T) {
 		name  string
 		modes []spec.Mode
 		edit  func(*spec.Task, *spec.Source)
+		prep  func(*spec.Source) // applied before and after (optional)
 	}{
-		{"sync.workers 8 -> 16", allModes, func(t *spec.Task, _ *spec.Source) { t.Sync.Workers = 16 }},
-		{"sync.batch 100 -> 500", allModes, func(t *spec.Task, _ *spec.Source) { t.Sync.Batch = 500 }},
-		{"dump.threads 4 -> 8", allModes, func(t *spec.Task, _ *spec.Source) { t.Dump.Threads = 8 }},
-		{"validate.mode none -> full", allModes, func(t *spec.Task, _ *spec.Source) { t.Validate.Mode = spec.ValidateFull }},
-		{"validate.mode none -> fast", []spec.Mode{spec.ModeIncremental}, func(t *spec.Task, _ *spec.Source) { t.Validate.Mode = spec.ValidateFast }},
-		{"tables", allModes, func(t *spec.Task, _ *spec.Source) { t.Tables = []string{"shop.*", "crm.*"} }},
-		{"routes", allModes, func(t *spec.Task, _ *spec.Source) { t.Routes = []spec.Route{{From: "shop.*", To: "dw.*"}} }},
+		{"sync.workers 8 -> 16", allModes, func(t *spec.Task, _ *spec.Source) { t.Sync.Workers = 16 }, nil},
+		{"sync.batch 100 -> 500", allModes, func(t *spec.Task, _ *spec.Source) { t.Sync.Batch = 500 }, nil},
+		{"dump.threads 4 -> 8", allModes, func(t *spec.Task, _ *spec.Source) { t.Dump.Threads = 8 }, nil},
+		{"validate.mode none -> full", allModes, func(t *spec.Task, _ *spec.Source) { t.Validate.Mode = spec.ValidateFull }, nil},
+		{"validate.mode none -> fast", []spec.Mode{spec.ModeIncremental}, func(t *spec.Task, _ *spec.Source) { t.Validate.Mode = spec.ValidateFast }, nil},
+		{"tables", allModes, func(t *spec.Task, _ *spec.Source) { t.Tables = []string{"shop.*", "crm.*"} }, nil},
+		{"routes", allModes, func(t *spec.Task, _ *spec.Source) { t.Routes = []spec.Route{{From: "shop.*", To: "dw.*"}} }, nil},
 		{"start", []spec.Mode{spec.ModeIncremental}, func(t *spec.Task, _ *spec.Source) {
 			t.Start = map[string]spec.StartPos{"mysql-01": {GTID: "0-1-100"}}
-		}},
-		{"mode all -> incremental", []spec.Mode{spec.ModeAll}, func(t *spec.Task, _ *spec.Source) { t.Mode = spec.ModeIncremental }},
-		{"target.user", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.User = "dm" }},
-		{"target.password", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.Password = secret("NEW_PASSWORD", "n") }},
-		{"target.port", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.Port = 4001 }},
-		{"source.password", allModes, func(_ *spec.Task, s *spec.Source) { s.Password = secret("NEW_PASSWORD", "n") }},
+		}, nil},
+		{"mode all -> incremental", []spec.Mode{spec.ModeAll}, func(t *spec.Task, _ *spec.Source) { t.Mode = spec.ModeIncremental }, nil},
+		{"target.user", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.User = "dm" }, nil},
+		{"target.password", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.Password = secret("NEW_PASSWORD", "n") }, nil},
+		{"target.port", allModes, func(t *spec.Task, _ *spec.Source) { t.Target.Port = 4001 }, nil},
+		{"source.password", allModes, func(_ *spec.Task, s *spec.Source) { s.Password = secret("NEW_PASSWORD", "n") }, nil},
 		{"filters", allModes, func(t *spec.Task, _ *spec.Source) {
 			t.Filters = []spec.FilterRule{{Tables: []string{"shop.orders"}, Events: []string{"delete", "truncate table"}, Action: "ignore"}}
-		}},
-		{"onlineDDL false", allModes, func(t *spec.Task, _ *spec.Source) { t.OnlineDDL = spec.OnlineDDL{Off: true} }},
-		{"source.flavor", allModes, func(_ *spec.Task, s *spec.Source) { s.Flavor = spec.FlavorMariaDB }},
+		}, nil},
+		{"onlineDDL false", allModes, func(t *spec.Task, _ *spec.Source) { t.OnlineDDL = spec.OnlineDDL{Off: true} }, nil},
+		{"source.flavor", allModes, func(_ *spec.Task, s *spec.Source) { s.Flavor = spec.FlavorMariaDB }, nil},
+		{"source.relay off -> on", allModes, func(_ *spec.Task, s *spec.Source) { s.Relay = &spec.Relay{Enabled: true} }, nil},
+		{"source.relay on -> off", allModes, func(_ *spec.Task, s *spec.Source) { s.Relay = nil },
+			func(s *spec.Source) { s.Relay = &spec.Relay{Enabled: true} }},
+		{"source.relay retain", []spec.Mode{spec.ModeAll}, func(_ *spec.Task, s *spec.Source) {
+			s.Relay = &spec.Relay{Enabled: true, Retain: "24h"}
+		}, func(s *spec.Source) { s.Relay = &spec.Relay{Enabled: true} }},
 	}
 	var out bytes.Buffer
 	for _, c := range cases {
 		for _, m := range c.modes {
 			before, bsrc := task(m), src
-			after, asrc := task(m), src
+			if c.prep != nil {
+				c.prep(&bsrc)
+			}
+			after, asrc := task(m), bsrc
 			c.edit(&after, &asrc)
 			cur := planner.State{Sources: map[string]spec.Source{"mysql-01": bsrc}, Tasks: map[string]spec.Task{"shop": before},
 				Bounds: map[string]string{"mysql-01": "agent-a"}}

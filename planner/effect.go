@@ -26,6 +26,7 @@ func EffectConfig(sub Subtask, src *spec.Source) effect.Config {
 	if src != nil {
 		c.Source = effectEndpoint(src.Endpoint)
 		c.Flavor = string(src.Flavor)
+		c.Relay = src.RelayOn()
 	}
 	for _, r := range sub.Routes {
 		c.Routes = append(c.Routes, effect.Route{From: r.From, To: r.To})

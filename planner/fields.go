@@ -39,6 +39,12 @@ func sourceFields(s spec.Source) fields {
 	if s.Worker != "" {
 		f.add("spec.worker", quote(s.Worker))
 	}
+	if s.Relay != nil {
+		f.add("spec.relay.enabled", strconv.FormatBool(s.Relay.Enabled))
+		if s.Relay.Retain != "" {
+			f.add("spec.relay.retain", quote(s.Relay.Retain))
+		}
+	}
 	return f
 }
 

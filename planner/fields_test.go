@@ -147,6 +147,7 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 	src.Flavor, src.Worker = spec.FlavorMariaDB, "agent-a"
 	src.TLS = &spec.TLS{Mode: spec.TLSVerifyCA, CA: "/etc/ca.pem"}
 	src.Annotations = map[string]string{"example.com/owner": "dba"}
+	src.Relay = &spec.Relay{Enabled: true, Retain: "24h"}
 	mutateLeaves(t, src, func(path string, changed any) {
 		if path == ".Name" {
 			return // the name is the object's identity, not a field

@@ -21,6 +21,10 @@ func (d *differ) sourceCreated(s spec.Source) []string {
 	} else {
 		out = append(out, "new source, "+d.waitDesc(s.Name))
 	}
+	if s.RelayOn() {
+		out = append(out, "relay on: the agent serving it keeps a local copy of its binlog (kept "+relayRetain(s)+
+			" after every subtask has passed it); its subtasks read it instead of the source")
+	}
 	if tasks := tasksOf(d.subtasksOf(s.Name, true)); len(tasks) > 0 {
 		out = append(out, "used by "+plural(len(tasks), "task ", "tasks ")+names(tasks))
 	} else {
@@ -70,7 +74,38 @@ func (d *differ) sourceUpdated(c, w spec.Source) []string {
 	if c.Worker != w.Worker {
 		out = append(out, d.pinChanged(c, w))
 	}
+	if line := d.relayChanged(c, w); line != "" {
+		out = append(out, line)
+	}
 	return out
+}
+
+// relayChanged is the impact of a change of a Source's relay (docs/relay.md).
+func (d *differ) relayChanged(c, w spec.Source) string {
+	who := "the agent serving it"
+	if a, ok := d.want.Bounds[w.Name]; ok {
+		who = a
+	}
+	// Mode full reads no binlog: the relay changes nothing for it.
+	full := func(s Subtask) bool { return s.Mode == spec.ModeFull }
+	switch {
+	case !c.RelayOn() && w.RelayOn():
+		return "relay on: " + who + " keeps a local copy of the source's binlog in its --relay-dir, from the oldest checkpoint of the source's subtasks, " +
+			"kept " + relayRetain(w) + " after every subtask has passed it; sync reads it instead of opening its own binlog stream: " + d.restartClauseOf(w.Name, full)
+	case c.RelayOn() && !w.RelayOn():
+		return "relay off: " + who + " stops the relay (its files stay in --relay-dir until deleted by hand); sync reads the source's binlog again: " +
+			d.restartClauseOf(w.Name, full) + "; a subtask whose checkpoint is in a binlog the source has purged stops with an error"
+	case w.RelayOn() && relayRetain(c) != relayRetain(w):
+		return "relay retain " + relayRetain(c) + " -> " + relayRetain(w) + ": files every subtask has passed are kept " + relayRetain(w) + " from now on; the subtasks are not touched"
+	}
+	return ""
+}
+
+func relayRetain(s spec.Source) string {
+	if s.Relay == nil || s.Relay.Retain == "" {
+		return spec.DefaultRelayRetain
+	}
+	return s.Relay.Retain
 }
 
 func flavorDesc(f spec.Flavor) string {

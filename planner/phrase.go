@@ -179,6 +179,11 @@ func (d *differ) onceServed(source string) string {
 // that start over anyway (their own change is a Replace), and of the others
 // those that are to run and those that are not.
 func (d *differ) stageCounts(source string) (running, idle, fresh int) {
+	return d.stageCountsOf(source, nil)
+}
+
+// stageCountsOf is stageCounts of the subtasks skip does not leave out.
+func (d *differ) stageCountsOf(source string, skip func(Subtask) bool) (running, idle, fresh int) {
 	for _, id := range d.subtasksOf(source, true) {
 		old, ok := d.curSubtask(id)
 		if !ok {
@@ -186,6 +191,8 @@ func (d *differ) stageCounts(source string) (running, idle, fresh int) {
 		}
 		w, _ := d.wantSubtask(id)
 		switch {
+		case skip != nil && skip(w):
+			continue
 		case SubtaskEffect(old, w) == effect.Fresh:
 			fresh++
 		case w.Stage == spec.StageRunning:
@@ -200,10 +207,16 @@ func (d *differ) stageCounts(source string) (running, idle, fresh int) {
 // restartClause says what happens to a source's existing subtasks when
 // they must reconnect.
 func (d *differ) restartClause(source string) string {
+	return d.restartClauseOf(source, nil)
+}
+
+// restartClauseOf is restartClause for the subtasks skip does not leave
+// out (the others are not affected by the change).
+func (d *differ) restartClauseOf(source string, skip func(Subtask) bool) string {
 	if d.waiting[source] {
 		return "the source waits for an agent; its subtasks use the change once one serves it"
 	}
-	r, i, f := d.stageCounts(source)
+	r, i, f := d.stageCountsOf(source, skip)
 	var parts []string
 	switch {
 	case r == 1:
@@ -222,6 +235,9 @@ func (d *differ) restartClause(source string) string {
 		parts = append(parts, "1 subtask starts over anyway (see its change)")
 	case f > 1:
 		parts = append(parts, count(f, "subtask")+" start over anyway (see their changes)")
+	}
+	if len(parts) == 0 && skip != nil && len(d.subtasksOf(source, true)) > 0 {
+		return "its subtasks of mode full read no binlog and are not touched"
 	}
 	if len(parts) == 0 {
 		return "no subtask of this source runs"

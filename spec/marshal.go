@@ -41,6 +41,7 @@ type (
 		TLS      *yamlTLS `yaml:"tls,omitempty"`
 		Flavor   string   `yaml:"flavor,omitempty"`
 		Worker   string   `yaml:"worker,omitempty"`
+		Relay    *Relay   `yaml:"relay,omitempty"`
 	}
 	yamlTask struct {
 		Mode    Mode                    `yaml:"mode"`
@@ -105,7 +106,7 @@ func Marshal(set *Set) ([]byte, error) {
 			return nil, fmt.Errorf("marshal source %q: %w", s.Name, err)
 		}
 		docs = append(docs, yamlDoc{Kind: KindSource, Metadata: yamlMetadata{s.Name, s.Annotations}, Spec: yamlSource{
-			Host: s.Host, Port: s.Port, User: s.User, Password: pw, TLS: (*yamlTLS)(s.TLS), Flavor: string(s.Flavor), Worker: s.Worker,
+			Host: s.Host, Port: s.Port, User: s.User, Password: pw, TLS: (*yamlTLS)(s.TLS), Flavor: string(s.Flavor), Worker: s.Worker, Relay: s.Relay,
 		}})
 	}
 	for _, t := range sortedTasks(set.Tasks) {

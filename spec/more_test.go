@@ -236,7 +236,7 @@ func TestStartNormalised(t *testing.T) {
 func TestOddKeys(t *testing.T) {
 	_, err := loadFiles(t, map[string]string{"a.yaml": validSource + "  \"a x\": 1\n  ? [1]\n  : 2\n"})
 	checkErrors(t, err, []string{
-		`a.yaml:9:3: unknown field spec."a x" (known fields: flavor, host, password, port, tls, user, worker)`,
+		`a.yaml:9:3: unknown field spec."a x" (known fields: flavor, host, password, port, relay, tls, user, worker)`,
 		"a.yaml:10:5: spec has a key that is not a string",
 	})
 	_, err = loadFiles(t, map[string]string{"a.yaml": validSource + "  host: 127.0.0.9\n"})

@@ -2,11 +2,14 @@ package spec
 
 import (
 	"net/netip"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
 	"path/filepath"
 	"strings"
 )
 
-var sourceFields = []string{"host", "port", "user", "password", "flavor", "worker", "tls"}
+var sourceFields = []string{"host", "port", "user", "password", "flavor", "worker", "tls", "relay"}
 
 // source decodes the spec of a Source document doc.
 func (d *decoder) source(doc *object, name string) Source {
@@ -31,7 +34,41 @@ func (d *decoder) source(doc *object, name string) Source {
 			s.Worker = w
 		}
 	}
+	s.Relay = d.relay(&o)
 	return s
+}
+
+// relay decodes a Source's relay: enabled (a boolean, required) and
+// retain (a Go duration of at least a minute).
+func (d *decoder) relay(parent *object) *Relay {
+	if parent.node("relay") == nil {
+		return nil
+	}
+	o, ok := parent.child("relay", "enabled", "retain")
+	if !ok {
+		return nil
+	}
+	r := &Relay{}
+	switch n := o.node("enabled"); {
+	case n == nil:
+		d.errorf(o.keyAt("enabled"), "%s is required (true or false)", o.fieldPath("enabled"))
+	case n.Kind != yaml.ScalarNode || typeOf(n) != typeBool:
+		d.errorf(o.valueAt("enabled"), "%s must be true or false, not %s", o.fieldPath("enabled"), describe(n))
+	default:
+		r.Enabled = n.Value == "true" || n.Value == "True" || n.Value == "TRUE"
+	}
+	if v := o.str("retain"); v != "" {
+		dur, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			d.errorf(o.valueAt("retain"), "%s %q is not a duration (like 72h or 30m)", o.fieldPath("retain"), v)
+		case dur < time.Minute:
+			d.errorf(o.valueAt("retain"), "%s %q is under a minute", o.fieldPath("retain"), v)
+		default:
+			r.Retain = v
+		}
+	}
+	return r
 }
 
 // endpoint decodes host, port, user and password of a Source's spec or a

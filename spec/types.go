@@ -1,5 +1,7 @@
 package spec
 
+import "time"
+
 // APIVersion is the only apiVersion this build reads.
 const APIVersion = "dmplan/v1"
 
@@ -119,6 +121,33 @@ type Source struct {
 	Endpoint
 	Flavor Flavor `json:"flavor,omitempty"`
 	Worker string `json:"worker,omitempty"` // pinned agent; "" means any
+	Relay  *Relay `json:"relay,omitempty"`  // nil: no relay (docs/relay.md)
+}
+
+// Relay is a Source's relay log: one local copy of its binlog, on the
+// agent bound to it, that the source's subtasks read (docs/relay.md).
+type Relay struct {
+	Enabled bool `json:"enabled" yaml:"enabled"`
+	// Retain is how long a file every subtask has passed is kept, as Go
+	// writes a duration ("72h"); "" is DefaultRelayRetain.
+	Retain string `json:"retain,omitempty" yaml:"retain,omitempty"`
+}
+
+// DefaultRelayRetain is how long relay files every subtask has passed are
+// kept when spec.relay.retain is not given.
+const DefaultRelayRetain = "72h"
+
+// RelayOn reports whether the source has its relay enabled.
+func (s Source) RelayOn() bool { return s.Relay != nil && s.Relay.Enabled }
+
+// RetainFor is the relay's retain time (DefaultRelayRetain when not given).
+func (r Relay) RetainFor() time.Duration {
+	v := r.Retain
+	if v == "" {
+		v = DefaultRelayRetain
+	}
+	d, _ := time.ParseDuration(v)
+	return d
 }
 
 // Route maps source tables matching From ("db.table" pattern) to the

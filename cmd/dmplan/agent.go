@@ -22,6 +22,7 @@ type agentFlags struct {
 	leaseTTL      time.Duration
 	metricsAddr   string
 	envFile       string
+	relayDir      string
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, defaultName string) {
@@ -30,6 +31,7 @@ func (f *agentFlags) register(cmd *cobra.Command, defaultName string) {
 	fl.StringVar(&f.address, "address", "", "an address to show with the agent's registration (informational)")
 	fl.DurationVar(&f.leaseTTL, "lease-ttl", agent.DefaultLeaseTTL, "lease TTL: when the agent dies, its sources move this long after its last keepalive (whole seconds)")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off when empty")
+	fl.StringVar(&f.relayDir, "relay-dir", "", "keep the relays of sources with spec.relay enabled here, one directory per source (default "+agent.DefaultRelayDir+"; dmplan up: DATA_DIR/relay)")
 	fl.StringVar(&f.envFile, "env-file", "", "read ${VAR} passwords from this KEY=VALUE file before the environment; re-read when it changes, so a rotated password reaches the running agent")
 }
 
@@ -108,7 +110,7 @@ func (a *app) runAgent(ctx context.Context, cli *clientv3.Client, log *slog.Logg
 		PinUnit: func(ctx context.Context, cfg units.Config) (units.Position, error) {
 			return units.Pin(ctx, cfg, log)
 		},
-		Getenv: getenv, Wake: wake, Logger: log, Metrics: metrics, Ready: ready,
+		Getenv: getenv, Wake: wake, Logger: log, Metrics: metrics, Ready: ready, RelayDir: f.relayDir,
 	})
 }
 

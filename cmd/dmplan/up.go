@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,9 @@ commands (status, plan, apply, more agents) reach it at --endpoints.
 			var once sync.Once
 			agentDone := make(chan error, 1)
 			go func() {
+				if af.relayDir == "" {
+					af.relayDir = filepath.Join(dataDir, "relay")
+				}
 				agentDone <- a.runAgent(actx, cli, log, af, func() { once.Do(func() { close(ready) }) })
 			}()
 			// stop ends the agent (its units stop, its lease is revoked)

@@ -29,6 +29,8 @@
 //	                                        again (mode full: none)
 //	source host, port, user,       restart  units restart from their checkpoints
 //	  password, flavor
+//	source relay on/off            restart  sync restarts from its checkpoint reading the relay
+//	                                        (on) or the source (off) (mode full: none)
 //	spec.sync.workers, .batch      tuning   units restart from their checkpoints (mode full: none)
 //	spec.validate.mode             tuning   units restart from their checkpoints; sync validates
 //	                                        rows with the new mode (mode full: none)

@@ -89,6 +89,10 @@ type Config struct {
 	// (binlogfilter.Key) and spec.onlineDDL (onlineddl.Config.Key).
 	Filters   string
 	OnlineDDL string
+
+	// Relay: the source's relay is on, sync reads the binlog from it
+	// (docs/relay.md).
+	Relay bool
 }
 
 // Field is one field of Config as the rule classifies it.
@@ -128,6 +132,12 @@ var Fields = []Field{
 	{"source.password", always(Restart), func(c Config) any { return c.Source.Secret }},
 	{"source.tls", always(Restart), func(c Config) any { return c.Source.TLS }},
 	{"source.flavor", always(Restart), func(c Config) any { return c.Flavor }},
+	{"source.relay", func(m Mode) Effect {
+		if m == ModeFull {
+			return None // reads no binlog
+		}
+		return Restart // sync reconnects to the relay, or to the source
+	}, func(c Config) any { return c.Relay }},
 	{"spec.dump.threads", func(m Mode) Effect {
 		if m == ModeIncremental {
 			return None // runs no dump
