@@ -239,7 +239,14 @@ func taskEqual(a, b spec.Task) bool {
 
 func sourceEqual(a, b spec.Source) bool {
 	return a.Name == b.Name && maps.Equal(a.Annotations, b.Annotations) && endpointEqual(a.Endpoint, b.Endpoint) &&
-		a.Flavor == b.Flavor && a.Worker == b.Worker
+		a.Flavor == b.Flavor && a.Worker == b.Worker && relayEqual(a.Relay, b.Relay)
+}
+
+func relayEqual(a, b *spec.Relay) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // endpointEqual compares endpoints by value (TLS is a pointer).
