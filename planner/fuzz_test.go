@@ -21,7 +21,7 @@ func FuzzPlanFile(f *testing.F) {
 			Target: spec.Endpoint{Host: "127.0.0.1", Port: 4000, User: "root"}, Sources: []string{"mysql-01"}, Tables: []string{"shop.*"}}},
 		Bounds: map[string]string{},
 	}
-	p := Diff(want, cur, []Worker{{Name: "agent-a"}})
+	p := SealSecrets(Diff(want, cur, []Worker{{Name: "agent-a"}}), cur)
 	var file, inner bytes.Buffer
 	if err := WriteFile(&file, p); err != nil {
 		f.Fatal(err)

@@ -50,8 +50,12 @@ func (p *Plan) Digest() string {
 }
 
 // WriteFile saves a plan for `dmplan apply FILE`. The file holds secret
-// references and digests, never a password (a Plan has none).
+// references and marks (SealSecrets), never a password or a digest: it
+// refuses a plan whose passwords are not sealed.
 func WriteFile(w io.Writer, p *Plan) error {
+	if what := sealedOnly(p.Desired); what != "" {
+		return fmt.Errorf("write plan file: the password of %s holds a digest: seal the plan first (planner.SealSecrets)", what)
+	}
 	body := canonical(p)
 	sum := sha256.Sum256(body)
 	f := planFile{FormatVersion: FormatVersion, Digest: "sha256:" + hex.EncodeToString(sum[:]), Plan: body}
@@ -93,6 +97,9 @@ func ReadFile(r io.Reader) (*Plan, error) {
 	}
 	if got := p.Digest(); got != f.Digest {
 		return nil, fmt.Errorf("read plan file: %w: digest is %s, the file says %s", ErrPlanCorrupt, got, f.Digest)
+	}
+	if what := sealedOnly(p.Desired); what != "" {
+		return nil, fmt.Errorf("read plan file: %w: the password of %s holds a digest, as plan files written before dmplan sealed them did: make the plan again", ErrPlanVersion, what)
 	}
 	return &p, nil
 }

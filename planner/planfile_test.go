@@ -19,7 +19,7 @@ func samplePlan(t *testing.T) *Plan {
 	task := want.Tasks["task-00000"]
 	task.Tables = []string{"task-00000.*"}
 	want.Tasks["task-00000"] = task
-	p := Diff(want, cur, workers("agent-a"))
+	p := SealSecrets(Diff(want, cur, workers("agent-a")), cur)
 	p.BaseRevision = 42
 	return p
 }

@@ -55,7 +55,7 @@ func TestRefreshGolden(t *testing.T) {
 	}
 	// Never saved in a plan file: apply of a saved plan does not depend on it.
 	var file bytes.Buffer
-	if err := WriteFile(&file, p); err != nil {
+	if err := WriteFile(&file, SealSecrets(p, State{})); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(file.Bytes(), []byte("refunds")) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
+	"github.com/dmplan/dmplan/spec"
 )
 
 func (a *app) applyCommand() *cobra.Command {
@@ -47,7 +48,7 @@ Two concurrent applies never interleave: the second is refused as stale.
 				if err != nil {
 					return err
 				}
-				return a.applyPlan(ctx, p)
+				return a.applyPlanFile(ctx, p)
 			case len(files.paths) == 0:
 				return errors.New("nothing to apply: give a plan file or -f FILE_OR_DIR")
 			}
@@ -98,21 +99,54 @@ func (a *app) confirm() error {
 	return nil
 }
 
+// applyPlanFile applies a plan read from a file: its passwords carry no
+// digests (planner.SealSecrets); they are resolved against the state at
+// the plan's base revision and apply's environment. When etcd has moved
+// past that revision there is nothing to resolve against: the store then
+// recognises the plan as applied already, or refuses it as stale, by the
+// digest of the plan as saved.
+func (a *app) applyPlanFile(ctx context.Context, p *planner.Plan) error {
+	if !p.HasChanges() {
+		fmt.Fprintln(a.out, "No changes to apply.")
+		return nil
+	}
+	saved := p.Digest()
+	cur, err := a.pullState(ctx)
+	if err != nil {
+		return err
+	}
+	var base *planner.State
+	if cur.Revision == p.BaseRevision {
+		if err := planner.ResolveSecrets(p, cur.State, spec.NewHasher(cur.Salt), a.lookupEnv); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		base = &cur.State
+	}
+	return a.applyPlanAs(ctx, p, saved, base)
+}
+
 func (a *app) applyPlan(ctx context.Context, p *planner.Plan) error {
 	if !p.HasChanges() {
 		fmt.Fprintln(a.out, "No changes to apply.")
 		return nil
 	}
+	return a.applyPlanAs(ctx, p, "", nil)
+}
+
+// applyPlanAs applies p, recorded in the history under digest (computed
+// from p when ""), onto base (the state at p.BaseRevision, or nil).
+func (a *app) applyPlanAs(ctx context.Context, p *planner.Plan, digest string, base *planner.State) error {
 	cli, err := a.etcdClient(ctx)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	rec, err := store.New(cli).Apply(ctx, p, store.ApplyRecord{
-		Time:      time.Now().UTC(),
-		User:      currentUser(a),
-		Host:      hostname(),
-		GitCommit: p.GitCommit,
+	rec, err := store.New(cli).ApplyOnto(ctx, p, base, store.ApplyRecord{
+		Time:       time.Now().UTC(),
+		User:       currentUser(a),
+		Host:       hostname(),
+		GitCommit:  p.GitCommit,
+		PlanDigest: digest,
 	})
 	if errors.Is(err, store.ErrStale) {
 		return fmt.Errorf("%w; nothing was applied: run \"dmplan plan\" again", err)

@@ -60,7 +60,9 @@ etcd has moved past that revision.
 				return err
 			}
 			if outFile != "" {
-				if err := writePlanFile(outFile, p); err != nil {
+				// No digest enters the file: each password says where apply
+				// takes its digest from (planner.SealSecrets).
+				if err := writePlanFile(outFile, planner.SealSecrets(p, cur.State)); err != nil {
 					return err
 				}
 				if output == "text" {
@@ -170,7 +172,8 @@ func liveFacts(v statusview.View) []string {
 }
 
 // writePlanFile saves p atomically (temp file + rename), readable by the
-// owner only: a plan holds no password, but it does hold hosts and users.
+// owner only: a plan holds no password and no digest, but it does hold
+// hosts and users.
 func writePlanFile(path string, p *planner.Plan) error {
 	var buf bytes.Buffer
 	if err := planner.WriteFile(&buf, p); err != nil {

@@ -60,6 +60,9 @@ func (s *Store) ApplyOnto(ctx context.Context, p *planner.Plan, base *planner.St
 	if err := s.checkBase(ctx, b.head, p.BaseRevision, &rec); err != nil || rec.Again {
 		return rec, err
 	}
+	if planner.HasSealed(p.Desired) {
+		return rec, fmt.Errorf("apply: the plan's passwords are sealed (read from a plan file) and not resolved (planner.ResolveSecrets): %w", ErrInvalid)
+	}
 	if base == nil || countsOf(*base) != b.head.rec.Counts {
 		snap, err := s.readAt(ctx, b.head)
 		if err != nil {
