@@ -23,6 +23,17 @@ func TestSyncOnlineDDLPtOSC(t *testing.T) {
 	if err != nil {
 		t.Skip("pt-online-schema-change not installed (Debian package percona-toolkit)")
 	}
+	syOnlineDDL(t, func(port int) *exec.Cmd {
+		return exec.Command(pt, "--alter", "ADD COLUMN c INT NOT NULL DEFAULT 5, ADD INDEX iv (v)",
+			"--execute", "--recursion-method=none", "--chunk-size=500", "--sleep=0.05",
+			"--no-check-unique-key-change", "--set-vars", "lock_wait_timeout=10",
+			fmt.Sprintf("h=127.0.0.1,P=%d,u=root,D=o,t=t", port))
+	})
+}
+
+// syOnlineDDL runs an online schema change tool on o.t under writes while
+// sync runs (see TestSyncOnlineDDLPtOSC).
+func syOnlineDDL(t *testing.T, tool func(port int) *exec.Cmd) {
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE o",
 		"CREATE TABLE o.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT NOT NULL, s VARCHAR(32) NOT NULL)",
@@ -61,10 +72,7 @@ func TestSyncOnlineDDLPtOSC(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	syWaitCaughtUp(t, p, r, 120*time.Second)
 
-	osc := exec.Command(pt, "--alter", "ADD COLUMN c INT NOT NULL DEFAULT 5, ADD INDEX iv (v)",
-		"--execute", "--recursion-method=none", "--chunk-size=500", "--sleep=0.05",
-		"--no-check-unique-key-change", "--set-vars", "lock_wait_timeout=10",
-		fmt.Sprintf("h=127.0.0.1,P=%d,u=root,D=o,t=t", p.src.Port))
+	osc := tool(p.src.Port)
 	var out strings.Builder
 	osc.Stdout, osc.Stderr = &out, &out
 	if err := osc.Start(); err != nil {
@@ -83,21 +91,21 @@ func TestSyncOnlineDDLPtOSC(t *testing.T) {
 		case err := <-oscDone:
 			oscDone <- err
 			if !recorded {
-				t.Fatalf("pt-online-schema-change ended (%v) before sync recorded its ALTER:\n%s", err, out.String())
+				t.Fatalf("the tool ended (%v) before sync recorded its ALTER:\n%s", err, out.String())
 			}
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	if !recorded {
-		t.Fatalf("the shadow table's ALTER was not recorded in dmplan_meta.online_ddl; pt-online-schema-change says:\n%s", out.String())
+		t.Fatalf("the shadow table's ALTER was not recorded in dmplan_meta.online_ddl; the tool says:\n%s", out.String())
 	}
 	if err := r.stop(t); err != context.Canceled {
 		t.Fatalf("Run returned %v", err)
 	}
 	if err := <-oscDone; err != nil {
-		t.Fatalf("pt-online-schema-change: %v\n%s", err, out.String())
+		t.Fatalf("%s: %v\n%s", osc.Path, err, out.String())
 	}
-	t.Logf("pt-online-schema-change:\n%s", out.String())
+	t.Logf("%s:\n%s", osc.Path, out.String())
 
 	r = syStart(t, cfg, log)
 	time.Sleep(500 * time.Millisecond) // writes go on after the swap
