@@ -117,6 +117,28 @@ var metaDDL = []string{
 		PRIMARY KEY (task, source, worker)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 
+	// Validation (sync_validate.go, docs/validate.md).
+	//
+	// One row per target row that still differed from the binlog's image
+	// after every check: the key as people read it (and its digest, the
+	// row's identity), what differs, and the binlog position of the last
+	// change applied to it. A later change to the row that validates
+	// removes it; a fresh start empties it.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.validation_error (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		dst_schema VARCHAR(64) NOT NULL,
+		dst_table VARCHAR(64) NOT NULL,
+		key_digest CHAR(64) NOT NULL,
+		row_key TEXT NOT NULL,
+		kind VARCHAR(16) NOT NULL,
+		columns TEXT NOT NULL,
+		binlog_file VARCHAR(255) NOT NULL,
+		binlog_pos BIGINT UNSIGNED NOT NULL,
+		detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source, dst_schema, dst_table, key_digest)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+
 	// Subtask configuration.
 	//
 	// One row per subtask: the configuration its checkpoints belong to,

@@ -59,6 +59,11 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 	default:
 		return Permanent(fmt.Errorf("run %s/%s: unknown mode %q (want full, incremental or all)", cfg.Task, cfg.Source, cfg.Mode))
 	}
+	stopValidator, err := env.startValidator(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopValidator()
 	var syncing atomic.Bool
 	stopReports := make(chan struct{})
 	defer close(stopReports)
@@ -211,8 +216,43 @@ func (e *syncEnv) report(r Reporter, syncing *atomic.Bool, stop <-chan struct{})
 
 func (e *syncEnv) reportNow(r Reporter, _ *atomic.Bool) {
 	pos, lag, msg := e.prog.get()
+	var v *Validation
+	if e.valid != nil {
+		v = e.valid.progress()
+	}
 	r.Report(Progress{Unit: "sync", RowsDone: e.stats.rowsApplied.Load(), Position: pos, Lag: lag, Err: msg,
-		Divergent: e.stats.divergent.Load()})
+		Divergent: e.stats.divergent.Load(), Validation: v})
+}
+
+// startValidator starts the validator when the config asks for one; stop
+// ends it and waits.
+func (e *syncEnv) startValidator(ctx context.Context) (stop func(), err error) {
+	switch e.cfg.Validate {
+	case "", "none":
+		return func() {}, nil
+	case "fast", "full":
+	default:
+		return nil, Permanent(fmt.Errorf("run %s/%s: unknown validation mode %q (want none, fast or full)", e.cfg.Task, e.cfg.Source, e.cfg.Validate))
+	}
+	if e.cfg.Mode == ModeFull {
+		return func() {}, nil // runs no sync
+	}
+	db, err := openSyncTarget(e.cfg.To, 2)
+	if err != nil {
+		return nil, err
+	}
+	e.valid = newValidator(e.cfg, db, e.log)
+	vctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.valid.run(vctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+		db.Close()
+	}, nil
 }
 
 // openSyncTarget opens the target pool the sync unit writes through:

@@ -44,6 +44,9 @@ type syncEnv struct {
 	// batch, so causality imperfections (collations, foreign keys,
 	// triggers) cannot fail it twice.
 	serialUntil syncSeq
+	// valid checks the rows sync applied (sync_validate.go); nil when
+	// validation is off
+	valid *validator
 }
 
 // syncProgress is the sync unit's latest position and lag, for reports.
@@ -315,7 +318,7 @@ func (s *syncer) startWorkers(ctx, wctx context.Context, wg *sync.WaitGroup, ck 
 		w := &applyWorker{
 			id: i, in: make(chan []*syncChange, max(4, 4*batch/maxHandout)), conn: conn, task: s.cfg.Task, source: s.cfg.Source,
 			mark: ck.Marks[i], batch: batch, maxTrip: min(maxPacket, 4<<20), maxPacket: maxPacket,
-			stats: s.stats, log: s.log, behind: &s.behind, budget: s.budget,
+			stats: s.stats, log: s.log, behind: &s.behind, budget: s.budget, valid: s.valid,
 		}
 		s.workers = append(s.workers, w)
 	}

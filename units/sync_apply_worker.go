@@ -36,6 +36,7 @@ type applyWorker struct {
 	log          *slog.Logger
 	behind       *atomic.Bool // the sync unit is catching up on a backlog
 	budget       *byteBudget  // released as changes commit
+	valid        *validator   // nil: validation off
 	wait         *time.Timer
 
 	b       stmtBuilder
@@ -220,6 +221,9 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 	w.budget.release(size)
 	w.stats.rowsApplied.Add(int64(len(changes)))
 	w.stats.commits.Add(1)
+	if w.valid != nil {
+		w.valid.add(changes)
+	}
 	return nil
 }
 

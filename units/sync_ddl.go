@@ -66,6 +66,9 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 	if err := s.flush(ctx); err != nil {
 		return mark, false, err
 	}
+	if s.valid != nil {
+		s.valid.settle(ctx) // read the rows applied before the DDL changes their table
+	}
 	fp, err := fingerprint(ctx, s.target, plan)
 	if err != nil {
 		return mark, false, err

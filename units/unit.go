@@ -6,16 +6,18 @@ import "github.com/dmplan/dmplan/units/job"
 // that the agent's pure decision (reconciler) can use them without
 // importing the engines; units names them too.
 type (
-	Endpoint     = job.Endpoint
-	TLS          = job.TLS
-	Route        = job.Route
-	Position     = job.Position
-	Mode         = job.Mode
-	Config       = job.Config
-	Progress     = job.Progress
-	Reporter     = job.Reporter
-	ReporterFunc = job.ReporterFunc
-	RunFunc      = job.RunFunc
+	Endpoint      = job.Endpoint
+	TLS           = job.TLS
+	Route         = job.Route
+	Position      = job.Position
+	Mode          = job.Mode
+	Config        = job.Config
+	Progress      = job.Progress
+	Reporter      = job.Reporter
+	ReporterFunc  = job.ReporterFunc
+	RunFunc       = job.RunFunc
+	Validation    = job.Validation
+	ValidationRow = job.ValidationRow
 )
 
 // Modes (job's).

@@ -45,14 +45,12 @@ func colExpr(name string, defs []sideCol, flavor string) col {
 		out.Numeric = true
 	}
 	switch c.DataType {
-	case "float":
-		out.Expr = units.SelectExpr(c.Column, flavor) // DOUBLE text round-trips
+	case "float", "bit":
+		out.Expr = units.CompareExpr(c.Column, flavor) // FLOAT's DOUBLE text round-trips; BIT as a number
 	case "double", "real":
 		if !same {
 			out.Expr = units.SelectExpr(units.Column{Name: name, DataType: "float"}, flavor)
 		}
-	case "bit":
-		out.Expr = "(" + q + " + 0)"
 	case "decimal", "numeric":
 		if !same {
 			out.Expr = "CAST(" + q + " AS DECIMAL(65,30))"

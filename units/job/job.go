@@ -119,12 +119,47 @@ type Progress struct {
 	// goes on; the agent's log names the first 20 (table, binlog
 	// position), `dmplan verify` finds the rows.
 	Divergent int64
-	Err       string // last transient error, if any (already redacted)
+	// Validation is what sync's validator found (Config.Validate); nil
+	// when validation is off or sync is not running.
+	Validation *Validation
+	Err        string // last transient error, if any (already redacted)
 	// Orphaned lists the target tables ("db.table") this subtask wrote
 	// under earlier routes and no longer writes into; their rows stay.
 	// nil: not known by this report (keep the last known list); empty:
 	// none. Reported once per start, after the tables are registered.
 	Orphaned []string
+}
+
+// Validation is the state of the sync unit's validator (docs/validate.md).
+type Validation struct {
+	Mode string // "fast" or "full"
+	// Checked counts the rows read back from the target and found as the
+	// binlog says, since the unit started.
+	Checked int64
+	// Pending counts the rows applied and not yet confirmed: in flight,
+	// or differing and being checked again.
+	Pending int64
+	// Failed counts the rows that still differed after every check: those
+	// recorded in the target's dmplan_meta.validation_error (a row checked
+	// fine later is removed), and those past its bound.
+	Failed int64
+	// Skipped counts the rows applied but not validated since the unit
+	// started: tables without a NOT NULL unique key, rows that arrived
+	// while the backlog was full, rows of a table a DDL changed first.
+	Skipped int64
+	// Rows are some of the failed rows, the latest first (at most 20).
+	Rows []ValidationRow
+}
+
+// ValidationRow is one row that differs on the target.
+type ValidationRow struct {
+	Table   string   // target table, "db.table"
+	Key     string   // e.g. "id=5" or "a=1,b=x" (bytes that are not text in hex)
+	Kind    string   // "missing", "extra" or "changed"
+	Columns []string // changed: the columns that differ
+	// Position is the binlog position of the last change applied to the row.
+	Position Position
+	Detected time.Time
 }
 
 // Reporter receives progress. Implementations must be fast and safe for
