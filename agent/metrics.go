@@ -98,7 +98,7 @@ type subtaskCollector struct {
 
 var stages = []spec.Stage{spec.StageRunning, spec.StagePaused, spec.StageStopped, reconciler.StageFinished, reconciler.StageError}
 
-func (c *subtaskCollector) descs() (lag, rows, tables, stage, unit, restarts, divergent *prometheus.Desc) {
+func (c *subtaskCollector) descs() (lag, rows, tables, stage, unit, restarts, divergent, validation *prometheus.Desc) {
 	l := []string{"task", "source"}
 	lag = prometheus.NewDesc("dmplan_subtask_lag_seconds", "Replication lag of the sync unit (0 for dump and load).", l, c.constLabels)
 	rows = prometheus.NewDesc("dmplan_subtask_rows", "Rows done by the current unit run: dumped and loaded rows, or row changes applied by sync.", append(l, "unit"), c.constLabels)
@@ -106,13 +106,14 @@ func (c *subtaskCollector) descs() (lag, rows, tables, stage, unit, restarts, di
 	stage = prometheus.NewDesc("dmplan_subtask_stage", "1 for the subtask's observed stage, 0 for the others.", append(l, "stage"), c.constLabels)
 	unit = prometheus.NewDesc("dmplan_subtask_unit", "1 for the unit the subtask runs (dump, load or sync).", append(l, "unit"), c.constLabels)
 	divergent = prometheus.NewDesc("dmplan_subtask_divergent_changes", "Row changes sync found the target diverged on (a missing or extra row) since the unit started.", l, c.constLabels)
+	validation = prometheus.NewDesc("dmplan_subtask_validation_rows", "Rows of sync's validation by state: checked (found as the binlog says) and skipped since the unit started, pending (waiting to be read back), failed (differing rows recorded in the target's dmplan_meta.validation_error).", append(l, "state"), c.constLabels)
 	restarts = prometheus.NewDesc("dmplan_subtask_restarts", "Starts of the subtask's units after the first one, in this agent's current lease.", l, c.constLabels)
 	return
 }
 
 func (c *subtaskCollector) Describe(ch chan<- *prometheus.Desc) {
-	lag, rows, tables, stage, unit, restarts, divergent := c.descs()
-	for _, d := range []*prometheus.Desc{lag, rows, tables, stage, unit, restarts, divergent} {
+	lag, rows, tables, stage, unit, restarts, divergent, validation := c.descs()
+	for _, d := range []*prometheus.Desc{lag, rows, tables, stage, unit, restarts, divergent, validation} {
 		ch <- d
 	}
 }
@@ -124,13 +125,21 @@ func (c *subtaskCollector) Collect(ch chan<- prometheus.Metric) {
 	if f == nil {
 		return
 	}
-	lag, rows, tables, stage, unit, restarts, divergent := c.descs()
+	lag, rows, tables, stage, unit, restarts, divergent, validation := c.descs()
 	for _, st := range f() {
 		t, s := st.ID.Task, st.ID.Source
 		ch <- prometheus.MustNewConstMetric(lag, prometheus.GaugeValue, st.Progress.Lag.Seconds(), t, s)
 		ch <- prometheus.MustNewConstMetric(tables, prometheus.GaugeValue, float64(st.Progress.TablesDone), t, s)
 		ch <- prometheus.MustNewConstMetric(restarts, prometheus.GaugeValue, float64(st.Restarts), t, s)
 		ch <- prometheus.MustNewConstMetric(divergent, prometheus.GaugeValue, float64(st.Progress.Divergent), t, s)
+		if v := st.Progress.Validation; v != nil {
+			for _, x := range []struct {
+				state string
+				n     int64
+			}{{"checked", v.Checked}, {"pending", v.Pending}, {"failed", v.Failed}, {"skipped", v.Skipped}} {
+				ch <- prometheus.MustNewConstMetric(validation, prometheus.GaugeValue, float64(x.n), t, s, x.state)
+			}
+		}
 		if u := st.Progress.Unit; u != "" {
 			ch <- prometheus.MustNewConstMetric(rows, prometheus.GaugeValue, float64(st.Progress.RowsDone), t, s, u)
 			ch <- prometheus.MustNewConstMetric(unit, prometheus.GaugeValue, 1, t, s, u)

@@ -11,6 +11,7 @@ import (
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/reconciler"
+	"github.com/dmplan/dmplan/units"
 )
 
 // publishers is how many status writes an agent has in flight at once.
@@ -55,7 +56,7 @@ func (p *publisher) report(st reconciler.Status, stateChanged bool) {
 	}
 	newErr := s.Error != "" && s.Error != e.st.Error
 	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit || !slices.Equal(e.st.Orphaned, s.Orphaned) ||
-		e.st.DivergentChanges == 0 && s.DivergentChanges > 0 {
+		e.st.DivergentChanges == 0 && s.DivergentChanges > 0 || validationFailed(e.st) != validationFailed(s) {
 		stateChanged = true // a new stage, error or unit is written at once
 	}
 	e.st, e.dirty = s, true
@@ -103,8 +104,31 @@ func (p *publisher) toStore(st reconciler.Status) store.SubtaskStatus {
 		Error:            errMsg,
 		Orphaned:         pr.Orphaned,
 		DivergentChanges: pr.Divergent,
+		Validation:       storeValidation(pr.Validation),
 		UpdatedAt:        p.a.cfg.Clock.Now().UTC(),
 	}
+}
+
+// storeValidation is the status form of the validator's report.
+func storeValidation(v *units.Validation) *store.Validation {
+	if v == nil {
+		return nil
+	}
+	out := &store.Validation{Mode: v.Mode, Checked: v.Checked, Pending: v.Pending, Failed: v.Failed, Skipped: v.Skipped}
+	for _, r := range v.Rows {
+		out.Rows = append(out.Rows, store.ValidationRow{Table: r.Table, Key: r.Key, Kind: r.Kind, Columns: r.Columns,
+			BinlogFile: r.Position.File, BinlogPos: r.Position.Pos, DetectedAt: r.Detected.UTC()})
+	}
+	return out
+}
+
+// validationFailed is the count of differing rows a status reports: a
+// change of it is written at once.
+func validationFailed(s store.SubtaskStatus) int64 {
+	if s.Validation == nil {
+		return 0
+	}
+	return s.Validation.Failed
 }
 
 // run writes what is due until ctx ends.

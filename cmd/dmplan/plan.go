@@ -7,6 +7,7 @@ import (
 	refreshpkg "github.com/dmplan/dmplan/internal/refresh"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -167,8 +168,33 @@ func liveFacts(v statusview.View) []string {
 		case !s.InSync && s.Note != "waiting for an agent":
 			out = append(out, fmt.Sprintf("subtask %s/%s is not yet %s: %s", s.Task, s.Source, s.DesiredStage, s.Note))
 		}
+		if v := s.Validation; v != nil && v.Failed > 0 {
+			out = append(out, validationFact(s))
+		}
 	}
 	return out
+}
+
+// validationFact says which rows validation found differing on a
+// subtask's target (a few of them by key).
+func validationFact(s statusview.Subtask) string {
+	v := s.Validation
+	var ex []string
+	for _, r := range v.Rows[:min(len(v.Rows), 3)] {
+		ex = append(ex, r.Table+" "+r.Key+" ("+r.Kind+")")
+	}
+	rows := "rows differ"
+	if v.Failed == 1 {
+		rows = "row differs"
+	}
+	f := fmt.Sprintf("subtask %s/%s: validation (%s) found %d %s on the target", s.Task, s.Source, v.Mode, v.Failed, rows)
+	if len(ex) > 0 {
+		f += ": " + strings.Join(ex, ", ")
+		if v.Failed > int64(len(ex)) {
+			f += ", …"
+		}
+	}
+	return f + "; dmplan status lists them, dmplan verify " + s.Task + " --fix-sql FILE writes the repair"
 }
 
 // writePlanFile saves p atomically (temp file + rename), readable by the

@@ -65,6 +65,7 @@ func RenderText(w io.Writer, v View, opts TextOptions) error {
 		if orphans {
 			fmt.Fprintln(tw)
 		}
+		renderValidation(tw, v.Subtasks)
 	}
 	if len(v.Workers) > 0 {
 		fmt.Fprintln(tw, "AGENT\tADDRESS\tSOURCES")
@@ -111,9 +112,37 @@ func shortCommit(c string) string {
 	return c
 }
 
+// renderValidation lists the rows validation found differing.
+func renderValidation(w io.Writer, subs []Subtask) {
+	head := false
+	for _, s := range subs {
+		val := s.Validation
+		if val == nil {
+			continue
+		}
+		for _, r := range val.Rows {
+			if !head {
+				fmt.Fprintln(w, "DIFFERING ROW\tKEY\tFOUND\tCOLUMNS\tLAST CHANGE\tSUBTASK")
+				head = true
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s:%d\t%s/%s\n", r.Table, r.Key, r.Kind, dash(strings.Join(r.Columns, ",")),
+				r.BinlogFile, r.BinlogPos, s.Task, s.Source)
+		}
+		if n := val.Failed - int64(len(val.Rows)); n > 0 && len(val.Rows) > 0 {
+			fmt.Fprintf(w, "(and %d more)\t\t\t\t\t%s/%s\n", n, s.Task, s.Source)
+		}
+	}
+	if head {
+		fmt.Fprintln(w)
+	}
+}
+
 func progress(s Subtask, bars bool) string {
 	p := s.Progress
 	switch {
+	case s.Unit == "sync" && s.Validation != nil:
+		v := s.Validation
+		return fmt.Sprintf("validate %s: %d checked, %d pending, %d differ, %d skipped", v.Mode, v.Checked, v.Pending, v.Failed, v.Skipped)
 	case s.Unit == "sync":
 		return "-"
 	case p.RowsTotal > 0:

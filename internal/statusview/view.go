@@ -63,6 +63,9 @@ type Subtask struct {
 	// DivergentChanges counts the row changes sync found the target
 	// diverged on since the unit started (see store.SubtaskStatus).
 	DivergentChanges int64 `json:"divergentChanges,omitempty"`
+	// Validation is what sync's validator found (see store.Validation);
+	// absent when validation is off or sync does not run.
+	Validation *store.Validation `json:"validation,omitempty"`
 	// InSync says the observed stage is what was asked for (a full task
 	// that finished counts as in sync with running).
 	InSync bool `json:"inSync"`
@@ -117,10 +120,19 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 			row.BinlogFile, row.BinlogPos, row.GTID = st.BinlogFile, st.BinlogPos, st.GTID
 			row.LagSeconds, row.Error, row.Orphaned = st.LagSeconds, st.Error, st.Orphaned
 			row.DivergentChanges = st.DivergentChanges
+			row.Validation = st.Validation
 		}
 		row.InSync, row.Note = judge(row, live)
 		if n := row.DivergentChanges; n > 0 {
 			d := fmt.Sprintf("target diverged: %d row changes found a missing or extra row (the agent's log names them; run dmplan verify %s)", n, id.Task)
+			if row.Note != "" {
+				d = row.Note + "; " + d
+			}
+			row.Note = d
+		}
+		if val := row.Validation; val != nil && val.Failed > 0 {
+			d := fmt.Sprintf("validation: %d %s differ on the target (listed below; dmplan verify %s --fix-sql FILE writes the repair)",
+				val.Failed, plural(val.Failed, "row", "rows"), id.Task)
 			if row.Note != "" {
 				d = row.Note + "; " + d
 			}
@@ -178,4 +190,11 @@ func (v View) Summary() (inSync, total int) {
 		}
 	}
 	return inSync, len(v.Subtasks)
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -36,7 +36,12 @@ func fixture() (*store.Snapshot, []store.SubtaskStatus, []store.ApplyRecord) {
 	at := time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 	statuses := []store.SubtaskStatus{
 		{Task: "shop", Source: "mysql-01", Worker: "agent-a", Stage: spec.StageRunning, Unit: "sync",
-			GTID: "0-1-1234", LagSeconds: 0.4, Orphaned: []string{"shop.orders_01", "shop.orders_02"}, UpdatedAt: at},
+			GTID: "0-1-1234", LagSeconds: 0.4, Orphaned: []string{"shop.orders_01", "shop.orders_02"}, UpdatedAt: at,
+			Validation: &store.Validation{Mode: "full", Checked: 182004, Pending: 37, Failed: 2, Skipped: 120, Rows: []store.ValidationRow{
+				{Table: "shop.orders", Key: "id=1042", Kind: "changed", Columns: []string{"status", "total"},
+					BinlogFile: "mysql-bin.000002", BinlogPos: 88213, DetectedAt: at.Add(-time.Minute)},
+				{Table: "shop.customers", Key: "id=7", Kind: "missing", BinlogFile: "mysql-bin.000002", BinlogPos: 4410, DetectedAt: at.Add(-time.Hour)},
+			}}},
 		{Task: "shop", Source: "mysql-02", Worker: "agent-b", Stage: spec.StageRunning, Unit: "load",
 			Progress: store.Progress{TablesDone: 3, TablesTotal: 8, RowsDone: 412000, RowsTotal: 800000, Bytes: 7 << 20}, UpdatedAt: at},
 		{Task: "archive", Source: "mysql-01", Worker: "agent-a", Stage: StageFinished, UpdatedAt: at},
@@ -76,7 +81,7 @@ func TestJudge(t *testing.T) {
 		"archive/mysql-01": "",                                              // finished counts as running
 		"audit/mysql-03":   "waiting for an agent (nothing runs meanwhile)", // paused, bound to a dead agent
 		"crm/mysql-01":     "error: fix the cause, then change the config or pause (wait until observed paused) and resume",
-		"shop/mysql-01":    "",
+		"shop/mysql-01":    "validation: 2 rows differ on the target (listed below; dmplan verify shop --fix-sql FILE writes the repair)",
 		"shop/mysql-02":    "",
 	}
 	for _, s := range v.Subtasks {

@@ -121,6 +121,33 @@ type SubtaskStatus struct {
 	// DivergentChanges counts the row changes sync found the target
 	// diverged on (the row it changed was missing or not alone) since the
 	// unit started (units.Progress.Divergent).
-	DivergentChanges int64     `json:"divergentChanges,omitempty"`
-	UpdatedAt        time.Time `json:"updatedAt"`
+	DivergentChanges int64 `json:"divergentChanges,omitempty"`
+	// Validation is what sync's validator found (spec.validate); nil when
+	// validation is off or sync is not running.
+	Validation *Validation `json:"validation,omitempty"`
+	UpdatedAt  time.Time   `json:"updatedAt"`
+}
+
+// Validation is the state of a subtask's continuous validation
+// (docs/validate.md): rows counted since the unit started, but Failed,
+// which counts the rows recorded in the target's
+// dmplan_meta.validation_error.
+type Validation struct {
+	Mode    string          `json:"mode"`
+	Checked int64           `json:"checked"`
+	Pending int64           `json:"pending"`
+	Failed  int64           `json:"failed"`
+	Skipped int64           `json:"skipped"`
+	Rows    []ValidationRow `json:"rows,omitempty"` // some failed rows, latest first (at most 20)
+}
+
+// ValidationRow is a row that differs on the target.
+type ValidationRow struct {
+	Table      string    `json:"table"`
+	Key        string    `json:"key"`
+	Kind       string    `json:"kind"` // missing | extra | changed
+	Columns    []string  `json:"columns,omitempty"`
+	BinlogFile string    `json:"binlogFile"`
+	BinlogPos  uint32    `json:"binlogPos"`
+	DetectedAt time.Time `json:"detectedAt"`
 }
