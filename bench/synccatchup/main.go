@@ -20,6 +20,13 @@
 //
 //	go run ./bench/synccatchup                            # spec defaults: 8 workers, batch 100
 //	go run ./bench/synccatchup -workers 4 -batch 400 -events 50000 -rounds 5
+//	go run ./bench/synccatchup -validate none,fast,full -steady 0   # validation's cost
+//
+// With -validate, dmplan's sync unit follows once per validation mode,
+// each into a target of its own, in the same rotation; besides its
+// catch-up it reports when its validator had read back every row it
+// applied ("validated") and how many rows it found differing (0 expected),
+// and the catch-up of each mode against none.
 //
 // It needs mariadbd, mariadb-install-db and sysbench on PATH.
 package main
@@ -56,6 +63,7 @@ type flags struct {
 	rate              int
 	rounds            int
 	keep              bool
+	validate          string
 }
 
 func main() {
@@ -70,6 +78,7 @@ func main() {
 	flag.IntVar(&f.rate, "rate", 1000, "steady-state sysbench transactions per second")
 	flag.IntVar(&f.rounds, "rounds", 3, "catch-up rounds (medians are compared)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the servers' directories")
+	flag.StringVar(&f.validate, "validate", "none", "comma-separated validation modes dmplan runs with (none, fast, full), each into its own target")
 	child := flag.Bool("child", false, "internal: run the sync unit from the config in "+childEnv)
 	flag.Parse()
 	if *child {
@@ -93,6 +102,7 @@ type copyOf struct {
 	name string
 	srv  *mariadbtest.Server
 	db   *sql.DB
+	cfg  *units.Config // dmplan's copies: the sync unit's config
 }
 
 func run(ctx context.Context, f flags) error {
@@ -104,7 +114,13 @@ func run(ctx context.Context, f flags) error {
 		defer os.RemoveAll(dir)
 	}
 	fmt.Printf("servers in %s; sysbench %d tables x %d rows; backlog %d transactions\n", dir, f.tables, f.tableSize, f.events)
-	servers, err := startServers(ctx, dir)
+	modes := strings.Split(f.validate, ",")
+	for _, m := range modes {
+		if m != "none" && m != "fast" && m != "full" {
+			return fmt.Errorf("-validate: %q is not a validation mode (none, fast, full)", m)
+		}
+	}
+	servers, err := startServers(ctx, dir, 3+len(modes))
 	if err != nil {
 		return err
 	}
@@ -122,7 +138,13 @@ func run(ctx context.Context, f flags) error {
 	copies := []*copyOf{
 		{name: "replica (serial)", srv: servers[1]},
 		{name: "replica (parallel 4, optimistic)", srv: servers[2]},
-		{name: "dmplan sync", srv: servers[3]},
+	}
+	for i, m := range modes {
+		name := "dmplan sync"
+		if len(modes) > 1 || m != "none" {
+			name += ", validate " + m
+		}
+		copies = append(copies, &copyOf{name: name, srv: servers[3+i]})
 	}
 	for _, c := range copies {
 		if c.db, err = c.srv.DB(""); err != nil {
@@ -145,10 +167,16 @@ func run(ctx context.Context, f flags) error {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	cfg := units.Config{Task: "bench", Source: "src", Mode: units.ModeIncremental, Start: start,
-		From:   units.Endpoint{Host: "127.0.0.1", Port: src.Port, User: "root"},
-		To:     units.Endpoint{Host: "127.0.0.1", Port: copies[2].srv.Port, User: "root"},
-		Tables: []string{"sbtest.*", "bench.*"}, SyncWorkers: f.workers, SyncBatch: f.batch}
+	for i, m := range modes {
+		c := copies[2+i]
+		c.cfg = &units.Config{Task: "bench", Source: "src", Mode: units.ModeIncremental, Start: start,
+			From:   units.Endpoint{Host: "127.0.0.1", Port: src.Port, User: "root"},
+			To:     units.Endpoint{Host: "127.0.0.1", Port: c.srv.Port, User: "root"},
+			Tables: []string{"sbtest.*", "bench.*"}, SyncWorkers: f.workers, SyncBatch: f.batch}
+		if m != "none" {
+			c.cfg.Validate = m
+		}
+	}
 
 	// Rounds: a backlog with every reader stopped, then each copy catches
 	// up alone (in a rotating order); medians are compared, the machine
@@ -180,7 +208,7 @@ func run(ctx context.Context, f flags) error {
 			if i < 2 {
 				r.secs, err = catchUpReplica(ctx, c.db, round)
 			} else {
-				r.secs, r.rss, r.cpuDmplan, err = catchUpDmplan(ctx, cfg, c.db, round)
+				r, err = catchUpDmplan(ctx, *c.cfg, c.db, round, r)
 			}
 			r.cpuCopy, r.cpuSrc = cpuSeconds(c.srv)-cpuCopy, cpuSeconds(src)-cpuSrc
 			if err != nil {
@@ -197,18 +225,25 @@ func run(ctx context.Context, f flags) error {
 	for i, c := range copies {
 		fmt.Println(summarize(c.name, results[i]))
 	}
+	if len(modes) > 1 {
+		fmt.Println()
+		compareModes(copies[2:], results[2:])
+	}
 	if f.steady > 0 {
 		fmt.Println()
-		if err := steadyState(ctx, f, cfg, src.Port, srcDB, copies); err != nil {
+		if err := steadyState(ctx, f, *copies[2].cfg, src.Port, srcDB, copies[:3]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// startServers starts the source and three followers at once.
-func startServers(ctx context.Context, dir string) ([]*mariadbtest.Server, error) {
-	opts := []mariadbtest.Options{{ServerID: 1}, {ServerID: 2, NoBinlog: true}, {ServerID: 3, NoBinlog: true}, {ServerID: 4, NoBinlog: true}}
+// startServers starts the source and n followers at once.
+func startServers(ctx context.Context, dir string, n int) ([]*mariadbtest.Server, error) {
+	opts := []mariadbtest.Options{{ServerID: 1}}
+	for i := range n {
+		opts = append(opts, mariadbtest.Options{ServerID: uint32(2 + i), NoBinlog: true})
+	}
 	out := make([]*mariadbtest.Server, len(opts))
 	errs := make(chan error, len(opts))
 	for i, o := range opts {
@@ -270,11 +305,7 @@ func runChild() error {
 	err := units.Run(ctx, cfg, units.ReporterFunc(func(p units.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
-		enc.Encode(struct {
-			Lag  time.Duration
-			Rows int64
-			Err  string
-		}{p.Lag, p.RowsDone, p.Err})
+		enc.Encode(childReport{p.Lag, p.RowsDone, p.Err, p.Validation})
 	}), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
 	if os.Getenv("DMPLAN_SYNCCATCHUP_PROFILE") != "" {
 		var ms runtime.MemStats
@@ -287,6 +318,14 @@ func runChild() error {
 		return nil
 	}
 	return err
+}
+
+// childReport is a line of the child's output.
+type childReport struct {
+	Lag        time.Duration
+	Rows       int64
+	Err        string
+	Validation *units.Validation
 }
 
 // logLevel: the child logs errors only, everything when profiling.

@@ -266,17 +266,58 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-func catchUpDmplan(ctx context.Context, cfg units.Config, db *sql.DB, round int) (float64, int64, float64, error) {
+// catchUpDmplan runs the sync unit until the round's markers are on the
+// target; with validation, until its validator has read back every row
+// it applied too (r.validSecs, r.failed).
+func catchUpDmplan(ctx context.Context, cfg units.Config, db *sql.DB, round int, r catchUp) (catchUp, error) {
 	t0 := time.Now()
 	c, err := startDmplan(cfg)
 	if err != nil {
-		return 0, 0, 0, err
+		return r, err
 	}
 	err = waitMarkers(ctx, db, round, c.check)
-	secs := time.Since(t0).Seconds()
-	cpu := procCPU(fmt.Sprint(c.cmd.Process.Pid))
-	rss := c.stop()
-	return secs, rss, cpu, err
+	r.secs = time.Since(t0).Seconds()
+	if err == nil && cfg.Validate != "" {
+		r.validSecs, r.failed, err = c.waitValidated(ctx, r.changes, t0)
+	}
+	r.cpuDmplan = procCPU(fmt.Sprint(c.cmd.Process.Pid))
+	r.rss = c.stop()
+	return r, err
+}
+
+// waitValidated waits until the child's validator reports nothing pending
+// after checking rows, and returns when that was (seconds since t0) and
+// how many rows it found differing.
+func (c *dmplanChild) waitValidated(ctx context.Context, changes int64, t0 time.Time) (float64, int64, error) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		if err := c.check(); err != nil {
+			return 0, 0, err
+		}
+		if v := c.lastValidation(); v != nil && v.Pending == 0 && v.Checked > 0 {
+			return time.Since(t0).Seconds(), v.Failed, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return 0, 0, fmt.Errorf("validation of %d row changes did not settle within 5 minutes", changes)
+}
+
+// lastValidation is the validator's last report (nil before one).
+func (c *dmplanChild) lastValidation() *units.Validation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(c.out.String()), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var p childReport
+		if json.Unmarshal([]byte(lines[i]), &p) == nil && p.Validation != nil {
+			return p.Validation
+		}
+	}
+	return nil
 }
 
 func checksumsEqual(ctx context.Context, a, b *sql.DB, tables int) (bool, error) {
@@ -424,6 +465,8 @@ type catchUp struct {
 	rss                        int64
 	cpuCopy, cpuSrc, cpuDmplan float64
 	same                       bool
+	validSecs                  float64 // validation: every applied row read back
+	failed                     int64   // validation: rows found differing
 }
 
 func summarize(name string, rs []catchUp) string {
@@ -448,8 +491,36 @@ func summarize(name string, rs []catchUp) string {
 		rssText = fmt.Sprintf("%d MB", rss>>20)
 		cpuText = fmt.Sprintf("%.2fs", med(func(r catchUp) float64 { return r.cpuDmplan }))
 	}
-	return fmt.Sprintf("%-34s %9.2f %12.0f %10s %8.2fs %8.2fs %9s %s  [%s]", name,
+	line := fmt.Sprintf("%-34s %9.2f %12.0f %10s %8.2fs %8.2fs %9s %s  [%s]", name,
 		med(func(r catchUp) float64 { return r.secs }), med(func(r catchUp) float64 { return float64(r.changes) / r.secs }),
 		rssText, med(func(r catchUp) float64 { return r.cpuCopy }), med(func(r catchUp) float64 { return r.cpuSrc }), cpuText,
 		map[bool]string{true: "equal", false: "DIFFER"}[same], strings.Join(each, " "))
+	if v := med(func(r catchUp) float64 { return r.validSecs }); v > 0 {
+		var failed int64
+		for _, r := range rs {
+			failed += r.failed
+		}
+		line += fmt.Sprintf("  validated after %.2f s, %d rows found differing", v, failed)
+	}
+	return line
+}
+
+// compareModes prints each validation mode's catch-up against none's
+// (the first of the copies), round by round and as medians.
+func compareModes(copies []*copyOf, results [][]catchUp) {
+	rate := func(r catchUp) float64 { return float64(r.changes) / r.secs }
+	median := func(rs []catchUp) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = rate(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	base := median(results[0])
+	fmt.Printf("validation against %q: catch-up rows/s (median), slowdown\n", copies[0].name)
+	for i, c := range copies {
+		m := median(results[i])
+		fmt.Printf("%-34s %12.0f %8.1f %%\n", c.name, m, 100*(1-m/base))
+	}
 }
