@@ -37,7 +37,7 @@ import (
 
 const (
 	validateMaxPending = 100_000 // rows waiting to be checked
-	validateBatch      = 200     // keys per SELECT
+	validateBatch      = 500     // keys per SELECT
 	validateTick       = 100 * time.Millisecond
 	validateChecks     = 5                      // checks before a row is recorded as differing
 	validateFirstRetry = 250 * time.Millisecond // doubled after each check
@@ -307,7 +307,8 @@ func (v *validator) read(ctx context.Context, t *syncTable, part []check) ([]dif
 	for i := range raw {
 		ptrs[i] = &raw[i]
 	}
-	found := make([][][]byte, len(part))
+	seen := make([]bool, len(part))
+	out := make([]diff, len(part))
 	keyVals := make([]any, len(t.cols))
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
@@ -326,35 +327,31 @@ func (v *validator) read(ctx context.Context, t *syncTable, part []check) ([]dif
 		if i < 0 {
 			continue // a row the IN list matched under the key's collation only
 		}
-		vals := make([][]byte, len(raw))
-		for j, b := range raw {
-			if b != nil {
-				vals[j] = append([]byte{}, b...)
+		seen[i] = true
+		c := &part[i]
+		if !c.r.present {
+			out[i].kind = "extra"
+			continue
+		}
+		if !v.full {
+			continue
+		}
+		for j, ci := range cols {
+			col := &t.cols[ci]
+			if !sameAsImage(raw[j], c.r.row[ci], col) {
+				out[i].columns = append(out[i].columns, col.name)
 			}
 		}
-		found[i] = vals
+		if len(out[i].columns) > 0 {
+			out[i].kind = "changed"
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]diff, len(part))
 	for i, c := range part {
-		got := found[i]
-		switch {
-		case !c.r.present && got != nil:
-			out[i].kind = "extra"
-		case c.r.present && got == nil:
+		if c.r.present && !seen[i] {
 			out[i].kind = "missing"
-		case c.r.present:
-			for j, ci := range cols {
-				col := &t.cols[ci]
-				if !sameAsImage(got[j], c.r.row[ci], col) && (j >= len(t.key) || v.full) {
-					out[i].columns = append(out[i].columns, col.name)
-				}
-			}
-			if len(out[i].columns) > 0 {
-				out[i].kind = "changed"
-			}
 		}
 	}
 	return out, nil
