@@ -151,9 +151,21 @@ func (p *publisher) flush(ctx context.Context) {
 	var puts []store.SubtaskStatus
 	var dels []planner.SubtaskID
 	p.mu.Lock()
+	var relays map[string]units.RelayStatus
+	if p.a.relays != nil {
+		relays = p.a.relays.statuses()
+	}
 	for _, e := range p.entries {
 		age := now.Sub(e.written)
 		if e.urgent || (e.dirty && age >= p.a.cfg.StatusInterval) || age >= DefaultStatusRefresh {
+			e.st.Relay = nil
+			if rs, ok := relays[e.st.Source]; ok {
+				e.st.Relay = &store.RelayStatus{
+					BinlogFile: rs.Position.File, BinlogPos: rs.Position.Pos, GTID: rs.Position.GTID,
+					LagSeconds: rs.Lag.Seconds(), DiskBytes: rs.DiskBytes, OldestFile: rs.OldestFile, Files: rs.Files,
+					Gone: rs.Gone, Error: rs.Err,
+				}
+			}
 			puts = append(puts, e.st)
 			e.urgent, e.dirty, e.written = false, false, now
 		}

@@ -337,6 +337,7 @@ func (r *Relay) pump(ctx context.Context, cfg RelayConfig, w *relay.Writer, st *
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	began := time.Now()
 	lastCheck, heard := time.Now(), time.Now()
 	var lastTs uint32
 	for {
@@ -376,6 +377,9 @@ func (r *Relay) pump(ctx context.Context, cfg RelayConfig, w *relay.Writer, st *
 			}
 			behind := len(evs) > 0 && lastTs != 0
 			r.setStatus(func(s *RelayStatus) {
+				if time.Since(began) > 10*time.Second {
+					s.Err = "" // the last error is shown until the relay has run 10 s without one
+				}
 				s.Lag = 0
 				if behind {
 					s.Lag = max(0, time.Since(time.Unix(int64(lastTs), 0)))

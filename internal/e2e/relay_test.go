@@ -76,6 +76,11 @@ func TestRelay(t *testing.T) {
 	if n, err := dumpConns(d); err != nil || n != 1 {
 		t.Errorf("binlog dump connections of the source user: %d (%v), want 1 (the relay's)", n, err)
 	}
+	out := c.dmplan("status")
+	if !strings.Contains(out, "RELAY") || !strings.Contains(out, src) {
+		t.Errorf("status does not show the relay:\n%s", out)
+	}
+	t.Logf("status:\n%s", out)
 	files, _ := os.ReadDir(filepath.Join(relayDir, src))
 	if len(files) < 3 {
 		t.Errorf("relay dir holds %d entries, want the index, the checkpoint and binlog files", len(files))

@@ -38,6 +38,26 @@ func RenderText(w io.Writer, v View, opts TextOptions) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Address, bound, dash(s.Pinned))
 		}
 		fmt.Fprintln(tw)
+		relays := false
+		for _, s := range v.Sources {
+			r := s.Relay
+			if r == nil {
+				continue
+			}
+			if !relays {
+				fmt.Fprintln(tw, "RELAY\tPOSITION\tLAG\tDISK\tFILES\tOLDEST FILE\tNOTE")
+				relays = true
+			}
+			note := r.Error
+			if r.Gone != "" {
+				note = strings.TrimPrefix(note+"; ", "; ") + "lost for good up to " + r.Gone
+			}
+			fmt.Fprintf(tw, "%s\t%s:%d\t%s\t%s\t%d\t%s\t%s\n", s.Name, r.BinlogFile, r.BinlogPos,
+				time.Duration(r.LagSeconds*float64(time.Second)).Round(100*time.Millisecond), diskSize(r.DiskBytes), r.Files, dash(r.OldestFile), dash(note))
+		}
+		if relays {
+			fmt.Fprintln(tw)
+		}
 	}
 	if len(v.Subtasks) > 0 {
 		fmt.Fprintln(tw, "TASK\tSOURCE\tAGENT\tDESIRED\tOBSERVED\tUNIT\tPROGRESS\tLAG\tPOSITION\tNOTE")
@@ -177,4 +197,17 @@ func position(s Subtask) string {
 		return fmt.Sprintf("%s:%d", s.BinlogFile, s.BinlogPos)
 	}
 	return "-"
+}
+
+// diskSize is a byte count for people.
+func diskSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

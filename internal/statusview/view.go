@@ -5,6 +5,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
@@ -32,6 +33,8 @@ type Source struct {
 	Pinned  string      `json:"pinned,omitempty"` // the worker it is pinned to
 	Worker  string      `json:"worker,omitempty"` // the worker it is bound to
 	Waiting bool        `json:"waiting"`          // no live agent serves it
+	// Relay is its relay as the agent serving it reports it (docs/relay.md).
+	Relay *store.RelayStatus `json:"relay,omitempty"`
 }
 
 // Worker is a live agent.
@@ -108,6 +111,16 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 	observed := map[planner.SubtaskID]store.SubtaskStatus{}
 	for _, st := range statuses {
 		observed[planner.SubtaskID{Task: st.Task, Source: st.Source}] = st
+	}
+	for i := range v.Sources {
+		s := &v.Sources[i]
+		var at time.Time
+		for _, st := range statuses { // the newest report of the bound agent
+			if st.Source == s.Name && st.Relay != nil && st.Worker == s.Worker && st.UpdatedAt.After(at) {
+				r := *st.Relay
+				s.Relay, at = &r, st.UpdatedAt
+			}
+		}
 	}
 	for id, sub := range snap.State.Subtasks() {
 		if taskFilter != "" && id.Task != taskFilter {

@@ -126,6 +126,9 @@ type SubtaskStatus struct {
 	// validation is off or sync is not running.
 	Validation *Validation `json:"validation,omitempty"`
 	UpdatedAt  time.Time   `json:"updatedAt"`
+	// Relay is the source's relay on the agent, when spec.relay is on
+	// (docs/relay.md): the same in every status of the source's subtasks.
+	Relay *RelayStatus `json:"relay,omitempty"`
 }
 
 // Validation is the state of a subtask's continuous validation
@@ -150,4 +153,17 @@ type ValidationRow struct {
 	BinlogFile string    `json:"binlogFile"`
 	BinlogPos  uint32    `json:"binlogPos"`
 	DetectedAt time.Time `json:"detectedAt"`
+}
+
+// RelayStatus is what an agent reports of a source's relay.
+type RelayStatus struct {
+	BinlogFile string  `json:"binlogFile,omitempty"` // the end of the newest file held
+	BinlogPos  uint32  `json:"binlogPos,omitempty"`
+	GTID       string  `json:"gtid,omitempty"`
+	LagSeconds float64 `json:"lagSeconds"` // behind the source (0: caught up)
+	DiskBytes  int64   `json:"diskBytes"`
+	OldestFile string  `json:"oldestFile,omitempty"`
+	Files      int     `json:"files"`
+	Gone       string  `json:"gone,omitempty"` // files up to this one are lost for good, and why
+	Error      string  `json:"error,omitempty"`
 }
