@@ -222,10 +222,11 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 			c.rec.hi = &at
 		}
 		t1 := time.Now()
+		seq, n := c.rec.seq, c.rows // c belongs to its loader once sent
 		if err := r.d.send(ctx, c); err != nil {
 			return err
 		}
-		r.d.log.Debug("chunk read", "table", j.String(), "seq", c.rec.seq, "rows", c.rows,
+		r.d.log.Debug("chunk read", "table", j.String(), "seq", seq, "rows", n,
 			"read", t1.Sub(t0), "queued_after", time.Since(t1))
 		if !full {
 			return nil

@@ -2,9 +2,7 @@ package units
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,7 +169,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 		return err
 	}
 	defer target.Close()
-	return withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context) error {
+	return withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context, f fence) error {
 		// A fresh change starts the subtask over; a filter change copies
 		// the newly selected tables first (fresh.go, sync_newtables.go).
 		if err := e.reconcileConfig(ctx, target, r); err != nil {
@@ -194,7 +192,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 		}
 		syncing.Store(true)
 		defer syncing.Store(false)
-		return e.attempt(ctx, target)
+		return e.attempt(ctx, target, f)
 	})
 }
 
@@ -276,73 +274,4 @@ func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
 	c.Params["sql_mode"] = "'STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"
 	c.Params["foreign_key_checks"] = "0"
 	return openDB(ep, c, conns)
-}
-
-// errLockLost: the connection holding the subtask lock broke.
-var errLockLost = errors.New("lost the subtask lock on the target")
-
-// subtaskLockName is the GET_LOCK name of a subtask (at most 64 bytes).
-func subtaskLockName(cfg Config) string {
-	name := "dmplan/" + cfg.Task + "/" + cfg.Source
-	if len(name) <= 64 {
-		return name
-	}
-	sum := sha256.Sum256([]byte(cfg.Task + "\x00" + cfg.Source))
-	return "dmplan/" + hex.EncodeToString(sum[:20])
-}
-
-// withSubtaskLock runs fn while holding the subtask's lock on the target;
-// fn's context ends if the lock is lost.
-func withSubtaskLock(ctx context.Context, target *sql.DB, cfg Config, log *slog.Logger, prog *syncProgress, fn func(context.Context) error) error {
-	name := subtaskLockName(cfg)
-	conn, err := target.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("lock subtask %s/%s: %w", cfg.Task, cfg.Source, err)
-	}
-	defer conn.Close()
-	for waited := 0; ; waited++ {
-		var got sql.NullInt64
-		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 1)", name).Scan(&got); err != nil {
-			return fmt.Errorf("lock subtask %s/%s: %w", cfg.Task, cfg.Source, err)
-		}
-		if got.Valid && got.Int64 == 1 {
-			break
-		}
-		if waited%30 == 0 {
-			log.Info("waiting for another run of this subtask to stop (it holds the target lock)", "lock", name)
-			prog.setErr("waiting for another run of this subtask to stop")
-		}
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		_, _ = conn.ExecContext(rctx, "DO RELEASE_LOCK(?)", name)
-		cancel()
-	}()
-	lctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-lctx.Done():
-				return
-			case <-t.C:
-			}
-			var mine sql.NullInt64
-			err := conn.QueryRowContext(lctx, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", name).Scan(&mine)
-			if lctx.Err() != nil {
-				return
-			}
-			if err != nil || !mine.Valid || mine.Int64 != 1 {
-				cancel(errLockLost)
-				return
-			}
-		}
-	}()
-	err = fn(lctx)
-	if errors.Is(context.Cause(lctx), errLockLost) && ctx.Err() == nil {
-		return fmt.Errorf("subtask %s/%s: %w", cfg.Task, cfg.Source, errLockLost)
-	}
-	return err
 }

@@ -95,6 +95,7 @@ type syncer struct {
 	target *sql.DB
 	source *sql.DB
 	meta   *syncMeta
+	fence  fence // commits and DDL assert the run still holds the subtask lock (fence.go)
 
 	windows      *loadWindows
 	windowsUntil syncSeq // past it no load window matters
@@ -162,7 +163,7 @@ type srcRoute struct {
 
 // attempt runs the sync unit from the stored checkpoint until ctx ends or
 // an error. target is a pool from openSyncTarget.
-func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
+func (e *syncEnv) attempt(ctx context.Context, target *sql.DB, f fence) (err error) {
 	cfg := e.cfg
 	ck, ok, err := readSyncCheckpoint(ctx, target, cfg.Task, cfg.Source)
 	if err != nil {
@@ -189,7 +190,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB) (err error) {
 		return err
 	}
 	s := &syncer{
-		syncEnv: e, target: target, source: source,
+		syncEnv: e, target: target, source: source, fence: f,
 		meta:   &syncMeta{db: target, task: cfg.Task, source: cfg.Source, gen: gen},
 		tables: newTableCache(), routes: map[tableRef]*srcRoute{},
 		caus: newCausality(1 << 17), txns: map[uint64]txnRec{}, budget: newByteBudget(changeBudget),
@@ -319,6 +320,7 @@ func (s *syncer) startWorkers(ctx, wctx context.Context, wg *sync.WaitGroup, ck 
 			id: i, in: make(chan []*syncChange, max(4, 4*batch/maxHandout)), conn: conn, task: s.cfg.Task, source: s.cfg.Source,
 			mark: ck.Marks[i], batch: batch, maxTrip: min(maxPacket, 4<<20), maxPacket: maxPacket,
 			stats: s.stats, log: s.log, behind: &s.behind, budget: s.budget, valid: s.valid,
+			begin: fenceTimeoutSQL() + ";START TRANSACTION", end: s.fence.assertSQL() + ";COMMIT;SET SESSION wait_timeout=DEFAULT",
 		}
 		s.workers = append(s.workers, w)
 	}

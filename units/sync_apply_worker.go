@@ -38,6 +38,7 @@ type applyWorker struct {
 	budget       *byteBudget  // released as changes commit
 	valid        *validator   // nil: validation off
 	wait         *time.Timer
+	begin, end   string // open and commit a transaction: the fence (fence.go)
 
 	b       stmtBuilder
 	changes []*syncChange
@@ -143,7 +144,8 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 	last := changes[len(changes)-1]
 	next := workerMark{File: last.file, Pos: last.seq.Pos, Row: last.seq.Row}
 
-	q := append(w.sqlBuf[:0], "START TRANSACTION;UPDATE dmplan_meta.sync_worker SET binlog_file="...)
+	q := append(w.sqlBuf[:0], w.begin...)
+	q = append(q, ";UPDATE dmplan_meta.sync_worker SET binlog_file="...)
 	q = appendQuoted(q, next.File)
 	q = append(q, ",binlog_pos="...)
 	q = strconv.AppendUint(q, uint64(next.Pos), 10)
@@ -189,11 +191,12 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 			return w.wrap(err, changes)
 		}
 		if trip == 0 {
-			if len(affected) < 2 || affected[1] != 1 {
+			// begin is two statements (wait_timeout, START TRANSACTION).
+			if len(affected) < 3 || affected[2] != 1 {
 				w.discard()
 				return w.wrap(fmt.Errorf("worker %d: its checkpoint moved since %s:%d: %w", w.id, w.mark.File, w.mark.Pos, errSuperseded), changes)
 			}
-			affected = affected[2:]
+			affected = affected[3:]
 		}
 		w.check(first, affected)
 		q = q[:0]
@@ -201,8 +204,13 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 			break
 		}
 	}
-	if _, err := execMulti(ctx, w.conn, "COMMIT"); err != nil {
+	// The fence and the COMMIT in one round trip: a run that lost its
+	// lock commits nothing (fence.go).
+	if _, err := execMulti(ctx, w.conn, w.end); err != nil {
 		w.discard()
+		if err := fenceErr(err); errors.Is(err, errLockLost) {
+			return fmt.Errorf("sync %s/%s worker %d: %w", w.task, w.source, w.id, err)
+		}
 		return w.wrap(err, changes)
 	}
 	w.sqlBuf = q

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -167,8 +168,13 @@ func (s *syncer) applyDDL(ctx context.Context, p *ddl.Plan, mode uint64, modeKno
 			return classifyDDLError(err)
 		}
 	}
-	stmt := p.Stmt
+	// The fence and the DDL in one round trip: a run that lost its lock
+	// changes nothing (fence.go).
+	stmt := s.fence.assertSQL() + ";" + p.Stmt
 	if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		if err := fenceErr(err); errors.Is(err, errLockLost) {
+			return err
+		}
 		if n := errno(err); ddlAlreadyErrno(n) {
 			s.log.Warn("DDL found already applied on the target; going on", "kind", p.Kind, "tables", p.Tables, "errno", n)
 			return nil

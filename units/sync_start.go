@@ -53,7 +53,7 @@ func Pin(ctx context.Context, cfg Config, log *slog.Logger) (Position, error) {
 	}
 	defer target.Close()
 	var at Position
-	err = withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context) error {
+	err = withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context, _ fence) error {
 		if err := e.reconcileConfig(ctx, target, ReporterFunc(func(Progress) {})); err != nil {
 			return err
 		}

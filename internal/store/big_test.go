@@ -32,7 +32,14 @@ func TestBigPlanAtomicUnderDefaultLimits(t *testing.T) {
 	d := defaultLimitsServer(t)
 	s := store.New(d.Client, store.WithLogger(testLogger()))
 	ctx := testCtx(t)
-	a, b := genState(1000, 5000, 1), genState(1000, 5000, 2)
+	sources, tasks := 1000, 5000
+	if raceDetector {
+		// A fifth, still thousands of keys and far beyond 128 operations per
+		// txn: at full size the reader's decoding alone takes minutes under
+		// -race on two cores.
+		sources, tasks = 200, 1000
+	}
+	a, b := genState(sources, tasks, 1), genState(sources, tasks, 2)
 
 	stop := make(chan struct{})
 	var (
