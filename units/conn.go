@@ -65,6 +65,17 @@ func Open(ep Endpoint, maxConns int) (*sql.DB, error) {
 	return openDB(ep, c, maxConns)
 }
 
+// openLoadTarget is Open, with multi-statement round trips when fenced
+// (a chunk's COMMIT is sent behind the fence's assertion, fence.go).
+func openLoadTarget(ep Endpoint, maxConns int, fenced bool) (*sql.DB, error) {
+	c, err := driverConfig(ep, "")
+	if err != nil {
+		return nil, err
+	}
+	c.MultiStatements = fenced
+	return openDB(ep, c, maxConns)
+}
+
 // QuoteIdent quotes a schema, table or column name with backticks,
 // doubling any backtick inside it.
 func QuoteIdent(name string) string {

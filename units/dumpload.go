@@ -37,6 +37,9 @@ type DumpLoadOptions struct {
 	AttemptRetries   int // attempts (each from a new snapshot) without progress before giving up (default 6)
 
 	afterChunk func(seq uint32, j *tableJob) // test hook: called after each chunk commits
+	// fence: the run's hold of the subtask lock (units.Run); each chunk's
+	// COMMIT asserts it in the same round trip (fence.go)
+	fence fence
 }
 
 func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {
@@ -127,7 +130,7 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 	} else if lctn != 0 {
 		filter, router = filter.Folded(), router.Folded() // names.go
 	}
-	target, err := Open(cfg.To, opts.Loaders+opts.Readers+2) // loaders keep theirs; readers split chunks
+	target, err := openLoadTarget(cfg.To, opts.Loaders+opts.Readers+2, opts.fence.name != "") // loaders keep theirs; readers split chunks
 	if err != nil {
 		return Position{}, err
 	}

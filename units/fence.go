@@ -25,14 +25,15 @@ import (
 //   - A run waiting for the lock also kills a holder session the server
 //     shows asleep for FenceBound or longer (a holder that did not bound
 //     its session, e.g. an older dmplan).
-//   - Every sync commit, and every DDL sync applies, is sent in one round
-//     trip behind a statement that fails unless the lock is still held by
-//     this run's lock session (fence.assertSQL). The server runs the two
+//   - Every sync commit, every DDL sync applies and every loaded chunk's
+//     commit is sent in one round trip behind a statement that fails
+//     unless the lock is still held by this run's lock session
+//     (fence.assertSQL). The server runs the two
 //     back to back, so nothing of a run is committed once its lock
 //     session is gone — in particular not by a run that was frozen for
-//     longer than FenceBound and then resumed. While a sync transaction
-//     is open its session's wait_timeout is FenceBound too, so a frozen
-//     run's open transaction (and its row locks) goes with it.
+//     longer than FenceBound and then resumed. While a sync or chunk
+//     transaction is open its session's wait_timeout is FenceBound too, so
+//     a frozen run's open transaction (and its row locks) goes with it.
 
 // FenceBound bounds how long the subtask lock outlives a frozen or
 // partitioned holder. A healthy holder touches its lock session every

@@ -56,7 +56,7 @@ func testFreshModeChange(t *testing.T, p *syPair, log *slog.Logger) {
 
 	cfg.Mode = ModeIncremental
 	r := syStart(t, cfg, log)
-	time.Sleep(500 * time.Millisecond)
+	syWaitCaughtUp(t, p, r, 30*time.Second) // the new start is pinned (a bare sleep lost the race under load)
 	syExec(t, p.srcDB, "INSERT INTO m.t SELECT seq, seq FROM m.seq_2001_to_2100", "UPDATE m.t SET v = v + 1 WHERE id <= 10")
 	syWaitCaughtUp(t, p, r, 30*time.Second)
 	syWaitSame(t, p, 10*time.Second, "m.t=m.t")

@@ -99,6 +99,12 @@ func (l *loader) load(ctx context.Context, c *chunk, retry bool) error {
 			return nil
 		}
 	}
+	fenced := l.d.opts.fence.name != ""
+	if fenced { // a frozen run's open transaction goes with its session (fence.go)
+		if _, err := l.conn.ExecContext(ctx, fenceTimeoutSQL()); err != nil {
+			return fmt.Errorf("load %s: %w", j, err)
+		}
+	}
 	tx, err := l.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", j, err)
@@ -122,8 +128,23 @@ func (l *loader) load(ctx context.Context, c *chunk, retry bool) error {
 	if n, _ := res.RowsAffected(); n != 1 {
 		return Permanent(fmt.Errorf("load %s: chunk %d is already done or gone: is another dmplan running subtask %s/%s?", j, c.rec.seq, cfg.Task, cfg.Source))
 	}
+	if fenced {
+		// The fence and the COMMIT in one round trip: a run that lost its
+		// lock commits nothing (fence.go). tx.Commit below is then a no-op.
+		if _, err := tx.ExecContext(ctx, l.d.opts.fence.assertSQL()+";COMMIT"); err != nil {
+			if err := fenceErr(err); errors.Is(err, errLockLost) {
+				return fmt.Errorf("load %s: %w", j, err)
+			}
+			return fmt.Errorf("load %s: commit: %w", j, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("load %s: commit: %w", j, err)
+	}
+	if fenced {
+		if _, err := l.conn.ExecContext(ctx, "SET SESSION wait_timeout=DEFAULT"); err != nil {
+			l.close() // the chunk is committed; the next one takes a new connection
+		}
 	}
 	c.rows, c.bytes = rows, bytes
 	return nil

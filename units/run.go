@@ -170,6 +170,8 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 	}
 	defer target.Close()
 	return withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context, f fence) error {
+		e.fence = f
+		defer func() { e.fence = fence{} }()
 		// A fresh change starts the subtask over; a filter change copies
 		// the newly selected tables first (fresh.go, sync_newtables.go).
 		if err := e.reconcileConfig(ctx, target, r); err != nil {
@@ -180,7 +182,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 			return err
 		}
 		if cfg.Mode == ModeFull {
-			pos, err := DumpLoad(ctx, cfg, r, e.baseLog)
+			pos, err := DumpLoadWith(ctx, cfg, DumpLoadOptions{fence: e.fence}, r, e.baseLog)
 			if err != nil {
 				return err
 			}

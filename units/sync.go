@@ -47,6 +47,9 @@ type syncEnv struct {
 	// valid checks the rows sync applied (sync_validate.go); nil when
 	// validation is off
 	valid *validator
+	// fence: the current attempt's hold of the subtask lock, while it
+	// holds it; its dump/load commits assert it (fence.go)
+	fence fence
 }
 
 // syncProgress is the sync unit's latest position and lag, for reports.

@@ -57,7 +57,7 @@ func (e *syncEnv) copyNewTables(ctx context.Context, target *sql.DB, oldRules []
 	}
 	e.log.Info("the table filter selects new tables: copying them from a new snapshot before sync resumes",
 		"tables", len(only), "selected_again", len(again))
-	if _, err := dumpLoadTables(ctx, cfg, DumpLoadOptions{}, only, r, e.baseLog); err != nil {
+	if _, err := dumpLoadTables(ctx, cfg, DumpLoadOptions{fence: e.fence}, only, r, e.baseLog); err != nil {
 		return fmt.Errorf("copy newly selected tables of %s/%s: %w", cfg.Task, cfg.Source, err)
 	}
 	return nil

@@ -53,7 +53,9 @@ func Pin(ctx context.Context, cfg Config, log *slog.Logger) (Position, error) {
 	}
 	defer target.Close()
 	var at Position
-	err = withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context, _ fence) error {
+	err = withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context, f fence) error {
+		e.fence = f
+		defer func() { e.fence = fence{} }()
 		if err := e.reconcileConfig(ctx, target, ReporterFunc(func(Progress) {})); err != nil {
 			return err
 		}
@@ -96,7 +98,7 @@ func (e *syncEnv) pinStart(ctx context.Context, target *sql.DB, r Reporter) (syn
 func (e *syncEnv) startPosition(ctx context.Context, r Reporter) (Position, error) {
 	cfg := e.cfg
 	if cfg.Mode == ModeAll {
-		return DumpLoad(ctx, cfg, r, e.baseLog)
+		return DumpLoadWith(ctx, cfg, DumpLoadOptions{fence: e.fence}, r, e.baseLog)
 	}
 	if !cfg.Start.IsZero() {
 		return cfg.Start, nil
