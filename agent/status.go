@@ -105,6 +105,7 @@ func (p *publisher) toStore(st reconciler.Status) store.SubtaskStatus {
 		Orphaned:         pr.Orphaned,
 		DivergentChanges: pr.Divergent,
 		Validation:       storeValidation(pr.Validation),
+		FilteredEvents:   pr.Filtered,
 		UpdatedAt:        p.a.cfg.Clock.Now().UTC(),
 	}
 }

@@ -221,7 +221,8 @@ func (e *syncEnv) reportNow(r Reporter, _ *atomic.Bool) {
 		v = e.valid.progress()
 	}
 	r.Report(Progress{Unit: "sync", RowsDone: e.stats.rowsApplied.Load(), Position: pos, Lag: lag, Err: msg,
-		Divergent: e.stats.divergent.Load(), Validation: v})
+		Divergent: e.stats.divergent.Load(), Validation: v,
+		Filtered: e.stats.rowsFiltered.Load() + e.stats.ddlFiltered.Load()})
 }
 
 // startValidator starts the validator when the config asks for one; stop

@@ -64,6 +64,14 @@ func TestFiltersAndOnlineDDL(t *testing.T) {
 	if n := count(d.tgt, 1, 100); n != 100 {
 		t.Fatalf("target t1 rows 1..100 after an ignored delete: %d, want 100", n)
 	}
+	// status shows what the filter dropped.
+	waitFor(t, 30*time.Second, "status to count the dropped deletes", func() (bool, error) {
+		st, ok, err := c.status("filt", "src-filt")
+		return ok && st.FilteredEvents >= 100, err
+	})
+	if out := c.dmplan("status"); !strings.Contains(out, "spec.filters dropped") {
+		t.Fatalf("status does not show the dropped events:\n%s", out)
+	}
 
 	// The serving agent dies; the other resumes with the same rules.
 	first := st.Worker

@@ -69,6 +69,9 @@ type Subtask struct {
 	// Validation is what sync's validator found (see store.Validation);
 	// absent when validation is off or sync does not run.
 	Validation *store.Validation `json:"validation,omitempty"`
+	// FilteredEvents counts the row changes and statements spec.filters
+	// dropped since the unit started.
+	FilteredEvents int64 `json:"filteredEvents,omitempty"`
 	// InSync says the observed stage is what was asked for (a full task
 	// that finished counts as in sync with running).
 	InSync bool `json:"inSync"`
@@ -134,6 +137,7 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 			row.LagSeconds, row.Error, row.Orphaned = st.LagSeconds, st.Error, st.Orphaned
 			row.DivergentChanges = st.DivergentChanges
 			row.Validation = st.Validation
+			row.FilteredEvents = st.FilteredEvents
 		}
 		row.InSync, row.Note = judge(row, live)
 		if n := row.DivergentChanges; n > 0 {
@@ -146,6 +150,13 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 		if val := row.Validation; val != nil && val.Failed > 0 {
 			d := fmt.Sprintf("validation: %d %s differ on the target (listed below; dmplan verify %s --fix-sql FILE writes the repair)",
 				val.Failed, plural(val.Failed, "row", "rows"), id.Task)
+			if row.Note != "" {
+				d = row.Note + "; " + d
+			}
+			row.Note = d
+		}
+		if n := row.FilteredEvents; n > 0 {
+			d := fmt.Sprintf("spec.filters dropped %d binlog events since sync started", n)
 			if row.Note != "" {
 				d = row.Note + "; " + d
 			}

@@ -125,7 +125,10 @@ type SubtaskStatus struct {
 	// Validation is what sync's validator found (spec.validate); nil when
 	// validation is off or sync is not running.
 	Validation *Validation `json:"validation,omitempty"`
-	UpdatedAt  time.Time   `json:"updatedAt"`
+	// FilteredEvents counts the row changes and statements spec.filters
+	// dropped since the unit started (units.Progress.Filtered).
+	FilteredEvents int64     `json:"filteredEvents,omitempty"`
+	UpdatedAt      time.Time `json:"updatedAt"`
 	// Relay is the source's relay on the agent, when spec.relay is on
 	// (docs/relay.md): the same in every status of the source's subtasks.
 	Relay *RelayStatus `json:"relay,omitempty"`

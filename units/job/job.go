@@ -122,7 +122,10 @@ type Progress struct {
 	// Validation is what sync's validator found (Config.Validate); nil
 	// when validation is off or sync is not running.
 	Validation *Validation
-	Err        string // last transient error, if any (already redacted)
+	// Filtered counts, since the unit started, the row changes and
+	// statements spec.filters dropped (sync).
+	Filtered int64
+	Err      string // last transient error, if any (already redacted)
 	// Orphaned lists the target tables ("db.table") this subtask wrote
 	// under earlier routes and no longer writes into; their rows stay.
 	// nil: not known by this report (keep the last known list); empty:
