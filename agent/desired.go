@@ -33,7 +33,11 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 		if !ok {
 			continue // not bound here (ReadWorkerView returns only ours)
 		}
-		out = append(out, a.sec.build(id, sub, src))
+		d := a.sec.build(id, sub, src)
+		if d.Config.ShardMode != "" {
+			d.Config.Shard = shardLocks{store: a.store, clock: a.cfg.Clock}
+		}
+		out = append(out, d)
 	}
 	if a.relays != nil {
 		a.relays.update(v.Sources, out, a.sec)
@@ -69,7 +73,12 @@ func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Sour
 		Filters:            append([]spec.FilterRule(nil), sub.Filters...),
 		OnlineDDL:          sub.OnlineDDL,
 		DumpThreads:        sub.Dump.Threads, SyncWorkers: sub.Sync.Workers, SyncBatch: sub.Sync.Batch,
-		Validate: string(sub.Validate.Mode),
+		Validate:     string(sub.Validate.Mode),
+		ShardMode:    string(sub.ShardMode),
+		ShardSources: append([]string(nil), sub.ShardSources...),
+	}
+	for _, r := range sub.ShardDDL.Resolve {
+		d.Config.ShardResolve = append(d.Config.ShardResolve, units.ShardResolution{Table: r.Table, DDL: r.DDL, Action: r.Action})
 	}
 	for _, r := range sub.Routes {
 		d.Config.Routes = append(d.Config.Routes, units.Route{From: r.From, To: r.To})

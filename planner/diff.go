@@ -234,7 +234,8 @@ func taskEqual(a, b spec.Task) bool {
 		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
 		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync &&
 		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate &&
-		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key()
+		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key() &&
+		shardKey(a.ShardMode, a.ShardDDL) == shardKey(b.ShardMode, b.ShardDDL)
 }
 
 func sourceEqual(a, b spec.Source) bool {
@@ -260,7 +261,8 @@ func subtaskEqual(a, b Subtask) bool {
 		slices.Equal(a.Tables, b.Tables) && slices.Equal(a.Routes, b.Routes) && startEqual(a.Start, b.Start) &&
 		a.Dump == b.Dump && a.Sync == b.Sync && slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) &&
 		a.Validate == b.Validate &&
-		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key()
+		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key() &&
+		shardKey(a.ShardMode, a.ShardDDL) == shardKey(b.ShardMode, b.ShardDDL) && slices.Equal(a.ShardSources, b.ShardSources)
 }
 
 // kindRank orders changes: sources first, bounds last.

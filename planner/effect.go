@@ -22,6 +22,7 @@ func EffectConfig(sub Subtask, src *spec.Source) effect.Config {
 		Validate:           string(sub.Validate.Mode),
 		Filters:            binlogfilter.Key(sub.Filters),
 		OnlineDDL:          sub.OnlineDDL.Key(),
+		Shard:              shardKey(sub.ShardMode, sub.ShardDDL),
 	}
 	if src != nil {
 		c.Source = effectEndpoint(src.Endpoint)

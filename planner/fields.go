@@ -84,6 +84,7 @@ func taskFields(t spec.Task) fields {
 	if t.OnlineDDL.Key() != (spec.OnlineDDL{}).Key() {
 		f.add("spec.onlineDDL", renderOnlineDDL(t.OnlineDDL))
 	}
+	addShard(&f, t.ShardMode, t.ShardDDL)
 	return f
 }
 
@@ -113,6 +114,10 @@ func subtaskFields(s Subtask) fields {
 	}
 	if s.OnlineDDL.Key() != (spec.OnlineDDL{}).Key() {
 		f.add("spec.onlineDDL", renderOnlineDDL(s.OnlineDDL))
+	}
+	addShard(&f, s.ShardMode, s.ShardDDL)
+	if len(s.ShardSources) > 0 {
+		f.add("shard sources", renderList(s.ShardSources))
 	}
 	return f
 }

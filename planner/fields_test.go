@@ -163,6 +163,8 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 	task.AcceptLostCascades = []string{"shop.order_items"}
 	task.Filters = []spec.FilterRule{{Tables: []string{"shop.orders"}, Events: []string{"delete"}, SQL: []string{"^DROP"}, Action: "ignore"}}
 	task.OnlineDDL = spec.OnlineDDL{Shadow: []string{"^(.+)_s$"}, Trash: []string{"^(.+)_t$"}}
+	task.ShardMode = spec.ShardPessimistic
+	task.ShardDDL = spec.ShardDDL{Resolve: []spec.ShardResolution{{Table: "shop.orders", DDL: "ALTER TABLE x", Action: "skip"}}}
 	task.Annotations = map[string]string{"dmplan/protect": "true"}
 	mutateLeaves(t, task, func(path string, changed any) {
 		if path == ".Name" {

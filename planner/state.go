@@ -50,6 +50,11 @@ type Subtask struct {
 	// Filters, OnlineDDL: spec.Task's.
 	Filters   []spec.FilterRule `json:"filters,omitempty"`
 	OnlineDDL spec.OnlineDDL    `json:"onlineDDL,omitzero"`
+	// ShardMode, ShardDDL: spec.Task's; ShardSources: the task's sources
+	// (the shards of a merged table come from all of them).
+	ShardMode    spec.ShardMode `json:"shardMode,omitempty"`
+	ShardDDL     spec.ShardDDL  `json:"shardDDL,omitzero"`
+	ShardSources []string       `json:"shardSources,omitempty"`
 }
 
 // Subtasks derives one Subtask per task x source.
@@ -70,6 +75,10 @@ func subtaskOf(t spec.Task, src string) Subtask {
 		Tables: t.Tables, Routes: t.Routes, Dump: t.Dump, Sync: t.Sync, Stage: t.Stage,
 		AcceptLostCascades: t.AcceptLostCascades, Validate: t.Validate,
 		Filters: t.Filters, OnlineDDL: t.OnlineDDL,
+		ShardMode: t.ShardMode, ShardDDL: t.ShardDDL,
+	}
+	if t.ShardMode != "" {
+		st.ShardSources = t.Sources
 	}
 	if p, ok := t.Start[src]; ok {
 		st.Start = &p

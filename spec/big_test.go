@@ -48,6 +48,7 @@ spec:
     password: ${TARGET_PASSWORD}
   sources: [mysql-%04d, mysql-%04d, mysql-%04d]
   tables: ["shop_%d.*", "!shop_%d.tmp_*"]
+  shardMode: pessimistic
   routes:
     - from: "shop_%d.orders_*"
       to: "shop.orders"

@@ -58,8 +58,13 @@ type (
 		Validate           *yamlValidate `yaml:"validate,omitempty"`
 		// Filters and OnlineDDL are written when set (onlineDDL: false, or
 		// its rules).
-		Filters   []yamlFilter `yaml:"filters,omitempty"`
-		OnlineDDL *yaml.Node   `yaml:"onlineDDL,omitempty"`
+		Filters   []yamlFilter  `yaml:"filters,omitempty"`
+		OnlineDDL *yaml.Node    `yaml:"onlineDDL,omitempty"`
+		ShardMode string        `yaml:"shardMode,omitempty"`
+		ShardDDL  *yamlShardDDL `yaml:"shardDDL,omitempty"`
+	}
+	yamlShardDDL struct {
+		Resolve []ShardResolution `yaml:"resolve"`
 	}
 	yamlFilter struct {
 		Tables []string `yaml:"tables"`
@@ -145,6 +150,10 @@ func Marshal(set *Set) ([]byte, error) {
 			if err := yt.OnlineDDL.Encode(yamlOnlineDDL{Shadow: o.Shadow, Trash: o.Trash}); err != nil {
 				return nil, fmt.Errorf("marshal task %q: onlineDDL: %w", t.Name, err)
 			}
+		}
+		yt.ShardMode = string(t.ShardMode)
+		if len(t.ShardDDL.Resolve) > 0 {
+			yt.ShardDDL = &yamlShardDDL{Resolve: t.ShardDDL.Resolve}
 		}
 		docs = append(docs, yamlDoc{Kind: KindTask, Metadata: yamlMetadata{t.Name, t.Annotations}, Spec: yt})
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 var (
-	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync", "acceptLostCascades", "filters", "onlineDDL", "validate"}
+	taskFields   = []string{"mode", "stage", "target", "sources", "tables", "routes", "start", "dump", "sync", "acceptLostCascades", "filters", "onlineDDL", "validate", "shardMode", "shardDDL"}
 	targetFields = []string{"host", "port", "user", "password", "tls"}
 )
 
@@ -55,6 +55,7 @@ func (d *decoder) task(doc *object, name string) (Task, []sourceRef) {
 	t.AcceptLostCascades = d.acceptLostCascades(&o)
 	t.Filters = d.filters(&o, t.Tables)
 	t.OnlineDDL = d.onlineDDL(&o)
+	d.shardMode(&o, &t)
 
 	if do, ok := o.child("dump", "threads"); ok {
 		t.Dump.Threads = int(do.integer("threads", DefaultDumpThreads, 1, maxDumpThreads))

@@ -204,6 +204,9 @@ type Task struct {
 	Filters []FilterRule `json:"filters,omitempty"`
 	// OnlineDDL: the zero value is on, with DM's shadow and trash rules.
 	OnlineDDL OnlineDDL `json:"onlineDDL,omitzero"`
+	// ShardMode and ShardDDL: shard DDL coordination (taskshard.go).
+	ShardMode ShardMode `json:"shardMode,omitempty"`
+	ShardDDL  ShardDDL  `json:"shardDDL,omitzero"`
 }
 
 // Defaults applied by the loader when a field is absent.

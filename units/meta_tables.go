@@ -138,6 +138,28 @@ var metaDDL = []string{
 		detected_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source, dst_schema, dst_table, key_digest)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	// One row per source table whose changes sync holds for a shard DDL
+	// lock (shard_hold.go, docs/shard-ddl.md): the DDL ending at
+	// ddl_file:ddl_pos on the merged target table, the resume point before
+	// it (the stored resume point never passes it while the row exists),
+	// and whether the lock was executed (done = 1: the held changes are
+	// being replayed).
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.shard_hold (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		src_schema VARCHAR(64) NOT NULL,
+		src_table VARCHAR(64) NOT NULL,
+		target VARCHAR(200) NOT NULL,
+		ddl MEDIUMTEXT NOT NULL,
+		ddl_file VARCHAR(255) NOT NULL,
+		ddl_pos BIGINT UNSIGNED NOT NULL,
+		from_file VARCHAR(255) NOT NULL,
+		from_pos BIGINT UNSIGNED NOT NULL,
+		from_gtid TEXT NOT NULL,
+		done TINYINT NOT NULL DEFAULT 0,
+		held_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+		PRIMARY KEY (task, source, src_schema, src_table)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 
 	// Subtask configuration.
 	//

@@ -153,6 +153,9 @@ type syncer struct {
 	pendingFP string
 	lastSave  time.Time
 	saved     Position
+
+	// shard: shard DDL coordination (shard.go), nil when the task has none
+	shard *shardSync
 }
 
 // srcRoute is what becomes of a source table's changes.
@@ -205,6 +208,9 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB, f fence) (err err
 		return err
 	}
 	if err := s.loadViews(ctx); err != nil {
+		return err
+	}
+	if err := s.initShard(ctx); err != nil {
 		return err
 	}
 	if cfg.Mode == ModeAll {

@@ -143,6 +143,9 @@ func (w *applyWorker) commit(ctx context.Context, changes []*syncChange) error {
 	}
 	last := changes[len(changes)-1]
 	next := workerMark{File: last.file, Pos: last.seq.Pos, Row: last.seq.Row}
+	if next.seq().less(w.mark.seq()) {
+		next = w.mark // changes replayed after a shard DDL lock: the mark never goes back
+	}
 
 	q := append(w.sqlBuf[:0], w.begin...)
 	q = append(q, ";UPDATE dmplan_meta.sync_worker SET binlog_file="...)

@@ -90,7 +90,7 @@ func (s *syncer) endTxn(ctx context.Context, h *replication.EventHeader) error {
 	if s.windows != nil && s.windowsUntil.less(syncSeq{File: s.fileIdx, Pos: h.LogPos}) {
 		s.windows = nil // past every load window
 	}
-	if s.reshapeTo > 0 && s.maxMark.less(syncSeq{File: s.fileIdx, Pos: h.LogPos}) {
+	if s.reshapeTo > 0 && !s.holding() && s.maxMark.less(syncSeq{File: s.fileIdx, Pos: h.LogPos}) {
 		return s.reshapeNow(ctx)
 	}
 	return nil
@@ -141,6 +141,7 @@ func (s *syncer) handleQuery(ctx context.Context, ev *replication.BinlogEvent, e
 }
 
 func (s *syncer) recordDDLDone(ctx context.Context, mark workerMark, resume Position) error {
+	resume = s.capResume(resume) // before a held shard DDL (shard.go)
 	if err := s.meta.ddlDone(ctx, mark, resume); err != nil {
 		return err
 	}
@@ -161,6 +162,10 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	}
 	if skip, err := s.filterRows(e, schema, table, h.LogPos); skip || err != nil {
 		return err
+	}
+	heldDrop, replay := s.shardRows(tableRef{schema, table}, h.LogPos) // shard.go
+	if heldDrop {
+		return nil
 	}
 	if !r.registered {
 		if err := s.register(ctx, tableRef{schema, table}, r.dst); err != nil {
@@ -212,6 +217,10 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 			return err
 		}
 		if int(e.ColumnCount) != len(dec.cols) {
+			if dec == t && s.appliedEvent(e, t, h.LogPos) { // shard.go
+				s.stats.rowsSkipped.Add(int64(len(e.Rows)))
+				return nil
+			}
 			return Permanent(fmt.Errorf("sync %s: the binlog row has %d columns, the target table %d: the target's definition differs from the source's; "+
 				"make them equal (same columns in the same order) and resume", where(), e.ColumnCount, len(dec.cols)))
 		}
@@ -256,7 +265,9 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 		if t.proj != nil {
 			c.before, c.after = project(t, c.before), project(t, c.after)
 		}
-		if seq.lessEq(s.maxMark) && s.appliedBefore(c) {
+		if replay && seq.lessEq(s.maxMark) {
+			c.idem = true // held by a shard DDL lock: never applied, or replayed idempotently
+		} else if seq.lessEq(s.maxMark) && s.appliedBefore(c) {
 			s.stats.rowsSkipped.Add(1)
 			continue
 		}

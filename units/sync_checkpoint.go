@@ -247,7 +247,7 @@ func ResetSync(ctx context.Context, target *sql.DB, task, source string) error {
 	if err := ensureMeta(ctx, target); err != nil {
 		return err
 	}
-	for _, t := range []string{"sync_checkpoint", "sync_worker", "validation_error"} {
+	for _, t := range []string{"sync_checkpoint", "sync_worker", "validation_error", "shard_hold"} {
 		if _, err := target.ExecContext(ctx, "DELETE FROM dmplan_meta."+t+" WHERE task = ? AND source = ?", task, source); err != nil {
 			return fmt.Errorf("reset sync checkpoint of %s/%s: %w", task, source, err)
 		}

@@ -57,7 +57,14 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 		}
 	}
 	seq := mark.seq()
-	if seq.lessEq(s.ddlDone) {
+	act, err := s.shardStatement(ctx, plan, seq, mark, resume) // shard.go
+	switch {
+	case err != nil || act == shardDrop:
+		return mark, false, err
+	case act == shardPassed:
+		return mark, true, nil
+	}
+	if seq.lessEq(s.ddlDone) && act != shardReplay {
 		return mark, false, nil // applied before a restart
 	}
 	if s.windows != nil && len(plan.Src) > 0 &&
@@ -77,7 +84,7 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 	if seq == s.pending && s.pendingFP != "" && fp != s.pendingFP {
 		s.log.Info("DDL found applied before a restart", "kind", plan.Kind, "tables", plan.Tables, "binlog", s.file, "pos", h.LogPos)
 	} else {
-		if err := s.meta.ddlPending(ctx, mark, fp, resume); err != nil {
+		if err := s.meta.ddlPending(ctx, mark, fp, s.capResume(resume)); err != nil {
 			return mark, false, err
 		}
 		s.pending, s.pendingFP = seq, fp
@@ -88,6 +95,9 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 		if err := s.applyDDL(ctx, plan, mode, modeKnown); err != nil {
 			return mark, false, fmt.Errorf("sync %s/%s: %s %v at %s: %w", s.cfg.Task, s.cfg.Source, plan.Kind, plan.Tables, where, err)
 		}
+	}
+	if err := s.shardExecuted(ctx); err != nil {
+		return mark, false, err
 	}
 	s.tables.reset()
 	s.ddlDone, s.pending, s.pendingFP = seq, syncSeq{}, ""

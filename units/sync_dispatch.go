@@ -202,6 +202,9 @@ func (s *syncer) tick(ctx context.Context) error {
 		lag = lagOf(now, s.lastTs, s.lastRecv)
 	}
 	s.prog.set(pos, lag)
+	if err := s.shardPoll(ctx); err != nil {
+		return err
+	}
 	if now.Sub(s.lastSave) >= time.Second {
 		return s.saveResume(ctx, false)
 	}
@@ -225,6 +228,10 @@ func lagOf(now time.Time, ts uint32, recv time.Time) time.Duration {
 func (s *syncer) saveResume(ctx context.Context, final bool) error {
 	pos, _ := s.safePoint()
 	s.lastSave = time.Now()
+	if err := s.endReplays(ctx, pos); err != nil {
+		return err
+	}
+	pos = s.capResume(pos) // before a held shard DDL (shard.go)
 	if pos != s.saved && pos.File != "" {
 		if err := s.meta.saveResume(ctx, pos); err != nil {
 			return err

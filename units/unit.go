@@ -18,6 +18,8 @@ type (
 	RunFunc       = job.RunFunc
 	Validation    = job.Validation
 	ValidationRow = job.ValidationRow
+
+	ShardResolution = job.ShardResolution
 )
 
 // Modes (job's).

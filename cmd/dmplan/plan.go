@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -171,6 +172,14 @@ func liveFacts(v statusview.View) []string {
 		if v := s.Validation; v != nil && v.Failed > 0 {
 			out = append(out, validationFact(s))
 		}
+	}
+	for _, l := range v.ShardLocks {
+		line := fmt.Sprintf("shard DDL lock of task %s on %s (%s since %s): %s; reached by %s", l.Task, l.Target, l.State,
+			l.Since.UTC().Format(time.RFC3339), l.DDL, strings.Join(l.Reached, ", "))
+		if len(l.Awaited) > 0 {
+			line += "; awaiting " + strings.Join(l.Awaited, ", ")
+		}
+		out = append(out, line)
 	}
 	return out
 }

@@ -80,8 +80,14 @@ func (a *app) pullState(ctx context.Context) (*planner.StateFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	locks, err := st.ShardLocks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := statusview.Build(snap, statuses, nil, "")
+	v.ShardLocks = statusview.Locks(locks, "")
 	return &planner.StateFile{Revision: snap.Revision, Salt: in.Salt, State: snap.State, Workers: snap.Workers,
-		Live: liveFacts(statusview.Build(snap, statuses, nil, ""))}, nil
+		Live: liveFacts(v)}, nil
 }
 
 func readStateFile(path string) (*planner.StateFile, error) {

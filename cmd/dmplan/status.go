@@ -99,5 +99,11 @@ func readView(ctx context.Context, st *store.Store, task string, applies int) (s
 			return statusview.View{}, fmt.Errorf("status: no task %q has been applied", task)
 		}
 	}
-	return statusview.Build(snap, statuses, hist, task), nil
+	locks, err := st.ShardLocks(ctx)
+	if err != nil {
+		return statusview.View{}, err
+	}
+	v := statusview.Build(snap, statuses, hist, task)
+	v.ShardLocks = statusview.Locks(locks, task)
+	return v, nil
 }

@@ -93,6 +93,8 @@ type Config struct {
 	// Relay: the source's relay is on, sync reads the binlog from it
 	// (docs/relay.md).
 	Relay bool
+	// Shard is the canonical text of spec.shardMode and spec.shardDDL.
+	Shard string
 }
 
 // Field is one field of Config as the rule classifies it.
@@ -152,6 +154,7 @@ var Fields = []Field{
 	}, func(c Config) any { return c.AcceptLostCascades }},
 	{"spec.filters", syncRestart, func(c Config) any { return c.Filters }},
 	{"spec.onlineDDL", syncRestart, func(c Config) any { return c.OnlineDDL }},
+	{"spec.shardMode", syncRestart, func(c Config) any { return c.Shard }},
 	{"spec.sync.workers", syncTuning, func(c Config) any { return c.SyncWorkers }},
 	{"spec.sync.batch", syncTuning, func(c Config) any { return c.SyncBatch }},
 	{"spec.validate.mode", syncTuning, func(c Config) any { return c.Validate }},

@@ -87,6 +87,14 @@ func RenderText(w io.Writer, v View, opts TextOptions) error {
 		}
 		renderValidation(tw, v.Subtasks)
 	}
+	if len(v.ShardLocks) > 0 {
+		fmt.Fprintln(tw, "SHARD DDL LOCK\tDDL\tSTATE\tREACHED\tAWAITED\tSINCE")
+		for _, l := range v.ShardLocks {
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\n", l.Task, l.Target, l.DDL, l.State,
+				dash(strings.Join(l.Reached, ", ")), dash(strings.Join(l.Awaited, ", ")), l.Since.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintln(tw)
+	}
 	if len(v.Workers) > 0 {
 		fmt.Fprintln(tw, "AGENT\tADDRESS\tSOURCES")
 		for _, wk := range v.Workers {

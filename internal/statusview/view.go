@@ -23,6 +23,8 @@ type View struct {
 	Workers       []Worker            `json:"workers"`
 	Subtasks      []Subtask           `json:"subtasks"`
 	Applies       []store.ApplyRecord `json:"applies"`
+	// ShardLocks are the open shard DDL locks (docs/shard-ddl.md).
+	ShardLocks []ShardLock `json:"shardLocks,omitempty"`
 }
 
 // Source is one source and where it is bound.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,7 @@ const (
 	pfxHistory = prefix + "history/"     // history/<seq>: ApplyRecord
 	pfxWorker  = prefix + "worker/"      // worker/<name>: planner.Worker, on its lease
 	pfxStatus  = prefix + "status/"      // status/<task>/<source>: SubtaskStatus, on a lease
+	pfxShard   = prefix + "shardlock/"   // shardlock/<task>/<target>: job.ShardLock (docs/shard-ddl.md)
 
 	// Versioned objects: <object key>/<gen>.
 	pfxSource = prefix + "source/" // source/<source>: spec.Source
@@ -77,6 +79,11 @@ func splitVersion(key string) (obj, gen string, ok bool) {
 func historyKey(seq int64) string          { return fmt.Sprintf("%s%0*d", pfxHistory, numWidth, seq) }
 func workerKey(name string) string         { return pfxWorker + name }
 func statusKey(task, source string) string { return pfxStatus + task + "/" + source }
+
+// shardLockKey: target is "db.table", path-escaped (a name may hold '/').
+func shardLockKey(task, target string) string {
+	return pfxShard + task + "/" + url.PathEscape(target)
+}
 
 // prefixEnd is the end of the range of keys that start with p.
 func prefixEnd(p string) string { return clientv3.GetPrefixRangeEnd(p) }

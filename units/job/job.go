@@ -91,6 +91,24 @@ type Config struct {
 	// Relay, when set, is the source's relay (docs/relay.md): sync reads
 	// the binlog from it instead of opening a stream of its own.
 	Relay Relay
+
+	// ShardMode is spec.shardMode ("", pessimistic or optimistic);
+	// ShardSources are every source of the task; Shard keeps the DDL locks
+	// of merged tables (the agent's, over etcd). Without Shard, DDL on
+	// merged tables is applied by the first shard and tolerated after.
+	ShardMode    string
+	ShardSources []string
+	Shard        ShardCoordinator
+	// ShardResolve are spec.shardDDL.resolve: what to do with a DDL of a
+	// merged target table, decided by the user.
+	ShardResolve []ShardResolution
+}
+
+// ShardResolution is one entry of spec.shardDDL.resolve.
+type ShardResolution struct {
+	Table  string // the target table, "db.table"
+	DDL    string // the statement, normalised (NormalizeDDL)
+	Action string // "skip" | "execute"
 }
 
 // Relay is a local copy of a source's binlog that subtasks read (run by

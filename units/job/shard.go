@@ -1,0 +1,106 @@
+package job
+
+import (
+	"context"
+	"time"
+)
+
+// Shard modes (spec.shardMode): how DDL on a table that a route merges
+// from several shards is coordinated (docs/shard-ddl.md).
+const (
+	ShardPessimistic = "pessimistic"
+	ShardOptimistic  = "optimistic"
+)
+
+// ShardCoordinator keeps the DDL locks of merged target tables where
+// every subtask of a task sees them (the agent implements it with etcd;
+// units never import etcd). Every method is idempotent.
+type ShardCoordinator interface {
+	// Join records that a shard reached a DDL on a merged target table
+	// and returns the lock after the join. A lock open with another DDL
+	// is returned unchanged (the caller reports the conflict).
+	Join(ctx context.Context, j ShardJoin) (ShardLock, error)
+	// Lock returns the lock of a target table; ok is false when there is
+	// none.
+	Lock(ctx context.Context, task, target string) (l ShardLock, ok bool, err error)
+	// Done records that the lock's owner executed ddl on the target.
+	Done(ctx context.Context, task, target, ddl string) error
+	// Ack records that a shard passed the executed DDL; the lock is
+	// removed when every shard has.
+	Ack(ctx context.Context, task, target, shard, ddl string) error
+}
+
+// ShardJoin is one shard reaching a DDL.
+type ShardJoin struct {
+	Task    string
+	Target  string   // the target table, "db.table" (unquoted)
+	Sources []string // every source of the task, sorted
+	Source  string
+	// Tables are the source's tables routed to Target ("db.table"): the
+	// shards this source contributes.
+	Tables []string
+	Table  string // the shard that reached the DDL
+	DDL    string // the statement as the target would run it, normalised
+	// Force: spec.shardDDL.resolve says execute: the lock needs no other shard.
+	Force bool
+}
+
+// ShardLock is a DDL lock: a DDL on a merged target table that the
+// shards reach one by one.
+type ShardLock struct {
+	Task   string    `json:"task"`
+	Target string    `json:"target"`
+	DDL    string    `json:"ddl"`
+	Since  time.Time `json:"since"`
+	// Sources: every source of the task; Expected: per source that has
+	// reported them, its shards ("db.table"). A source missing from
+	// Expected has not reached the DDL on any shard yet.
+	Sources  []string            `json:"sources"`
+	Expected map[string][]string `json:"expected"`
+	// Joined: shard ("source:db.table") -> when it reached the DDL.
+	Joined map[string]time.Time `json:"joined"`
+	// Owner: the shard whose join completed the lock; it executes the DDL.
+	Owner string `json:"owner,omitempty"`
+	// Executed: the owner ran the DDL on the target.
+	Executed bool `json:"executed,omitempty"`
+	// Acked: shards that passed the executed DDL.
+	Acked []string `json:"acked,omitempty"`
+}
+
+// ShardName names a shard in a lock: "source:db.table".
+func ShardName(source, table string) string { return source + ":" + table }
+
+// Complete reports whether every shard of every source has joined.
+func (l ShardLock) Complete() bool {
+	for _, src := range l.Sources {
+		tables, ok := l.Expected[src]
+		if !ok {
+			return false
+		}
+		for _, t := range tables {
+			if _, ok := l.Joined[ShardName(src, t)]; !ok {
+				return false
+			}
+		}
+	}
+	return len(l.Sources) > 0
+}
+
+// Awaited lists the shards that have not reached the DDL yet, a source
+// that has reported none as "source:*".
+func (l ShardLock) Awaited() []string {
+	var out []string
+	for _, src := range l.Sources {
+		tables, ok := l.Expected[src]
+		if !ok {
+			out = append(out, src+":*")
+			continue
+		}
+		for _, t := range tables {
+			if _, ok := l.Joined[ShardName(src, t)]; !ok {
+				out = append(out, ShardName(src, t))
+			}
+		}
+	}
+	return out
+}
