@@ -180,7 +180,8 @@ spec:
 		ls, err := c.st.ShardLocks(context.Background())
 		return err == nil && len(ls) == 0, err
 	})
-	time.Sleep(300 * time.Millisecond) // let writers write the new column a while
+	after := writes.Load() // let the writers write the new column a while
+	waitFor(t, 30*time.Second, "writes after the lock", func() (bool, error) { return writes.Load() > after+200, nil })
 	stop.Store(true)
 	wg.Wait()
 	digest := func(d *sql.DB, tables ...string) (n, sum int64) {
