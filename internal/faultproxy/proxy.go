@@ -152,38 +152,62 @@ func (p *Proxy) serve(client net.Conn) {
 }
 
 // pipe copies src to dst, holding bytes back while blackholed and
-// delaying them when asked. It ends when either side closes.
+// delaying them when asked. A delay is latency, not a rate: every chunk
+// leaves delay after it arrived, so bytes in flight do not add up their
+// delays (a reader goroutine keeps reading while earlier chunks wait). It
+// ends when either side closes.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer dst.Close()
 	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if !p.hold() {
+	type chunk struct {
+		b  []byte
+		at time.Time
+	}
+	q := make(chan chunk, 64)
+	quit := make(chan struct{})
+	defer close(quit)
+	var rerr error
+	go func() {
+		defer close(q)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := src.Read(buf)
+			if n > 0 {
+				select {
+				case q <- chunk{buf[:n], time.Now()}:
+				case <-quit:
+					return
+				}
+			}
+			if err != nil {
+				rerr = err // read by pipe after q is closed
 				return
 			}
-			if _, d, _ := p.state(); d > 0 {
+		}
+	}()
+	for c := range q {
+		if !p.hold() {
+			return
+		}
+		if _, d, _ := p.state(); d > 0 {
+			if wait := time.Until(c.at.Add(d)); wait > 0 {
 				select {
-				case <-time.After(d):
+				case <-time.After(wait):
 				case <-p.done:
 					return
 				}
 			}
-			if !p.hold() { // blackholed or cut while delayed
-				return
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
 		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				if tc, ok := dst.(*net.TCPConn); ok {
-					tc.CloseWrite()
-				}
-			}
+		if !p.hold() { // blackholed or cut while delayed
 			return
+		}
+		if _, werr := dst.Write(c.b); werr != nil {
+			return
+		}
+	}
+	if errors.Is(rerr, io.EOF) {
+		if tc, ok := dst.(*net.TCPConn); ok {
+			tc.CloseWrite()
 		}
 	}
 }
