@@ -30,6 +30,9 @@ func driverConfig(ep Endpoint, db string) (*mysql.Config, error) {
 	c.AllowNativePasswords = true
 	c.InterpolateParams = true
 	c.Timeout = 10 * time.Second
+	c.DialFunc = dialTCP // keepalive and TCP user timeout (conn_net.go)
+	c.ReadTimeout = netReadTimeout
+	c.WriteTimeout = netWriteTimeout
 	if err := c.Apply(mysql.Charset("utf8mb4", "")); err != nil {
 		return nil, fmt.Errorf("open %s: %w", ep, err)
 	}

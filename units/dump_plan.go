@@ -192,7 +192,7 @@ func splitOnce(ctx context.Context, target *sql.DB, cfg Config, j *tableJob, r c
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, next.seq, at, nullable(r.hi)); err != nil {
 		return fail(err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fail(err)
 	}
 	j.maxSeq = next.seq

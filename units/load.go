@@ -128,6 +128,7 @@ func (l *loader) load(ctx context.Context, c *chunk, retry bool) error {
 	if n, _ := res.RowsAffected(); n != 1 {
 		return Permanent(fmt.Errorf("load %s: chunk %d is already done or gone: is another dmplan running subtask %s/%s?", j, c.rec.seq, cfg.Task, cfg.Source))
 	}
+	commitTx := func() error { return commit(ctx, tx) }
 	if fenced {
 		// The fence and the COMMIT in one round trip: a run that lost its
 		// lock commits nothing (fence.go). tx.Commit below is then a no-op.
@@ -137,8 +138,9 @@ func (l *loader) load(ctx context.Context, c *chunk, retry bool) error {
 			}
 			return fmt.Errorf("load %s: commit: %w", j, err)
 		}
+		commitTx = tx.Commit // the COMMIT ran above, under ctx
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commitTx(); err != nil {
 		return fmt.Errorf("load %s: commit: %w", j, err)
 	}
 	if fenced {

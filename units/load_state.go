@@ -173,7 +173,7 @@ func registerTables(ctx context.Context, target *sql.DB, cfg Config, jobs []*tab
 			return fmt.Errorf("register %s: %w", j, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fmt.Errorf("register tables: %w", err)
 	}
 	for _, j := range jobs {

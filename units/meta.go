@@ -74,5 +74,5 @@ func recordSnapshot(ctx context.Context, db *sql.DB, task, source string, p Posi
 		VALUES (?, ?, ?, ?, ?, ?)`, task, source, id, p.File, p.Pos, p.GTID); err != nil {
 		return 0, fmt.Errorf("record snapshot: %w", err)
 	}
-	return id, tx.Commit()
+	return id, commit(ctx, tx)
 }

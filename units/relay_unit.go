@@ -284,8 +284,10 @@ func (r *Relay) streamFailed(w *relay.Writer, p Position, err error) error {
 // openRelayStream streams the source's binlog from p without decoding the
 // events (the relay stores them as they are), with MariaDB's annotate
 // events, so the files are the source's byte for byte.
-func openRelayStream(cfg RelayConfig, flavor string, p Position, tc *tls.Config, log *slog.Logger) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+func openRelayStream(cfg RelayConfig, flavor string, p Position, tc *tls.Config, log *slog.Logger) (*binlogSyncer, *replication.BinlogStreamer, error) {
+	dialer := &binlogDialer{}
 	sc := replication.BinlogSyncerConfig{
+		Dialer:    dialer.dial, // keepalive, TCP user timeout, bounded handshakes (conn_net.go)
 		TLSConfig: tc, ServerID: relayServerID(cfg), Flavor: flavor,
 		Host: cfg.From.Host, Port: uint16(cfg.From.Port), User: cfg.From.User, Password: cfg.From.Password,
 		HeartbeatPeriod: time.Second, DisableRetrySync: true, EventCacheCount: 64,
@@ -295,7 +297,7 @@ func openRelayStream(cfg RelayConfig, flavor string, p Position, tc *tls.Config,
 	if flavor == mysql.MariaDBFlavor {
 		sc.DumpCommandFlag = replication.BINLOG_SEND_ANNOTATE_ROWS_EVENT
 	}
-	s := replication.NewBinlogSyncer(sc)
+	s := &binlogSyncer{replication.NewBinlogSyncer(sc), dialer}
 	st, err := s.StartSync(mysql.Position{Name: p.File, Pos: max(p.Pos, 4)})
 	if err != nil {
 		s.Close()

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/dmplan/dmplan/internal/binlogfilter"
 	"github.com/dmplan/dmplan/internal/onlineddl"
 	"github.com/dmplan/dmplan/internal/retry"
@@ -71,7 +73,14 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 	for {
 		applied := env.stats.rowsApplied.Load()
 		began := time.Now()
-		err := env.runOnce(ctx, r, &syncing)
+		// The link watch ends the attempt when the source or target stops
+		// answering (link.go); the retry resumes from the checkpoint.
+		actx, stopWatch := watchLinks(ctx, cfg, log)
+		err := env.runOnce(actx, r, &syncing)
+		if lost := linkLost(actx); err != nil && lost != nil && ctx.Err() == nil {
+			err = lost
+		}
+		stopWatch()
 		switch {
 		case err == nil:
 			return nil
@@ -264,6 +273,15 @@ func (e *syncEnv) startValidator(ctx context.Context) (stop func(), err error) {
 // NO_ZERO_DATE keep dates the source kept): a value that does not fit is
 // an error (the definitions differ), never a silent truncation.
 func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
+	c, err := syncTargetConfig(ep)
+	if err != nil {
+		return nil, err
+	}
+	return openDB(ep, c, conns)
+}
+
+// syncTargetConfig is the driver configuration of openSyncTarget.
+func syncTargetConfig(ep Endpoint) (*mysql.Config, error) {
 	c, err := driverConfig(ep, "")
 	if err != nil {
 		return nil, err
@@ -276,5 +294,5 @@ func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
 	c.Params["time_zone"] = "'+00:00'"
 	c.Params["sql_mode"] = "'STRICT_ALL_TABLES,ALLOW_INVALID_DATES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'"
 	c.Params["foreign_key_checks"] = "0"
-	return openDB(ep, c, conns)
+	return c, nil
 }

@@ -31,11 +31,27 @@ func syncServerID(cfg Config) uint32 {
 	return 1<<30 | h.Sum32()&(1<<30-1)
 }
 
+// binlogSyncer is go-mysql's syncer with a Close that stays bounded when
+// the source has stopped answering (binlogDialer).
+type binlogSyncer struct {
+	*replication.BinlogSyncer
+	dialer *binlogDialer
+}
+
+// Close stops the stream; it returns within a few seconds whatever the
+// source does.
+func (b *binlogSyncer) Close() {
+	b.dialer.closing.Store(true)
+	b.BinlogSyncer.Close()
+}
+
 // openBinlog starts streaming the source's binlog from p: from file:pos
 // when p has a file, else from its GTID set.
 // tc is the stream's TLS (nil: plain text; see binlogTLS).
-func openBinlog(cfg Config, flavor string, p Position, tc *tls.Config, log *slog.Logger) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+func openBinlog(cfg Config, flavor string, p Position, tc *tls.Config, log *slog.Logger) (*binlogSyncer, *replication.BinlogStreamer, error) {
+	dialer := &binlogDialer{}
 	sc := replication.BinlogSyncerConfig{
+		Dialer:                  dialer.dial, // keepalive, TCP user timeout, bounded handshakes (conn_net.go)
 		TLSConfig:               tc,
 		ServerID:                syncServerID(cfg),
 		Flavor:                  flavor,
@@ -50,7 +66,7 @@ func openBinlog(cfg Config, flavor string, p Position, tc *tls.Config, log *slog
 		VerifyChecksum:          true,
 		Logger:                  slog.New(warnOnly{log.Handler()}),
 	}
-	s := replication.NewBinlogSyncer(sc)
+	s := &binlogSyncer{replication.NewBinlogSyncer(sc), dialer}
 	var st *replication.BinlogStreamer
 	var err error
 	if p.File != "" {
@@ -89,7 +105,9 @@ func binlogTLS(ctx context.Context, ep Endpoint, source *sql.DB) (*tls.Config, e
 
 // streamSilence is how long the stream may stay silent: the source sends
 // a heartbeat every second when it has nothing else. (go-mysql's
-// ReadTimeout would cost a SetReadDeadline per event.)
+// ReadTimeout is not used: it would also fire while the reader waits for
+// the appliers, which is backpressure, not silence; the link watch of
+// link.go notices a silent source sooner.)
 const streamSilence = 30 * time.Second
 
 // warnOnly passes on go-mysql's warnings and errors, not its chatter.

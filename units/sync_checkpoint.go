@@ -130,7 +130,7 @@ func createSyncCheckpoint(ctx context.Context, db *sql.DB, task, source string, 
 	if err := resetWorkerMarks(ctx, tx, task, source, workers); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fmt.Errorf("create sync checkpoint of %s/%s: %w", task, source, err)
 	}
 	return nil
@@ -168,7 +168,7 @@ func bumpSyncGen(ctx context.Context, db *sql.DB, task, source string) (uint64, 
 		task, source).Scan(&gen); err != nil {
 		return 0, fmt.Errorf("start sync run of %s/%s: %w", task, source, err)
 	}
-	return gen, tx.Commit()
+	return gen, commit(ctx, tx)
 }
 
 // errSuperseded: another run of the same subtask took over the checkpoint.
@@ -234,7 +234,7 @@ func (m *syncMeta) reshape(ctx context.Context, resume Position, workers int) er
 	if err := resetWorkerMarks(ctx, tx, m.task, m.source, workers); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fmt.Errorf("change sync workers of %s/%s: %w", m.task, m.source, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package units
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
@@ -149,14 +150,11 @@ func (r ddlResolver) Replicates(schema string) bool {
 // applyDDL runs a plan on a connection of its own, under the source
 // statement's sql_mode; the connection is dropped afterwards.
 func (s *syncer) applyDDL(ctx context.Context, p *ddl.Plan, mode uint64, modeKnown bool) error {
-	conn, err := s.target.Conn(ctx)
+	conn, done, err := ddlConn(ctx, s.cfg.To)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		conn.Close()
-	}()
+	defer done()
 	for _, q := range p.Pre {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return classifyDDLError(err)
@@ -192,6 +190,31 @@ func (s *syncer) applyDDL(ctx context.Context, p *ddl.Plan, mode uint64, modeKno
 		return classifyDDLError(err)
 	}
 	return nil
+}
+
+// ddlConn opens the connection a DDL runs on: the sync target's session,
+// without a read timeout, since an ALTER TABLE may run for hours without a
+// byte back; ctx (the link watch, a stop) still ends it at once.
+func ddlConn(ctx context.Context, ep Endpoint) (*sql.Conn, func(), error) {
+	c, err := syncTargetConfig(ep)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.ReadTimeout = 0
+	db, err := openDB(ep, c, 1)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return conn, func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		conn.Close()
+		db.Close()
+	}, nil
 }
 
 func classifyDDLError(err error) error {

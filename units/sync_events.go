@@ -23,7 +23,7 @@ type eventSource interface {
 
 // binlogStream is the source's binlog, streamed by go-mysql.
 type binlogStream struct {
-	bs *replication.BinlogSyncer
+	bs *binlogSyncer
 	st *replication.BinlogStreamer
 }
 

@@ -230,7 +230,7 @@ func (e *syncEnv) moveToServer(ctx context.Context, src, target *sql.DB, was, no
 	if err := storeIdentity(ctx, tx, cfg.Task, cfg.Source, now); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := commit(ctx, tx); err != nil {
 		return fmt.Errorf("move checkpoints of %s to another server: %w", name, err)
 	}
 	e.log.Warn("the source is another server now: sync continues by GTID on it", "was", was.String(), "now", now.String(),

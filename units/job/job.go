@@ -84,6 +84,11 @@ type Config struct {
 	// (every column equals the binlog's after-image).
 	Validate string
 
+	// LinkTimeout is how long a unit waits for its source or target to
+	// answer a trivial query before it gives the attempt up and retries
+	// from its checkpoint (docs/faults.md); 0 means 10 s.
+	LinkTimeout time.Duration
+
 	// ServerID is the replica server_id the binlog reader uses; it must be
 	// unique among everything reading the source. 0 derives one from Task/Source.
 	ServerID uint32
