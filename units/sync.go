@@ -425,9 +425,7 @@ func (s *syncer) loop(ctx context.Context, st eventSource) error {
 			}
 			if len(evs) == 0 {
 				// Nothing more to read yet: hand out what was gathered.
-				if err := s.handOutAll(ctx); err != nil {
-					return err
-				}
+				s.handOutReady()
 			}
 		case <-tick.C:
 			if err := s.tick(ctx); err != nil {
