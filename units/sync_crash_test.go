@@ -77,17 +77,37 @@ func syMasterPos(t testing.TB, p *syPair) Position {
 type syWriter struct {
 	cancel context.CancelFunc
 	done   chan struct{}
-	ops    atomic.Int64
+	ops    atomic.Int64 // statements committed
+	txs    atomic.Int64 // transactions committed
 }
 
 func syStartWriter(t testing.TB, db *sql.DB, seed uint64) *syWriter {
+	return syStartWriterRate(t, db, seed, 0)
+}
+
+// syStartWriterRate is syStartWriter at about perSecond transactions a
+// second (0: as fast as it can).
+func syStartWriterRate(t testing.TB, db *sql.DB, seed uint64, perSecond int) *syWriter {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &syWriter{cancel: cancel, done: make(chan struct{})}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	go func() {
 		defer close(w.done)
+		var tick <-chan time.Time
+		if perSecond > 0 {
+			tk := time.NewTicker(time.Second / time.Duration(perSecond))
+			defer tk.Stop()
+			tick = tk.C
+		}
 		next := 100
 		for ctx.Err() == nil {
+			if tick != nil {
+				select {
+				case <-tick:
+				case <-ctx.Done():
+					return
+				}
+			}
 			tx, err := db.BeginTx(ctx, nil)
 			if err != nil {
 				time.Sleep(20 * time.Millisecond) // the source is restarting
@@ -128,6 +148,7 @@ func syStartWriter(t testing.TB, db *sql.DB, seed uint64) *syWriter {
 			}
 			if tx.Commit() == nil {
 				w.ops.Add(int64(n))
+				w.txs.Add(1)
 			}
 		}
 	}()
