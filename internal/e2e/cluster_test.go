@@ -86,12 +86,18 @@ func (c *cluster) procs() []*proc {
 // start runs dmplan with args; its output goes to a log file.
 func (c *cluster) start(name string, args ...string) *proc {
 	c.t.Helper()
+	return c.startAt(name, c.endpoints, args...)
+}
+
+// startAt is start with other etcd endpoints (through a fault proxy).
+func (c *cluster) startAt(name, endpoints string, args ...string) *proc {
+	c.t.Helper()
 	logPath := filepath.Join(c.dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(dmplanBin, c.args(append(args, "--log-format", "json")...)...)
+	cmd := exec.Command(dmplanBin, append(append(append([]string(nil), args...), "--log-format", "json", "--endpoints", endpoints), c.flags...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = c.environ()
 	if err := cmd.Start(); err != nil {
@@ -158,9 +164,15 @@ func (c *cluster) writeEnvFile() string {
 // startAgent runs `dmplan agent --name name` with the env file.
 func (c *cluster) startAgent(name string, extra ...string) *proc {
 	c.t.Helper()
+	return c.startAgentAt(name, c.endpoints, extra...)
+}
+
+// startAgentAt is startAgent with other etcd endpoints.
+func (c *cluster) startAgentAt(name, endpoints string, extra ...string) *proc {
+	c.t.Helper()
 	env := c.writeEnvFile()
 	args := append([]string{"agent", "--name", name, "--lease-ttl", "2s", "--env-file", env}, extra...)
-	p := c.start("agent-"+name, args...)
+	p := c.startAt("agent-"+name, endpoints, args...)
 	c.agents[name] = p
 	return p
 }
