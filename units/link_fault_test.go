@@ -30,7 +30,6 @@ func TestLinkFaults(t *testing.T) {
 	t.Run("sync", func(t *testing.T) { testLinkFaultSync(t, p) })
 	t.Run("copy", func(t *testing.T) { testLinkFaultCopy(t, p) })
 	t.Run("slowTarget", func(t *testing.T) { testLinkSlowTarget(t, p) })
-	t.Run("silentLockHolder", func(t *testing.T) { testSilentLockHolder(t, p) })
 }
 
 // syLinkTimeout is the tests' Config.LinkTimeout (10 s by default).
@@ -324,39 +323,4 @@ func testLinkSlowTarget(t *testing.T, p *syPair) {
 	if maxLate > writing/2 {
 		t.Fatalf("sync fell behind the writes over a 200 ms link: lag reached %s in the second half of %s of writes", maxLate, writing)
 	}
-}
-
-// testSilentLockHolder: the session holding a subtask's lock on the target
-// has gone silent — its run is frozen, or its agent's end of a partition
-// closed where the target could not see it. The next run of the subtask
-// ends that session after three link timeouts and goes on, instead of
-// waiting for the target to drop it (wait_timeout: 8 hours by default).
-func testSilentLockHolder(t *testing.T, p *syPair) {
-	syExec(t, p.srcDB, "CREATE DATABASE h", "CREATE TABLE h.t (id INT PRIMARY KEY, v INT NOT NULL)",
-		"INSERT INTO h.t SELECT seq, seq FROM h.seq_1_to_100")
-	cfg := p.config("silent", ModeAll, []string{"h.*"})
-	cfg.LinkTimeout = time.Second
-	ctx := context.Background()
-	holder, err := p.dstDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close()
-	var got int
-	if err := holder.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", subtaskLockName(cfg)).Scan(&got); err != nil || got != 1 {
-		t.Fatalf("take the subtask lock: %d, %v", got, err)
-	}
-	held := time.Now()
-	lines := &syLines{}
-	r := syStart(t, cfg, syLog(t, lines))
-	ended := lines.wait(t, held, 60*time.Second, "silent too long")
-	syWaitCaughtUp(t, p, r, 60*time.Second)
-	syExec(t, p.srcDB, "UPDATE h.t SET v = v + 1")
-	syWaitCaughtUp(t, p, r, 60*time.Second)
-	syChecksumsEqual(t, p, 30*time.Second, [2]string{"h.t", "h.t"})
-	if err := holder.PingContext(ctx); err == nil {
-		t.Error("the silent session holding the lock is still alive")
-	}
-	r.stop(t)
-	t.Logf("FIGURE lock held by a silent session (link timeout %s): ended after %s, the run went on", cfg.LinkTimeout, ended.Sub(held).Round(10*time.Millisecond))
 }
