@@ -116,6 +116,7 @@ func TestSyncNameCase(t *testing.T) {
 		AND TABLE_COLLATION <> 'utf8mb4_bin'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d dmplan_meta tables are not in utf8mb4_bin (%v)", n, err)
 	}
+	t.Run("hostileUnderWrites", func(t *testing.T) { testHostileNamesUnderWrites(t, p) })
 }
 
 // TestSyncNameCaseFolded: a source with lower_case_table_names=1 stores
@@ -157,13 +158,13 @@ func TestSyncNameCaseFolded(t *testing.T) {
 	}
 }
 
-// TestSyncHostileNamesUnderWrites: databases, tables and columns whose
-// names need quoting — backticks, quotes, spaces, unicode, reserved
-// words, mixed case, 64 characters — copied (mode all) and synced while
-// writers change every table, with DDL on them meanwhile (a column added,
-// a table created): every table ends with the source's checksum.
-func TestSyncHostileNamesUnderWrites(t *testing.T) {
-	p := newSyPair(t)
+// testHostileNamesUnderWrites (TestSyncNameCase/hostileUnderWrites, on
+// its servers): databases, tables and columns whose names need quoting —
+// backticks, quotes, spaces, unicode, reserved words, mixed case, 64
+// characters — copied (mode all) and synced while writers change every
+// table, with DDL on them meanwhile (a column added, a table created):
+// every table ends with the source's checksum.
+func testHostileNamesUnderWrites(t *testing.T, p *syPair) {
 	long := "d" + strings.Repeat("x", 62) + "9" // 64 characters
 	layout := []struct {
 		db     string
