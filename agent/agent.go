@@ -29,6 +29,9 @@ type agent struct {
 
 	prevLease clientv3.LeaseID // the lease of the previous epoch, revoked when found still alive
 	relays    *relays          // the epoch's relays (relay.go)
+	// view is what desired read last (only the reconcile loop uses it):
+	// the next read returns it again when nothing of it changed.
+	view *store.WorkerView
 }
 
 // Run runs the agent until ctx ends: register under a lease, reconcile,

@@ -16,10 +16,11 @@ import (
 // desired reads what this agent should run: the subtasks of the sources
 // bound to it, with their configs, desired stages and fingerprints.
 func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
-	v, err := a.store.ReadWorkerView(ctx, a.cfg.Name)
+	v, err := a.store.ReadWorkerView(ctx, a.cfg.Name, a.view)
 	if err != nil {
 		return nil, err
 	}
+	a.view = v
 	if len(v.Subtasks) > 0 && a.sec.hasher() == nil {
 		h, err := a.store.Hasher(ctx)
 		if err != nil {

@@ -49,8 +49,9 @@ func (a *agent) campaign(ctx context.Context, lease clientv3.LeaseID) {
 func (a *agent) lead(ctx context.Context) {
 	heads := a.store.WatchHead(ctx)
 	workers := a.store.WatchWorkers(ctx)
+	var last *store.Placement // what the last reschedule read: a small apply that moved no source or bound is not read again
 	for {
-		if err := a.reschedule(ctx); err != nil {
+		if err := a.reschedule(ctx, &last); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -78,12 +79,13 @@ func (a *agent) lead(ctx context.Context) {
 // writes only the bounds that move, through store.Rebind (an apply of
 // those bounds, recorded in the history like every apply); it is
 // recomputed when another apply won the race.
-func (a *agent) reschedule(ctx context.Context) error {
+func (a *agent) reschedule(ctx context.Context, prev **store.Placement) error {
 	for attempt := 0; ; attempt++ {
-		pl, err := a.store.ReadPlacement(ctx)
+		pl, err := a.store.ReadPlacement(ctx, *prev)
 		if err != nil {
 			return err
 		}
+		*prev = pl
 		if pl.Revision == 0 {
 			return nil // nothing applied yet
 		}
@@ -93,14 +95,10 @@ func (a *agent) reschedule(ctx context.Context) error {
 			return nil
 		}
 		p.BaseRevision = pl.Revision
-		digest, err := store.PlanDigest(p)
-		if err != nil {
-			return err
-		}
 		host, _ := os.Hostname()
 		rec, err := a.store.Rebind(ctx, pl, p.Desired.Bounds, store.ApplyRecord{
 			Time: a.cfg.Clock.Now().UTC(), User: "agent:" + a.cfg.Name, Host: host,
-			PlanDigest: digest, Summary: p.Summary(),
+			Summary: p.Summary(),
 		})
 		if errors.Is(err, store.ErrStale) && attempt < 10 {
 			continue

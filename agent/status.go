@@ -14,9 +14,6 @@ import (
 	"github.com/dmplan/dmplan/units"
 )
 
-// publishers is how many status writes an agent has in flight at once.
-const publishers = 8
-
 // publisher writes subtask statuses under the agent's lease: a change of
 // stage, unit or error at once, progress at most once per StatusInterval per subtask,
 // and every status again each DefaultStatusRefresh.
@@ -182,23 +179,14 @@ func (p *publisher) flush(ctx context.Context) {
 	if len(puts) == 0 {
 		return
 	}
-	work := make(chan store.SubtaskStatus)
-	var wg sync.WaitGroup
-	for range min(publishers, len(puts)) {
-		wg.Go(func() {
-			for st := range work {
-				if err := p.a.store.PutStatus(ctx, p.lease, st); err != nil && ctx.Err() == nil {
-					p.a.log.Warn("write status", "subtask", st.Task+"/"+st.Source, "err", err)
-					p.redo(st)
-				}
-			}
-		})
+	// One transaction per hundred statuses: a first apply of thousands of
+	// subtasks costs etcd tens of raft entries per agent, not thousands.
+	if failed, err := p.a.store.PutStatuses(ctx, p.lease, puts); err != nil && ctx.Err() == nil {
+		p.a.log.Warn("write statuses", "count", len(failed), "first", failed[0].Task+"/"+failed[0].Source, "err", err)
+		for _, st := range failed {
+			p.redo(st)
+		}
 	}
-	for _, st := range puts {
-		work <- st
-	}
-	close(work)
-	wg.Wait()
 }
 
 // redo marks a status whose write failed to be written again.

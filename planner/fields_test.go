@@ -191,3 +191,21 @@ func TestEveryFieldIsDiffed(t *testing.T) {
 		}
 	})
 }
+
+// TestSourceEqual: every field of a source counts, and TLS settings are
+// compared by value.
+func TestSourceEqual(t *testing.T) {
+	src := testSource("mysql-01")
+	src.Flavor, src.Worker = spec.FlavorMariaDB, "agent-a"
+	src.TLS = &spec.TLS{Mode: spec.TLSVerifyCA, CA: "/etc/ca.pem"}
+	same := src
+	same.TLS = &spec.TLS{Mode: spec.TLSVerifyCA, CA: "/etc/ca.pem"}
+	if !SourceEqual(src, same) {
+		t.Error("equal sources with TLS settings in two places are not SourceEqual")
+	}
+	mutateLeaves(t, src, func(path string, changed any) {
+		if SourceEqual(src, changed.(spec.Source)) {
+			t.Errorf("Source%s changed but SourceEqual says equal", path)
+		}
+	})
+}

@@ -1,11 +1,17 @@
 // Command controlplane measures dmplan's control plane as a user runs it:
-// whole `dmplan plan` and `dmplan apply` processes for 1,000 sources and
-// 10,000 tasks against an embedded etcd, with wall time and peak memory
-// (max RSS) of each process.
+// whole `dmplan plan` and `dmplan apply` processes against an embedded
+// etcd, with wall time and peak memory (max RSS) of each process; then a
+// one-task change, applied by a whole process and, to time the apply step
+// alone, through the store as `dmplan apply` calls it; then many one-task
+// applies, and the size of etcd after them.
 //
-//	go run ./bench/controlplane [-sources 1000] [-tasks 10000]
+//	go run ./bench/controlplane [-sources 1000] [-tasks 10000] [-applies 100]
+//	go run ./bench/controlplane -sources 10000 -tasks 100000
 //
-// Goals (issue 2): plan and apply each under 3 s, peak memory under 300 MB.
+// Goals (issues 2 and 13): at 1,000 + 10,000, plan and apply under 3 s and
+// 300 MB; at 10,000 + 100,000, plan under 3 s, a first apply under 10 s
+// and 1 GB, a one-task change applied under 300 ms writing keys in
+// proportion to the change.
 package main
 
 import (
@@ -13,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,19 +27,24 @@ import (
 	"syscall"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/dmplan/dmplan/internal/etcdserver"
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/planner"
 )
 
 func main() {
 	sources := flag.Int("sources", 1000, "number of sources")
 	tasks := flag.Int("tasks", 10000, "number of tasks")
+	applies := flag.Int("applies", 100, "one-task applies before measuring etcd's size")
 	flag.Parse()
-	if err := run(*sources, *tasks); err != nil {
+	if err := run(*sources, *tasks, *applies); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(nSources, nTasks int) error {
+func run(nSources, nTasks, nApplies int) error {
 	dir, err := os.MkdirTemp("", "dmplan-bench-cp-")
 	if err != nil {
 		return err
@@ -44,36 +56,155 @@ func run(nSources, nTasks int) error {
 	}
 	ctx := context.Background()
 	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "etcd"),
-		ClientURL: "http://127.0.0.1:0", PeerURL: "http://127.0.0.1:0"})
+		ClientURL: "http://127.0.0.1:0", PeerURL: "http://127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	desired := filepath.Join(dir, "desired.yaml")
-	if err := os.WriteFile(desired, []byte(yamlFor(nSources, nTasks)), 0o644); err != nil {
+	if err := os.WriteFile(desired, []byte(yamlFor(nSources, nTasks, -1)), 0o644); err != nil {
+		return err
+	}
+	changed := filepath.Join(dir, "changed.yaml")
+	if err := os.WriteFile(changed, []byte(yamlFor(nSources, nTasks, nTasks/2)), 0o644); err != nil {
 		return err
 	}
 	env := append(os.Environ(), "DMPLAN_ENDPOINTS="+strings.Join(srv.Endpoints(), ","),
 		"SOURCE_PASSWORD=bench-source", "TARGET_PASSWORD=bench-target")
-	fmt.Printf("dmplan control plane: %d sources, %d tasks (%d subtasks), embedded etcd\n", nSources, nTasks, nTasks)
-	fmt.Printf("%-34s %10s %12s   %s\n", "command", "wall", "max RSS", "goal")
+	cli, err := srv.Client()
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	st := store.New(cli)
+
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("dmplan control plane: %d sources, %d tasks (%d subtasks), embedded etcd; load average %s",
+		nSources, nTasks, nTasks, load)
+	fmt.Printf("%-44s %10s %12s %9s\n", "command", "wall", "max RSS", "versions")
 	steps := []struct {
 		name string
 		args []string
 	}{
 		{"plan (empty -> full)", []string{"plan", "-f", desired, "--out", filepath.Join(dir, "p.plan")}},
-		{"apply saved plan", []string{"apply", filepath.Join(dir, "p.plan")}},
+		{"apply saved plan (first apply)", []string{"apply", filepath.Join(dir, "p.plan")}},
 		{"plan (no changes)", []string{"plan", "-f", desired}},
 		{"apply -f (plan + apply, no changes)", []string{"apply", "-f", desired, "--auto-approve"}},
+		{"apply -f (plan + apply, one task changed)", []string{"apply", "-f", changed, "--auto-approve"}},
 	}
 	for _, s := range steps {
+		before := lastApply(ctx, st)
 		wall, rss, err := measure(bin, s.args, env)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		fmt.Printf("%-34s %9.2fs %9.1f MB   < 3 s, < 300 MB\n", s.name, wall.Seconds(), float64(rss)/1024)
+		keys := "-"
+		if rec := lastApply(ctx, st); rec.Seq != before.Seq {
+			keys = fmt.Sprint(rec.Keys)
+		}
+		fmt.Printf("%-44s %9.2fs %9.1f MB %9s\n", s.name, wall.Seconds(), float64(rss)/1024, keys)
 	}
+
+	// The apply step alone, as `dmplan apply -f` runs it after planning:
+	// one task changed back and forth.
+	snap, err := st.Read(ctx)
+	if err != nil {
+		return err
+	}
+	var applyTimes []time.Duration
+	var keys int
+	r0 := revision(ctx, cli)
+	for i := range nApplies {
+		want := planner.State{Sources: snap.State.Sources, Tasks: cloneTasks(snap.State.Tasks), Bounds: snap.State.Bounds}
+		name := fmt.Sprintf("task-%06d", i%nTasks)
+		t := want.Tasks[name]
+		t.Tables = append(append([]string(nil), t.Tables...), fmt.Sprintf("extra%d.*", i))
+		want.Tasks[name] = t
+		// The plan `dmplan plan` makes (its changes left out: computing
+		// them is planning, timed above).
+		p := &planner.Plan{FormatVersion: planner.FormatVersion, BaseRevision: snap.Revision, Desired: want}
+		start := time.Now()
+		rec, err := st.ApplyOnto(ctx, p, &snap.State, store.ApplyRecord{Time: time.Now(), User: "bench"})
+		if err != nil {
+			return fmt.Errorf("one-task apply %d: %w", i, err)
+		}
+		applyTimes = append(applyTimes, time.Since(start))
+		keys += rec.Keys
+		snap.State, snap.Revision = p.Desired, rec.Revision
+	}
+	revs := revision(ctx, cli) - r0
+	fmt.Printf("%d one-task applies through the store (the apply step of `dmplan apply -f`, plan excluded):\n", nApplies)
+	fmt.Printf("  apply time: median %.1f ms, max %.1f ms (goal < 300 ms); versions written: %d in all (%.1f per apply); etcd revisions: %d\n",
+		ms(median(applyTimes)), ms(maxOf(applyTimes)), keys, float64(keys)/float64(nApplies), revs)
+
+	// etcd's size: what dmplan keeps, and what the server's history holds.
+	n, bytes, err := prefixSize(ctx, cli)
+	if err != nil {
+		return err
+	}
+	sz, err := cli.Status(ctx, srv.Endpoints()[0])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("etcd after them: %d keys, %.1f MB of keys and values under /dmplan/v1/; database %.1f MB, %.1f MB in use (history of %d revisions since the start, none compacted)\n",
+		n, mb(bytes), mb(sz.DbSize), mb(sz.DbSizeInUse), sz.Header.Revision)
+	if _, err := cli.Compact(ctx, sz.Header.Revision); err != nil {
+		return err
+	}
+	if _, err := cli.Defragment(ctx, srv.Endpoints()[0]); err != nil {
+		return err
+	}
+	if sz, err = cli.Status(ctx, srv.Endpoints()[0]); err != nil {
+		return err
+	}
+	fmt.Printf("  compacted to the last revision and defragmented (what remains when the history has aged out): database %.1f MB, %.1f MB in use\n",
+		mb(sz.DbSize), mb(sz.DbSizeInUse))
 	return nil
+}
+
+func lastApply(ctx context.Context, st *store.Store) store.ApplyRecord {
+	h, err := st.History(ctx, 1)
+	if err != nil || len(h) == 0 {
+		return store.ApplyRecord{}
+	}
+	return h[0]
+}
+
+func revision(ctx context.Context, cli *clientv3.Client) int64 {
+	resp, err := cli.Get(ctx, "/dmplan/v1/head")
+	if err != nil {
+		return 0
+	}
+	return resp.Header.Revision
+}
+
+// prefixSize counts the keys under /dmplan/v1/ and their bytes, in pages.
+func prefixSize(ctx context.Context, cli *clientv3.Client) (int, int64, error) {
+	from, end := "/dmplan/v1/", clientv3.GetPrefixRangeEnd("/dmplan/v1/")
+	var n int
+	var bytes int64
+	for {
+		resp, err := cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(5000))
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, kv := range resp.Kvs {
+			n++
+			bytes += int64(len(kv.Key) + len(kv.Value))
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return n, bytes, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+func cloneTasks[M ~map[K]V, K comparable, V any](m M) M {
+	out := make(M, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 func measure(bin string, args, env []string) (time.Duration, int64, error) {
@@ -90,13 +221,42 @@ func measure(bin string, args, env []string) (time.Duration, int64, error) {
 	return wall, ru.Maxrss, nil
 }
 
-func yamlFor(nSources, nTasks int) string {
+// yamlFor is nSources sources and nTasks tasks, each on one source;
+// task number changed (when >= 0) gets one more table.
+func yamlFor(nSources, nTasks, changed int) string {
 	var b strings.Builder
 	for i := range nSources {
-		fmt.Fprintf(&b, "---\napiVersion: dmplan/v1\nkind: Source\nmetadata: {name: src-%04d}\nspec: {host: 127.0.0.1, port: %d, user: dmplan, password: \"${SOURCE_PASSWORD}\"}\n", i, 10000+i%50000)
+		fmt.Fprintf(&b, "---\napiVersion: dmplan/v1\nkind: Source\nmetadata: {name: src-%05d}\nspec: {host: 127.0.0.1, port: %d, user: dmplan, password: \"${SOURCE_PASSWORD}\"}\n", i, 10000+i%50000)
 	}
 	for i := range nTasks {
-		fmt.Fprintf(&b, "---\napiVersion: dmplan/v1\nkind: Task\nmetadata: {name: task-%05d}\nspec:\n  mode: all\n  target: {host: 127.0.0.1, port: 4000, user: root, password: \"${TARGET_PASSWORD}\"}\n  sources: [src-%04d]\n  tables: [\"db%05d.*\", \"!db%05d.tmp_*\"]\n", i, i%nSources, i, i)
+		extra := ""
+		if i == changed {
+			extra = `, "changed.*"`
+		}
+		fmt.Fprintf(&b, "---\napiVersion: dmplan/v1\nkind: Task\nmetadata: {name: task-%06d}\nspec:\n  mode: all\n  target: {host: 127.0.0.1, port: 4000, user: root, password: \"${TARGET_PASSWORD}\"}\n  sources: [src-%05d]\n  tables: [\"db%06d.*\", \"!db%06d.tmp_*\"%s]\n", i, i%nSources, i, i, extra)
 	}
 	return b.String()
 }
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2]
+}
+
+func maxOf(ds []time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func mb(n int64) float64         { return float64(n) / (1 << 20) }

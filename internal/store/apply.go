@@ -39,13 +39,6 @@ func (s *Store) ApplyOnto(ctx context.Context, p *planner.Plan, base *planner.St
 	if p == nil {
 		return rec, fmt.Errorf("apply: no plan: %w", ErrInvalid)
 	}
-	if rec.PlanDigest == "" {
-		d, err := PlanDigest(p)
-		if err != nil {
-			return rec, fmt.Errorf("apply: %w", err)
-		}
-		rec.PlanDigest = d
-	}
 	if rec.Summary == (planner.Summary{}) {
 		rec.Summary = p.Summary()
 	}
@@ -57,8 +50,8 @@ func (s *Store) ApplyOnto(ctx context.Context, p *planner.Plan, base *planner.St
 	if err != nil {
 		return rec, fmt.Errorf("apply: %w", err)
 	}
-	if err := s.checkBase(ctx, b.head, p.BaseRevision, &rec); err != nil || rec.Again {
-		return rec, err
+	if b.head.modRev != p.BaseRevision {
+		return s.again(ctx, p, base, b.head, rec)
 	}
 	if planner.HasSealed(p.Desired) {
 		return rec, fmt.Errorf("apply: the plan's passwords are sealed (read from a plan file) and not resolved (planner.ResolveSecrets): %w", ErrInvalid)
@@ -74,7 +67,61 @@ func (s *Store) ApplyOnto(ctx context.Context, p *planner.Plan, base *planner.St
 	if err != nil {
 		return rec, fmt.Errorf("apply: %w", err)
 	}
+	if rec.PlanDigest == "" {
+		rec.PlanDigest = planDigest(p, writes)
+	}
 	return s.write(ctx, b, writes, countsOf(p.Desired), rec)
+}
+
+// again handles a plan whose base is not the head: a saved plan applied
+// again (its first apply's reply was lost, or the user retried) is found
+// in the history by its digest, computed over the state at its base
+// revision (read from etcd's history unless the caller holds it): then
+// the result is that record, with Again set. Otherwise, or when the base
+// revision can no longer be read, it fails with ErrStale.
+func (s *Store) again(ctx context.Context, p *planner.Plan, base *planner.State, h head, rec ApplyRecord) (ApplyRecord, error) {
+	stale := fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", p.BaseRevision, h.modRev, ErrStale)
+	if base == nil {
+		snap, err := s.readAtRevision(ctx, p.BaseRevision)
+		if err != nil {
+			s.log.Debug("read the state a stale plan was computed from", "revision", p.BaseRevision, "err", err)
+			return rec, stale
+		}
+		base = &snap.State
+	}
+	writes, err := delta(*base, p.Desired)
+	if err != nil {
+		return rec, stale
+	}
+	digest := rec.PlanDigest
+	if digest == "" {
+		digest = planDigest(p, writes)
+	}
+	done, ok, err := s.appliedAlready(ctx, digest)
+	if err != nil {
+		return rec, fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", p.BaseRevision, h.modRev, err)
+	}
+	if !ok {
+		return rec, stale
+	}
+	done.Again = true
+	return done, nil
+}
+
+// planDigest identifies a plan: the SHA-256 of its JSON without its
+// desired state, and of what applying it writes over the state it was
+// computed from (which, with the base revision, determines the desired
+// state), as "sha256:<hex>". Its cost follows the change.
+func planDigest(p *planner.Plan, writes []kv) string {
+	h := sha256.New()
+	q := *p
+	q.Desired = planner.State{}
+	json.NewEncoder(h).Encode(q)
+	for _, w := range writes {
+		fmt.Fprintf(h, "%s\x00%t\x00%d\x00", w.key, w.val == nil, len(w.val))
+		h.Write(w.val)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // began is what an apply learns in its first round trip: the head, a
@@ -122,26 +169,6 @@ func (s *Store) begin(ctx context.Context, base int64) (began, error) {
 	}, nil
 }
 
-// checkBase fails with ErrStale unless the head is at base. A saved plan
-// applied again (its first apply's reply was lost, or the user retried)
-// is found in the history by its digest, which covers its base revision:
-// then rec becomes that record, with Again set.
-func (s *Store) checkBase(ctx context.Context, h head, base int64, rec *ApplyRecord) error {
-	if h.modRev == base {
-		return nil
-	}
-	done, ok, err := s.appliedAlready(ctx, rec.PlanDigest)
-	if err != nil {
-		return fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", base, h.modRev, err)
-	}
-	if ok {
-		done.Again = true
-		*rec = done
-		return nil
-	}
-	return fmt.Errorf("apply plan from revision %d: head is at revision %d: %w", base, h.modRev, ErrStale)
-}
-
 // write makes the state after writes current, from the head in b: in the
 // commit transaction itself when it fits, else staged. counts are the
 // objects of the new state.
@@ -158,8 +185,15 @@ func (s *Store) write(ctx context.Context, b began, writes []kv, counts Counts, 
 			log.Info("collected abandoned generations", "gens", n)
 		}
 	}
+	var changed []string // nil: too many to list in the head
+	if len(writes) <= maxChanged {
+		changed = make([]string, len(writes))
+		for i, w := range writes {
+			changed[i] = w.key[len(prefix):]
+		}
+	}
 	if ops, ok := s.direct(writes, b.gen); ok {
-		rec, err := s.commit(ctx, b, counts, rec, ops, nil)
+		rec, err := s.commit(ctx, b, counts, changed, rec, ops, nil)
 		if err != nil {
 			return rec, fmt.Errorf("apply: %w", err)
 		}
@@ -179,7 +213,7 @@ func (s *Store) write(ctx context.Context, b began, writes []kv, counts Counts, 
 	log.Debug("staged generation", "took", time.Since(start))
 	closeOps := []clientv3.Op{clientv3.OpDelete(stagingKey(st.gen)), clientv3.OpDelete(openKey(st.gen))}
 	held := st.claimHeld()
-	rec, err = s.commit(ctx, b, counts, rec, closeOps, &held)
+	rec, err = s.commit(ctx, b, counts, changed, rec, closeOps, &held)
 	if err != nil {
 		s.discard(b.gen, log)
 		return rec, fmt.Errorf("apply: %w", err)
@@ -193,6 +227,10 @@ func (s *Store) write(ctx context.Context, b began, writes []kv, counts Counts, 
 	return rec, nil
 }
 
+// maxChanged is the most objects an apply lists in the head it writes
+// (HeadRecord.Changed), so that readers skip what is not theirs.
+const maxChanged = 1000
+
 // direct returns the operations that write writes as generation gen and
 // delete the versions they supersede, when they fit in one transaction
 // next to the head's own operations.
@@ -203,7 +241,9 @@ func (s *Store) direct(writes []kv, gen string) ([]clientv3.Op, bool) {
 	var ops []clientv3.Op
 	bytes := 0
 	for _, w := range writes {
-		ops = append(ops, supersede(w, gen))
+		if w.old {
+			ops = append(ops, supersede(w, gen))
+		}
 		if w.val != nil {
 			ops = append(ops, clientv3.OpPut(versionKey(w.key, gen), string(w.val)))
 		}
@@ -298,16 +338,6 @@ func (s *Store) claim(ctx context.Context, gen string, rec ApplyRecord) (*stagin
 // claimHeld is the comparison every staging write carries.
 func (st *staging) claimHeld() clientv3.Cmp {
 	return clientv3.Compare(clientv3.CreateRevision(stagingKey(st.gen)), "=", st.claimRev)
-}
-
-// PlanDigest is the SHA-256 of the plan's JSON, as "sha256:<hex>".
-func PlanDigest(p *planner.Plan) (string, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return "", fmt.Errorf("digest plan: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
 // seqID is the user-facing ID of an apply.

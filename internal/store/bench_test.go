@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/dmplan/dmplan/internal/store"
@@ -57,5 +58,32 @@ func BenchmarkRead(b *testing.B) {
 		if len(snap.State.Tasks) != 10000 {
 			b.Fatalf("read %d tasks", len(snap.State.Tasks))
 		}
+	}
+}
+
+// BenchmarkOneTaskApply applies a one-task change to a state of 1,000
+// sources and 10,000 tasks, as `dmplan apply -f` does after planning
+// (ApplyOnto with the state it planned from).
+func BenchmarkOneTaskApply(b *testing.B) {
+	s, ctx := fresh(b), testCtx(b)
+	st := genState(1000, 10000, 1)
+	rec, err := s.Apply(ctx, plan(0, st), record("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := st
+	b.ResetTimer()
+	for i := range b.N {
+		want := planner.State{Sources: base.Sources, Tasks: maps.Clone(base.Tasks), Bounds: base.Bounds}
+		t := want.Tasks["task-00042"]
+		t.Dump.Threads = i + 10
+		want.Tasks[t.Name] = t
+		if rec, err = s.ApplyOnto(ctx, plan(rec.Revision, want), &base, record("bench")); err != nil {
+			b.Fatal(err)
+		}
+		if rec.Keys != 1 {
+			b.Fatalf("%d versions written", rec.Keys)
+		}
+		base = want
 	}
 }

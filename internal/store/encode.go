@@ -1,10 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -17,101 +15,102 @@ import (
 type kv struct {
 	key string
 	val []byte
+	old bool // the object has a version already, which this one supersedes
 }
 
 // present is the value of member and bound keys: the key says it all.
 var present = []byte("{}")
 
 // delta is what turns state cur into state want: the objects whose value
-// differs, sorted by key. Sources and tasks are compared by value; members
+// differs, sorted by key. Sources and tasks are compared by value, as the
+// planner compares them (a plan that shows no change writes nothing); members
 // (which task runs on which source) follow the tasks' source lists; a
 // bound that moves is a tombstone under the old worker and a new key under
-// the new one. It fails with ErrInvalid on a name that cannot be a key
-// segment, before anything is written. Unchanged objects produce nothing,
+// the new one. It fails with ErrInvalid on a name it would write that
+// cannot be a key segment, before anything is written (what it does not
+// write was checked when it was). Unchanged objects produce nothing,
 // so delta(s, s) is empty.
 func delta(cur, want planner.State) ([]kv, error) {
-	if err := validate(want); err != nil {
-		return nil, err
-	}
 	var out []kv
-	put := func(key string, v any) error {
+	put := func(key string, v any, old bool) error {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", key, err)
 		}
-		out = append(out, kv{key, b})
+		out = append(out, kv{key, b, old})
 		return nil
 	}
+	del := func(key string) { out = append(out, kv{key: key, old: true}) }
 	for name, w := range want.Sources {
-		if c, ok := cur.Sources[name]; !ok || !sameValue(c, w) {
-			if err := put(sourceObj(name), w); err != nil {
+		if c, ok := cur.Sources[name]; !ok || !planner.SourceEqual(c, w) {
+			if !validName(name) || w.Name != name {
+				return nil, fmt.Errorf("source %q (named %q): %w", name, w.Name, ErrInvalid)
+			}
+			if err := put(sourceObj(name), w, ok); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for name := range cur.Sources {
 		if _, ok := want.Sources[name]; !ok {
-			out = append(out, kv{key: sourceObj(name)})
+			del(sourceObj(name))
 		}
 	}
 	for name, w := range want.Tasks {
 		c, ok := cur.Tasks[name]
-		if ok && sameValue(c, w) {
+		if ok && planner.TaskEqual(c, w) {
 			continue
 		}
-		if err := put(taskObj(name), w); err != nil {
+		if !validName(name) || w.Name != name {
+			return nil, fmt.Errorf("task %q (named %q): %w", name, w.Name, ErrInvalid)
+		}
+		if err := put(taskObj(name), w, ok); err != nil {
 			return nil, err
 		}
 		for _, src := range w.Sources {
+			if !validName(src) {
+				return nil, fmt.Errorf("task %q: source %q: %w", name, src, ErrInvalid)
+			}
 			if !slices.Contains(c.Sources, src) {
-				out = append(out, kv{memberObj(src, name), present})
+				out = append(out, kv{key: memberObj(src, name), val: present})
 			}
 		}
 		for _, src := range c.Sources {
 			if !slices.Contains(w.Sources, src) {
-				out = append(out, kv{key: memberObj(src, name)})
+				del(memberObj(src, name))
 			}
 		}
 	}
 	for name, c := range cur.Tasks {
 		if _, ok := want.Tasks[name]; !ok {
-			out = append(out, kv{key: taskObj(name)})
+			del(taskObj(name))
 			for _, src := range c.Sources {
-				out = append(out, kv{key: memberObj(src, name)})
+				del(memberObj(src, name))
 			}
 		}
 	}
 	for src, w := range want.Bounds {
 		if c := cur.Bounds[src]; c != w {
-			if c != "" {
-				out = append(out, kv{key: boundObj(c, src)})
+			if !validName(src) || !validName(w) {
+				return nil, fmt.Errorf("bound %q -> %q: %w", src, w, ErrInvalid)
 			}
-			out = append(out, kv{boundObj(w, src), present})
+			if c != "" {
+				del(boundObj(c, src))
+			}
+			out = append(out, kv{key: boundObj(w, src), val: present})
 		}
 	}
 	for src, c := range cur.Bounds {
 		if _, ok := want.Bounds[src]; !ok {
-			out = append(out, kv{key: boundObj(c, src)})
+			del(boundObj(c, src))
 		}
 	}
 	slices.SortFunc(out, func(a, b kv) int { return strings.Compare(a.key, b.key) })
 	return out, nil
 }
 
-// sameValue reports whether a and b are stored as the same JSON. Most
-// objects of a large state are unchanged, and reflect.DeepEqual says so
-// quickly; only what it finds different (a change, or a nil slice against
-// an empty one) is encoded to be sure.
-func sameValue[T any](a, b T) bool {
-	if reflect.DeepEqual(a, b) {
-		return true
-	}
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(x, y)
-}
-
-// validate checks that every name of st can be a key segment.
+// validate checks that every name of st can be a key segment, so that an
+// apply with a bad name fails before it writes anything.
 func validate(st planner.State) error {
 	for name, src := range st.Sources {
 		if !validName(name) || src.Name != name {

@@ -17,7 +17,7 @@ const commitOps = 3
 // is still where b read it (and the claim, when given, still lives), put
 // the head and the history record, trim the history, and run ops (the
 // versions of a direct apply, or closing a staged generation).
-func (s *Store) commit(ctx context.Context, b began, counts Counts, rec ApplyRecord, ops []clientv3.Op, claim *clientv3.Cmp) (ApplyRecord, error) {
+func (s *Store) commit(ctx context.Context, b began, counts Counts, changed []string, rec ApplyRecord, ops []clientv3.Op, claim *clientv3.Cmp) (ApplyRecord, error) {
 	h, gen := b.head, b.gen
 	rec.Seq = h.rec.Seq + 1
 	rec.ID = seqID(rec.Seq)
@@ -25,6 +25,7 @@ func (s *Store) commit(ctx context.Context, b began, counts Counts, rec ApplyRec
 	rec.Revision = 0 // the commit's own revision: History fills it in from the key
 	hv, _ := json.Marshal(HeadRecord{
 		Gen: gen, PrevGen: h.rec.Gen, Seq: rec.Seq, PlanDigest: rec.PlanDigest, Time: rec.Time, Counts: counts,
+		Changed: changed,
 	})
 	rv, _ := json.Marshal(rec)
 	then := append(ops[:len(ops):len(ops)],

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -102,40 +103,43 @@ func (s *Store) logs(ctx context.Context, gen string) (map[string]logChunk, erro
 }
 
 // sweep deletes the versions that committed generation gen superseded
-// (and its own tombstones), one transaction per log chunk, each deleting
-// the chunk too. It is idempotent, and checks that gen is not open.
+// (and its own tombstones), one transaction per log chunk that names any,
+// then gen's logs. It is idempotent, and checks that gen is not open.
 func (s *Store) sweep(ctx context.Context, gen string) error {
 	chunks, err := s.logs(ctx, gen)
 	if err != nil {
 		return fmt.Errorf("sweep generation %s: %w", gen, err)
 	}
-	for key, lc := range chunks {
-		ops := make([]clientv3.Op, 0, len(lc.Put)+len(lc.Del)+1)
-		for _, obj := range lc.Put {
-			ops = append(ops, supersede(kv{obj, present}, gen))
-		}
-		for _, obj := range lc.Del {
-			ops = append(ops, supersede(kv{key: obj}, gen))
-		}
-		ops = append(ops, clientv3.OpDelete(key))
-		var swept bool
+	closed := clientv3.Compare(clientv3.CreateRevision(openKey(gen)), "=", 0)
+	run := func(ops ...clientv3.Op) (bool, error) {
+		var ok bool
 		err := retry(ctx, "sweep generation "+gen, func(ctx context.Context) error {
-			resp, err := s.cli.Txn(ctx).
-				If(clientv3.Compare(clientv3.CreateRevision(openKey(gen)), "=", 0)).
-				Then(ops...).Commit()
+			resp, err := s.cli.Txn(ctx).If(closed).Then(ops...).Commit()
 			if err == nil {
-				swept = resp.Succeeded
+				ok = resp.Succeeded
 			}
 			return err
 		})
-		if err != nil {
-			return err
+		return ok, err
+	}
+	for _, lc := range chunks {
+		if len(lc.Put)+len(lc.Del) == 0 {
+			continue
 		}
-		if !swept {
-			return nil // open: an apply in flight, not ours to sweep
+		ops := make([]clientv3.Op, 0, len(lc.Put)+len(lc.Del))
+		for _, obj := range lc.Put {
+			ops = append(ops, supersede(kv{key: obj, val: present, old: true}, gen))
+		}
+		for _, obj := range lc.Del {
+			ops = append(ops, supersede(kv{key: obj, old: true}, gen))
+		}
+		if ok, err := run(ops...); err != nil || !ok {
+			return err // !ok: open, an apply in flight, not ours to sweep
 		}
 	}
-	return nil
+	p := logPrefix(gen)
+	_, err = run(clientv3.OpDelete(p, clientv3.WithRange(prefixEnd(p))))
+	return err
 }
 
 // collect deletes open generation gen: its claim first (so its applier
@@ -159,7 +163,7 @@ func (s *Store) collect(ctx context.Context, gen string) error {
 	}
 	for key, lc := range chunks {
 		ops := make([]clientv3.Op, 0, len(lc.Put)+len(lc.Del)+1)
-		for _, obj := range append(lc.Put, lc.Del...) {
+		for _, obj := range slices.Concat(lc.New, lc.Put, lc.Del) {
 			ops = append(ops, clientv3.OpDelete(versionKey(obj, gen)))
 		}
 		ops = append(ops, clientv3.OpDelete(key))

@@ -93,7 +93,16 @@ func lastSegments(key, p string) []string {
 	return strings.Split(strings.TrimPrefix(key, p), "/")
 }
 
-// validName reports whether a name can be a single key segment.
+// validName reports whether a name can be a single key segment: not
+// empty, no '/', and nothing that needs quoting.
 func validName(s string) bool {
-	return s != "" && !strings.ContainsAny(s, "/\x00") && strconv.Quote(s) == `"`+s+`"`
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '/' {
+			return !strings.ContainsAny(s, "/\x00") && strconv.Quote(s) == `"`+s+`"`
+		}
+	}
+	return true
 }

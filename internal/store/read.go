@@ -90,6 +90,35 @@ func (s *Store) read(ctx context.Context) (*Snapshot, error) {
 	return s.readAt(ctx, h)
 }
 
+// readAtRevision reads the state as it was at store revision rev (from
+// etcd's history: it fails once rev is compacted).
+func (s *Store) readAtRevision(ctx context.Context, rev int64) (*Snapshot, error) {
+	if rev == 0 {
+		return &Snapshot{State: emptyState()}, nil
+	}
+	var resp *clientv3.TxnResponse
+	err := retry(ctx, fmt.Sprintf("read head at revision %d", rev), func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Txn(ctx).Then(
+			clientv3.OpGet(keyHead, clientv3.WithRev(rev)),
+			clientv3.OpGet(pfxOpen, clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithRev(rev)),
+		).Commit()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	h, err := headFrom(resp.Responses[0].GetResponseRange().Kvs, rev)
+	if err != nil {
+		return nil, err
+	}
+	h.open = map[string]bool{}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		h.open[string(kv.Key[len(pfxOpen):])] = true
+	}
+	return s.readAt(ctx, h)
+}
+
 // readAt reads the state h is the head of, at h's revision.
 func (s *Store) readAt(ctx context.Context, h head) (*Snapshot, error) {
 	snap := &Snapshot{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
@@ -21,9 +22,13 @@ type Placement struct {
 }
 
 // ReadPlacement reads the placement of the current state at one revision.
-func (s *Store) ReadPlacement(ctx context.Context) (*Placement, error) {
+// prev is the placement the caller read last (nil: none): when the head
+// has not moved since, or moved by one small apply that changed no source
+// and no bound, its sources and bounds are reused and only the workers
+// are read.
+func (s *Store) ReadPlacement(ctx context.Context, prev *Placement) (*Placement, error) {
 	for {
-		pl, err := s.readPlacement(ctx)
+		pl, err := s.readPlacement(ctx, prev)
 		if errors.Is(err, rpctypes.ErrCompacted) && ctx.Err() == nil {
 			continue
 		}
@@ -34,7 +39,7 @@ func (s *Store) ReadPlacement(ctx context.Context) (*Placement, error) {
 	}
 }
 
-func (s *Store) readPlacement(ctx context.Context) (*Placement, error) {
+func (s *Store) readPlacement(ctx context.Context, prev *Placement) (*Placement, error) {
 	h, err := s.readHead(ctx)
 	if err != nil {
 		return nil, err
@@ -44,6 +49,10 @@ func (s *Store) readPlacement(ctx context.Context) (*Placement, error) {
 		return nil, err
 	}
 	if h.modRev == 0 {
+		return pl, nil
+	}
+	if prev != nil && (prev.Revision == h.modRev || prev.head.rec.Gen == h.rec.PrevGen && h.rec.Changed != nil && !placementChanged(h.rec.Changed)) {
+		pl.Sources, pl.Bounds = prev.Sources, prev.Bounds
 		return pl, nil
 	}
 	if err := s.scan(ctx, h, pfxSource, func(obj string, v []byte) error {
@@ -99,5 +108,19 @@ func (s *Store) Rebind(ctx context.Context, pl *Placement, bounds map[string]str
 	}
 	counts := b.head.rec.Counts
 	counts.Bounds = len(bounds)
+	if rec.PlanDigest == "" {
+		rec.PlanDigest = planDigest(&planner.Plan{BaseRevision: pl.Revision}, writes)
+	}
 	return s.write(ctx, b, writes, counts, rec)
+}
+
+// placementChanged reports whether any of the changed objects is a source
+// or a bound.
+func placementChanged(changed []string) bool {
+	for _, c := range changed {
+		if strings.HasPrefix(c, "source/") || strings.HasPrefix(c, "bound/") {
+			return true
+		}
+	}
+	return false
 }

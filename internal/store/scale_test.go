@@ -71,7 +71,7 @@ func TestOneTaskChangeWritesOneKey(t *testing.T) {
 
 	// An agent reads its own sources, their members and their tasks:
 	// ranges in proportion to what it serves, not to the state.
-	v, err := s.ReadWorkerView(ctx, "agent-3")
+	v, err := s.ReadWorkerView(ctx, "agent-3", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRebindWritesTheBoundsThatMove(t *testing.T) {
 	if _, err := s.Apply(ctx, plan(0, st), record("alice")); err != nil {
 		t.Fatal(err)
 	}
-	pl, err := s.ReadPlacement(ctx)
+	pl, err := s.ReadPlacement(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,5 +129,60 @@ func TestRebindWritesTheBoundsThatMove(t *testing.T) {
 	}
 	if _, err := s.Rebind(ctx, pl, st.Bounds, record("late")); !errors.Is(err, store.ErrStale) {
 		t.Errorf("rebind from an old placement: error %v, want ErrStale", err)
+	}
+}
+
+// TestWorkerViewFollowsOnlyItsOwnChanges: after a small apply that wrote
+// nothing of an agent's, its view is reused after one read; after one
+// that wrote one of its tasks, it is read again and shows the change.
+// Either way it equals a view read from scratch.
+func TestWorkerViewFollowsOnlyItsOwnChanges(t *testing.T) {
+	s, ctx := fresh(t), testCtx(t)
+	st := genState(50, 200, 1)
+	rec, err := s.Apply(ctx, plan(0, st), record("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.ReadWorkerView(ctx, "agent-3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine, other string // a task on agent-3's sources, one on none of them
+	for name, tk := range st.Tasks {
+		on := false
+		for _, src := range tk.Sources {
+			on = on || st.Bounds[src] == "agent-3"
+		}
+		if on && mine == "" {
+			mine = name
+		} else if !on && other == "" {
+			other = name
+		}
+	}
+	for _, tc := range []struct {
+		task   string
+		reread bool
+	}{{other, false}, {mine, true}} {
+		tk := st.Tasks[tc.task]
+		tk.Tables = append(tk.Tables, "more.*")
+		st.Tasks[tc.task] = tk
+		if rec, err = s.Apply(ctx, plan(rec.Revision, st), record("alice")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReadWorkerView(ctx, "agent-3", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.Reads > 1) != tc.reread || got.Revision != rec.Revision {
+			t.Errorf("after a change of task %s: %d reads at revision %d, want re-read %v at %d", tc.task, got.Reads, got.Revision, tc.reread, rec.Revision)
+		}
+		scratch, err := s.ReadWorkerView(ctx, "agent-3", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cmp.Equal(got.Subtasks, scratch.Subtasks) || !cmp.Equal(got.Sources, scratch.Sources) {
+			t.Errorf("after a change of task %s: the view differs from one read from scratch", tc.task)
+		}
+		v = got
 	}
 }

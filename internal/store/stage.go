@@ -10,10 +10,12 @@ import (
 )
 
 // logChunk is the value of a log key: the objects one staging transaction
-// wrote a version of (Put) or a tombstone for (Del). After the commit the
-// log says which older versions to sweep; if the generation never
-// becomes current, it says which versions to collect.
+// wrote a first version of (New), a version superseding an older one
+// (Put) or a tombstone for (Del). After the commit the log says which
+// older versions to sweep; if the generation never becomes current, it
+// says which versions to collect.
 type logChunk struct {
+	New []string `json:"new,omitempty"`
 	Put []string `json:"put,omitempty"`
 	Del []string `json:"del,omitempty"`
 }
@@ -74,10 +76,13 @@ func (s *Store) writeChunk(ctx context.Context, st *staging, i int, kvs []kv) er
 	var lc logChunk
 	for _, e := range kvs {
 		ops = append(ops, clientv3.OpPut(versionKey(e.key, st.gen), string(e.val)))
-		if e.val == nil {
+		switch {
+		case e.val == nil:
 			lc.Del = append(lc.Del, e.key)
-		} else {
+		case e.old:
 			lc.Put = append(lc.Put, e.key)
+		default:
+			lc.New = append(lc.New, e.key)
 		}
 	}
 	lv, _ := json.Marshal(lc)

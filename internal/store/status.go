@@ -24,6 +24,52 @@ func (s *Store) PutStatus(ctx context.Context, lease clientv3.LeaseID, st Subtas
 	})
 }
 
+// PutStatuses writes several statuses under lease, in as few transactions
+// as etcd's default limits allow (one raft entry each, instead of one per
+// status). It returns the statuses it could not write, with the error.
+func (s *Store) PutStatuses(ctx context.Context, lease clientv3.LeaseID, sts []SubtaskStatus) ([]SubtaskStatus, error) {
+	var (
+		ops   []clientv3.Op
+		from  int // sts[from:] are not written yet
+		bytes int
+	)
+	flush := func(to int) error {
+		if len(ops) == 0 {
+			return nil
+		}
+		first := sts[from]
+		err := retry(ctx, fmt.Sprintf("put %d statuses from %s/%s", len(ops), first.Task, first.Source), func(ctx context.Context) error {
+			_, err := s.cli.Txn(ctx).Then(ops...).Commit()
+			return err
+		})
+		if err == nil {
+			ops, from, bytes = ops[:0], to, 0
+		}
+		return err
+	}
+	for i, st := range sts {
+		if !validName(st.Task) || !validName(st.Source) {
+			return sts[from:], fmt.Errorf("put status of %s/%s: %w", st.Task, st.Source, ErrInvalid)
+		}
+		val, err := json.Marshal(st)
+		if err != nil {
+			return sts[from:], fmt.Errorf("put status of %s/%s: %w", st.Task, st.Source, err)
+		}
+		key := statusKey(st.Task, st.Source)
+		if len(ops) >= maxOpsPerTxn || bytes+len(key)+len(val) > maxBytesPerTxn/2 {
+			if err := flush(i); err != nil {
+				return sts[from:], err
+			}
+		}
+		ops = append(ops, clientv3.OpPut(key, string(val), clientv3.WithLease(lease)))
+		bytes += len(key) + len(val)
+	}
+	if err := flush(len(sts)); err != nil {
+		return sts[from:], err
+	}
+	return nil, nil
+}
+
 // DeleteStatus removes the status of a subtask an agent no longer runs.
 func (s *Store) DeleteStatus(ctx context.Context, task, source string) error {
 	return retry(ctx, fmt.Sprintf("delete status of %s/%s", task, source), func(ctx context.Context) error {

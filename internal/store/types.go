@@ -37,6 +37,11 @@ type HeadRecord struct {
 	// Counts are the objects of the state, so that a reader of the whole
 	// state can check it read all of it.
 	Counts Counts `json:"counts"`
+	// Changed lists the objects this apply wrote (keys after /dmplan/v1/,
+	// e.g. "task/shop") when there are at most 1,000 of them; nil when
+	// there are more. A reader that holds what it read at PrevGen
+	// re-reads only when one of these is its own.
+	Changed []string `json:"changed"`
 }
 
 // Counts are the numbers of objects of each kind in a state.

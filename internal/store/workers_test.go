@@ -136,7 +136,7 @@ func TestWatchHeadAndWorkerView(t *testing.T) {
 	for range ch { // closed when the context ends
 	}
 
-	v, err := s.ReadWorkerView(ctx, "agent-3")
+	v, err := s.ReadWorkerView(ctx, "agent-3", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
