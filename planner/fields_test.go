@@ -198,6 +198,8 @@ func TestSourceEqual(t *testing.T) {
 	src := testSource("mysql-01")
 	src.Flavor, src.Worker = spec.FlavorMariaDB, "agent-a"
 	src.TLS = &spec.TLS{Mode: spec.TLSVerifyCA, CA: "/etc/ca.pem"}
+	src.Annotations = map[string]string{"example.com/owner": "dba"}
+	src.Relay = &spec.Relay{Enabled: true, Retain: "24h"}
 	same := src
 	same.TLS = &spec.TLS{Mode: spec.TLSVerifyCA, CA: "/etc/ca.pem"}
 	if !SourceEqual(src, same) {
