@@ -69,22 +69,7 @@ func taskFields(t spec.Task) fields {
 			f.add("spec.start."+k, renderStart(t.Start[k]))
 		}
 	}
-	f.add("spec.dump.threads", strconv.Itoa(t.Dump.Threads))
-	f.add("spec.sync.workers", strconv.Itoa(t.Sync.Workers))
-	f.add("spec.sync.batch", strconv.Itoa(t.Sync.Batch))
-	if len(t.AcceptLostCascades) > 0 {
-		f.add("spec.acceptLostCascades", renderList(t.AcceptLostCascades))
-	}
-	if t.Validate.Mode != spec.ValidateNone {
-		f.add("spec.validate.mode", quote(string(t.Validate.Mode)))
-	}
-	for i, r := range t.Filters {
-		f.add("spec.filters["+strconv.Itoa(i)+"]", renderFilter(r))
-	}
-	if t.OnlineDDL.Key() != (spec.OnlineDDL{}).Key() {
-		f.add("spec.onlineDDL", renderOnlineDDL(t.OnlineDDL))
-	}
-	addShard(&f, t.ShardMode, t.ShardDDL)
+	addRunFields(&f, subtaskOf(t, ""))
 	return f
 }
 
@@ -100,22 +85,7 @@ func subtaskFields(s Subtask) fields {
 	if s.Start != nil {
 		f.add("spec.start", renderStart(*s.Start))
 	}
-	f.add("spec.dump.threads", strconv.Itoa(s.Dump.Threads))
-	f.add("spec.sync.workers", strconv.Itoa(s.Sync.Workers))
-	f.add("spec.sync.batch", strconv.Itoa(s.Sync.Batch))
-	if len(s.AcceptLostCascades) > 0 {
-		f.add("spec.acceptLostCascades", renderList(s.AcceptLostCascades))
-	}
-	if s.Validate.Mode != spec.ValidateNone {
-		f.add("spec.validate.mode", quote(string(s.Validate.Mode)))
-	}
-	for i, r := range s.Filters {
-		f.add("spec.filters["+strconv.Itoa(i)+"]", renderFilter(r))
-	}
-	if s.OnlineDDL.Key() != (spec.OnlineDDL{}).Key() {
-		f.add("spec.onlineDDL", renderOnlineDDL(s.OnlineDDL))
-	}
-	addShard(&f, s.ShardMode, s.ShardDDL)
+	addRunFields(&f, s)
 	if len(s.ShardSources) > 0 {
 		f.add("shard sources", renderList(s.ShardSources))
 	}
@@ -276,4 +246,25 @@ func renderStart(p spec.StartPos) string {
 		parts = append(parts, "binlogPos: "+strconv.FormatUint(uint64(p.BinlogPos), 10))
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// addRunFields adds the fields a task and each of its subtasks share: how
+// the units copy, sync, validate, filter and coordinate shard DDL.
+func addRunFields(f *fields, s Subtask) {
+	f.add("spec.dump.threads", strconv.Itoa(s.Dump.Threads))
+	f.add("spec.sync.workers", strconv.Itoa(s.Sync.Workers))
+	f.add("spec.sync.batch", strconv.Itoa(s.Sync.Batch))
+	if len(s.AcceptLostCascades) > 0 {
+		f.add("spec.acceptLostCascades", renderList(s.AcceptLostCascades))
+	}
+	if s.Validate.Mode != spec.ValidateNone {
+		f.add("spec.validate.mode", quote(string(s.Validate.Mode)))
+	}
+	for i, r := range s.Filters {
+		f.add("spec.filters["+strconv.Itoa(i)+"]", renderFilter(r))
+	}
+	if s.OnlineDDL.Key() != (spec.OnlineDDL{}).Key() {
+		f.add("spec.onlineDDL", renderOnlineDDL(s.OnlineDDL))
+	}
+	addShard(f, s.ShardMode, s.ShardDDL)
 }
