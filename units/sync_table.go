@@ -100,18 +100,7 @@ func readSyncTable(ctx context.Context, q querier, dst tableRef) (*syncTable, er
 			t.key, t.keyIdx = idx, len(t.uniques)-1
 		}
 	}
-	var b strings.Builder
-	b.WriteString(t.quoted)
-	b.WriteString(" (")
-	for i, c := range t.writable {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(t.cols[c].quoted)
-	}
-	b.WriteString(") VALUES ")
-	t.insertHead = "INSERT INTO " + b.String()
-	t.replaceHead = "REPLACE INTO " + b.String()
+	t.setHeads()
 	return t, nil
 }
 
@@ -235,3 +224,19 @@ func (c *tableCache) get(ctx context.Context, q querier, dst tableRef) (*syncTab
 }
 
 func (c *tableCache) reset() { clear(c.byDst); clear(c.proj); c.groups = nil; c.gen++ }
+
+// setHeads builds the INSERT and REPLACE heads of t's writable columns.
+func (t *syncTable) setHeads() {
+	var b strings.Builder
+	b.WriteString(t.quoted)
+	b.WriteString(" (")
+	for i, c := range t.writable {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(t.cols[c].quoted)
+	}
+	b.WriteString(") VALUES ")
+	t.insertHead = "INSERT INTO " + b.String()
+	t.replaceHead = "REPLACE INTO " + b.String()
+}

@@ -256,17 +256,7 @@ func (c *tableCache) projected(t, view *syncTable) *syncTable {
 			}
 		}
 	}
-	var b strings.Builder
-	b.WriteString(p.quoted)
-	b.WriteString(" (")
-	for i, ci := range p.writable {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(p.cols[ci].quoted)
-	}
-	b.WriteString(") VALUES ")
-	p.insertHead, p.replaceHead = "INSERT INTO "+b.String(), "REPLACE INTO "+b.String()
+	p.setHeads()
 	if c.proj == nil {
 		c.proj = map[[2]*syncTable]*syncTable{}
 	}
