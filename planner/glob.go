@@ -14,11 +14,11 @@ import "github.com/dmplan/dmplan/internal/tablefilter"
 // tablefilter parses each pattern and says where its database part ends
 // (a dot inside a quoted name or escaped with '\' does not split it); the
 // planner then reads each part as a string of symbols: literal characters
-// (any Unicode code point), '?' and '*', on which containment and overlap
-// are decided exactly (or soundly, see partSubset). Only parts with a
-// [character class] are not modelled: such a part is contained only in an
-// identical part or in "*", and is assumed to overlap every part, so
-// descriptions stay true, if less sharp.
+// (any Unicode code point), '?' and '*', on which containment
+// is decided exactly (or soundly, see partSubset). Only parts with a
+// [character class] are not modelled for containment: such a part is
+// contained only in an identical part or in "*", so descriptions stay true,
+// if less sharp. Overlap is tablefilter.Overlap's, which reads classes too.
 
 // Symbols of a modelled part: a literal character is itself (a rune >= 0).
 const (
@@ -37,6 +37,7 @@ type glob struct {
 	text      string // canonical spelling of the pattern (as given when it does not parse)
 	opaque    bool   // the pattern does not parse: nothing is known of it
 	db, table globPart
+	pattern   tablefilter.Pattern // as parsed, when not opaque
 }
 
 // parseGlob parses a pattern body (a pattern without its leading "!").
@@ -53,7 +54,7 @@ func parseGlob(body string) glob {
 	if !ok {
 		return glob{text: canon, opaque: true}
 	}
-	return glob{text: canon, db: parsePart(db, true), table: parsePart(table, false)}
+	return glob{text: canon, db: parsePart(db, true), table: parsePart(table, false), pattern: p}
 }
 
 // splitPattern cuts a pattern in canonical spelling into its database and
@@ -149,19 +150,15 @@ func globPartSubset(p, q globPart) bool {
 	return partSubset(p.syms, q.syms)
 }
 
-// globOverlap reports whether some table matches both p and q.
+// globOverlap reports whether some table matches both p and q. An opaque
+// pattern is assumed to overlap every pattern; tablefilter decides the rest
+// (exactly, except that two character classes are assumed to share a
+// character).
 func globOverlap(p, q glob) bool {
 	if p.opaque || q.opaque {
 		return true
 	}
-	return globPartOverlap(p.db, q.db) && globPartOverlap(p.table, q.table)
-}
-
-func globPartOverlap(p, q globPart) bool {
-	if !p.exact || !q.exact {
-		return true
-	}
-	return partOverlap(p.syms, q.syms)
+	return tablefilter.Overlap(p.pattern, q.pattern)
 }
 
 // partSubset decides L(p) ⊆ L(q) for parts of literals, '?' and '*' by
@@ -206,51 +203,4 @@ func partSubset(p, q []rune) bool {
 		return ok
 	}
 	return rec(0, 0)
-}
-
-// partOverlap decides whether some name matches both parts, by searching
-// the product of the two parts' positions.
-func partOverlap(p, q []rune) bool {
-	n, m := len(p), len(q)
-	seen := make([]bool, (n+1)*(m+1))
-	stack := [][2]int{{0, 0}}
-	for len(stack) > 0 {
-		s := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		i, j := s[0], s[1]
-		k := i*(m+1) + j
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		if i == n && j == m {
-			return true
-		}
-		if i < n && p[i] == symStar {
-			stack = append(stack, [2]int{i + 1, j})
-		}
-		if j < m && q[j] == symStar {
-			stack = append(stack, [2]int{i, j + 1})
-		}
-		if i == n || j == m {
-			continue
-		}
-		// Both consume one common character.
-		pi, qj := p[i], q[j]
-		if pi == symStar && qj == symStar {
-			continue // covered by skipping either star
-		}
-		if pi >= 0 && qj >= 0 && pi != qj {
-			continue // two different literal characters
-		}
-		ni, nj := i+1, j+1
-		if pi == symStar {
-			ni = i
-		}
-		if qj == symStar {
-			nj = j
-		}
-		stack = append(stack, [2]int{ni, nj})
-	}
-	return false
 }

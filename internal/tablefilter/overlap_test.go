@@ -1,6 +1,10 @@
 package tablefilter
 
-import "testing"
+import (
+	"math/rand/v2"
+	"path"
+	"testing"
+)
 
 func TestOverlap(t *testing.T) {
 	for _, tt := range []struct {
@@ -43,5 +47,49 @@ func TestOverlap(t *testing.T) {
 	one, _ := ParsePattern("shop.o*")
 	if !all.AllTables() || one.AllTables() {
 		t.Error("AllTables: want shop.* true, shop.o* false")
+	}
+}
+
+// TestOverlapBruteForce checks Overlap against every table name up to six
+// characters over a small alphabet, for random table parts of literals,
+// '?' and '*' (path.Match has the same semantics for names without '/').
+func TestOverlapBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	names := []string{""}
+	for prev, n := []string{""}, 0; n < 6; n++ {
+		var next []string
+		for _, w := range prev {
+			for _, c := range "abc" {
+				next = append(next, w+string(c))
+			}
+		}
+		names, prev = append(names, next...), next
+	}
+	part := func() string {
+		b := make([]byte, 1+r.IntN(4))
+		for i := range b {
+			b[i] = "ab*?"[r.IntN(4)]
+		}
+		return string(b)
+	}
+	for range 2000 {
+		ps, qs := part(), part()
+		both := false
+		for _, w := range names[1:] {
+			mp, _ := path.Match(ps, w)
+			mq, _ := path.Match(qs, w)
+			both = both || (mp && mq)
+		}
+		p, err := ParsePattern("d." + ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := ParsePattern("d." + qs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Overlap(p, q); got != both {
+			t.Errorf("Overlap(d.%s, d.%s) = %v, brute force says %v", ps, qs, got, both)
+		}
 	}
 }
