@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ func TestLinkFaults(t *testing.T) {
 	t.Run("sync", func(t *testing.T) { testLinkFaultSync(t, p) })
 	t.Run("copy", func(t *testing.T) { testLinkFaultCopy(t, p) })
 	t.Run("slowTarget", func(t *testing.T) { testLinkSlowTarget(t, p) })
+	t.Run("relay", func(t *testing.T) { testLinkFaultRelay(t, p) })
 }
 
 // syLinkTimeout is the tests' Config.LinkTimeout (10 s by default).
@@ -323,4 +325,43 @@ func testLinkSlowTarget(t *testing.T, p *syPair) {
 	if maxLate > writing/2 {
 		t.Fatalf("sync fell behind the writes over a 200 ms link: lag reached %s in the second half of %s of writes", maxLate, writing)
 	}
+}
+
+// testLinkFaultRelay blackholes the source of a relay while a subtask
+// syncs from the relay under writes: the relay's attempt ends within the
+// link timeout (its own link watch: the binlog stream alone would wait for
+// its 30 s heartbeat silence), starts again from the end of its files once
+// the link heals, and the subtask applies every change exactly once.
+func testLinkFaultRelay(t *testing.T, p *syPair) {
+	syExec(t, p.srcDB, "DROP DATABASE IF EXISTS c")
+	syExec(t, p.dstDB, "DROP DATABASE IF EXISTS c")
+	cfg := p.config("linkrelay", ModeIncremental, []string{"c.*", "!c.log_*"})
+	cfg.Start = syAuditSetup(t, p)
+	ps := syProxy(t, p.src)
+	lines := &syLines{}
+	log := syLog(t, lines)
+	rel := NewRelay(filepath.Join(t.TempDir(), "relay"))
+	cfg.Relay = rel
+	from := syEndpoint(p.src)
+	from.Port = ps.Port()
+	startRelayLog(t, rel, RelayConfig{Source: "src", From: from, Retain: time.Hour, LinkTimeout: syLinkTimeout,
+		Subtasks: func() []Config { return []Config{cfg} }}, log)
+	w := syStartWriterRate(t, p.srcDB, 13, 200)
+	r := syStart(t, cfg, log)
+	syWaitPos(t, r, syMasterPos(t, p), 60*time.Second)
+
+	cut := time.Now()
+	ps.Set(faultproxy.Blackhole)
+	detected := lines.wait(t, cut, 20*syLinkTimeout, "link lost", "relay's attempt")
+	ps.Set(faultproxy.Pass)
+	healed := time.Now()
+	behind := syMasterPos(t, p) // written meanwhile: must arrive through the relay
+	resumed := syWaitPos(t, r, behind, 60*time.Second)
+	t.Logf("FIGURE relay's source blackholed: the relay's attempt ended after %s (link timeout %s); after healing, the subtask reading the relay caught up with the writes made meanwhile in %s",
+		detected.Sub(cut).Round(10*time.Millisecond), syLinkTimeout, resumed.Sub(healed).Round(10*time.Millisecond))
+	w.stop()
+	syWaitCaughtUp(t, p, r, 60*time.Second)
+	syWaitSame(t, p, 30*time.Second, "c.acct=c.acct", "c.nokey=c.nokey", "c.uk=c.uk")
+	r.stop(t)
+	syAuditSame(t, p)
 }

@@ -3,6 +3,7 @@ package units
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,9 +21,13 @@ type relayRunning struct {
 
 func startRelay(t testing.TB, rel *Relay, cfg RelayConfig) *relayRunning {
 	t.Helper()
+	return startRelayLog(t, rel, cfg, syLog(t))
+}
+
+func startRelayLog(t testing.TB, rel *Relay, cfg RelayConfig, log *slog.Logger) *relayRunning {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &relayRunning{rel: rel, cancel: cancel, done: make(chan error, 1)}
-	log := syLog(t)
 	go func() { r.done <- rel.Run(ctx, cfg, log) }()
 	t.Cleanup(r.stop)
 	return r

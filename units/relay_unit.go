@@ -58,6 +58,11 @@ type RelayConfig struct {
 	// ServerID is the server_id the relay reads with; 0 derives one from
 	// the source name.
 	ServerID uint32
+	// LinkTimeout bounds the source's silence: the link watch (link.go)
+	// asks the source every second on a connection of its own and ends the
+	// attempt when no answer comes within it; the relay then starts again
+	// from the end of its files. 0: DefaultLinkTimeout.
+	LinkTimeout time.Duration
 	// Subtasks returns the configs of the source's subtasks, every stage:
 	// their checkpoints (in the targets) say where the relay starts and
 	// what it may purge.
@@ -125,6 +130,24 @@ func (r *Relay) Run(ctx context.Context, cfg RelayConfig, log *slog.Logger) erro
 	}
 }
 
+// watchRelayLink is the units' link watch (watchLinks) on the relay's one
+// server, its source.
+func watchRelayLink(ctx context.Context, cfg RelayConfig, log *slog.Logger) (context.Context, func()) {
+	timeout := cfg.LinkTimeout
+	if timeout <= 0 {
+		timeout = DefaultLinkTimeout
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := watchLink(actx, "source", cfg.From, timeout); err != nil {
+			log.Warn("link lost; the relay's attempt stops and starts again from the end of its files", "err", err)
+			cancel(err)
+		}
+	})
+	return actx, func() { cancel(nil); wg.Wait() }
+}
+
 func relayServerID(cfg RelayConfig) uint32 {
 	if cfg.ServerID != 0 {
 		return cfg.ServerID
@@ -132,8 +155,16 @@ func relayServerID(cfg RelayConfig) uint32 {
 	return syncServerID(Config{Task: "\x00relay", Source: cfg.Source})
 }
 
-// attempt runs one binlog stream into the relay.
+// attempt runs one binlog stream into the relay, under the source's link
+// watch (a silent source ends it within cfg.LinkTimeout).
 func (r *Relay) attempt(ctx context.Context, cfg RelayConfig, log *slog.Logger) (err error) {
+	ctx, stopWatch := watchRelayLink(ctx, cfg, log)
+	defer stopWatch()
+	defer func() {
+		if lost := linkLost(ctx); lost != nil {
+			err = fmt.Errorf("relay %s: %w", cfg.Source, lost)
+		}
+	}()
 	src, err := Open(cfg.From, 2)
 	if err != nil {
 		return err
