@@ -58,11 +58,21 @@ func WriteFile(w io.Writer, p *Plan) error {
 	}
 	body := canonical(p)
 	sum := sha256.Sum256(body)
-	f := planFile{FormatVersion: FormatVersion, Digest: "sha256:" + hex.EncodeToString(sum[:]), Plan: body}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(f); err != nil {
+	// What json.Encoder with SetIndent would write for planFile, without
+	// its copies of a body that can be hundreds of megabytes (a first plan
+	// of 100,000 tasks): the envelope is built around the canonical body,
+	// indented once into a buffer of the right size.
+	head := fmt.Sprintf(`{"formatVersion":%d,"digest":"sha256:%s","plan":`, FormatVersion, hex.EncodeToString(sum[:]))
+	compact := make([]byte, 0, len(head)+len(body)+1)
+	compact = append(append(append(compact, head...), body...), '}')
+	body = nil
+	var out bytes.Buffer
+	out.Grow(len(compact) * 2)
+	if err := json.Indent(&out, compact, "", "  "); err != nil {
+		return fmt.Errorf("write plan file: %w", err)
+	}
+	out.WriteByte('\n')
+	if _, err := out.WriteTo(w); err != nil {
 		return fmt.Errorf("write plan file: %w", err)
 	}
 	return nil
@@ -72,34 +82,60 @@ func WriteFile(w io.Writer, p *Plan) error {
 // format version (ErrPlanVersion) and one whose content does not match its
 // digest or has unknown fields (ErrPlanCorrupt).
 func ReadFile(r io.Reader) (*Plan, error) {
+	p, _, err := ReadFileDigest(r)
+	return p, err
+}
+
+// ReadFileDigest is ReadFile that also returns the plan's digest (what
+// Digest returns for it), without encoding the plan again when the file
+// holds it as written.
+func ReadFileDigest(r io.Reader) (*Plan, string, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, "", fmt.Errorf("read plan file: %w", err)
+	}
 	var f planFile
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
 	}
+	data = nil
 	if f.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("read plan file: %w: it has version %d, this dmplan reads %d",
+		return nil, "", fmt.Errorf("read plan file: %w: it has version %d, this dmplan reads %d",
 			ErrPlanVersion, f.FormatVersion, FormatVersion)
 	}
 	if len(f.Plan) == 0 || f.Digest == "" {
-		return nil, fmt.Errorf("read plan file: %w: no plan or no digest", ErrPlanCorrupt)
+		return nil, "", fmt.Errorf("read plan file: %w: no plan or no digest", ErrPlanCorrupt)
 	}
+	// The body without its indentation is, byte for byte, the canonical
+	// JSON that was hashed, unless the file was re-encoded (other
+	// escapes, other key order): then the plan is re-encoded to compare.
+	var compact bytes.Buffer
+	compact.Grow(len(f.Plan))
+	if err := json.Compact(&compact, f.Plan); err != nil {
+		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+	}
+	f.Plan = nil
+	sum := sha256.Sum256(compact.Bytes())
+	canonicalBody := "sha256:"+hex.EncodeToString(sum[:]) == f.Digest
 	var p Plan
-	pdec := json.NewDecoder(bytes.NewReader(f.Plan))
+	pdec := json.NewDecoder(&compact)
 	pdec.DisallowUnknownFields()
 	if err := pdec.Decode(&p); err != nil {
-		return nil, fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
 	}
 	if p.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("read plan file: %w: the plan says version %d, the file %d",
+		return nil, "", fmt.Errorf("read plan file: %w: the plan says version %d, the file %d",
 			ErrPlanCorrupt, p.FormatVersion, f.FormatVersion)
 	}
-	if got := p.Digest(); got != f.Digest {
-		return nil, fmt.Errorf("read plan file: %w: digest is %s, the file says %s", ErrPlanCorrupt, got, f.Digest)
+	if !canonicalBody {
+		if got := p.Digest(); got != f.Digest {
+			return nil, "", fmt.Errorf("read plan file: %w: digest is %s, the file says %s", ErrPlanCorrupt, got, f.Digest)
+		}
 	}
 	if what := sealedOnly(p.Desired); what != "" {
-		return nil, fmt.Errorf("read plan file: %w: the password of %s holds a digest, as plan files written before dmplan sealed them did: make the plan again", ErrPlanVersion, what)
+		return nil, "", fmt.Errorf("read plan file: %w: the password of %s holds a digest, as plan files written before dmplan sealed them did: make the plan again", ErrPlanVersion, what)
 	}
-	return &p, nil
+	return &p, f.Digest, nil
 }

@@ -40,6 +40,9 @@ func TestPlanFileRoundTrip(t *testing.T) {
 	if got.Digest() != p.Digest() {
 		t.Errorf("digest changed: %s -> %s", p.Digest(), got.Digest())
 	}
+	if _, digest, err := ReadFileDigest(bytes.NewReader(buf.Bytes())); err != nil || digest != p.Digest() {
+		t.Errorf("ReadFileDigest = %s, %v; want %s", digest, err, p.Digest())
+	}
 	b, _ := json.Marshal(p)
 	sum := sha256.Sum256(b)
 	if want := "sha256:" + hex.EncodeToString(sum[:]); p.Digest() != want {

@@ -38,11 +38,15 @@ func main() {
 	sources := flag.Int("sources", 1000, "number of sources")
 	tasks := flag.Int("tasks", 10000, "number of tasks")
 	applies := flag.Int("applies", 100, "one-task applies before measuring etcd's size")
+	flag.StringVar(&profileDir, "profile", "", "write a CPU and a heap profile of each dmplan process to this directory (step-N.cpu, step-N.mem)")
 	flag.Parse()
 	if err := run(*sources, *tasks, *applies); err != nil {
 		log.Fatal(err)
 	}
 }
+
+// profileDir, when set, receives the dmplan processes' profiles.
+var profileDir string
 
 func run(nSources, nTasks, nApplies int) error {
 	dir, err := os.MkdirTemp("", "dmplan-bench-cp-")
@@ -92,8 +96,14 @@ func run(nSources, nTasks, nApplies int) error {
 		{"apply -f (plan + apply, no changes)", []string{"apply", "-f", desired, "--auto-approve"}},
 		{"apply -f (plan + apply, one task changed)", []string{"apply", "-f", changed, "--auto-approve"}},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
 		before := lastApply(ctx, st)
+		env := env
+		if profileDir != "" {
+			env = append(env[:len(env):len(env)],
+				fmt.Sprintf("DMPLAN_CPUPROFILE=%s/step-%d.cpu", profileDir, i+1),
+				fmt.Sprintf("DMPLAN_MEMPROFILE=%s/step-%d.mem", profileDir, i+1))
+		}
 		wall, rss, err := measure(bin, s.args, env)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)

@@ -44,11 +44,11 @@ Two concurrent applies never interleave: the second is refused as stale.
 			case len(args) == 1 && len(files.paths) > 0:
 				return errors.New("give either a plan file or -f, not both")
 			case len(args) == 1:
-				p, err := readPlanFile(args[0])
+				p, digest, err := readPlanFileDigest(args[0])
 				if err != nil {
 					return err
 				}
-				return a.applyPlanFile(ctx, p)
+				return a.applyPlanFile(ctx, p, digest)
 			case len(files.paths) == 0:
 				return errors.New("nothing to apply: give a plan file or -f FILE_OR_DIR")
 			}
@@ -105,12 +105,13 @@ func (a *app) confirm() error {
 // past that revision there is nothing to resolve against: the store then
 // recognises the plan as applied already, or refuses it as stale, by the
 // digest of the plan as saved.
-func (a *app) applyPlanFile(ctx context.Context, p *planner.Plan) error {
+//
+// saved is the plan's digest, as ReadFileDigest returned it.
+func (a *app) applyPlanFile(ctx context.Context, p *planner.Plan, saved string) error {
 	if !p.HasChanges() {
 		fmt.Fprintln(a.out, "No changes to apply.")
 		return nil
 	}
-	saved := p.Digest()
 	cur, err := a.pullState(ctx)
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ func mainExit() int {
 		fmt.Fprintln(os.Stderr, "dmplan: second signal, exiting now")
 		os.Exit(130)
 	}()
+	defer startProfiles()()
 	return run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv)
 }
 

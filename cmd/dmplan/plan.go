@@ -225,14 +225,20 @@ func writePlanFile(path string, p *planner.Plan) error {
 }
 
 func readPlanFile(path string) (*planner.Plan, error) {
+	p, _, err := readPlanFileDigest(path)
+	return p, err
+}
+
+// readPlanFileDigest is readPlanFile that also returns the plan's digest.
+func readPlanFileDigest(path string) (*planner.Plan, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return nil, "", fmt.Errorf("read plan: %w", err)
 	}
 	defer f.Close()
-	p, err := planner.ReadFile(f)
+	p, digest, err := planner.ReadFileDigest(f)
 	if err != nil {
-		return nil, fmt.Errorf("read plan %s: %w", path, err)
+		return nil, "", fmt.Errorf("read plan %s: %w", path, err)
 	}
-	return p, nil
+	return p, digest, nil
 }
