@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,6 +31,34 @@ type chunk struct {
 	bytes  int64
 }
 
+// partPool recycles the buffers of loaded chunks' parts: without it a copy
+// allocates (and the runtime clears) as many bytes as it moves, and the
+// collector runs all the time. Memory stays bounded by the chunks in
+// flight: a buffer is only reused once its chunk is loaded.
+var partPool sync.Pool
+
+// getPartBuf is an empty buffer with room for n bytes.
+func getPartBuf(n int) []byte {
+	if b, ok := partPool.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// putParts returns the buffers of a chunk that is loaded (or given up);
+// the chunk must not be read again. Buffers grown far past a part (by a
+// huge row) are left to the collector.
+func putParts(c *chunk, partBytes int) {
+	for i, p := range c.parts {
+		if cap(p.data) <= 2*partBytes {
+			b := p.data[:0]
+			partPool.Put(&b)
+		}
+		c.parts[i].data = nil
+	}
+	c.parts = nil
+}
+
 // encoder turns rows into parts.
 type encoder struct {
 	j       *tableJob
@@ -38,7 +67,6 @@ type encoder struct {
 	parts   []part
 	cur     []byte
 	curRows int
-	lastLen int // length of the last part
 	rows    int64
 	bytes   int64
 	emit    func(part) error // streaming: called with each full part
@@ -63,9 +91,9 @@ func newEncoder(j *tableJob, opts *DumpLoadOptions) *encoder {
 // add encodes one row (the select list: written columns first).
 func (e *encoder) add(vals []sql.RawBytes) error {
 	if e.cur == nil {
-		// Most parts are as long as the one before: room for that avoids
-		// the doubling of append without holding memory for nothing.
-		e.cur = make([]byte, 0, max(e.lastLen+e.lastLen/8, 64<<10))
+		// Room for a whole part and the row that ends it: append then
+		// never doubles and copies a part as it grows.
+		e.cur = getPartBuf(e.opts.PartBytes + e.opts.PartBytes/8)
 	}
 	before := len(e.cur)
 	if e.j.method == MethodInsert {
@@ -105,7 +133,6 @@ func (e *encoder) flush() error {
 		return nil
 	}
 	p := part{data: e.cur, rows: e.curRows}
-	e.lastLen = len(e.cur)
 	e.cur, e.curRows = nil, 0
 	if e.emit != nil {
 		return e.emit(p)

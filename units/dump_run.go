@@ -97,11 +97,13 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 			for c := d.chunks.take(); c != nil; c = d.chunks.take() {
 				if ctx.Err() != nil {
 					d.chunks.done(c)
+					putParts(c, d.opts.PartBytes)
 					continue // drain, so that readers never block
 				}
 				t0 := time.Now()
 				err := l.loadRetrying(ctx, c)
 				d.chunks.done(c)
+				putParts(c, d.opts.PartBytes)
 				if err != nil {
 					fail(err)
 					continue

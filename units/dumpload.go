@@ -183,6 +183,7 @@ func retryable(err error) bool {
 // attempt runs one dump+load from one snapshot.
 func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, error) {
 	cfg := d.cfg
+	t0 := time.Now()
 	if err := ensureMeta(ctx, d.target); err != nil {
 		return Position{}, err
 	}
@@ -198,6 +199,7 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 		flavor = f
 	}
 	d.report("dump", 0, 0)
+	t1 := time.Now()
 	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, cfg.Mode != ModeFull, d.log)
 	if err != nil {
 		return Position{}, err
@@ -222,10 +224,12 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 		d.log.Info("snapshot taken", "file", snap.pos.File, "pos", snap.pos.Pos, "gtid", snap.pos.GTID, "method", snap.how, "connections", len(snap.conns))
 	}()
 	defer func() { <-d.snapReady }()
+	t2 := time.Now()
 	jobs, err := d.plan(ctx, snap.conns[0], flavor)
 	if err != nil {
 		return Position{}, err
 	}
+	d.log.Debug("tables planned", "meta", t1.Sub(t0), "snapshot", t2.Sub(t1), "plan", time.Since(t2))
 	*progressBefore = d.rowsDone.Load()
 	if err := d.run(ctx, snap, jobs); err != nil {
 		return Position{}, err

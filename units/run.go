@@ -165,6 +165,7 @@ func newSyncEnv(cfg Config, log *slog.Logger) (*syncEnv, error) {
 func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool) error {
 	cfg := e.cfg
 	if !e.checked {
+		t0 := time.Now()
 		if err := precheck(ctx, cfg); err != nil {
 			return err
 		}
@@ -172,6 +173,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 			return err
 		}
 		e.checked = true
+		e.log.Debug("prechecked", "took", time.Since(t0))
 	}
 	target, err := openSyncTarget(cfg.To, cfg.SyncWorkers+4)
 	if err != nil {
@@ -190,6 +192,7 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 		if err := e.checkSourceServer(ctx, target); err != nil {
 			return err
 		}
+		e.log.Debug("subtask lock held, configuration checked")
 		if cfg.Mode == ModeFull {
 			pos, err := DumpLoadWith(ctx, cfg, DumpLoadOptions{fence: e.fence}, r, e.baseLog)
 			if err != nil {

@@ -4,7 +4,9 @@
 // -o json` shows it finished; beside `mariadb-dump --single-transaction |
 // mariadb`, mydumper + myloader and dmplan's DumpLoad called in-process, on
 // the same servers and the same data, interleaved, with the target's dirty
-// pages flushed before each. The servers run with Debian's configuration
+// pages flushed before each; and the target's ceiling, server-side LOAD
+// DATA INFILE of the same rows from files (ceiling.go). The servers run
+// with Debian's configuration
 // (binary log ROW on the source, nothing tuned) unless -tuned. It prints
 // seconds, rows/s and peak RSS of each, and the ratio to mariadb-dump.
 //
@@ -50,6 +52,7 @@ type flags struct {
 	keep                   bool
 	tuned                  bool
 	product, inProcess     bool
+	ceiling                bool
 	extra                  []string
 	runs                   int
 }
@@ -66,6 +69,7 @@ func main() {
 	flag.BoolVar(&f.mydumper, "mydumper", true, "also measure mydumper + myloader")
 	flag.BoolVar(&f.product, "product", true, "measure the product path: dmplan server + agent + apply until status shows finished")
 	flag.BoolVar(&f.inProcess, "in-process", true, "measure units.DumpLoad called in a process of its own")
+	flag.BoolVar(&f.ceiling, "ceiling", true, "measure the target's ceiling: server-side LOAD DATA INFILE of the same rows from files written before the runs, on -threads connections")
 	flag.BoolVar(&f.tuned, "tuned", false, "run the servers with the tests' tuning (internal/mariadbtest: flush_log_at_trx_commit=2, 256 MB redo, no binlog on the target) instead of Debian's defaults")
 	flag.BoolVar(&f.targetBinlog, "target-binlog", false, "run the target with its binary log on")
 	flag.IntVar(&f.runs, "runs", 3, "measure every method this many times, interleaved (the machine may be shared: medians are compared)")
@@ -205,6 +209,12 @@ func run(ctx context.Context, f flags) error {
 		}
 		fmt.Printf("%s: buffer pool %s MB, redo log %s MB, innodb_flush_log_at_trx_commit=%s, log_bin=%s (%s)\n", s.name, bp, redo, flush, logBin, format)
 	}
+	var ceilingFiles string
+	if f.ceiling {
+		if ceilingFiles, err = writeCeilingFiles(ctx, srcDB, dir, f.tables); err != nil {
+			return err
+		}
+	}
 	for ; run < f.runs; run++ {
 		fmt.Printf("run %d of %d (load average %s)\n", run+1, f.runs, loadAvg())
 		if err := measure("dump", "sbtest_dump", func() (result, error) { return mariadbDump(ctx, src, dst, dstDB) }); err != nil {
@@ -223,6 +233,11 @@ func run(ctx context.Context, f flags) error {
 				return err
 			}
 			if _, err := dstDB.ExecContext(ctx, "DROP DATABASE dmplan_meta"); err != nil {
+				return err
+			}
+		}
+		if f.ceiling {
+			if err := measure("ceiling", "sbtest_ceiling", func() (result, error) { return ceilingLoad(ctx, f, srcDB, dstDB, ceilingFiles) }); err != nil {
 				return err
 			}
 		}
@@ -270,7 +285,7 @@ func run(ctx context.Context, f flags) error {
 			}
 			line := fmt.Sprintf("run %d: %.2fs, %.0f rows/s, first row after %.2fs", run+1, p.seconds, float64(rows)/p.seconds, p.firstRow)
 			for _, n := range names {
-				if r, ok := by[n]; ok && (strings.HasPrefix(n, "mariadb-dump") || strings.HasPrefix(n, "mydumper")) {
+				if r, ok := by[n]; ok && (strings.HasPrefix(n, "mariadb-dump") || strings.HasPrefix(n, "mydumper") || strings.HasPrefix(n, "target ceiling")) {
 					line += fmt.Sprintf("; %.2fx %s", p.seconds/r.seconds, strings.Fields(n)[0])
 				}
 			}
