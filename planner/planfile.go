@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,22 +61,83 @@ func WriteFile(w io.Writer, p *Plan) error {
 	sum := sha256.Sum256(body)
 	// What json.Encoder with SetIndent would write for planFile, without
 	// its copies of a body that can be hundreds of megabytes (a first plan
-	// of 100,000 tasks): the envelope is built around the canonical body,
-	// indented once into a buffer of the right size.
+	// of 100,000 tasks): the envelope is written around the canonical
+	// body, indented as it streams to w.
 	head := fmt.Sprintf(`{"formatVersion":%d,"digest":"sha256:%s","plan":`, FormatVersion, hex.EncodeToString(sum[:]))
-	compact := make([]byte, 0, len(head)+len(body)+1)
-	compact = append(append(append(compact, head...), body...), '}')
-	body = nil
-	var out bytes.Buffer
-	out.Grow(len(compact) * 2)
-	if err := json.Indent(&out, compact, "", "  "); err != nil {
-		return fmt.Errorf("write plan file: %w", err)
-	}
-	out.WriteByte('\n')
-	if _, err := out.WriteTo(w); err != nil {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	in := indenter{w: bw}
+	in.write([]byte(head))
+	in.write(body)
+	in.write([]byte("}"))
+	bw.WriteByte('\n')
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write plan file: %w", err)
 	}
 	return nil
+}
+
+// indenter writes compact JSON (as json.Marshal writes it) indented as
+// json.Indent(dst, src, "", "  ") would, as it streams by, so that a
+// plan file of hundreds of megabytes is never held twice. Write errors
+// stay in the bufio.Writer, which reports them at Flush.
+type indenter struct {
+	w          *bufio.Writer
+	depth      int
+	inString   bool
+	escaped    bool // the previous byte in a string was a backslash
+	needIndent bool // after { or [: a newline, unless the value is empty
+}
+
+func (in *indenter) newline(depth int) {
+	in.w.WriteByte('\n')
+	for range depth {
+		in.w.WriteString("  ")
+	}
+}
+
+func (in *indenter) write(src []byte) {
+	for _, c := range src {
+		if in.inString {
+			in.w.WriteByte(c)
+			switch {
+			case in.escaped:
+				in.escaped = false
+			case c == '\\':
+				in.escaped = true
+			case c == '"':
+				in.inString = false
+			}
+			continue
+		}
+		if in.needIndent && c != ']' && c != '}' {
+			in.needIndent = false
+			in.newline(in.depth)
+		}
+		switch c {
+		case '"':
+			in.inString = true
+			in.w.WriteByte(c)
+		case '{', '[':
+			in.w.WriteByte(c)
+			in.depth++
+			in.needIndent = true
+		case ',':
+			in.w.WriteByte(c)
+			in.newline(in.depth)
+		case ':':
+			in.w.WriteString(": ")
+		case '}', ']':
+			in.depth--
+			if in.needIndent {
+				in.needIndent = false // an empty object or array stays {} or []
+			} else {
+				in.newline(in.depth)
+			}
+			in.w.WriteByte(c)
+		default:
+			in.w.WriteByte(c)
+		}
+	}
 }
 
 // ReadFile reads a plan saved by WriteFile. It refuses a file of another

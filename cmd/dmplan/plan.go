@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	refreshpkg "github.com/dmplan/dmplan/internal/refresh"
@@ -210,12 +209,19 @@ func validationFact(s statusview.Subtask) string {
 // owner only: a plan holds no password and no digest, but it does hold
 // hosts and users.
 func writePlanFile(path string, p *planner.Plan) error {
-	var buf bytes.Buffer
-	if err := planner.WriteFile(&buf, p); err != nil {
+	// Streamed to a temporary file, renamed when complete: a plan of
+	// 100,000 tasks is hundreds of megabytes, never held in memory twice.
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return fmt.Errorf("save plan to %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o600); err != nil {
+	err = planner.WriteFile(f, p)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("save plan to %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
