@@ -37,6 +37,7 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 		d := a.sec.build(id, sub, src)
 		if d.Config.ShardMode != "" {
 			d.Config.Shard = shardLocks{store: a.store, clock: a.cfg.Clock}
+			d.Config.Schemas = shardLocks{store: a.store, clock: a.cfg.Clock}
 		}
 		out = append(out, d)
 	}

@@ -30,3 +30,11 @@ func (c shardLocks) Done(ctx context.Context, task, target, ddl string) error {
 func (c shardLocks) Ack(ctx context.Context, task, target, shard, ddl string) error {
 	return c.store.AckShardLock(ctx, task, target, shard, ddl)
 }
+
+func (c shardLocks) Schema(ctx context.Context, task, target string) (job.ShardSchema, bool, error) {
+	return c.store.ShardSchema(ctx, task, target)
+}
+
+func (c shardLocks) UpdateSchema(ctx context.Context, task, target string, f func(job.ShardSchema, bool) (*job.ShardSchema, bool)) (job.ShardSchema, error) {
+	return c.store.UpdateShardSchema(ctx, task, target, f)
+}

@@ -41,9 +41,9 @@ func (d *decoder) shardMode(o *object, t *Task) {
 	case ShardPessimistic:
 		t.ShardMode = ShardPessimistic
 	case ShardOptimistic:
-		d.errorf(o.valueAt("shardMode"), "spec.shardMode %q is not supported yet; use pessimistic (docs/shard-ddl.md)", m)
+		t.ShardMode = ShardOptimistic
 	default:
-		d.errorf(o.valueAt("shardMode"), "spec.shardMode %q is not a shard mode (want pessimistic)", m)
+		d.errorf(o.valueAt("shardMode"), "spec.shardMode %q is not a shard mode (want pessimistic or optimistic)", m)
 	}
 	if so, ok := o.child("shardDDL", "resolve"); ok {
 		for i, it := range so.list("resolve") {
@@ -88,7 +88,7 @@ func (d *decoder) shardMode(o *object, t *Task) {
 		}
 		seen[to] = true
 		if why != "" {
-			d.errorf(d.at(it), "spec.routes[%d] merges tables into %s (%s): spec.shardMode is required (pessimistic: the shards must run the same DDLs; docs/shard-ddl.md)", i, to, why)
+			d.errorf(d.at(it), "spec.routes[%d] merges tables into %s (%s): spec.shardMode is required (pessimistic: the shards must run the same DDLs; optimistic: compatible DDLs apply at once; docs/shard-ddl.md)", i, to, why)
 			return
 		}
 	}

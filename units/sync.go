@@ -156,6 +156,8 @@ type syncer struct {
 
 	// shard: shard DDL coordination (shard.go), nil when the task has none
 	shard *shardSync
+	// opt: optimistic shard DDL coordination (shard_optimistic.go)
+	opt *optSync
 }
 
 // srcRoute is what becomes of a source table's changes.
@@ -213,6 +215,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB, f fence) (err err
 	if err := s.initShard(ctx); err != nil {
 		return err
 	}
+	s.initOptimistic()
 	if cfg.Mode == ModeAll {
 		if s.windows, err = readLoadWindows(ctx, target, cfg.Task, cfg.Source); err != nil {
 			return err

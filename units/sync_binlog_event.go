@@ -319,10 +319,19 @@ func (s *syncer) route(schema, table string) *srcRoute {
 	} else {
 		db, tbl := s.router.Route(s.storedName(schema), s.storedName(table))
 		r.dst = tableRef{db, tbl}
-		for _, rule := range s.router.Rules() {
+		rules := s.router.Rules()
+		for i, rule := range rules {
 			if rule.From.Match(s.foldName(schema), s.foldName(table)) {
+				// Merged: the pattern matches many tables, or the task has
+				// several sources (spec.shardMode is set then), or another
+				// rule writes the same table.
 				_, _, literal := rule.From.Literal()
-				r.merged = !literal
+				r.merged = !literal || len(s.cfg.ShardSources) > 1
+				for j, o := range rules {
+					if j != i && o.ToDB == rule.ToDB && o.ToTable == rule.ToTable {
+						r.merged = true
+					}
+				}
 				break
 			}
 		}

@@ -57,6 +57,12 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 			return mark, false, err
 		}
 	}
+	if plan.Refuse != "" {
+		return mark, false, Permanent(fmt.Errorf("sync %s/%s: statement at %s: %s", s.cfg.Task, s.cfg.Source, where, plan.Refuse))
+	}
+	if handled, applied, err := s.optimisticStatement(ctx, plan, string(e.Schema), string(e.Query), mode, modeKnown, mark); handled { // shard_optimistic.go
+		return mark, applied, err
+	}
 	seq := mark.seq()
 	act, err := s.shardStatement(ctx, plan, seq, mark, resume) // shard.go
 	switch {

@@ -151,7 +151,7 @@ func (s *syncer) followView(ctx context.Context, p *ddl.Plan, schema, query stri
 			}
 		}
 		return nil
-	case "ALTER TABLE":
+	case "ALTER TABLE", "CREATE INDEX", "DROP INDEX":
 	default:
 		return nil
 	}
@@ -204,7 +204,9 @@ func (s *syncer) viewRecord(ctx context.Context, src tableRef, set string, args 
 func (s *syncer) viewed(ctx context.Context, src tableRef, t *syncTable) (view, write *syncTable, err error) {
 	v, ok := s.views[src]
 	if !ok {
-		return nil, t, nil
+		if v, ok, err = s.optView(ctx, src, t.dst); !ok || err != nil { // shard_optimistic.go
+			return nil, t, err
+		}
 	}
 	if view, err = s.tables.get(ctx, s.target, tableRef{metaSchema, v}); err != nil {
 		return nil, nil, err

@@ -180,6 +180,13 @@ func liveFacts(v statusview.View) []string {
 		}
 		out = append(out, line)
 	}
+	for _, s := range v.ShardSchemas {
+		out = append(out, fmt.Sprintf("optimistic shard schema of task %s on %s: %d of %d shards changed it; joined schema %s", s.Task, s.Target, len(s.Changed), s.Shards, s.Joined))
+		for _, c := range s.Conflicts {
+			out = append(out, fmt.Sprintf("shard DDL conflict of task %s on %s (since %s): shard %s stopped at %s: %s", s.Task, s.Target,
+				c.Since.UTC().Format(time.RFC3339), c.Shard, c.DDL, c.Reason))
+		}
+	}
 	return out
 }
 

@@ -84,8 +84,13 @@ func (a *app) pullState(ctx context.Context) (*planner.StateFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	schemas, err := st.ShardSchemas(ctx)
+	if err != nil {
+		return nil, err
+	}
 	v := statusview.Build(snap, statuses, nil, "")
 	v.ShardLocks = statusview.Locks(locks, "")
+	v.ShardSchemas = statusview.Schemas(schemas, "")
 	return &planner.StateFile{Revision: snap.Revision, Salt: in.Salt, State: snap.State, Workers: snap.Workers,
 		Live: liveFacts(v)}, nil
 }

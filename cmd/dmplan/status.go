@@ -103,7 +103,12 @@ func readView(ctx context.Context, st *store.Store, task string, applies int) (s
 	if err != nil {
 		return statusview.View{}, err
 	}
+	schemas, err := st.ShardSchemas(ctx)
+	if err != nil {
+		return statusview.View{}, err
+	}
 	v := statusview.Build(snap, statuses, hist, task)
 	v.ShardLocks = statusview.Locks(locks, task)
+	v.ShardSchemas = statusview.Schemas(schemas, task)
 	return v, nil
 }

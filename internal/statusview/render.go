@@ -95,6 +95,7 @@ func RenderText(w io.Writer, v View, opts TextOptions) error {
 		}
 		fmt.Fprintln(tw)
 	}
+	renderSchemas(tw, v.ShardSchemas)
 	if len(v.Workers) > 0 {
 		fmt.Fprintln(tw, "AGENT\tADDRESS\tSOURCES")
 		for _, wk := range v.Workers {
@@ -218,4 +219,28 @@ func diskSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// renderSchemas prints the optimistic shard records and their conflicts.
+func renderSchemas(tw io.Writer, ss []ShardSchema) {
+	if len(ss) == 0 {
+		return
+	}
+	fmt.Fprintln(tw, "SHARD SCHEMA (OPTIMISTIC)\tSHARDS\tCHANGED\tCONFLICTS\tJOINED")
+	var conflicts bool
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s/%s\t%d\t%d\t%d\t%s\n", s.Task, s.Target, s.Shards, len(s.Changed), len(s.Conflicts), s.Joined)
+		conflicts = conflicts || len(s.Conflicts) > 0
+	}
+	fmt.Fprintln(tw)
+	if !conflicts {
+		return
+	}
+	fmt.Fprintln(tw, "SHARD DDL CONFLICT\tSHARD\tDDL\tREASON\tSINCE")
+	for _, s := range ss {
+		for _, c := range s.Conflicts {
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", s.Task, s.Target, c.Shard, c.DDL, c.Reason, c.Since.UTC().Format(time.RFC3339))
+		}
+	}
+	fmt.Fprintln(tw)
 }

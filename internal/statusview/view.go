@@ -25,6 +25,8 @@ type View struct {
 	Applies       []store.ApplyRecord `json:"applies"`
 	// ShardLocks are the open shard DDL locks (docs/shard-ddl.md).
 	ShardLocks []ShardLock `json:"shardLocks,omitempty"`
+	// ShardSchemas are the optimistic shard records (docs/shard-ddl.md).
+	ShardSchemas []ShardSchema `json:"shardSchemas,omitempty"`
 }
 
 // Source is one source and where it is bound.

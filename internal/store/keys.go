@@ -31,6 +31,7 @@ const (
 	pfxWorker  = prefix + "worker/"      // worker/<name>: planner.Worker, on its lease
 	pfxStatus  = prefix + "status/"      // status/<task>/<source>: SubtaskStatus, on a lease
 	pfxShard   = prefix + "shardlock/"   // shardlock/<task>/<target>: job.ShardLock (docs/shard-ddl.md)
+	pfxSchema  = prefix + "shardschema/" // shardschema/<task>/<target>: job.ShardSchema (optimistic mode)
 
 	// Versioned objects: <object key>/<gen>.
 	pfxSource = prefix + "source/" // source/<source>: spec.Source
@@ -83,6 +84,11 @@ func statusKey(task, source string) string { return pfxStatus + task + "/" + sou
 // shardLockKey: target is "db.table", path-escaped (a name may hold '/').
 func shardLockKey(task, target string) string {
 	return pfxShard + task + "/" + url.PathEscape(target)
+}
+
+// shardSchemaKey: as shardLockKey.
+func shardSchemaKey(task, target string) string {
+	return pfxSchema + task + "/" + url.PathEscape(target)
 }
 
 // prefixEnd is the end of the range of keys that start with p.

@@ -60,6 +60,11 @@ type Plan struct {
 	Tables []Table  // the target tables it touches
 	DBs    []string // the databases it creates, alters or drops
 	Src    []Table  // the source tables, for load windows
+	// Refuse: the statement changes a merged shard table in a way the
+	// target cannot follow (the target table holds the other shards'
+	// rows too); it says what to do. The sync unit stops on it unless
+	// spec.filters drop the statement.
+	Refuse string
 }
 
 // sql_mode flags that change how a statement is read.
@@ -130,6 +135,17 @@ func (b *builder) resolve(n nameRef) (Table, Route) {
 	return src, r
 }
 
+// renameRefusal: a rename moves a table into or out of a merged table.
+func renameRefusal(from, to Table, ro, rn Route) string {
+	m, what := ro.To, "out of"
+	if rn.Merged {
+		m, what = rn.To, "into"
+	}
+	return fmt.Sprintf("RENAME of %s to %s moves a shard table %s the merged table %s: the target table holds every shard's rows, and renaming it would move them all; "+
+		"make the route match both names (the shard stays in the merge), or let sync pass the statement with a spec.filters rule (events: [rename table] or [alter table], action: ignore) "+
+		"and copy the table's rows where they belong by hand", from, to, what, m)
+}
+
 func (b *builder) dbMatch(db string) bool {
 	if db == "" {
 		db = b.schema
@@ -165,8 +181,14 @@ func (b *builder) build() (*Plan, error) {
 		if !ok {
 			return nil, b.unsupported("the table name")
 		}
-		if _, r := b.resolve(n); r.Skip || r.Merged {
-			return nil, nil // a merged table holds other shards' rows too
+		src, r := b.resolve(n)
+		if r.Skip {
+			return nil, nil
+		}
+		if r.Merged {
+			// The merged table holds the other shards' rows too.
+			b.plan.Refuse = fmt.Sprintf("TRUNCATE TABLE of %s, a shard of the merged table %s: the target holds the other shards' rows too, and dmplan cannot tell this shard's apart; "+
+				"delete the shard's rows on the target by hand if they must go, and let sync pass the statement with a spec.filters rule (events: [truncate table], action: ignore) on the shard", src, r.To)
 		}
 	case "INSERT", "REPLACE", "UPDATE", "DELETE", "LOAD":
 		return nil, b.dml()
@@ -274,6 +296,9 @@ func (b *builder) alter() error {
 				to, nr := b.resolve(nn)
 				if r.Skip != nr.Skip {
 					return fmt.Errorf("ALTER TABLE %s RENAME TO %s moves a table across the task's table filter; include both names or neither", src, to)
+				}
+				if (r.Merged || nr.Merged) && r.To != nr.To {
+					b.plan.Refuse = renameRefusal(src, to, r, nr)
 				}
 			}
 		}
@@ -431,6 +456,9 @@ func (b *builder) renameTables() error {
 			return fmt.Errorf("RENAME TABLE %s TO %s moves a table across the task's table filter; include both names or neither", from, to)
 		case ro.To == rn.To:
 			changed = true // both names route to one merged table
+		case ro.Merged || rn.Merged:
+			b.plan.Refuse = renameRefusal(from, to, ro, rn)
+			keep = append(keep, ro.To.String()+" TO "+rn.To.String())
 		default:
 			keep = append(keep, ro.To.String()+" TO "+rn.To.String())
 		}

@@ -9,6 +9,6 @@ import (
 // TestPure: the units' contract imports the standard library and the pure
 // rule packages only, so the agent's decision can use it without the engines.
 func TestPure(t *testing.T) {
-	deptest.Only(t, "github.com/dmplan/dmplan/internal/binlogfilter", "github.com/dmplan/dmplan/internal/onlineddl",
+	deptest.Only(t, "github.com/dmplan/dmplan/internal/binlogfilter", "github.com/dmplan/dmplan/internal/onlineddl", "github.com/dmplan/dmplan/internal/shardjoin",
 		"github.com/dmplan/dmplan/internal/tablefilter")
 }

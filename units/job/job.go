@@ -104,6 +104,8 @@ type Config struct {
 	ShardMode    string
 	ShardSources []string
 	Shard        ShardCoordinator
+	// Schemas keeps the shards' definitions in optimistic mode.
+	Schemas ShardSchemas
 	// ShardResolve are spec.shardDDL.resolve: what to do with a DDL of a
 	// merged target table, decided by the user.
 	ShardResolve []ShardResolution

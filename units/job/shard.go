@@ -3,6 +3,8 @@ package job
 import (
 	"context"
 	"time"
+
+	"github.com/dmplan/dmplan/internal/shardjoin"
 )
 
 // Shard modes (spec.shardMode): how DDL on a table that a route merges
@@ -103,4 +105,96 @@ func (l ShardLock) Awaited() []string {
 		}
 	}
 	return out
+}
+
+// ShardSchemas keeps, for optimistic shard mode, the definitions of the
+// shards of merged target tables where every subtask of a task sees them
+// (the agent implements it with etcd; docs/shard-ddl.md).
+type ShardSchemas interface {
+	// Schema returns the record of a target table; ok is false when no
+	// shard of it has run a DDL yet.
+	Schema(ctx context.Context, task, target string) (s ShardSchema, ok bool, err error)
+	// UpdateSchema applies f to the record (ok false: none yet) until its
+	// compare-and-set wins; f returns the new record and whether to write
+	// it at all. It returns the record as stored after.
+	UpdateSchema(ctx context.Context, task, target string, f func(s ShardSchema, ok bool) (*ShardSchema, bool)) (ShardSchema, error)
+}
+
+// ShardSchema is the optimistic coordination record of a merged target
+// table: the table's definition before any shard changed it (Base), and
+// each shard's definition as of its last DDL. A shard missing from
+// Shards has Base. The target's schema is the join of them all.
+type ShardSchema struct {
+	Task   string          `json:"task"`
+	Target string          `json:"target"`
+	Base   shardjoin.Table `json:"base"`
+	Since  time.Time       `json:"since"`
+	// Sources and Expected as in ShardLock: the shards known so far; a
+	// source missing from Expected counts as one shard with Base.
+	Sources  []string              `json:"sources"`
+	Expected map[string][]string   `json:"expected"`
+	Shards   map[string]ShardTable `json:"shards,omitempty"`
+	// Conflicts: shard -> the DDL that stopped it.
+	Conflicts map[string]ShardConflict `json:"conflicts,omitempty"`
+}
+
+// ShardTable is a shard's definition after the last DDL it ran.
+type ShardTable struct {
+	Table shardjoin.Table `json:"table"`
+	// At is the DDL's binlog position ("file:pos"): a DDL read again after
+	// a restart finds its decision here.
+	At  string `json:"at"`
+	DDL string `json:"ddl"`
+	// Touched: what the DDL changed (shardjoin.Decision); Resolved: the
+	// spec.shardDDL.resolve action that decided it, if one did.
+	Touched  []string  `json:"touched,omitempty"`
+	Resolved string    `json:"resolved,omitempty"`
+	Since    time.Time `json:"since"`
+}
+
+// ShardConflict is a DDL that stopped its shard.
+type ShardConflict struct {
+	DDL    string    `json:"ddl"`
+	Reason string    `json:"reason"`
+	With   string    `json:"with,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// Others lists every shard but self with its definition; a source that
+// reported no shards is one shard "source:*" with Base.
+func (s ShardSchema) Others(self string) []shardjoin.Shard {
+	var out []shardjoin.Shard
+	for _, src := range s.Sources {
+		tables, ok := s.Expected[src]
+		if !ok {
+			out = append(out, shardjoin.Shard{Name: src + ":*", Table: s.Base})
+			continue
+		}
+		for _, t := range tables {
+			if n := ShardName(src, t); n != self {
+				out = append(out, shardjoin.Shard{Name: n, Table: s.Table(n)})
+			}
+		}
+	}
+	return out
+}
+
+// Table is a shard's definition.
+func (s ShardSchema) Table(shard string) shardjoin.Table {
+	if t, ok := s.Shards[shard]; ok {
+		return t.Table
+	}
+	return s.Base
+}
+
+// Joined is the target table's schema: the join of every shard's.
+func (s ShardSchema) Joined() shardjoin.Table {
+	var all []shardjoin.Table
+	for _, o := range s.Others("") {
+		all = append(all, o.Table)
+	}
+	if len(all) == 0 {
+		return s.Base
+	}
+	return shardjoin.Join(all)
 }
