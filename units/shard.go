@@ -34,6 +34,7 @@ const (
 	shardPassed                 // executed by another shard: record it done
 	shardRun                    // this shard executes it
 	shardReplay                 // a held table's later DDL, replayed: apply even if the checkpoint says done
+	shardSkip                   // kept off the target by spec.shardDDL.resolve: the shard's source view follows it
 )
 
 // shardSync is a sync attempt's side of the coordination.
@@ -122,8 +123,13 @@ func (s *syncer) shardStatement(ctx context.Context, p *ddl.Plan, seq syncSeq, m
 			if err := s.shard.coord.Ack(ctx, s.cfg.Task, h.target, job.ShardName(s.cfg.Source, src.Schema+"."+src.Name), h.ddl); err != nil {
 				return 0, err
 			}
+			if s.resolution(h.target, h.ddl) == "skip" {
+				return shardSkip, nil
+			}
 			s.log.Info("shard DDL executed by another shard: skipped", "table", src, "target", h.target, "binlog", s.file, "pos", seq.Pos)
 			return shardPassed, nil
+		case seq == h.at && s.resolution(h.target, h.ddl) == "execute":
+			// Resolved while held: join again, forced, below.
 		case seq == h.at:
 			return shardDrop, nil // joined already; waiting
 		case h.at.less(seq) && !h.done:
@@ -153,7 +159,7 @@ func (s *syncer) shardStatement(ctx context.Context, p *ddl.Plan, seq syncSeq, m
 			}
 		}
 		s.log.Warn("shard DDL skipped by spec.shardDDL.resolve", "table", src, "target", target)
-		return shardPassed, nil
+		return shardSkip, nil
 	}
 	tables, err := s.shardTables(ctx, target)
 	if err != nil {
@@ -261,6 +267,13 @@ func (s *syncer) shardPoll(ctx context.Context) error {
 	for _, h := range s.shard.holds {
 		if h.done {
 			continue
+		}
+		if s.resolution(h.target, h.ddl) == "skip" {
+			// Resolved while held: nobody runs it; the lock is released.
+			if err := s.shard.coord.Done(ctx, s.cfg.Task, h.target, h.ddl); err != nil {
+				s.log.Warn("release the shard DDL lock", "target", h.target, "err", err)
+				return nil
+			}
 		}
 		l, ok, err := s.shard.coord.Lock(ctx, s.cfg.Task, h.target)
 		if err != nil {

@@ -70,6 +70,13 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 		return mark, false, err
 	case act == shardPassed:
 		return mark, true, nil
+	case act == shardSkip:
+		// Kept off the target: the shard's own definition moves on in its
+		// source view (sync_view.go), so its rows still apply by name.
+		if plan, err = s.droppedDDL(ctx, plan, string(e.Schema), string(e.Query), mode); plan == nil || err != nil {
+			return mark, err == nil, err
+		}
+		act = shardNone
 	}
 	if seq.lessEq(s.ddlDone) && act != shardReplay {
 		return mark, false, nil // applied before a restart
