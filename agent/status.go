@@ -129,6 +129,12 @@ func validationFailed(s store.SubtaskStatus) int64 {
 	return s.Validation.Failed
 }
 
+// statusGather is how long the writer waits after a stage change before
+// it writes, so that the reports of a burst (an agent starting a hundred
+// subtasks, each reporting "running" and then its unit's first progress)
+// are one transaction of their latest statuses, not one each.
+const statusGather = 30 * time.Millisecond
+
 // run writes what is due until ctx ends.
 func (p *publisher) run(ctx context.Context) {
 	tick := p.a.cfg.StatusInterval / 5
@@ -138,6 +144,11 @@ func (p *publisher) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-p.kick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.a.cfg.Clock.After(statusGather):
+			}
 		case <-p.a.cfg.Clock.After(tick):
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,22 @@ func main() {
 	ttl := flag.Duration("lease-ttl", agent.DefaultLeaseTTL, "agents' lease TTL")
 	verbose := flag.Bool("v", false, "log the agents' warnings, and progress while waiting")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.IntVar(&parallel, "parallel", store.DefaultParallel, "staging transactions in flight during the apply")
+	memprofile := flag.String("memprofile", "", "write a heap profile (allocations) at the end of the run to this file")
 	flag.Parse()
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				runtime.GC()
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "agentscale:", err)
+			}
+		}()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil {
@@ -61,6 +77,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// parallel is the apply's staging parallelism (store.WithParallel).
+var parallel int
 
 // simulation counts the simulated units that run.
 type simulation struct {
@@ -99,7 +118,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		return err
 	}
 	defer cli.Close()
-	st := store.New(cli)
+	st := store.New(cli, store.WithParallel(parallel))
 
 	sim := &simulation{}
 	env := func(k string) (string, bool) { return map[string]string{"SRC_PW": "s", "TGT_PW": "t"}[k], true }
@@ -137,6 +156,9 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		return fmt.Errorf("agents registering: %w", err)
 	}
 
+	obs := newObserver()
+	go st.WatchStatuses(ctx, obs.update)
+
 	h, err := st.Hasher(ctx)
 	if err != nil {
 		return err
@@ -154,17 +176,17 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	if err != nil {
 		return err
 	}
-	applied := time.Since(t0)
+	applied, appliedCPU := time.Since(t0), cpuTime()-c0
 	var started time.Duration
 	if err := waitFor(ctx, time.Minute, func() (bool, error) {
 		if started == 0 && sim.running.Load() == int64(nSub) {
 			started = time.Since(t0)
 		}
-		n, err := countRunning(ctx, st, "")
+		n := obs.running("")
 		if verbose {
 			fmt.Fprintf(os.Stderr, "%6.0f ms: %d units running, %d observed running\n", ms(time.Since(t0)), sim.running.Load(), n)
 		}
-		return n == nSub, err
+		return n == nSub, nil
 	}); err != nil {
 		return fmt.Errorf("waiting for %d subtasks observed running: %w", nSub, err)
 	}
@@ -173,7 +195,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	fmt.Printf("agentscale: %d subtasks (%d tasks x %d sources) on %d agents, SIMULATED units (no I/O), lease TTL %s\n",
 		nSub, nSub/perTask, perTask, nAgents, ttl)
 	fmt.Printf("  load average at the start: %s", load)
-	fmt.Printf("  plan+apply:                         %8.0f ms (%d versions written)\n", ms(applied), rec.Keys)
+	fmt.Printf("  plan+apply:                         %8.0f ms (%d versions written); CPU %.0f ms\n", ms(applied), rec.Keys, ms(appliedCPU))
 	fmt.Printf("  apply -> all simulated units running: %6.0f ms\n", ms(started))
 	fmt.Printf("  apply -> all observed running in etcd: %5.0f ms  ; CPU used by the process (etcd, agents, bench): %.0f ms\n",
 		ms(observed), ms(observedCPU))
@@ -186,8 +208,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	victim.cancel()
 	<-victim.done
 	if err := waitFor(ctx, time.Minute, func() (bool, error) {
-		n, err := countRunning(ctx, st, "agent-00")
-		return n == nSub && sim.running.Load() == int64(nSub), err
+		return obs.running("agent-00") == nSub && sim.running.Load() == int64(nSub), nil
 	}); err != nil {
 		return fmt.Errorf("failover: %w", err)
 	}
@@ -200,16 +221,37 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	return nil
 }
 
-// countRunning counts statuses in stage running, not reported by notBy.
-func countRunning(ctx context.Context, st *store.Store, notBy string) (int, error) {
-	sts, err := st.Statuses(ctx)
+// observer follows the statuses in etcd through one watch (a poll of
+// 10,000 statuses every few milliseconds would load etcd more than the
+// agents it measures).
+type observer struct {
+	mu  sync.Mutex
+	sts map[string]store.SubtaskStatus
+}
+
+func newObserver() *observer { return &observer{sts: map[string]store.SubtaskStatus{}} }
+
+func (o *observer) update(st store.SubtaskStatus, deleted bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if deleted {
+		delete(o.sts, st.Task+"/"+st.Source)
+		return
+	}
+	o.sts[st.Task+"/"+st.Source] = st
+}
+
+// running counts statuses in stage running, not reported by notBy.
+func (o *observer) running(notBy string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	n := 0
-	for _, s := range sts {
+	for _, s := range o.sts {
 		if s.Stage == spec.StageRunning && s.Worker != notBy {
 			n++
 		}
 	}
-	return n, err
+	return n
 }
 
 // desired is nSub/perTask tasks, each over perTask sources of its own.

@@ -233,23 +233,32 @@ const maxChanged = 1000
 
 // direct returns the operations that write writes as generation gen and
 // delete the versions they supersede, when they fit in one transaction
-// next to the head's own operations.
+// next to the head's own operations. The tombstones of a worker's bounds
+// that all go (kv.group) are one range delete of the worker's prefix: a
+// dead agent's hundred sources moving elsewhere are one transaction.
 func (s *Store) direct(writes []kv, gen string) ([]clientv3.Op, bool) {
-	if s.directMax <= 0 || len(writes) > s.directMax {
-		return nil, false
-	}
 	var ops []clientv3.Op
-	bytes := 0
+	bytes, objects := 0, 0
+	groups := map[string]bool{}
 	for _, w := range writes {
+		bytes += 2*len(w.key) + numWidth + len(w.val) + 16
+		if w.group != "" && w.val == nil {
+			if !groups[w.group] {
+				groups[w.group] = true
+				objects++
+				ops = append(ops, clientv3.OpDelete(w.group, clientv3.WithPrefix()))
+			}
+			continue
+		}
+		objects++
 		if w.old {
 			ops = append(ops, supersede(w, gen))
 		}
 		if w.val != nil {
 			ops = append(ops, clientv3.OpPut(versionKey(w.key, gen), string(w.val)))
 		}
-		bytes += 2*len(w.key) + numWidth + len(w.val) + 16
 	}
-	if len(ops)+commitOps > maxOpsPerTxn || bytes > maxBytesPerTxn/2 {
+	if s.directMax <= 0 || objects > s.directMax || len(ops)+commitOps > maxOpsDirect || bytes > maxBytesPerTxn/2 {
 		return nil, false
 	}
 	return ops, true

@@ -16,6 +16,11 @@ type kv struct {
 	key string
 	val []byte
 	old bool // the object has a version already, which this one supersedes
+	// group, for the tombstone of a bound whose worker keeps no bound (a
+	// dead agent's sources all move), is that worker's bound prefix: a
+	// direct apply deletes the prefix in one operation instead of each
+	// bound's versions in one of their own.
+	group string
 }
 
 // present is the value of member and bound keys: the key says it all.
@@ -37,7 +42,7 @@ func delta(cur, want planner.State) ([]kv, error) {
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", key, err)
 		}
-		out = append(out, kv{key, b, old})
+		out = append(out, kv{key: key, val: b, old: old})
 		return nil
 	}
 	del := func(key string) { out = append(out, kv{key: key, old: true}) }
@@ -89,20 +94,30 @@ func delta(cur, want planner.State) ([]kv, error) {
 			}
 		}
 	}
+	keeps := map[string]bool{} // workers with a bound in want
+	for _, w := range want.Bounds {
+		keeps[w] = true
+	}
+	unbind := func(worker, src string) {
+		out = append(out, kv{key: boundObj(worker, src), old: true})
+		if !keeps[worker] {
+			out[len(out)-1].group = pfxBound + worker + "/"
+		}
+	}
 	for src, w := range want.Bounds {
 		if c := cur.Bounds[src]; c != w {
 			if !validName(src) || !validName(w) {
 				return nil, fmt.Errorf("bound %q -> %q: %w", src, w, ErrInvalid)
 			}
 			if c != "" {
-				del(boundObj(c, src))
+				unbind(c, src)
 			}
 			out = append(out, kv{key: boundObj(w, src), val: present})
 		}
 	}
 	for src, c := range cur.Bounds {
 		if _, ok := want.Bounds[src]; !ok {
-			del(boundObj(c, src))
+			unbind(c, src)
 		}
 	}
 	slices.SortFunc(out, func(a, b kv) int { return strings.Compare(a.key, b.key) })

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"testing"
 
@@ -184,5 +185,53 @@ func TestWorkerViewFollowsOnlyItsOwnChanges(t *testing.T) {
 			t.Errorf("after a change of task %s: the view differs from one read from scratch", tc.task)
 		}
 		v = got
+	}
+}
+
+// TestRebindOfADeadWorkerIsOneTransaction: when every source of a worker
+// moves (it died), its hundred bounds go in one range delete, and the
+// whole rebind is one transaction: two revisions (the generation ID and
+// the commit), no staging, and nothing left under the dead worker.
+func TestRebindOfADeadWorkerIsOneTransaction(t *testing.T) {
+	s, ctx := fresh(t), testCtx(t)
+	st := genState(1000, 100, 1) // 100 sources on each of agent-0..agent-9
+	if _, err := s.Apply(ctx, plan(0, st), record("alice")); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := s.ReadPlacement(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bounds := maps.Clone(pl.Bounds)
+	moved := 0
+	for src, w := range bounds {
+		if w == "agent-0" {
+			bounds[src] = fmt.Sprintf("agent-%d", 1+moved%9)
+			moved++
+		}
+	}
+	before := headerRev(t)
+	rec, err := s.Rebind(ctx, pl, bounds, record("agent:agent-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := headerRev(t) - before; n != 2 || moved != 100 || rec.Keys != 200 {
+		t.Errorf("moving the %d sources of a dead worker: %d versions in %d revisions, want 200 in 2 (allocate, commit)", moved, rec.Keys, n)
+	}
+	if n := keyCount(t, etcd.Client, store.PfxBound+"agent-0/"); n != 0 {
+		t.Errorf("%d keys left under the dead worker's bounds", n)
+	}
+	snap, err := s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := st
+	want.Bounds = bounds
+	if d := cmp.Diff(want, snap.State); d != "" {
+		t.Errorf("state after rebind (-want +got):\n%s", d)
+	}
+	v, err := s.ReadWorkerView(ctx, "agent-0", nil)
+	if err != nil || len(v.Sources) != 0 {
+		t.Errorf("the dead worker's view: %d sources (err %v), want none", len(v.Sources), err)
 	}
 }

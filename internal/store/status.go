@@ -110,3 +110,47 @@ func (s *Store) DeleteOwnStatus(ctx context.Context, lease clientv3.LeaseID, tas
 		return err
 	})
 }
+
+// WatchStatuses calls f with every reported subtask status, then with each
+// status written or deleted (deleted: only Task and Source are set), until
+// ctx ends; it returns ctx's error, or the error of a read or watch that
+// failed. It reads the statuses once, then follows etcd's events: an
+// observer of thousands of subtasks costs one read, not one per poll.
+func (s *Store) WatchStatuses(ctx context.Context, f func(st SubtaskStatus, deleted bool)) error {
+	rev, err := s.rangeAll(ctx, pfxStatus, prefixEnd(pfxStatus), 0, func(k, v []byte) error {
+		var st SubtaskStatus
+		if err := decodeInto(k, v, &st); err != nil {
+			return err
+		}
+		f(st, false)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("watch statuses: %w", err)
+	}
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for wr := range s.cli.Watch(wctx, pfxStatus, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if err := wr.Err(); err != nil {
+			return fmt.Errorf("watch statuses: %w", err)
+		}
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				seg := lastSegments(string(ev.Kv.Key), pfxStatus)
+				if len(seg) == 2 {
+					f(SubtaskStatus{Task: seg[0], Source: seg[1]}, true)
+				}
+				continue
+			}
+			var st SubtaskStatus
+			if err := decodeInto(ev.Kv.Key, ev.Kv.Value, &st); err != nil {
+				return fmt.Errorf("watch statuses: %w", err)
+			}
+			f(st, false)
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("watch statuses: the watch ended")
+}

@@ -19,7 +19,10 @@ import (
 // operations per transaction, 1.5 MiB per request) and the client's 2 MiB
 // send cap, whatever the server is configured with.
 const (
-	maxOpsPerTxn   = 100
+	maxOpsPerTxn = 100
+	// maxOpsDirect bounds the one transaction of a direct apply (the
+	// versions and the commit's own operations), under etcd's 128.
+	maxOpsDirect   = 120
 	maxBytesPerTxn = 1 << 20
 	pageSize       = 1000 // keys per range read
 )
@@ -31,7 +34,7 @@ const (
 	DefaultParallel    = 4 // concurrent staging transactions
 	// DefaultDirectMax is the most object versions an apply writes in
 	// the transaction that makes them current, without staging.
-	DefaultDirectMax = 40
+	DefaultDirectMax = 110
 )
 
 // Store reads and writes dmplan's state in etcd. It is safe for concurrent
