@@ -41,10 +41,23 @@ type optSync struct {
 	noBase map[tableRef]int
 }
 
-func (s *syncer) initOptimistic() {
-	if s.cfg.ShardMode == job.ShardOptimistic && s.cfg.Schemas != nil {
-		s.opt = &optSync{schemas: s.cfg.Schemas, noBase: map[tableRef]int{}}
+func (s *syncer) initOptimistic(ctx context.Context) error {
+	if s.cfg.ShardMode != job.ShardOptimistic || s.cfg.Schemas == nil {
+		return nil
 	}
+	// Changes held by pessimistic locks are replayed only by pessimistic
+	// mode: switching now would lose them.
+	holds, err := readShardHolds(ctx, s.target, s.cfg.Task, s.cfg.Source)
+	if err != nil {
+		return err
+	}
+	for _, h := range holds {
+		return Permanent(fmt.Errorf("sync %s/%s: spec.shardMode is optimistic, but the pessimistic DDL lock of %s (%s) still holds changes of %s: "+
+			"set spec.shardMode back to pessimistic until the lock completes and its changes are replayed (dmplan status lists open locks), then change it",
+			s.cfg.Task, s.cfg.Source, h.target, h.ddl, h.src))
+	}
+	s.opt = &optSync{schemas: s.cfg.Schemas, noBase: map[tableRef]int{}}
+	return nil
 }
 
 // baseName is the dmplan_meta table holding a merged target table's

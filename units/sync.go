@@ -215,7 +215,9 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB, f fence) (err err
 	if err := s.initShard(ctx); err != nil {
 		return err
 	}
-	s.initOptimistic()
+	if err := s.initOptimistic(ctx); err != nil {
+		return err
+	}
 	if cfg.Mode == ModeAll {
 		if s.windows, err = readLoadWindows(ctx, target, cfg.Task, cfg.Source); err != nil {
 			return err

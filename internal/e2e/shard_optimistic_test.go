@@ -26,7 +26,8 @@ import (
 // the union of the shards. Then one shard drops the column another still
 // writes: it stops with an error naming the conflict and both shards'
 // schemas; a spec.shardDDL.resolve skip, applied as a plan, lets it go on
-// (the target keeps the column) and the target equals the union again.
+// (the target keeps the column); another conflict (a changed default) is
+// resolved with execute, and the target equals the union again.
 // A shard table created meanwhile joins with a column of its own; a
 // TRUNCATE of a shard stops its source with an error saying what to do.
 func TestShardDDLOptimistic(t *testing.T) {
@@ -162,6 +163,14 @@ spec:
 		return
 	}
 	union := func(what, targetNote string) {
+		for _, w := range ws { // the writers pause while the tables are compared
+			w.Lock()
+		}
+		defer func() {
+			for _, w := range ws {
+				w.Unlock()
+			}
+		}()
 		waitFor(t, 60*time.Second, "target = union of the shards "+what, func() (bool, error) {
 			var n, sum int64
 			for src, tbs := range shards {
@@ -232,6 +241,23 @@ spec:
 		t.Errorf("plan does not show the resolution:\n%s", out)
 	}
 	c.apply()
+	c.waitStage(60*time.Second, task, b, spec.StageRunning, func(s store.SubtaskStatus) bool { return s.Unit == "sync" && s.Error == "" })
+	settle()
+
+	// Another conflict, resolved with execute: a changed default runs on
+	// the target as it is.
+	alter("orders_4", "ALTER TABLE %s MODIFY c VARCHAR(40) NOT NULL DEFAULT 'z'", false)
+	st, _ = c.waitStage(60*time.Second, task, b, "error", func(s store.SubtaskStatus) bool { return strings.Contains(s.Error, "changes column `c`") })
+	_, stmt2, _ := strings.Cut(st.Error, "the DDL:")
+	stmt2, _, _ = strings.Cut(strings.TrimSpace(stmt2), "\n")
+	c.writeYAML("oshard.yaml", yaml.String()+"  shardDDL:\n    resolve:\n      - {table: "+dst+", ddl: '"+stmt+"', action: skip}\n"+
+		"      - {table: "+dst+", ddl: \""+stmt2+"\", action: execute}\n")
+	c.apply()
+	waitFor(t, 60*time.Second, "the executed DDL on the target", func() (bool, error) {
+		var def sql.NullString
+		err := tgt.QueryRow("SELECT COLUMN_DEFAULT FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders' AND COLUMN_NAME = 'c'", tdb).Scan(&def)
+		return def.String == "'z'", err
+	})
 	c.waitStage(60*time.Second, task, b, spec.StageRunning, func(s store.SubtaskStatus) bool { return s.Unit == "sync" && s.Error == "" })
 	settle()
 	stop.Store(true)
