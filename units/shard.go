@@ -116,6 +116,9 @@ func (s *syncer) shardStatement(ctx context.Context, p *ddl.Plan, seq syncSeq, m
 	if s.shard == nil {
 		return shardNone, nil
 	}
+	if p.Kind == "CREATE TABLE" && !seq.lessEq(s.ddlDone) {
+		return shardNone, s.shardCreated(ctx, p)
+	}
 	src, target := s.coordinated(p)
 	if h := s.shard.holds[src]; target != "" && h != nil {
 		switch {
@@ -369,4 +372,34 @@ func (s *syncer) appliedEvent(e *replication.RowsEvent, t *syncTable, pos uint32
 		}
 	}
 	return true
+}
+
+// shardCreated stops sync when a shard table is created while a lock of
+// its merged table is open, awaiting the creating source's other shards:
+// the lock does not await the new shard, and the new shard would never
+// reach the lock's DDL in step with the others (DM refuses it likewise).
+func (s *syncer) shardCreated(ctx context.Context, p *ddl.Plan) error {
+	if len(p.Src) == 0 {
+		return nil
+	}
+	src := tableRef{p.Src[0].Schema, p.Src[0].Name}
+	r := s.route(src.Schema, src.Name)
+	if r.skip || !s.routedByRule(src) {
+		return nil
+	}
+	target := r.dst.Schema + "." + r.dst.Name
+	l, ok, err := s.shard.coord.Lock(ctx, s.cfg.Task, target)
+	if err != nil || !ok || l.Executed {
+		return err
+	}
+	tables, reported := l.Expected[s.cfg.Source]
+	if !reported || s.resolution(target, l.DDL) != "" {
+		return nil // the source reports its shards (the new one too) when it joins; or the lock is being resolved
+	}
+	if slices.Contains(tables, src.Schema+"."+src.Name) {
+		return nil // awaited already
+	}
+	return Permanent(fmt.Errorf("sync %s/%s: shard table %s was created while the DDL lock of the merged table %s is open (since %s: %s; awaiting %s): "+
+		"pessimistic mode cannot add a shard to an open lock; decide the lock's DDL in spec.shardDDL.resolve (skip, or execute to run it now), and the new shard joins the merge",
+		s.cfg.Task, s.cfg.Source, src, target, l.Since.UTC().Format(time.RFC3339), l.DDL, strings.Join(l.Awaited(), ", ")))
 }

@@ -25,7 +25,8 @@ import (
 // etcd, completes, and the target ends equal to the union of the shards.
 // Then a differing DDL stops the second shard with both statements;
 // spec.shardDDL.resolve skips both (planned, applied, acted on by the
-// agents), and the target equals the union again.
+// agents), and the target equals the union again. A shard table created
+// while a lock awaits its source's other shard stops sync.
 func TestShardDDLPessimistic(t *testing.T) {
 	c := newCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -253,6 +254,20 @@ spec:
 	}
 	if ls, err := c.st.ShardLocks(context.Background()); err != nil || len(ls) == 1 && !ls[0].Executed {
 		t.Errorf("the skipped lock is still waiting: %+v %v", ls, err)
+	}
+
+	// A shard table created while a lock awaits the source's other shard
+	// stops sync (the lock would not await it), saying what to do.
+	mustExec(t, dbs["src-shard-a"], "ALTER TABLE "+db+".orders_2 ADD COLUMN z INT NULL")
+	waitFor(t, 60*time.Second, "the lock of ADD COLUMN z", func() (bool, error) {
+		ls, err := c.st.ShardLocks(context.Background())
+		return err == nil && len(ls) == 1 && strings.Contains(ls[0].DDL, "ADD COLUMN z"), err
+	})
+	mustExec(t, dbs["src-shard-a"], "CREATE TABLE "+db+".orders_9 (id BIGINT PRIMARY KEY, k INT NOT NULL, c VARCHAR(40) NOT NULL)")
+	st, _ = c.waitStage(60*time.Second, task, "src-shard-a", "error", func(s store.SubtaskStatus) bool { return s.Error != "" })
+	if !strings.Contains(st.Error, "shard table `"+db+"`.`orders_9` was created while the DDL lock of the merged table "+dst+" is open") ||
+		!strings.Contains(st.Error, "spec.shardDDL.resolve") {
+		t.Errorf("a shard created while a lock is open: %s", st.Error)
 	}
 }
 
