@@ -187,6 +187,13 @@ func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, q
 	if seq.lessEq(s.ddlDone) {
 		return true, false, nil // applied before a restart
 	}
+	if s.windows != nil && s.windows.Decide(src.Schema, src.Name, Position{File: s.file, Pos: mark.Pos}) == eventSkip {
+		// The shard's dumped definition has it already, but which shard's
+		// definition the loaded target table got is not known.
+		return true, false, Permanent(fmt.Errorf("sync %s/%s: a DDL of shard %s ran while the task's dump was taken (at %s:%d): optimistic shard mode cannot place it on the joined schema; "+
+			"make the target table %s the join of the shards by hand and restart the task in mode incremental from a position after it, or run no DDL on the shards while they are dumped",
+			s.cfg.Task, s.cfg.Source, src, s.file, mark.Pos, target))
+	}
 	if err := s.flush(ctx); err != nil {
 		return true, false, err
 	}
