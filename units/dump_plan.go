@@ -27,13 +27,14 @@ type tableJob struct {
 	keyBinary []bool // key column compared as bytes
 	orderBy   string
 
-	method   string     // MethodLoadData or MethodInsert
-	replace  bool       // load with REPLACE: the table holds chunks of an older snapshot
-	pending  []chunkRec // chunks still to load, in key order per attempt
-	maxSeq   uint32     // highest chunk seq recorded
-	rowsDone int64      // rows of chunks already loaded
-	estimate int64      // source's row estimate
-	limit    int        // LIMIT of the next chunk query: ChunkRows, or fewer when rows are wide
+	method     string     // MethodLoadData or MethodInsert
+	loadBinary bool       // LOAD DATA reads the rows as binary (load_charset.go)
+	replace    bool       // load with REPLACE: the table holds chunks of an older snapshot
+	pending    []chunkRec // chunks still to load, in key order per attempt
+	maxSeq     uint32     // highest chunk seq recorded
+	rowsDone   int64      // rows of chunks already loaded
+	estimate   int64      // source's row estimate
+	limit      int        // LIMIT of the next chunk query: ChunkRows, or fewer when rows are wide
 
 	inflight atomic.Int64 // chunks sent and not loaded, +1 while the reader works
 }

@@ -322,6 +322,9 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	if err := st.apply(ctx, d.target, d.cfg, jobs, created); err != nil {
 		return nil, err
 	}
+	if err := setLoadCharsets(ctx, d.target, jobs); err != nil {
+		return nil, err
+	}
 	return jobs, nil
 }
 

@@ -1,6 +1,7 @@
 package units
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -58,15 +59,20 @@ func TestDumpLoadTypes(t *testing.T) {
 	dlExec(t, p.srcDB, dlTypesRows...)
 	dlExec(t, p.srcDB, "CREATE TABLE types.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
 		"SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'; INSERT INTO types.ai VALUES (0, 0), (5, 5)")
+	// types.b: the columns LOAD DATA may read as binary (load_charset.go);
+	// types.t has latin1, UUID and INET6 columns, so it is read as utf8mb4.
+	dlExec(t, p.srcDB, "CREATE TABLE types.b (PRIMARY KEY (id)) SELECT id, ti, tiu, si, mi, i, iu, bi, biu, dec1, dec2, f, d, f2, "+
+		"dt, tm, dtm, dtm0, ts, yr, c, vc, tx, lt, bn, vb, bl, lb, e, s, b1, b12, b64, j, g FROM types.t")
 	want := dlRows(t, p.srcDB, "types.t", dlTypesCols)
 	if len(want) != 7 {
 		t.Fatalf("source has %d rows", len(want))
 	}
+	wantB := dlRows(t, p.srcDB, "types.b", dlTypesCols)
 	for _, method := range []string{MethodLoadData, MethodInsert} {
 		t.Run(method, func(t *testing.T) {
 			db := "types_" + strings.ReplaceAll(method, "-", "_")
 			cfg := p.config("types-"+method, []string{"types.*"},
-				Route{From: "types.t", To: db + ".t"}, Route{From: "types.ai", To: db + ".ai"})
+				Route{From: "types.t", To: db + ".t"}, Route{From: "types.ai", To: db + ".ai"}, Route{From: "types.b", To: db + ".b"})
 			dlRun(t, cfg, DumpLoadOptions{Method: method, ChunkRows: 2})
 			got := dlRows(t, p.dstDB, db+".t", dlTypesCols)
 			if len(got) != len(want) {
@@ -74,6 +80,13 @@ func TestDumpLoadTypes(t *testing.T) {
 			}
 			for i := range want {
 				dlDiffRow(t, i, want[i], got[i])
+			}
+			gotB := dlRows(t, p.dstDB, db+".b", dlTypesCols)
+			if len(gotB) != len(wantB) {
+				t.Fatalf("target has %d rows in b, want %d", len(gotB), len(wantB))
+			}
+			for i := range wantB {
+				dlDiffRow(t, i, wantB[i], gotB[i])
 			}
 			if a, b := dlDigest(t, p.srcDB, "types.ai"), dlDigest(t, p.dstDB, db+".ai"); a != b {
 				t.Errorf("types.ai: source %s, target %s", a, b)
@@ -87,6 +100,44 @@ func TestDumpLoadTypes(t *testing.T) {
 			}
 		})
 	}
+	// Which tables LOAD DATA reads as binary: the target's own
+	// definitions decide, so a table created there beforehand in another
+	// character set is read as utf8mb4 whatever the source's is.
+	t.Run("charsets", func(t *testing.T) {
+		dlExec(t, p.srcDB, "CREATE DATABASE types2",
+			"CREATE TABLE types2.l1 (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET latin1)",
+			"CREATE TABLE types2.u (id INT PRIMARY KEY, u UUID)",
+			"CREATE TABLE types2.l2 (id INT PRIMARY KEY, v VARCHAR(10))")
+		dlExec(t, p.dstDB, "CREATE DATABASE types2",
+			"CREATE TABLE types2.l1 (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET utf8mb4)",
+			"CREATE TABLE types2.u (id INT PRIMARY KEY, u CHAR(36) CHARACTER SET utf8mb4)",
+			"CREATE TABLE types2.l2 (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET latin1)")
+		ctx := context.Background()
+		want := map[tableRef]bool{
+			{"types_load_data", "t"}: false, {"types_load_data", "b"}: true, {"types_load_data", "ai"}: true,
+			{"types2", "l1"}: true, {"types2", "u"}: true, {"types2", "l2"}: false,
+		}
+		src := map[tableRef]tableRef{
+			{"types_load_data", "t"}: {"types", "t"}, {"types_load_data", "b"}: {"types", "b"}, {"types_load_data", "ai"}: {"types", "ai"},
+			{"types2", "l1"}: {"types2", "l1"}, {"types2", "u"}: {"types2", "u"}, {"types2", "l2"}: {"types2", "l2"},
+		}
+		var jobs []*tableJob
+		for dst, from := range src {
+			def, err := readTable(ctx, p.srcDB, from.Schema, from.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jobs = append(jobs, newTableJob(def, dst, "mariadb"))
+		}
+		if err := setLoadCharsets(ctx, p.dstDB, jobs); err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			if j.loadBinary != want[j.dst] {
+				t.Errorf("%s: loadBinary %v, want %v", j.dst, j.loadBinary, want[j.dst])
+			}
+		}
+	})
 }
 
 // dlDiffRow reports the columns where two rendered rows differ.

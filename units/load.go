@@ -243,8 +243,12 @@ func loadDataSQL(j *tableJob, name string) string {
 	if j.replace {
 		b.WriteString("REPLACE ")
 	}
+	charset := "utf8mb4"
+	if j.loadBinary {
+		charset = "binary"
+	}
 	b.WriteString("INTO TABLE " + j.dst.String() +
-		" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (")
+		" CHARACTER SET " + charset + " FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (")
 	var set []string
 	for i, c := range j.cols {
 		if i > 0 {
