@@ -32,6 +32,8 @@ type agent struct {
 	// view is what desired read last (only the reconcile loop uses it):
 	// the next read returns it again when nothing of it changed.
 	view *store.WorkerView
+	// built is what desired built from view (desired.go).
+	built builtView
 }
 
 // Run runs the agent until ctx ends: register under a lease, reconcile,

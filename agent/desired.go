@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"fmt"
-	"github.com/dmplan/dmplan/internal/effect"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/effect"
+	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/reconciler"
 	"github.com/dmplan/dmplan/spec"
@@ -28,18 +30,23 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 		}
 		a.sec.setHasher(h)
 	}
-	out := make([]reconciler.Desired, 0, len(v.Subtasks))
-	for id, sub := range v.Subtasks {
-		src, ok := v.Sources[id.Source]
-		if !ok {
-			continue // not bound here (ReadWorkerView returns only ours)
+	out := a.built.get(v, a.sec)
+	if out == nil {
+		rec := a.sec.recording()
+		out = make([]reconciler.Desired, 0, len(v.Subtasks))
+		for id, sub := range v.Subtasks {
+			src, ok := v.Sources[id.Source]
+			if !ok {
+				continue // not bound here (ReadWorkerView returns only ours)
+			}
+			d := rec.build(id, sub, src)
+			if d.Config.ShardMode != "" {
+				d.Config.Shard = shardLocks{store: a.store, clock: a.cfg.Clock}
+				d.Config.Schemas = shardLocks{store: a.store, clock: a.cfg.Clock}
+			}
+			out = append(out, d)
 		}
-		d := a.sec.build(id, sub, src)
-		if d.Config.ShardMode != "" {
-			d.Config.Shard = shardLocks{store: a.store, clock: a.cfg.Clock}
-			d.Config.Schemas = shardLocks{store: a.store, clock: a.cfg.Clock}
-		}
-		out = append(out, d)
+		a.built.set(v, rec, out)
 	}
 	if a.relays != nil {
 		a.relays.update(v.Sources, out, a.sec)
@@ -109,6 +116,8 @@ type secrets struct {
 
 	mu sync.Mutex
 	h  *spec.Hasher // nil until the installation salt was read
+
+	seen map[string]envValue // recording(): what getenv gave
 }
 
 func newSecrets(agent string, getenv func(string) (string, bool)) *secrets {
@@ -155,4 +164,54 @@ func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, string
 	}
 	out.Password = value
 	return out, h.Digest(ref, value), nil
+}
+
+// builtView is what desired built from a view last: while the view is the
+// same (ReadAt), the installation's hasher is set and the environment
+// gives the same values for the references it resolved, the same configs
+// and fingerprints come out, so they are not built again on every
+// reconcile (a periodic resync, a unit that returned, another agent's
+// apply).
+type builtView struct {
+	readAt int64
+	env    map[string]envValue
+	out    []reconciler.Desired
+}
+
+type envValue struct {
+	value string
+	ok    bool
+}
+
+// get returns the configs built from v, or nil when they must be built.
+func (b *builtView) get(v *store.WorkerView, s *secrets) []reconciler.Desired {
+	if b.out == nil || b.readAt != v.ReadAt || v.ReadAt == 0 || s.hasher() == nil {
+		return nil
+	}
+	for ref, was := range b.env {
+		if value, ok := s.getenv(ref); value != was.value || ok != was.ok {
+			return nil
+		}
+	}
+	return slices.Clone(b.out)
+}
+
+func (b *builtView) set(v *store.WorkerView, rec *secrets, out []reconciler.Desired) {
+	if rec.hasher() == nil {
+		*b = builtView{} // built without the salt: build again once it is read
+		return
+	}
+	*b = builtView{readAt: v.ReadAt, env: rec.seen, out: slices.Clone(out)}
+}
+
+// recording returns secrets that resolve like s and remember what the
+// environment gave for each reference.
+func (s *secrets) recording() *secrets {
+	r := &secrets{agent: s.agent, h: s.hasher(), seen: map[string]envValue{}}
+	r.getenv = func(ref string) (string, bool) {
+		value, ok := s.getenv(ref)
+		r.seen[ref] = envValue{value, ok}
+		return value, ok
+	}
+	return r
 }

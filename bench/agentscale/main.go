@@ -39,7 +39,10 @@ func main() {
 	perTask := flag.Int("sources-per-task", 10, "sources per task (subtasks / this = tasks)")
 	ttl := flag.Duration("lease-ttl", agent.DefaultLeaseTTL, "agents' lease TTL")
 	verbose := flag.Bool("v", false, "log the agents' warnings, and progress while waiting")
+	info := flag.Bool("vv", false, "-v, and the agents' info messages (every unit started)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&applyProfile, "apply-cpuprofile", "", "write a CPU profile of the plan+apply step alone to this file")
+	flag.StringVar(&failoverProfile, "failover-cpuprofile", "", "write a CPU profile of the failover step alone to this file")
 	flag.IntVar(&parallel, "parallel", store.DefaultParallel, "staging transactions in flight during the apply")
 	memprofile := flag.String("memprofile", "", "write a heap profile (allocations) at the end of the run to this file")
 	flag.Parse()
@@ -71,12 +74,21 @@ func main() {
 	if *verbose {
 		level = slog.LevelWarn
 	}
+	if *info {
+		level = slog.LevelInfo
+	}
 	if err := run(*subtasks, *agents, *perTask, *ttl, level); err != nil {
 		fmt.Fprintln(os.Stderr, "agentscale:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
+
+// applyProfile, when set, is where the plan+apply step's CPU profile goes.
+var applyProfile string
+
+// failoverProfile, when set, is where the failover step's CPU profile goes.
+var failoverProfile string
 
 // parallel is the apply's staging parallelism (store.WithParallel).
 var parallel int
@@ -164,6 +176,15 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		return err
 	}
 	want := desired(nSub, perTask, h)
+	if applyProfile != "" {
+		f, err := os.Create(applyProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	c0 := cpuTime()
 	t0 := time.Now()
 	snap, err := st.Read(ctx)
@@ -177,12 +198,15 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		return err
 	}
 	applied, appliedCPU := time.Since(t0), cpuTime()-c0
+	if applyProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	var started time.Duration
 	if err := waitFor(ctx, time.Minute, func() (bool, error) {
 		if started == 0 && sim.running.Load() == int64(nSub) {
 			started = time.Since(t0)
 		}
-		n := obs.running("")
+		n := obs.runningNotBy("")
 		if verbose {
 			fmt.Fprintf(os.Stderr, "%6.0f ms: %d units running, %d observed running\n", ms(time.Since(t0)), sim.running.Load(), n)
 		}
@@ -202,13 +226,26 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 
 	// Fail over: agent-00 dies without revoking its lease.
 	victim := agents[0]
+	if failoverProfile != "" {
+		f, err := os.Create(failoverProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	c1 := cpuTime()
 	t1 := time.Now()
+	if verbose {
+		fmt.Fprintf(os.Stderr, "%s: killing agent-00\n", time.Now().UTC().Format("15:04:05.000"))
+	}
 	victim.cli.Close()
 	victim.cancel()
 	<-victim.done
 	if err := waitFor(ctx, time.Minute, func() (bool, error) {
-		return obs.running("agent-00") == nSub && sim.running.Load() == int64(nSub), nil
+		return obs.runningNotBy("agent-00") == nSub && sim.running.Load() == int64(nSub), nil
 	}); err != nil {
 		return fmt.Errorf("failover: %w", err)
 	}
@@ -225,33 +262,40 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 // 10,000 statuses every few milliseconds would load etcd more than the
 // agents it measures).
 type observer struct {
-	mu  sync.Mutex
-	sts map[string]store.SubtaskStatus
+	mu      sync.Mutex
+	sts     map[string]store.SubtaskStatus
+	running int            // statuses in stage running
+	by      map[string]int // of them, per worker
 }
 
-func newObserver() *observer { return &observer{sts: map[string]store.SubtaskStatus{}} }
+func newObserver() *observer {
+	return &observer{sts: map[string]store.SubtaskStatus{}, by: map[string]int{}}
+}
 
 func (o *observer) update(st store.SubtaskStatus, deleted bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	key := st.Task + "/" + st.Source
+	if old, ok := o.sts[key]; ok && old.Stage == spec.StageRunning {
+		o.running--
+		o.by[old.Worker]--
+	}
 	if deleted {
-		delete(o.sts, st.Task+"/"+st.Source)
+		delete(o.sts, key)
 		return
 	}
-	o.sts[st.Task+"/"+st.Source] = st
+	o.sts[key] = st
+	if st.Stage == spec.StageRunning {
+		o.running++
+		o.by[st.Worker]++
+	}
 }
 
-// running counts statuses in stage running, not reported by notBy.
-func (o *observer) running(notBy string) int {
+// runningNotBy counts statuses in stage running, not reported by notBy.
+func (o *observer) runningNotBy(notBy string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := 0
-	for _, s := range o.sts {
-		if s.Stage == spec.StageRunning && s.Worker != notBy {
-			n++
-		}
-	}
-	return n
+	return o.running - o.by[notBy]
 }
 
 // desired is nSub/perTask tasks, each over perTask sources of its own.

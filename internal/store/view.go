@@ -23,6 +23,10 @@ type WorkerView struct {
 	// Reads is the number of range reads it took (the cost of the
 	// view: it grows with the worker's own sources, not with the state).
 	Reads int
+	// ReadAt is the head revision its objects were read at: a view
+	// returned again unchanged (prev) keeps prev's, so a caller can keep
+	// what it derived from the view while ReadAt stays.
+	ReadAt int64
 }
 
 // ReadWorkerView reads the part of the current state that worker serves,
@@ -72,7 +76,7 @@ func (s *Store) readWorkerView(ctx context.Context, worker string, prev *WorkerV
 		h.open[string(kv.Key[len(pfxOpen):])] = true
 	}
 	v := &WorkerView{
-		Revision: h.modRev, Gen: h.rec.Gen, Reads: 3,
+		Revision: h.modRev, Gen: h.rec.Gen, Reads: 3, ReadAt: h.modRev,
 		Sources: map[string]spec.Source{}, Subtasks: map[planner.SubtaskID]planner.Subtask{},
 	}
 	if h.modRev == 0 {
