@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ type agent struct {
 
 	prevLease clientv3.LeaseID // the lease of the previous epoch, revoked when found still alive
 	relays    *relays          // the epoch's relays (relay.go)
+	// curLease and registered: the epoch's lease and the registration written
+	// under it (the reconcile loop writes it again when the relays held
+	// here change).
+	curLease   clientv3.LeaseID
+	registered planner.Worker
 	// view is what desired read last (only the reconcile loop uses it):
 	// the next read returns it again when nothing of it changed.
 	view *store.WorkerView
@@ -95,6 +101,8 @@ func (a *agent) epoch(ctx context.Context) error {
 	if err := a.keepAlive(ectx, lease, lost); err != nil {
 		return err
 	}
+	a.relays = newRelays(ectx, a.cfg.RelayDir, a.log)
+	defer a.relays.stop()
 	if err := a.register(ectx, lease); err != nil {
 		if cause := context.Cause(ectx); ctx.Err() == nil && cause != nil {
 			return cause
@@ -107,8 +115,6 @@ func (a *agent) epoch(ctx context.Context) error {
 		a.cfg.Ready()
 	}
 
-	a.relays = newRelays(ectx, a.cfg.RelayDir, a.log)
-	defer a.relays.stop()
 	pub := newPublisher(a, lease)
 	loop := reconciler.NewLoop(reconciler.LoopConfig{
 		Desired: a.desired,
@@ -224,11 +230,12 @@ func (a *agent) keepAlive(ctx context.Context, lease clientv3.LeaseID, lost cont
 // (alive again after it was given up: revoke it) or a previous process of
 // the agent, killed: wait for its lease to expire.
 func (a *agent) register(ctx context.Context, lease clientv3.LeaseID) error {
-	w := planner.Worker{Name: a.cfg.Name, Address: a.cfg.Address}
+	w := planner.Worker{Name: a.cfg.Name, Address: a.cfg.Address, Relays: a.relays.heldSources()}
 	warned := false
 	for {
 		err := a.store.RegisterWorker(ctx, w, lease)
 		if err == nil {
+			a.curLease, a.registered = lease, w
 			return nil
 		}
 		if !errors.Is(err, store.ErrWorkerExists) {
@@ -251,6 +258,24 @@ func (a *agent) register(ctx context.Context, lease clientv3.LeaseID) error {
 		case <-a.cfg.Clock.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// registerRelays writes the registration again when the sources whose
+// relay directory the agent holds changed (a relay started here for a
+// source new to it): the failover leader prefers this agent for them
+// (planner.Schedule).
+func (a *agent) registerRelays(ctx context.Context) {
+	held := a.relays.heldSources()
+	if slices.Equal(held, a.registered.Relays) || a.curLease == 0 {
+		return
+	}
+	w := a.registered
+	w.Relays = held
+	if err := a.store.RegisterWorker(ctx, w, a.curLease); err != nil {
+		a.log.Warn("register the relays held here", "relays", held, "err", err)
+		return
+	}
+	a.registered = w
 }
 
 // observe counts reconciles and actions.

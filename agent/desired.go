@@ -50,6 +50,7 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 	}
 	if a.relays != nil {
 		a.relays.update(v.Sources, out, a.sec)
+		a.registerRelays(ctx)
 	}
 	return out, nil
 }

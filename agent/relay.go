@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/dmplan/dmplan/reconciler"
@@ -25,6 +27,7 @@ type relays struct {
 	mu      sync.Mutex
 	running map[string]*relayRun
 	rels    map[string]*units.Relay // kept across restarts: subtasks hold them
+	held    map[string]bool         // sources whose relay directory is here (registered as Worker.Relays)
 	wg      sync.WaitGroup
 }
 
@@ -39,7 +42,43 @@ type relayRun struct {
 }
 
 func newRelays(ctx context.Context, dir string, log *slog.Logger) *relays {
-	return &relays{ctx: ctx, dir: dir, log: log, running: map[string]*relayRun{}, rels: map[string]*units.Relay{}}
+	r := &relays{ctx: ctx, dir: dir, log: log, running: map[string]*relayRun{}, rels: map[string]*units.Relay{}, held: map[string]bool{}}
+	for _, name := range heldRelays(dir) {
+		r.held[name] = true
+	}
+	return r
+}
+
+// heldRelays lists the sources whose relay directory dir holds (a
+// relay.meta in dir/<source>; a directory moved aside is not one).
+func heldRelays(dir string) []string {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() || strings.Contains(e.Name(), ".replaced-") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "relay.meta")); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// heldSources returns the sources whose relay directory the agent holds,
+// sorted: those found at the start of the epoch and those it ran since.
+func (r *relays) heldSources() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.held))
+	for name := range r.held {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // update starts, restarts and stops relays for the sources bound here,
@@ -108,6 +147,7 @@ func (r *relays) start(name, key string, cfg units.RelayConfig) *relayRun {
 		return append([]units.Config(nil), run.subs...)
 	}
 	r.running[name] = run
+	r.held[name] = true
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -48,6 +48,7 @@ func Diff(desired, current State, workers []Worker) *Plan {
 type differ struct {
 	want, cur State
 	live      map[string]bool
+	relayAt   map[string]bool // "agent/source": the live agent holds the source's relay directory
 	waiting   map[string]bool
 	// subtasks per source, sorted, built on first use
 	wantBySource, curBySource map[string][]SubtaskID
@@ -100,10 +101,13 @@ func quoteStage(s spec.Stage) string {
 func newDiffer(want, cur State, workers []Worker, waiting []string) *differ {
 	d := &differ{
 		want: want, cur: cur,
-		live: map[string]bool{}, waiting: map[string]bool{},
+		live: map[string]bool{}, waiting: map[string]bool{}, relayAt: map[string]bool{},
 	}
 	for _, w := range workers {
 		d.live[w.Name] = true
+		for _, src := range w.Relays {
+			d.relayAt[w.Name+"/"+src] = true
+		}
 	}
 	for _, s := range waiting {
 		d.waiting[s] = true

@@ -304,7 +304,11 @@ func (d *differ) boundCreated(source, agent string) []string {
 	} else if len(ids) == 1 {
 		verb = " starts there"
 	}
-	return d.one(source + " is served by " + agent + ": " + d.subtaskNoun(ids) + verb)
+	line := source + " is served by " + agent + ": " + d.subtaskNoun(ids) + verb
+	if _, existed := d.cur.Sources[source]; existed {
+		line += d.relayMoves(source, agent)
+	}
+	return d.one(line)
 }
 
 func (d *differ) boundDeleted(source, agent string) []string {
@@ -324,7 +328,27 @@ func (d *differ) boundDeleted(source, agent string) []string {
 		plural(len(ids), "resumes from its checkpoint ", "resume from their checkpoints ") + d.onceServed(source)}
 }
 
+// relayMoves says what happens to the relay of a source with its relay on
+// that comes to agent (docs/relay.md, "Failover"); "" for other sources.
+func (d *differ) relayMoves(source, agent string) string {
+	if s, ok := d.want.Sources[source]; !ok || !s.RelayOn() {
+		return ""
+	}
+	if d.relayAt[agent+"/"+source] {
+		return "; its relay continues from the relay directory " + agent + " holds"
+	}
+	return "; its relay starts anew on " + agent + " at the subtasks' checkpoints, fetched from the source (dmplan plan --refresh checks the source still has them)"
+}
+
 func (d *differ) boundMoved(source, from, to string) []string {
+	lines := d.boundMovedSubtasks(source, from, to)
+	if r := d.relayMoves(source, to); r != "" {
+		lines[len(lines)-1] += r
+	}
+	return lines
+}
+
+func (d *differ) boundMovedSubtasks(source, from, to string) []string {
 	line := source + " moves from " + from
 	if !d.live[from] {
 		line += " (not live)"

@@ -12,6 +12,11 @@ import (
 //     and waits otherwise (it never falls back to another agent).
 //   - An unpinned source keeps its current agent when that agent is live, so
 //     a plan never moves a source without a reason.
+//   - Every other unpinned source with its relay on goes to a live agent that
+//     holds the source's relay directory (Worker.Relays), the one with the
+//     fewest bounds so far (ties by name), as DM's scheduler does: the relay
+//     continues from its files instead of fetching the source's binlog
+//     again, which may no longer be on the source (docs/relay.md).
 //   - Every other unpinned source goes to the live agent with the fewest
 //     bounds so far (ties broken by agent name), in sorted source order.
 //   - With no live agent at all, unpinned sources without a live agent wait.
@@ -22,7 +27,13 @@ import (
 // sorted.
 func Schedule(sources map[string]spec.Source, current map[string]string, workers []Worker) (bounds map[string]string, waiting []string) {
 	live := make(map[string]int, len(workers)) // agent -> number of bounds
+	holders := map[string][]string{}           // source -> live agents holding its relay
 	for _, w := range workers {
+		if _, dup := live[w.Name]; !dup {
+			for _, s := range w.Relays {
+				holders[s] = append(holders[s], w.Name)
+			}
+		}
 		live[w.Name] = 0
 	}
 	names := make([]string, 0, len(sources))
@@ -54,6 +65,16 @@ func Schedule(sources map[string]spec.Source, current map[string]string, workers
 			free = append(free, name)
 		}
 	}
+	rest := free[:0:0]
+	for _, name := range free {
+		if a := leastLoaded(holders[name], live); a != "" && sources[name].RelayOn() {
+			bounds[name] = a
+			live[a]++
+			continue
+		}
+		rest = append(rest, name)
+	}
+	free = rest
 	if len(free) == 0 {
 		return bounds, waiting
 	}
@@ -76,6 +97,18 @@ func Schedule(sources map[string]spec.Source, current map[string]string, workers
 		h.down(0)
 	}
 	return bounds, waiting
+}
+
+// leastLoaded is the agent of agents with the fewest bounds (ties by
+// name), "" when agents is empty.
+func leastLoaded(agents []string, load map[string]int) string {
+	best := ""
+	for _, a := range agents {
+		if best == "" || load[a] < load[best] || (load[a] == load[best] && a < best) {
+			best = a
+		}
+	}
+	return best
 }
 
 // loadHeap is a min-heap of agents ordered by (load, name), so that

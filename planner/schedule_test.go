@@ -31,6 +31,7 @@ func TestSchedule(t *testing.T) {
 		sources     map[string]string // source -> pin
 		current     map[string]string
 		workers     []Worker
+		relayOn     []string // sources with spec.relay.enabled
 		wantBounds  map[string]string
 		wantWaiting []string
 	}{
@@ -95,10 +96,62 @@ func TestSchedule(t *testing.T) {
 			workers:    workers("a", "a", "b"),
 			wantBounds: map[string]string{"s1": "a", "s2": "b"},
 		},
+		{
+			name:       "a relay source moving off a dead agent goes to the live agent holding its relay",
+			sources:    map[string]string{"s1": "", "s2": ""},
+			current:    map[string]string{"s1": "gone", "s2": "gone"},
+			workers:    []Worker{{Name: "a"}, {Name: "b"}, {Name: "c", Relays: []string{"s1"}}},
+			relayOn:    []string{"s1", "s2"},
+			wantBounds: map[string]string{"s1": "c", "s2": "a"},
+		},
+		{
+			name:       "the relay holder is preferred even when it is the most loaded",
+			sources:    map[string]string{"k1": "", "k2": "", "s1": ""},
+			current:    map[string]string{"k1": "b", "k2": "b"},
+			workers:    []Worker{{Name: "a"}, {Name: "b", Relays: []string{"s1"}}},
+			relayOn:    []string{"s1"},
+			wantBounds: map[string]string{"k1": "b", "k2": "b", "s1": "b"},
+		},
+		{
+			name:       "among holders, the least loaded, ties by name",
+			sources:    map[string]string{"k1": "", "s1": "", "s2": ""},
+			current:    map[string]string{"k1": "a"},
+			workers:    []Worker{{Name: "a", Relays: []string{"s1", "s2"}}, {Name: "c", Relays: []string{"s1", "s2"}}, {Name: "b", Relays: []string{"s1"}}},
+			relayOn:    []string{"s1", "s2"},
+			wantBounds: map[string]string{"k1": "a", "s1": "b", "s2": "c"},
+		},
+		{
+			name:       "a relay directory of a source whose relay is off is no reason",
+			sources:    map[string]string{"s1": ""},
+			workers:    []Worker{{Name: "a"}, {Name: "b", Relays: []string{"s1"}}},
+			wantBounds: map[string]string{"s1": "a"},
+		},
+		{
+			name:       "a live current bound is kept over a relay holder",
+			sources:    map[string]string{"s1": ""},
+			current:    map[string]string{"s1": "a"},
+			workers:    []Worker{{Name: "a"}, {Name: "b", Relays: []string{"s1"}}},
+			relayOn:    []string{"s1"},
+			wantBounds: map[string]string{"s1": "a"},
+		},
+		{
+			name:        "a pin wins over a relay holder",
+			sources:     map[string]string{"s1": "x"},
+			workers:     []Worker{{Name: "b", Relays: []string{"s1"}}},
+			relayOn:     []string{"s1"},
+			wantBounds:  map[string]string{},
+			wantWaiting: []string{"s1"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, w := Schedule(sources(tt.sources), tt.current, tt.workers)
+			srcs := sources(tt.sources)
+			for _, n := range tt.relayOn {
+				s := srcs[n]
+				s.Relay = &spec.Relay{Enabled: true}
+				srcs[n] = s
+			}
+			b, w := Schedule(srcs, tt.current, tt.workers)
 			if diff := cmp.Diff(tt.wantBounds, b); diff != "" {
 				t.Errorf("bounds (-want +got):\n%s", diff)
 			}

@@ -1,6 +1,10 @@
 package planner
 
-import "github.com/dmplan/dmplan/spec"
+import (
+	"slices"
+
+	"github.com/dmplan/dmplan/spec"
+)
 
 // State is everything dmplan manages, as plain values. The desired state (from
 // YAML) and the current state (from etcd) are the same type, so Diff compares
@@ -19,6 +23,14 @@ type State struct {
 type Worker struct {
 	Name    string `json:"name"`
 	Address string `json:"address,omitempty"`
+	// Relays names the sources whose relay directory the agent holds
+	// (docs/relay.md, "Failover"), sorted: Schedule prefers it for them.
+	Relays []string `json:"relays,omitempty"`
+}
+
+// Equal reports whether w and o are the same registration.
+func (w Worker) Equal(o Worker) bool {
+	return w.Name == o.Name && w.Address == o.Address && slices.Equal(w.Relays, o.Relays)
 }
 
 // SubtaskID names one task x source pair.

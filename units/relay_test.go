@@ -3,9 +3,11 @@ package units
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,7 +190,7 @@ func TestRelaySync(t *testing.T) {
 	if err := os.Truncate(filepath.Join(rel.Dir(), f), int64(size)-7); err != nil {
 		t.Fatal(err)
 	}
-	startRelay(t, rel, rcfg)
+	rr = startRelay(t, rel, rcfg)
 	r2 := syStart(t, cfgs[0], log)
 	w = syStartWriter(t, p.srcDB, 12)
 	time.Sleep(500 * time.Millisecond)
@@ -197,6 +199,62 @@ func TestRelaySync(t *testing.T) {
 	syWaitCaughtUp(t, p, r2, time.Minute)
 	syAuditSame(t, p)
 	relaySameAsSource(t, p, rel.Dir())
+
+	// Gone upstream: the subtasks stop, the source rotates and purges past
+	// their checkpoints, and the source moves to an agent without the
+	// relay: its relay records the file gone, its status says so, and the
+	// subtask stops with a permanent error saying what to do.
+	r2.stop(t)
+	rr.stop()
+	checkpoint := syMasterPos(t, p)
+	syExec(t, p.srcDB, "FLUSH BINARY LOGS", "UPDATE c.acct SET ver = ver + 1 WHERE id = 1")
+	for deadline := time.Now().Add(30 * time.Second); relayDumpConnections(t, p) > 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped relay's binlog dump is still on the source after 30 s")
+		}
+	}
+	// MariaDB purges a file only once its binlog checkpoint has moved past
+	// it (asynchronously after the rotation): ask until it has.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		syExec(t, p.srcDB, "PURGE BINARY LOGS TO '"+syMasterPos(t, p).File+"'")
+		var oldest string
+		var fsize any
+		if err := p.srcDB.QueryRow("SHOW BINARY LOGS").Scan(&oldest, &fsize); err != nil {
+			t.Fatal(err)
+		}
+		if oldest != checkpoint.File {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source did not purge %s within 30 s", checkpoint.File)
+		}
+	}
+	fresh := NewRelay(filepath.Join(t.TempDir(), "relay", "src"))
+	startRelay(t, fresh, rcfg)
+	deadline := time.Now().Add(time.Minute)
+	for fresh.Status().Gone == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new relay does not say the checkpoint's file %s is gone: %+v", checkpoint.File, fresh.Status())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := fresh.Status(); !strings.Contains(st.Gone, checkpoint.File) || !strings.Contains(st.Gone, "source purged") {
+		t.Errorf("relay status gone = %q, want %s and why", st.Gone, checkpoint.File)
+	}
+	cfg := cfgs[0]
+	cfg.Relay = fresh
+	r3 := syStart(t, cfg, log)
+	var runErr error
+	select {
+	case runErr = <-r3.done:
+		r3.done <- runErr // for the cleanup
+	case <-time.After(time.Minute):
+		t.Fatalf("the subtask did not stop on the gone position (last progress %+v)", r3.last.Load())
+	}
+	if !errors.Is(runErr, ErrPermanent) || !strings.Contains(runErr.Error(), checkpoint.File) || !strings.Contains(runErr.Error(), "fresh dump") {
+		t.Fatalf("the subtask stopped with %v, want a permanent error naming %s and what to do", runErr, checkpoint.File)
+	}
+	t.Logf("gone upstream: relay status %q; subtask: %v", fresh.Status().Gone, runErr)
 }
 
 func firstDiff(a, b []byte) int {

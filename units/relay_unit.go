@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -192,6 +193,10 @@ func (r *Relay) attempt(ctx context.Context, cfg RelayConfig, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
+	for _, rp := range w.Repaired {
+		log.Warn("relay: repaired a torn tail: a file cut in the middle of an event (a crash mid-write), truncated to its last whole event",
+			"file", rp.File, "cut_bytes", rp.Cut, "size", rp.Size)
+	}
 	defer func() {
 		if cerr := w.Close(); cerr != nil && err == nil {
 			err = cerr
@@ -200,6 +205,10 @@ func (r *Relay) attempt(ctx context.Context, cfg RelayConfig, log *slog.Logger) 
 	need, known := r.needs(ctx, cfg, log)
 	start, err := r.start(ctx, w, need, src, flavor)
 	if err != nil {
+		return err
+	}
+	if err := r.checkUpstream(ctx, w, start, src, log); err != nil {
+		r.refresh(ctx, w, nil, flavor, start)
 		return err
 	}
 	tc, err := binlogTLS(ctx, cfg.From, src)
@@ -217,18 +226,22 @@ func (r *Relay) attempt(ctx context.Context, cfg RelayConfig, log *slog.Logger) 
 	return r.pump(ctx, cfg, w, st, src, flavor, start, log)
 }
 
-// start is where the stream begins: the beginning of the oldest file a
-// subtask needs when the relay does not hold it (nor gave it up), else the
-// end of the newest file held, else the beginning of the source's current
-// file.
+// start is where the stream begins (docs/relay.md, "Where the relay
+// starts"): the beginning of the oldest file a subtask needs when the
+// relay does not hold it (nor gave it up) and it is older than the relay's
+// oldest or newer than its newest file (every subtask is past the relay's
+// files: a relay left behind by an earlier bound of the source), else the
+// end of the newest file held unless that file is gone, else the
+// beginning of the source's current file.
 func (r *Relay) start(ctx context.Context, w *relay.Writer, need Position, src *sql.DB, flavor string) (Position, error) {
 	files := w.Files()
 	gone := w.Meta().Gone
-	if need.File != "" && (len(files) == 0 || relay.CompareFiles(need.File, files[0]) < 0) &&
-		(gone == "" || relay.CompareFiles(need.File, gone) > 0) {
+	kept := func(f string) bool { return gone == "" || relay.CompareFiles(f, gone) > 0 }
+	if need.File != "" && kept(need.File) && (len(files) == 0 || relay.CompareFiles(need.File, files[0]) < 0 ||
+		relay.CompareFiles(need.File, files[len(files)-1]) > 0) {
 		return Position{File: need.File, Pos: 4}, nil
 	}
-	if len(files) > 0 {
+	if len(files) > 0 && kept(files[len(files)-1]) {
 		f, p, err := w.Resume()
 		return Position{File: f, Pos: p}, err
 	}
@@ -261,6 +274,17 @@ func (r *Relay) needs(ctx context.Context, cfg RelayConfig, log *slog.Logger) (n
 	return need, known
 }
 
+// RelayNeed is where subtask cfg would have a relay start (its sync
+// checkpoint, or in mode all before sync its oldest snapshot, read from
+// its target); ok is false when it has none yet. dmplan plan --refresh
+// checks it against the source's binlog files.
+func RelayNeed(ctx context.Context, cfg Config) (p Position, ok bool, err error) {
+	return relayNeed(ctx, cfg)
+}
+
+// BinlogFiles lists the source's binlog files, oldest first.
+func BinlogFiles(ctx context.Context, src *sql.DB) ([]string, error) { return binlogFiles(ctx, src) }
+
 // relayNeed is the oldest position subtask cfg may still read from the
 // relay; ok is false when it has none (it starts at the source's position
 // when it starts, or reads by GTID from the source).
@@ -275,13 +299,15 @@ func relayNeed(ctx context.Context, cfg Config) (Position, bool, error) {
 	defer db.Close()
 	ck, ok, err := readSyncCheckpoint(ctx, db, cfg.Task, cfg.Source)
 	if n := errno(err); n == 1146 || n == 1049 { // no dmplan_meta yet
-		return Position{}, false, nil
+		err, ok = nil, false
 	}
 	if err != nil || ok {
 		return ck.Resume, ok && ck.Resume.File != "", err
 	}
 	if cfg.Mode != ModeAll {
-		return Position{}, false, nil
+		// No checkpoint yet: an incremental start by file position is
+		// where it will read from.
+		return cfg.Start, cfg.Start.File != "", nil
 	}
 	snaps, err := snapshotPositions(ctx, db, cfg.Task, cfg.Source)
 	if n := errno(err); n == 1146 || n == 1049 {
@@ -297,6 +323,28 @@ func relayNeed(ctx context.Context, cfg Config) (Position, bool, error) {
 		}
 	}
 	return oldest, oldest.File != "", nil
+}
+
+// checkUpstream makes sure the source still has the file the stream starts
+// in. When it does not, the file is recorded gone (a subtask that needs
+// it stops with a permanent error, docs/relay.md "Purge"), and the relay
+// starts again elsewhere (errRelayRestart). A source whose files cannot be
+// listed is left to the stream.
+func (r *Relay) checkUpstream(ctx context.Context, w *relay.Writer, p Position, src *sql.DB, log *slog.Logger) error {
+	files, err := binlogFiles(ctx, src)
+	if err != nil || len(files) == 0 || slices.Contains(files, p.File) || relay.CompareFiles(p.File, files[len(files)-1]) > 0 {
+		return nil
+	}
+	why := "the source purged it before the relay fetched it"
+	if w.Holds(p.File) {
+		why = "the source purged it before the relay had all of it"
+	}
+	if err := w.MarkGone(p.File, why); err != nil {
+		return err
+	}
+	log.Error("relay: the source no longer has the binlog file the relay must read: recorded as gone; a subtask that needs it stops with a permanent error",
+		"file", p.File, "why", why, "source_oldest", files[0])
+	return fmt.Errorf("relay %s: the source no longer has %s (%s; its oldest is %s): %w", r.dir, describePos(p), why, files[0], errRelayRestart)
 }
 
 // streamFailed handles a stream that could not start at p: when the

@@ -14,6 +14,7 @@ import (
 	"github.com/dmplan/dmplan/internal/binlogfilter"
 	"github.com/dmplan/dmplan/internal/onlineddl"
 	"github.com/dmplan/dmplan/internal/tablefilter"
+	"github.com/dmplan/dmplan/units/relay"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 )
@@ -415,6 +416,9 @@ func (s *syncer) loop(ctx context.Context, st eventSource) error {
 				if it.err != nil {
 					if ctx.Err() != nil {
 						return ctx.Err()
+					}
+					if errors.Is(it.err, relay.ErrGone) {
+						return relayGone(s.cfg, s.boundaryPos(), it.err)
 					}
 					return streamError(it.err, s.boundaryPos(), syncServerID(s.cfg))
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -69,9 +70,7 @@ func (s *syncer) openEvents(ctx context.Context, p Position) (eventSource, error
 			return r, nil
 		}
 		if errors.Is(err, relay.ErrGone) {
-			return nil, Permanent(fmt.Errorf("sync %s/%s: read the relay at %s: %w: the changes after the checkpoint are lost to this subtask; "+
-				"restart the task from a fresh dump (mode all) or give an incremental start position the relay or the source still has, "+
-				"and give the relay more disk (docs/relay.md, \"Purge\")", cfg.Task, cfg.Source, describePos(p), err))
+			return nil, relayGone(cfg, p, err)
 		}
 		if !errors.Is(err, relay.ErrNotHeld) || time.Now().After(deadline) {
 			return nil, fmt.Errorf("sync %s/%s: read the relay at %s: %w (the relay fetches it from the source when the source still has it)", cfg.Task, cfg.Source, describePos(p), err)
@@ -83,4 +82,17 @@ func (s *syncer) openEvents(ctx context.Context, p Position) (eventSource, error
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// relayGone is the permanent error of a subtask that needs what its relay
+// lost for good (relay.ErrGone, docs/relay.md "Purge"): it names the
+// position and why, and says what to do.
+func relayGone(cfg Config, p Position, err error) error {
+	fix := "keep the source's binlogs longer than a failover or a pause lasts (expire_logs_days), so the relay can fetch them"
+	if strings.Contains(err.Error(), "disk floor") {
+		fix = "give the relay more disk (--relay-dir)"
+	}
+	return Permanent(fmt.Errorf("sync %s/%s: read the relay at %s: %w: the changes after the checkpoint are lost to this subtask; "+
+		"restart the task from a fresh dump (mode all) or give an incremental start position the source still has; "+
+		"to keep it from happening again, %s (docs/relay.md, \"Purge\")", cfg.Task, cfg.Source, describePos(p), err, fix))
 }

@@ -91,7 +91,31 @@ func TestRelay(t *testing.T) {
 	c.apply()
 	c.waitStage(30*time.Second, d.name, src, spec.StagePaused, nil)
 	d.changeRows(t, 5000)
-	purgeAll(t, d)
+	purged := purgeAll(t, d)
+	waitFor(t, 30*time.Second, "the source to purge every file before "+purged, func() (bool, error) {
+		var oldest string
+		var size any
+		if err := d.src.QueryRow("SHOW BINARY LOGS").Scan(&oldest, &size); err != nil {
+			return false, err
+		}
+		if oldest != purged {
+			d.exec(d.src, "PURGE BINARY LOGS TO '"+purged+"'") // a dump thread was still in the file
+		}
+		return oldest == purged, nil
+	})
+
+	// plan --refresh of a move to another agent says that its relay would
+	// start at a checkpoint the source no longer has.
+	c.startAgent("b", "--relay-dir", filepath.Join(dir, "relay-b"))
+	waitWorkers(c, 2)
+	c.writeYAML("source.yaml", d.sourceYAML()+relayYAML+"  worker: b\n")
+	plan = c.dmplan("plan", "--refresh", "-f", c.dir+"/yaml")
+	if !strings.Contains(plan, "precheck error: relay:") || !strings.Contains(plan, "no longer has") {
+		t.Errorf("plan --refresh of a move of the relay's source does not say the checkpoint is gone upstream:\n%s", plan)
+	}
+	t.Logf("plan --refresh of the move:\n%s", plan)
+	c.writeYAML("source.yaml", d.sourceYAML()+relayYAML)
+
 	c.writeYAML("task.yaml", d.taskYAML("running"))
 	c.apply()
 	took = d.waitEqual(2 * time.Minute)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
 	"github.com/dmplan/dmplan/units"
+	"github.com/dmplan/dmplan/units/relay"
 )
 
 // CopyRate is the full-copy rate dmplan measured (docs/units.md, Figures:
@@ -63,6 +65,7 @@ func Gather(ctx context.Context, in Input) *planner.Refresh {
 		}
 		out.Subtasks = append(out.Subtasks, facts)
 	}
+	gatherRelays(ctx, in, out, desired)
 	sort.Slice(out.Subtasks, func(i, j int) bool { return out.Subtasks[i].Subtask < out.Subtasks[j].Subtask })
 	return out
 }
@@ -321,5 +324,76 @@ func foreignKeys(ctx context.Context, src, dst *sql.DB, cfg units.Config, f *pla
 	for _, m := range r.Problems {
 		f.Checks = append(f.Checks, planner.Check{Level: "error", Message: m})
 	}
+	return nil
+}
+
+// gatherRelays checks, for every source with its relay on that a change
+// binds to an agent (a failover, a pin, a new source) or whose relay it
+// turns on, where that agent's relay will start: each subtask's checkpoint,
+// read from its target, against the source's binlog files (docs/relay.md,
+// "Failover"). A file the source no longer has is a precheck error.
+func gatherRelays(ctx context.Context, in Input, out *planner.Refresh, desired map[planner.SubtaskID]planner.Subtask) {
+	sources := map[string]bool{}
+	for _, c := range in.Plan.Changes {
+		src, ok := in.Plan.Desired.Sources[c.Name]
+		if !ok || !src.RelayOn() || c.Action == planner.Delete {
+			continue
+		}
+		old, had := in.Current.Sources[c.Name]
+		if c.Kind == planner.KindBound || (c.Kind == planner.KindSource && (!had || !old.RelayOn())) {
+			sources[c.Name] = true
+		}
+	}
+	var ids []planner.SubtaskID
+	for id := range desired {
+		if sources[id.Source] {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	for _, id := range ids {
+		i := slices.IndexFunc(out.Subtasks, func(f planner.SubtaskFacts) bool { return f.Subtask == id.String() })
+		if i < 0 {
+			out.Subtasks = append(out.Subtasks, planner.SubtaskFacts{Subtask: id.String()})
+			i = len(out.Subtasks) - 1
+		}
+		if err := relayStart(ctx, in, desired[id], &out.Subtasks[i]); err != nil {
+			out.Errors = append(out.Errors, fmt.Sprintf("subtask %s: relay: %v", id, err))
+		}
+	}
+}
+
+// relayStart checks that the source still has the file of the subtask's
+// checkpoint, where a relay started for it begins.
+func relayStart(ctx context.Context, in Input, sub planner.Subtask, f *planner.SubtaskFacts) error {
+	srcSpec := in.Plan.Desired.Sources[sub.Source]
+	from, err := Endpoint(srcSpec.Endpoint, "source "+sub.Source, in.Hasher, in.Getenv)
+	if err != nil {
+		return err
+	}
+	to, err := Endpoint(sub.Target, "the target of task "+sub.Task, in.Hasher, in.Getenv)
+	if err != nil {
+		return err
+	}
+	qctx, cancel := context.WithTimeout(ctx, 2*in.Timeout)
+	defer cancel()
+	need, ok, err := units.RelayNeed(qctx, units.Config{Task: sub.Task, Source: sub.Source, Mode: units.Mode(sub.Mode), From: from, To: to})
+	if err != nil || !ok {
+		return err // no checkpoint yet: the relay starts where the subtask will
+	}
+	src, err := units.Open(from, 1)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	files, err := units.BinlogFiles(qctx, src)
+	if err != nil || len(files) == 0 || slices.Contains(files, need.File) || relay.CompareFiles(need.File, files[len(files)-1]) > 0 {
+		return err
+	}
+	f.Checks = append(f.Checks, planner.Check{Level: "error", Message: fmt.Sprintf(
+		"relay: the relay of the agent serving source %s starts at this subtask's checkpoint %s:%d (read from the target), and the source no longer has %s (purged; its oldest is %s): "+
+			"unless that agent's relay directory still holds it, the subtask stops with a permanent error (docs/relay.md, \"Failover\"); "+
+			"keep the source on the agent that holds its relay, or restart the task from a fresh dump or a start position the source still has",
+		sub.Source, need.File, need.Pos, need.File, files[0])})
 	return nil
 }

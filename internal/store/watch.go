@@ -38,7 +38,7 @@ func (s *Store) WatchWorkers(ctx context.Context) <-chan []planner.Worker {
 	return watchLatest(ctx, s, "workers", pfxWorker, []clientv3.OpOption{clientv3.WithPrefix()},
 		func(ctx context.Context) ([]planner.Worker, int64, bool, error) {
 			ws, rev, err := s.workersAt(ctx, 0)
-			changed := err == nil && (first || !slices.Equal(ws, last))
+			changed := err == nil && (first || !slices.EqualFunc(ws, last, planner.Worker.Equal))
 			if changed {
 				last, first = ws, false
 			}

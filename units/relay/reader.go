@@ -137,6 +137,9 @@ func (r *Reader) GetEvent(ctx context.Context) (*replication.BinlogEvent, error)
 			return nil, ctx.Err()
 		case <-wake:
 		case <-beat:
+			if err := r.goneHere(); err != nil {
+				return nil, err
+			}
 			return &replication.BinlogEvent{
 				Header: &replication.EventHeader{EventType: replication.HEARTBEAT_EVENT, Flags: replication.LOG_EVENT_ARTIFICIAL_F},
 				Event:  &replication.GenericEvent{},
@@ -144,6 +147,22 @@ func (r *Reader) GetEvent(ctx context.Context) (*replication.BinlogEvent, error)
 		case <-time.After(200 * time.Millisecond): // a writer in another process
 		}
 	}
+}
+
+// goneHere is ErrGone when the reader waits at the end of a file the relay
+// will not get the rest of (Meta.Gone: the source purged it before the
+// relay had all of it); nil otherwise.
+func (r *Reader) goneHere() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil || r.stopped || r.next != "" {
+		return nil
+	}
+	m, err := ReadMeta(r.dir)
+	if err != nil || m.Gone == "" || CompareFiles(r.name, m.Gone) > 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %s after %d (%s; it held up to %s)", ErrGone, r.name, r.off, m.GoneWhy, m.Gone)
 }
 
 // step returns the next event when the relay holds it whole, nil when it

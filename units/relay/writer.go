@@ -39,6 +39,16 @@ type Writer struct {
 	gset mysql.GTIDSet
 	// Written counts the bytes written by this Writer.
 	Written int64
+	// Repaired lists the files Open cut after their last whole event
+	// (a crash in the middle of a write), with the bytes cut.
+	Repaired []Repair
+}
+
+// Repair is a file Open repaired.
+type Repair struct {
+	File string
+	Cut  int64 // bytes cut
+	Size int64 // its length after
 }
 
 // Open opens (creating) the relay directory dir for the server named
@@ -73,8 +83,17 @@ func Open(dir, server, flavor string, changed *Signal) (*Writer, error) {
 		if name == m.File {
 			from = int64(m.Pos)
 		}
-		if _, err := Repair(filepath.Join(dir, name), from); err != nil {
+		path := filepath.Join(dir, name)
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("open relay %s: %w", dir, err)
+		}
+		size, err := RepairFile(path, from)
+		if err != nil {
 			return nil, err
+		}
+		if size < st.Size() {
+			w.Repaired = append(w.Repaired, Repair{File: name, Cut: st.Size() - size, Size: size})
 		}
 		w.files = append(w.files, name)
 	}
@@ -335,11 +354,11 @@ func (w *Writer) Remove(names []string) error {
 	return nil
 }
 
-// Repair cuts the binlog file at path after its last whole event (checked
+// RepairFile cuts the binlog file at path after its last whole event (checked
 // from offset from on, which must be an event boundary; events with a
 // CRC32 are checked against it). A file ending with a rotation or stop
 // event is whole and left alone. It returns the file's length after.
-func Repair(path string, from int64) (int64, error) {
+func RepairFile(path string, from int64) (int64, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("repair relay file %s: %w", path, err)
