@@ -246,6 +246,8 @@ func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, q
 	var entry job.ShardTable
 	var before shardjoin.Table
 	rec, err := s.opt.schemas.UpdateSchema(ctx, s.cfg.Task, target, func(r job.ShardSchema, ok bool) (*job.ShardSchema, bool) {
+		// Called again after a lost compare-and-set: decide afresh.
+		entry, dec, before = job.ShardTable{}, shardjoin.Decision{}, shardjoin.Table{}
 		if !ok {
 			r = job.ShardSchema{Task: s.cfg.Task, Target: target, Base: base, Since: now}
 		}
@@ -289,11 +291,15 @@ func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, q
 		return true, false, fmt.Errorf("sync %s/%s: record the schema of shard %s: %w", s.cfg.Task, s.cfg.Source, shard, err)
 	}
 	if entry.At != at {
+		was := before.String()
+		if create {
+			was = "(none: a new shard table)"
+		}
 		return true, false, Permanent(fmt.Errorf("sync %s/%s: shard %s ran a DDL on the merged table %s that conflicts with shard %s (optimistic shard mode): %s\n"+
 			"  the DDL:            %s\n  this shard before:  %s\n  this shard after:   %s\n  shard %s: %s\n"+
 			"resolve it in spec.shardDDL.resolve (table: %s, ddl: the DDL above, action: skip to keep the target as it is and write this shard's rows by column name, "+
 			"or execute to run the DDL on the target as it is), or undo it on the shard and restart the task from a position after it",
-			s.cfg.Task, s.cfg.Source, shard, target, dec.With, dec.Conflict, stmt, before, after, dec.With, rec.Table(dec.With), target))
+			s.cfg.Task, s.cfg.Source, shard, target, dec.With, dec.Conflict, stmt, was, after, dec.With, rec.Table(dec.With), target))
 	}
 	switch entry.Resolved {
 	case "execute":
