@@ -238,7 +238,7 @@ func taskEqual(a, b spec.Task) bool {
 		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
 		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync &&
 		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate &&
-		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key() &&
+		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Equal(b.OnlineDDL) &&
 		shardKey(a.ShardMode, a.ShardDDL) == shardKey(b.ShardMode, b.ShardDDL)
 }
 
@@ -265,7 +265,7 @@ func subtaskEqual(a, b Subtask) bool {
 		slices.Equal(a.Tables, b.Tables) && slices.Equal(a.Routes, b.Routes) && startEqual(a.Start, b.Start) &&
 		a.Dump == b.Dump && a.Sync == b.Sync && slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) &&
 		a.Validate == b.Validate &&
-		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Key() == b.OnlineDDL.Key() &&
+		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Equal(b.OnlineDDL) &&
 		shardKey(a.ShardMode, a.ShardDDL) == shardKey(b.ShardMode, b.ShardDDL) && slices.Equal(a.ShardSources, b.ShardSources)
 }
 

@@ -236,7 +236,7 @@ func noEffectReason(c, w Subtask) string {
 	if c.Dump != w.Dump {
 		r = append(r, "mode incremental runs no dump")
 	}
-	if c.Sync != w.Sync || c.Validate != w.Validate || binlogfilter.Key(c.Filters) != binlogfilter.Key(w.Filters) || c.OnlineDDL.Key() != w.OnlineDDL.Key() ||
+	if c.Sync != w.Sync || c.Validate != w.Validate || binlogfilter.Key(c.Filters) != binlogfilter.Key(w.Filters) || !c.OnlineDDL.Equal(w.OnlineDDL) ||
 		shardKey(c.ShardMode, c.ShardDDL) != shardKey(w.ShardMode, w.ShardDDL) {
 		r = append(r, "mode full runs no sync")
 	}

@@ -47,7 +47,7 @@ func onlineDDLDesc(o spec.OnlineDDL) string {
 func filterLines(c, w spec.Task, fresh bool) []string {
 	var out []string
 	filtersChanged := binlogfilter.Key(c.Filters) != binlogfilter.Key(w.Filters)
-	onlineChanged := c.OnlineDDL.Key() != w.OnlineDDL.Key()
+	onlineChanged := !c.OnlineDDL.Equal(w.OnlineDDL)
 	if !filtersChanged && !onlineChanged {
 		return nil
 	}

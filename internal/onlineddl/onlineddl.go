@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 )
 
 // Config is spec.onlineDDL. The zero value is on, with DM's rules.
@@ -21,8 +22,17 @@ var (
 
 // Key is the canonical text of c, for config fingerprints.
 func (c Config) Key() string {
+	if !c.Off && len(c.Shadow) == 0 && len(c.Trash) == 0 {
+		return "{}" // the default, what almost every task has
+	}
 	b, _ := json.Marshal(c) // strings and a bool: cannot fail
 	return string(b)
+}
+
+// Equal reports whether c and d have the same Key, without encoding
+// either (a plan or an apply compares every task of a large state).
+func (c Config) Equal(d Config) bool {
+	return c.Off == d.Off && slices.Equal(c.Shadow, d.Shadow) && slices.Equal(c.Trash, d.Trash)
 }
 
 // Kind is what a table is to the online schema change rules.

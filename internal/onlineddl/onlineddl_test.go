@@ -1,6 +1,7 @@
 package onlineddl
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/dmplan/dmplan/internal/deptest"
@@ -48,5 +49,24 @@ func TestClassify(t *testing.T) {
 	}
 	if (Config{}).Key() == (Config{Off: true}).Key() {
 		t.Error("keys of on and off are equal")
+	}
+}
+
+// TestEqualIsKeyEquality: Equal, which plans and applies use to compare
+// every task, agrees with comparing Keys (the fingerprint's text).
+func TestEqualIsKeyEquality(t *testing.T) {
+	configs := []Config{
+		{}, {Shadow: []string{}}, {Off: true}, {Shadow: []string{"^a$"}}, {Trash: []string{"^a$"}},
+		{Shadow: []string{"^a$", "^b$"}}, {Shadow: []string{"^b$", "^a$"}}, {Off: true, Trash: []string{"^a$"}},
+	}
+	for _, a := range configs {
+		for _, b := range configs {
+			if got, want := a.Equal(b), a.Key() == b.Key(); got != want {
+				t.Errorf("%+v.Equal(%+v) = %v, want %v (keys %s, %s)", a, b, got, want, a.Key(), b.Key())
+			}
+		}
+	}
+	if b, _ := json.Marshal(Config{}); (Config{}).Key() != string(b) {
+		t.Errorf("Key of the zero config = %s, want %s", Config{}.Key(), b)
 	}
 }
