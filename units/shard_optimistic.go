@@ -39,6 +39,9 @@ type optSync struct {
 	// noBase: target table -> the table cache generation in which it had
 	// no base yet (no shard had changed it): its shards need no view
 	noBase map[tableRef]int
+	// shard: source table -> a route rule sends it to its target (cached:
+	// asked for every rows event of a table without a view)
+	shard map[tableRef]bool
 }
 
 func (s *syncer) initOptimistic(ctx context.Context) error {
@@ -56,7 +59,7 @@ func (s *syncer) initOptimistic(ctx context.Context) error {
 			"set spec.shardMode back to pessimistic until the lock completes and its changes are replayed (dmplan status lists open locks), then change it",
 			s.cfg.Task, s.cfg.Source, h.target, h.ddl, h.src))
 	}
-	s.opt = &optSync{schemas: s.cfg.Schemas, noBase: map[tableRef]int{}}
+	s.opt = &optSync{schemas: s.cfg.Schemas, noBase: map[tableRef]int{}, shard: map[tableRef]bool{}}
 	return nil
 }
 
@@ -95,7 +98,15 @@ func (s *syncer) optCoordinated(p *ddl.Plan) (src tableRef, target string, creat
 // optView gives a shard table with no view one, as a copy of the base,
 // once the target table has one (a shard changed it).
 func (s *syncer) optView(ctx context.Context, src, dst tableRef) (string, bool, error) {
-	if s.opt == nil || !s.routedByRule(src) {
+	if s.opt == nil {
+		return "", false, nil
+	}
+	shard, ok := s.opt.shard[src]
+	if !ok {
+		shard = s.routedByRule(src)
+		s.opt.shard[src] = shard
+	}
+	if !shard {
 		return "", false, nil
 	}
 	if gen, ok := s.opt.noBase[dst]; ok && gen == s.tables.gen {
