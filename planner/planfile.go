@@ -156,13 +156,36 @@ func ReadFileDigest(r io.Reader) (*Plan, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("read plan file: %w", err)
 	}
+	// Without its indentation, a file as WriteFile wrote it is the
+	// envelope around, byte for byte, the canonical JSON that was hashed:
+	// then the plan is decoded from those bytes once, with no further
+	// copy (a plan of 100,000 tasks is hundreds of megabytes). A file
+	// re-encoded by another tool (other escapes, other key order) takes
+	// the general path: decode, encode again, compare.
+	var compact bytes.Buffer
+	compact.Grow(len(data))
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+	}
+	data = nil
+	body := compact.Bytes()
+	if digest, plan, ok := envelope(body); ok {
+		sum := sha256.Sum256(plan)
+		if "sha256:"+hex.EncodeToString(sum[:]) == digest {
+			// What json.Marshal wrote for a Plan holds no unknown field.
+			var p Plan
+			if err := json.Unmarshal(plan, &p); err != nil {
+				return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+			}
+			return checkRead(&p, digest, FormatVersion)
+		}
+	}
 	var f planFile
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
 	}
-	data = nil
 	if f.FormatVersion != FormatVersion {
 		return nil, "", fmt.Errorf("read plan file: %w: it has version %d, this dmplan reads %d",
 			ErrPlanVersion, f.FormatVersion, FormatVersion)
@@ -170,34 +193,48 @@ func ReadFileDigest(r io.Reader) (*Plan, string, error) {
 	if len(f.Plan) == 0 || f.Digest == "" {
 		return nil, "", fmt.Errorf("read plan file: %w: no plan or no digest", ErrPlanCorrupt)
 	}
-	// The body without its indentation is, byte for byte, the canonical
-	// JSON that was hashed, unless the file was re-encoded (other
-	// escapes, other key order): then the plan is re-encoded to compare.
-	var compact bytes.Buffer
-	compact.Grow(len(f.Plan))
-	if err := json.Compact(&compact, f.Plan); err != nil {
-		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
-	}
-	f.Plan = nil
-	sum := sha256.Sum256(compact.Bytes())
-	canonicalBody := "sha256:"+hex.EncodeToString(sum[:]) == f.Digest
 	var p Plan
-	pdec := json.NewDecoder(&compact)
+	pdec := json.NewDecoder(bytes.NewReader(f.Plan))
 	pdec.DisallowUnknownFields()
 	if err := pdec.Decode(&p); err != nil {
 		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
 	}
-	if p.FormatVersion != FormatVersion {
-		return nil, "", fmt.Errorf("read plan file: %w: the plan says version %d, the file %d",
-			ErrPlanCorrupt, p.FormatVersion, f.FormatVersion)
-	}
-	if !canonicalBody {
+	if p.FormatVersion == FormatVersion {
 		if got := p.Digest(); got != f.Digest {
 			return nil, "", fmt.Errorf("read plan file: %w: digest is %s, the file says %s", ErrPlanCorrupt, got, f.Digest)
 		}
 	}
+	return checkRead(&p, f.Digest, f.FormatVersion)
+}
+
+// envelope splits a compact plan file as WriteFile writes it into its
+// digest and its plan; ok is false for any other shape.
+func envelope(body []byte) (digest string, plan []byte, ok bool) {
+	head := fmt.Sprintf(`{"formatVersion":%d,"digest":"`, FormatVersion)
+	rest, found := bytes.CutPrefix(body, []byte(head))
+	if !found {
+		return "", nil, false
+	}
+	d, rest, found := bytes.Cut(rest, []byte(`","plan":`))
+	if !found || bytes.IndexByte(d, '"') >= 0 || bytes.IndexByte(d, '\\') >= 0 {
+		return "", nil, false
+	}
+	plan, found = bytes.CutSuffix(rest, []byte("}"))
+	if !found || len(plan) == 0 {
+		return "", nil, false
+	}
+	return string(d), plan, true
+}
+
+// checkRead finishes reading a plan whose digest was checked: the
+// versions agree, and it holds no digest.
+func checkRead(p *Plan, digest string, fileVersion int) (*Plan, string, error) {
+	if p.FormatVersion != FormatVersion {
+		return nil, "", fmt.Errorf("read plan file: %w: the plan says version %d, the file %d",
+			ErrPlanCorrupt, p.FormatVersion, fileVersion)
+	}
 	if what := sealedOnly(p.Desired); what != "" {
 		return nil, "", fmt.Errorf("read plan file: %w: the password of %s holds a digest, as plan files written before dmplan sealed them did: make the plan again", ErrPlanVersion, what)
 	}
-	return &p, f.Digest, nil
+	return p, digest, nil
 }

@@ -65,6 +65,20 @@ func TestPlanFileReformattedIsAccepted(t *testing.T) {
 	if _, err := ReadFile(&compact); err != nil {
 		t.Errorf("a compacted plan file is refused: %v", err)
 	}
+	// Re-encoded by another tool (here: keys in another order): the
+	// plan is encoded again to check its digest.
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	reencoded, _ := json.MarshalIndent(m, "", "\t")
+	if bytes.HasPrefix(reencoded, []byte(`{`+"\n\t"+`"formatVersion"`)) {
+		t.Fatal("the re-encoded file kept the envelope's order")
+	}
+	p, digest, err := ReadFileDigest(bytes.NewReader(reencoded))
+	if err != nil || digest != samplePlan(t).Digest() || p.BaseRevision != 42 {
+		t.Errorf("a re-encoded plan file: digest %s, err %v", digest, err)
+	}
 }
 
 func TestPlanFileRefused(t *testing.T) {
