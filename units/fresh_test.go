@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -145,11 +146,13 @@ func testNewTables(t *testing.T, p *syPair, log *slog.Logger) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var writes atomic.Int64
 	wg.Add(1)
 	go func() { // writes to both tables throughout
 		defer wg.Done()
 		rng := rand.New(rand.NewPCG(7, 8))
 		for i := 0; ; i++ {
+			writes.Store(int64(i))
 			select {
 			case <-stop:
 				return
@@ -172,10 +175,28 @@ func testNewTables(t *testing.T, p *syPair, log *slog.Logger) {
 			}
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // a.'s changes queue up behind the checkpoint
+	waitWrites := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); writes.Load() < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer made %d writes in 30 s, want %d", writes.Load(), n)
+			}
+		}
+	}
+	waitWrites(100) // a.'s changes queue up behind the checkpoint
 	cfg.Tables = []string{"nt.a", "nt.b"}
 	r := syStart(t, cfg, log)
-	time.Sleep(1500 * time.Millisecond)
+	// The writes go on while nt.b is copied (the run reports its load) and
+	// sync starts.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if pr := r.last.Load(); pr != nil && pr.Unit == "sync" && !pr.Position.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sync did not start within 60 s (last progress %+v)", r.last.Load())
+		}
+	}
+	waitWrites(writes.Load() + 100)
 	close(stop)
 	wg.Wait()
 	syWaitCaughtUp(t, p, r, 30*time.Second)

@@ -267,8 +267,10 @@ func syCopySchema(t testing.TB, p *syPair, db string, tables ...string) {
 	}
 }
 
-// syWaitCaughtUp waits until the run reports a position at or after the
-// source's current one.
+// syWaitCaughtUp waits until the run's sync unit reports a position at or
+// after the source's current one. Only sync's report counts: dump and load
+// report the snapshot's position while they copy, and that position is the
+// source's current one when nothing was written since.
 func syWaitCaughtUp(t testing.TB, p *syPair, r *syRunning, timeout time.Duration) {
 	t.Helper()
 	var file string
@@ -280,7 +282,7 @@ func syWaitCaughtUp(t testing.TB, p *syPair, r *syRunning, timeout time.Duration
 	target := Position{File: file, Pos: pos}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		if pr := r.last.Load(); pr != nil && pr.Position.File != "" && ComparePositions(pr.Position, target) >= 0 {
+		if pr := r.last.Load(); pr != nil && (pr.Unit == "sync" || pr.Finished) && pr.Position.File != "" && ComparePositions(pr.Position, target) >= 0 {
 			return
 		}
 		select {

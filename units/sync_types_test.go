@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -84,26 +83,10 @@ func TestSyncMemoryBounded(t *testing.T) {
 		syExec(t, p.srcDB, fmt.Sprintf("INSERT INTO d.b VALUES (%d, REPEAT(CHAR(%d), 4 << 20))", i, 65+i%26))
 	}
 	runtime.GC()
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		var ms runtime.MemStats
-		for {
-			runtime.ReadMemStats(&ms)
-			if ms.HeapInuse > peak.Load() {
-				peak.Store(ms.HeapInuse)
-			}
-
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}()
+	heap := watchHeap(t)
 	r := syStart(t, cfg, syLog(t))
-	syWaitCaughtUp(t, p, r, 60*time.Second)
-	close(stop)
+	syWaitCaughtUp(t, p, r, 120*time.Second)
+	peak := heap.end()
 	r.stop(t)
 	var n int
 	var sum int64
@@ -113,8 +96,8 @@ func TestSyncMemoryBounded(t *testing.T) {
 	if n != 60 || sum != 60*4<<20 {
 		t.Fatalf("target has %d rows, %d bytes", n, sum)
 	}
-	t.Logf("peak heap in use: %d MB for 240 MB of rows", peak.Load()>>20)
-	if peak.Load() > 200<<20 {
-		t.Errorf("peak heap %d MB, want under 200 MB", peak.Load()>>20)
+	t.Logf("peak heap in use: %d MB for 240 MB of rows", peak>>20)
+	if peak > 200<<20 {
+		t.Errorf("peak heap %d MB, want under 200 MB", peak>>20)
 	}
 }
