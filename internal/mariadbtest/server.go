@@ -84,10 +84,8 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "mysql")); err != nil {
-		out, err := exec.CommandContext(ctx, "mariadb-install-db", "--defaults-file="+s.cnf(), "--user=root",
-			"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
-		if err != nil {
-			return nil, fmt.Errorf("mariadb-install-db in %s: %w\n%s", dir, err, out)
+		if err := s.initData(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.start(ctx); err != nil {
@@ -97,6 +95,16 @@ func Start(ctx context.Context, dir string, opts Options) (*Server, error) {
 }
 
 func (s *Server) cnf() string { return filepath.Join(s.Dir, "my.cnf") }
+
+// installDB initialises the server's data directory with mariadb-install-db.
+func (s *Server) installDB(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "mariadb-install-db", "--defaults-file="+s.cnf(), "--user=root",
+		"--auth-root-authentication-method=normal", "--skip-test-db").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("mariadb-install-db in %s: %w\n%s", s.Dir, err, out)
+	}
+	return nil
+}
 
 func (s *Server) config() string {
 	lines := []string{
