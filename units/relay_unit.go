@@ -444,10 +444,11 @@ func (r *Relay) pump(ctx context.Context, cfg RelayConfig, w *relay.Writer, st *
 				}
 				it = <-evs
 			}
-			if len(evs) == 0 {
-				if err := w.Flush(); err != nil {
-					return err
-				}
+			// Every batch goes to the file system and wakes the readers: a
+			// stream that stays busy (a backlog) would otherwise reach them
+			// only through the buffer's own flushes, which wake no one.
+			if err := w.Flush(); err != nil {
+				return err
 			}
 		case <-tick.C:
 			if time.Since(heard) > streamSilence {

@@ -21,6 +21,15 @@
 //	go run ./bench/synccatchup                            # spec defaults: 8 workers, batch 100
 //	go run ./bench/synccatchup -workers 4 -batch 400 -events 50000 -rounds 5
 //	go run ./bench/synccatchup -validate none,fast,full -steady 0   # validation's cost
+//	go run ./bench/synccatchup -relay -steady 0                      # the relay's cost
+//
+// With -relay, dmplan's sync unit also follows through a relay
+// (docs/relay.md), into a target of its own, in the same rotation: the
+// child process runs the relay and the sync unit as an agent does, the
+// relay fetching the round's backlog from the source into its directory
+// (kept across rounds) while the sync unit reads it from there. The
+// relay's catch-up is compared with the direct one's, round by round and
+// as medians.
 //
 // With -validate, dmplan's sync unit follows once per validation mode,
 // each into a target of its own, in the same rotation; besides its
@@ -64,6 +73,7 @@ type flags struct {
 	rounds            int
 	keep              bool
 	validate          string
+	relay             bool
 }
 
 func main() {
@@ -79,6 +89,7 @@ func main() {
 	flag.IntVar(&f.rounds, "rounds", 3, "catch-up rounds (medians are compared)")
 	flag.BoolVar(&f.keep, "keep", false, "keep the servers' directories")
 	flag.StringVar(&f.validate, "validate", "none", "comma-separated validation modes dmplan runs with (none, fast, full), each into its own target")
+	flag.BoolVar(&f.relay, "relay", false, "also run dmplan's sync unit through a relay, into its own target")
 	child := flag.Bool("child", false, "internal: run the sync unit from the config in "+childEnv)
 	flag.Parse()
 	if *child {
@@ -103,6 +114,8 @@ type copyOf struct {
 	srv  *mariadbtest.Server
 	db   *sql.DB
 	cfg  *units.Config // dmplan's copies: the sync unit's config
+	// relay is the relay directory of a copy that reads through a relay.
+	relay string
 }
 
 func run(ctx context.Context, f flags) error {
@@ -120,7 +133,11 @@ func run(ctx context.Context, f flags) error {
 			return fmt.Errorf("-validate: %q is not a validation mode (none, fast, full)", m)
 		}
 	}
-	servers, err := startServers(ctx, dir, 3+len(modes))
+	extra := 0
+	if f.relay {
+		extra = 1
+	}
+	servers, err := startServers(ctx, dir, 3+len(modes)+extra)
 	if err != nil {
 		return err
 	}
@@ -146,6 +163,9 @@ func run(ctx context.Context, f flags) error {
 		}
 		copies = append(copies, &copyOf{name: name, srv: servers[3+i]})
 	}
+	if f.relay {
+		copies = append(copies, &copyOf{name: "dmplan sync, relay", srv: servers[3+len(modes)], relay: filepath.Join(dir, "relay")})
+	}
 	for _, c := range copies {
 		if c.db, err = c.srv.DB(""); err != nil {
 			return err
@@ -167,14 +187,13 @@ func run(ctx context.Context, f flags) error {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	for i, m := range modes {
-		c := copies[2+i]
+	for i, c := range copies[2:] {
 		c.cfg = &units.Config{Task: "bench", Source: "src", Mode: units.ModeIncremental, Start: start,
 			From:   units.Endpoint{Host: "127.0.0.1", Port: src.Port, User: "root"},
 			To:     units.Endpoint{Host: "127.0.0.1", Port: c.srv.Port, User: "root"},
 			Tables: []string{"sbtest.*", "bench.*"}, SyncWorkers: f.workers, SyncBatch: f.batch}
-		if m != "none" {
-			c.cfg.Validate = m
+		if i < len(modes) && modes[i] != "none" {
+			c.cfg.Validate = modes[i]
 		}
 	}
 
@@ -208,7 +227,7 @@ func run(ctx context.Context, f flags) error {
 			if i < 2 {
 				r.secs, err = catchUpReplica(ctx, c.db, round)
 			} else {
-				r, err = catchUpDmplan(ctx, *c.cfg, c.db, round, r)
+				r, err = catchUpDmplan(ctx, *c.cfg, c.relay, c.db, round, r)
 			}
 			r.cpuCopy, r.cpuSrc = cpuSeconds(c.srv)-cpuCopy, cpuSeconds(src)-cpuSrc
 			if err != nil {
@@ -227,7 +246,11 @@ func run(ctx context.Context, f flags) error {
 	}
 	if len(modes) > 1 {
 		fmt.Println()
-		compareModes(copies[2:], results[2:])
+		compareModes(copies[2:2+len(modes)], results[2:2+len(modes)])
+	}
+	if f.relay {
+		fmt.Println()
+		compareRelay(copies[2], copies[len(copies)-1], results[2], results[len(copies)-1])
 	}
 	if f.steady > 0 {
 		fmt.Println()
@@ -276,7 +299,10 @@ func startServers(ctx context.Context, dir string, n int) ([]*mariadbtest.Server
 	return out, nil
 }
 
-const childEnv = "DMPLAN_SYNCCATCHUP_CFG"
+const (
+	childEnv = "DMPLAN_SYNCCATCHUP_CFG"
+	relayEnv = "DMPLAN_SYNCCATCHUP_RELAY" // the child's relay directory: it runs a relay and reads through it
+)
 
 // runChild runs the sync unit until SIGTERM, printing its progress as
 // JSON lines.
@@ -300,13 +326,26 @@ func runChild() error {
 			h.Close()
 		}()
 	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()}))
+	var relayDone chan struct{}
+	if dir := os.Getenv(relayEnv); dir != "" {
+		rel := units.NewRelay(dir)
+		rcfg := units.RelayConfig{Source: cfg.Source, From: cfg.From, Retain: time.Hour,
+			Subtasks: func() []units.Config { return []units.Config{cfg} }}
+		relayDone = make(chan struct{})
+		go func() { defer close(relayDone); rel.Run(ctx, rcfg, log) }()
+		cfg.Relay = rel
+	}
 	enc := json.NewEncoder(os.Stdout)
 	var mu sync.Mutex
 	err := units.Run(ctx, cfg, units.ReporterFunc(func(p units.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		enc.Encode(childReport{p.Lag, p.RowsDone, p.Err, p.Validation})
-	}), slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})))
+	}), log)
+	if relayDone != nil {
+		<-relayDone
+	}
 	if os.Getenv("DMPLAN_SYNCCATCHUP_PROFILE") != "" {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

@@ -195,7 +195,7 @@ type dmplanChild struct {
 	done chan error
 }
 
-func startDmplan(cfg units.Config) (*dmplanChild, error) {
+func startDmplan(cfg units.Config, relayDir string) (*dmplanChild, error) {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -203,6 +203,9 @@ func startDmplan(cfg units.Config) (*dmplanChild, error) {
 	c := &dmplanChild{done: make(chan error, 1)}
 	c.cmd = exec.Command(os.Args[0], "-child")
 	c.cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	if relayDir != "" {
+		c.cmd.Env = append(c.cmd.Env, relayEnv+"="+relayDir)
+	}
 	c.cmd.Stdout = &lockedWriter{mu: &c.mu, w: &c.out}
 	c.cmd.Stderr = os.Stderr
 	if err := c.cmd.Start(); err != nil {
@@ -269,9 +272,9 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // catchUpDmplan runs the sync unit until the round's markers are on the
 // target; with validation, until its validator has read back every row
 // it applied too (r.validSecs, r.failed).
-func catchUpDmplan(ctx context.Context, cfg units.Config, db *sql.DB, round int, r catchUp) (catchUp, error) {
+func catchUpDmplan(ctx context.Context, cfg units.Config, relayDir string, db *sql.DB, round int, r catchUp) (catchUp, error) {
 	t0 := time.Now()
-	c, err := startDmplan(cfg)
+	c, err := startDmplan(cfg, relayDir)
 	if err != nil {
 		return r, err
 	}
@@ -346,7 +349,7 @@ func steadyState(ctx context.Context, f flags, cfg units.Config, srcPort int, sr
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	child, err := startDmplan(cfg)
+	child, err := startDmplan(cfg, "")
 	if err != nil {
 		return err
 	}
@@ -523,4 +526,24 @@ func compareModes(copies []*copyOf, results [][]catchUp) {
 		m := median(results[i])
 		fmt.Printf("%-34s %12.0f %8.1f %%\n", c.name, m, 100*(1-m/base))
 	}
+}
+
+// compareRelay prints the catch-up through a relay against the direct
+// one, round by round and as medians.
+func compareRelay(direct, relay *copyOf, d, r []catchUp) {
+	rate := func(c catchUp) float64 { return float64(c.changes) / c.secs }
+	median := func(rs []catchUp) float64 {
+		v := make([]float64, len(rs))
+		for i, c := range rs {
+			v[i] = rate(c)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	var each []string
+	for i := range min(len(d), len(r)) {
+		each = append(each, fmt.Sprintf("%.0f %%", 100*rate(r[i])/rate(d[i])))
+	}
+	fmt.Printf("relay on against off: %q %.0f rows/s, %q %.0f rows/s (medians): %.1f %% (rounds: %s)\n",
+		relay.name, median(r), direct.name, median(d), 100*median(r)/median(d), strings.Join(each, ", "))
 }

@@ -2,10 +2,8 @@ package relay
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -352,81 +350,4 @@ func (w *Writer) Remove(names []string) error {
 	}
 	w.changed.Fire()
 	return nil
-}
-
-// RepairFile cuts the binlog file at path after its last whole event (checked
-// from offset from on, which must be an event boundary; events with a
-// CRC32 are checked against it). A file ending with a rotation or stop
-// event is whole and left alone. It returns the file's length after.
-func RepairFile(path string, from int64) (int64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, fmt.Errorf("repair relay file %s: %w", path, err)
-	}
-	if endsWhole(data) {
-		return int64(len(data)), nil
-	}
-	end := int64(0)
-	if len(data) >= 4 && [4]byte(data[:4]) == [4]byte(binlogMagic) {
-		end = 4
-	}
-	crc := false
-	for off := int64(4); end == 4 || off == end; {
-		if off+replication.EventHeaderSize > int64(len(data)) {
-			break
-		}
-		size := int64(binary.LittleEndian.Uint32(data[off+9:]))
-		typ := replication.EventType(data[off+4])
-		if size < replication.EventHeaderSize || off+size > int64(len(data)) {
-			break
-		}
-		ev := data[off : off+size]
-		if typ == replication.FORMAT_DESCRIPTION_EVENT {
-			crc = fdeHasCRC(ev)
-		} else if crc && off >= from && crc32.ChecksumIEEE(ev[:size-4]) != binary.LittleEndian.Uint32(ev[size-4:]) {
-			break
-		}
-		off += size
-		end = off
-	}
-	if end == int64(len(data)) {
-		return end, nil
-	}
-	if err := os.Truncate(path, end); err != nil {
-		return 0, fmt.Errorf("repair relay file %s: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err == nil {
-		err = f.Sync()
-		f.Close()
-	}
-	if err != nil {
-		return 0, fmt.Errorf("repair relay file %s: %w", path, err)
-	}
-	return end, nil
-}
-
-// endsWhole reports whether data ends with a whole rotation or stop event
-// (then every event before it is whole: the relay fsyncs a file before it
-// starts the next).
-func endsWhole(data []byte) bool {
-	n := len(data)
-	for size := replication.EventHeaderSize; size <= replication.EventHeaderSize+8+512+4 && size <= n-4; size++ {
-		h := data[n-size:]
-		typ := replication.EventType(h[4])
-		if (typ == replication.ROTATE_EVENT || typ == replication.STOP_EVENT) &&
-			int(binary.LittleEndian.Uint32(h[9:])) == size && int(binary.LittleEndian.Uint32(h[13:])) == n {
-			return true
-		}
-	}
-	return false
-}
-
-// fdeHasCRC reads a format description event's checksum algorithm: the
-// byte before its own 4-byte checksum (MySQL 5.6.1+, MariaDB 5.3+).
-func fdeHasCRC(ev []byte) bool {
-	if len(ev) < replication.EventHeaderSize+2+50+4+1+5 {
-		return false
-	}
-	return replication.BinlogChecksum(ev[len(ev)-5]) == replication.BINLOG_CHECKSUM_ALG_CRC32
 }
