@@ -24,18 +24,14 @@
 //	go run ./bench/synccatchup -relay -steady 0                      # the relay's cost
 //
 // With -relay, dmplan's sync unit also follows through a relay
-// (docs/relay.md), into a target of its own, in the same rotation: the
-// child process runs the relay and the sync unit as an agent does, the
-// relay fetching the round's backlog from the source into its directory
-// (kept across rounds) while the sync unit reads it from there. The
-// relay's catch-up is compared with the direct one's, round by round and
-// as medians.
-//
-// With -validate, dmplan's sync unit follows once per validation mode,
-// each into a target of its own, in the same rotation; besides its
-// catch-up it reports when its validator had read back every row it
-// applied ("validated") and how many rows it found differing (0 expected),
-// and the catch-up of each mode against none.
+// (docs/relay.md), into a target of its own, in the same rotation. The
+// relay runs as an agent runs it: all along, in this process, following
+// the source while the rounds build their backlogs and the sync units are
+// stopped; the child's sync unit reads the relay's files. The relay's
+// catch-up is compared with the direct one's, round by round and as
+// medians. -relay-with-sync starts the relay in the child instead, with
+// the sync unit, each round (the relay fetches the backlog while the sync
+// unit reads it: the worst case, a relay started with a backlog behind).
 //
 // It needs mariadbd, mariadb-install-db and sysbench on PATH.
 package main
@@ -73,7 +69,7 @@ type flags struct {
 	rounds            int
 	keep              bool
 	validate          string
-	relay             bool
+	relay, relayChild bool
 }
 
 func main() {
@@ -90,6 +86,7 @@ func main() {
 	flag.BoolVar(&f.keep, "keep", false, "keep the servers' directories")
 	flag.StringVar(&f.validate, "validate", "none", "comma-separated validation modes dmplan runs with (none, fast, full), each into its own target")
 	flag.BoolVar(&f.relay, "relay", false, "also run dmplan's sync unit through a relay, into its own target")
+	flag.BoolVar(&f.relayChild, "relay-with-sync", false, "with -relay: start the relay with the sync unit each round, not all along")
 	child := flag.Bool("child", false, "internal: run the sync unit from the config in "+childEnv)
 	flag.Parse()
 	if *child {
@@ -114,8 +111,10 @@ type copyOf struct {
 	srv  *mariadbtest.Server
 	db   *sql.DB
 	cfg  *units.Config // dmplan's copies: the sync unit's config
-	// relay is the relay directory of a copy that reads through a relay.
-	relay string
+	// relay is the relay directory of a copy that reads through a relay;
+	// stopRelay stops the relay run here (not in the child).
+	relay     string
+	stopRelay func()
 }
 
 func run(ctx context.Context, f flags) error {
@@ -187,6 +186,13 @@ func run(ctx context.Context, f flags) error {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
+	defer func() {
+		for _, c := range copies {
+			if c.stopRelay != nil {
+				c.stopRelay()
+			}
+		}
+	}()
 	for i, c := range copies[2:] {
 		c.cfg = &units.Config{Task: "bench", Source: "src", Mode: units.ModeIncremental, Start: start,
 			From:   units.Endpoint{Host: "127.0.0.1", Port: src.Port, User: "root"},
@@ -194,6 +200,9 @@ func run(ctx context.Context, f flags) error {
 			Tables: []string{"sbtest.*", "bench.*"}, SyncWorkers: f.workers, SyncBatch: f.batch}
 		if i < len(modes) && modes[i] != "none" {
 			c.cfg.Validate = modes[i]
+		}
+		if c.relay != "" && !f.relayChild {
+			c.stopRelay = runRelay(ctx, c.relay, *c.cfg)
 		}
 	}
 
@@ -227,7 +236,7 @@ func run(ctx context.Context, f flags) error {
 			if i < 2 {
 				r.secs, err = catchUpReplica(ctx, c.db, round)
 			} else {
-				r, err = catchUpDmplan(ctx, *c.cfg, c.relay, c.db, round, r)
+				r, err = catchUpDmplan(ctx, *c.cfg, c.relay, c.stopRelay == nil, c.db, round, r)
 			}
 			r.cpuCopy, r.cpuSrc = cpuSeconds(c.srv)-cpuCopy, cpuSeconds(src)-cpuSrc
 			if err != nil {
@@ -300,9 +309,21 @@ func startServers(ctx context.Context, dir string, n int) ([]*mariadbtest.Server
 }
 
 const (
-	childEnv = "DMPLAN_SYNCCATCHUP_CFG"
-	relayEnv = "DMPLAN_SYNCCATCHUP_RELAY" // the child's relay directory: it runs a relay and reads through it
+	childEnv    = "DMPLAN_SYNCCATCHUP_CFG"
+	relayEnv    = "DMPLAN_SYNCCATCHUP_RELAY"     // the child's relay directory: it reads through it
+	relayRunEnv = "DMPLAN_SYNCCATCHUP_RUN_RELAY" // "1": the child runs the relay too
 )
+
+// runRelay runs the source's relay in dir until stop is called, as an
+// agent does for the source of the subtask cfg.
+func runRelay(ctx context.Context, dir string, cfg units.Config) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	rcfg := units.RelayConfig{Source: cfg.Source, From: cfg.From, Retain: time.Hour,
+		Subtasks: func() []units.Config { return []units.Config{cfg} }}
+	go func() { defer close(done); units.NewRelay(dir).Run(ctx, rcfg, quiet()) }()
+	return func() { cancel(); <-done }
+}
 
 // runChild runs the sync unit until SIGTERM, printing its progress as
 // JSON lines.
@@ -330,10 +351,12 @@ func runChild() error {
 	var relayDone chan struct{}
 	if dir := os.Getenv(relayEnv); dir != "" {
 		rel := units.NewRelay(dir)
-		rcfg := units.RelayConfig{Source: cfg.Source, From: cfg.From, Retain: time.Hour,
-			Subtasks: func() []units.Config { return []units.Config{cfg} }}
-		relayDone = make(chan struct{})
-		go func() { defer close(relayDone); rel.Run(ctx, rcfg, log) }()
+		if os.Getenv(relayRunEnv) == "1" {
+			rcfg := units.RelayConfig{Source: cfg.Source, From: cfg.From, Retain: time.Hour,
+				Subtasks: func() []units.Config { return []units.Config{cfg} }}
+			relayDone = make(chan struct{})
+			go func() { defer close(relayDone); rel.Run(ctx, rcfg, log) }()
+		}
 		cfg.Relay = rel
 	}
 	enc := json.NewEncoder(os.Stdout)

@@ -195,7 +195,7 @@ type dmplanChild struct {
 	done chan error
 }
 
-func startDmplan(cfg units.Config, relayDir string) (*dmplanChild, error) {
+func startDmplan(cfg units.Config, relayDir string, runRelay bool) (*dmplanChild, error) {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -205,6 +205,9 @@ func startDmplan(cfg units.Config, relayDir string) (*dmplanChild, error) {
 	c.cmd.Env = append(os.Environ(), childEnv+"="+string(b))
 	if relayDir != "" {
 		c.cmd.Env = append(c.cmd.Env, relayEnv+"="+relayDir)
+		if runRelay {
+			c.cmd.Env = append(c.cmd.Env, relayRunEnv+"=1")
+		}
 	}
 	c.cmd.Stdout = &lockedWriter{mu: &c.mu, w: &c.out}
 	c.cmd.Stderr = os.Stderr
@@ -272,9 +275,9 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 // catchUpDmplan runs the sync unit until the round's markers are on the
 // target; with validation, until its validator has read back every row
 // it applied too (r.validSecs, r.failed).
-func catchUpDmplan(ctx context.Context, cfg units.Config, relayDir string, db *sql.DB, round int, r catchUp) (catchUp, error) {
+func catchUpDmplan(ctx context.Context, cfg units.Config, relayDir string, runRelay bool, db *sql.DB, round int, r catchUp) (catchUp, error) {
 	t0 := time.Now()
-	c, err := startDmplan(cfg, relayDir)
+	c, err := startDmplan(cfg, relayDir, runRelay)
 	if err != nil {
 		return r, err
 	}
@@ -349,7 +352,7 @@ func steadyState(ctx context.Context, f flags, cfg units.Config, srcPort int, sr
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
-	child, err := startDmplan(cfg, "")
+	child, err := startDmplan(cfg, "", false)
 	if err != nil {
 		return err
 	}
