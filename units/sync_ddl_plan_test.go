@@ -90,6 +90,9 @@ func TestPlanStatement(t *testing.T) {
 				fmt.Fprintf(&b, "  pre: %s\n", q)
 			}
 			fmt.Fprintf(&b, "  run: %s\n", p.Stmt)
+			if p.Refuse != "" {
+				fmt.Fprintf(&b, "  refused: %s\n", p.Refuse)
+			}
 		}
 	}
 	golden.Check(t, "units/sync/plan_statement.txt", []byte(b.String()))
