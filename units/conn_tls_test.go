@@ -39,6 +39,7 @@ func socketDB(t testing.TB, s *mariadbtest.Server) *sql.DB {
 // stream included, goes over TLS. A CA that did not sign the server's
 // certificate is a permanent error that names the endpoint.
 func TestTLSEverywhere(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	ca, err := testcerts.NewCA(t.TempDir(), "ca")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 // new snapshot; one altered after some of its chunks were loaded stops the
 // load with a permanent error that says what to do.
 func TestDumpLoadDDLDuringDump(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
 	dlExec(t, p.srcDB, "CREATE DATABASE ddl",
 		"CREATE TABLE ddl.a (id INT PRIMARY KEY, v CHAR(50))",

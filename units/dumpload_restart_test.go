@@ -51,6 +51,7 @@ func dlRestartDuringLoad(t *testing.T, p *dlPair, s *mariadbtest.Server, task, d
 }
 
 func TestDumpLoadServerRestarts(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
 	dlResumeSetup(t, p)
 	t.Run("target", func(t *testing.T) { dlRestartDuringLoad(t, p, p.dst, "tgt-restart", "r1") })
@@ -61,6 +62,7 @@ func TestDumpLoadServerRestarts(t *testing.T) {
 // concurrent writes, read by several connections, equals the source as of
 // the position it returns.
 func TestDumpLoadSnapshotUnderWrites(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
 	dlResumeSetup(t, p)
 	w := startDLWriter(t, p.srcDB)

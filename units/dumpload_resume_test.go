@@ -189,6 +189,7 @@ func dlKeyInt(t testing.TB, s string) int {
 var dlResumeOpts = DumpLoadOptions{ChunkRows: 1000, Loaders: 2}
 
 func TestDumpLoadResumeAfterCancel(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
 	dlResumeSetup(t, p)
 	w := startDLWriter(t, p.srcDB)
@@ -247,6 +248,7 @@ func TestDumpLoadChild(t *testing.T) {
 }
 
 func TestDumpLoadResumeAfterKill(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
 	dlResumeSetup(t, p)
 	w := startDLWriter(t, p.srcDB)

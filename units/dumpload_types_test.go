@@ -53,6 +53,7 @@ var dlTypesRows = []string{
 const dlTypesCols = "*, CAST(f AS DOUBLE), CAST(f2 AS DOUBLE)"
 
 func TestDumpLoadTypes(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
 	dlExec(t, p.srcDB, "CREATE DATABASE types")
 	dlExec(t, p.srcDB, dlTypesDDL)

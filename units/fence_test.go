@@ -12,6 +12,7 @@ import (
 
 // The subtask lock's fence, on one target server (fence.go).
 func TestSubtaskLockFence(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	srv := syServer(t, mariadbtest.Options{NoBinlog: true})
 	t.Run("CommitNeedsTheLock", func(t *testing.T) { testFenceCommitNeedsTheLock(t, srv) })
 	t.Run("FrozenHolderIsEnded", func(t *testing.T) { testFrozenLockHolderIsEnded(t, srv) })

@@ -75,6 +75,7 @@ func syFKWrites(p *syPair, db string) (stop func()) {
 // target child without the key fails the precheck unless the task accepts
 // the loss.
 func TestSyncForeignKeyCascades(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	tables := func(db, child, grandchild string) [][2]string {
 		q := QuoteIdent(db)
@@ -205,6 +206,7 @@ func TestForeignKeyedStatements(t *testing.T) {
 // covers it: sync replays the delete, the target cascades, and no orphan
 // is left.
 func TestSyncForeignKeyLoadWindow(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE fkw",
 		"CREATE TABLE fkw.parent (id INT PRIMARY KEY, v INT NOT NULL)",

@@ -16,6 +16,7 @@ import (
 // TestFreshAndNewTables: configuration changes between runs of a subtask
 // (one source and one target shared by the subtests, a task each).
 func TestFreshAndNewTables(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	log := syLog(t)
 	t.Run("ModeChange", func(t *testing.T) { testFreshModeChange(t, p, log) })

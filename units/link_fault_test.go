@@ -27,6 +27,7 @@ import (
 
 // TestLinkFaults runs the fault tests on one pair of servers.
 func TestLinkFaults(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	t.Run("sync", func(t *testing.T) { testLinkFaultSync(t, p) })
 	t.Run("copy", func(t *testing.T) { testLinkFaultCopy(t, p) })

@@ -18,6 +18,7 @@ import (
 // source server, one target; the subtasks are named as different sources,
 // each with its own tables and id range, routed into one table).
 func TestSharedTargets(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	log := syLog(t)
 	t.Run("FreshStartOfOneWriter", func(t *testing.T) { testSharedFresh(t, p, log) })

@@ -12,6 +12,7 @@ import (
 // TestPrecheckFailures collects every failure at once. (server_id = 0
 // cannot be tested: MariaDB refuses it.)
 func TestPrecheckFailures(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	s := mariadbtest.New(t, dlOptions(t, mariadbtest.Options{NoBinlog: true,
 		Extra: []string{"binlog_format=STATEMENT", "binlog_row_image=MINIMAL"}}))
 	db, err := s.DB("")
@@ -48,6 +49,7 @@ func TestPrecheckFailures(t *testing.T) {
 // TestFullModeWithoutBinlog: full mode needs no binary log, neither in
 // Precheck nor in the snapshot (several readers then block commits).
 func TestFullModeWithoutBinlog(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	s := mariadbtest.New(t, dlOptions(t, mariadbtest.Options{NoBinlog: true}))
 	db, err := s.DB("")
 	if err != nil {

@@ -23,6 +23,7 @@ var leastGrants = map[Mode]struct{ srcSchema, srcGlobal, target string }{
 // documented grants, under writes and a DDL; then takes one grant away and
 // checks the precheck names it.
 func TestLeastPrivilege(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE lp",
 		"CREATE TABLE lp.t (id INT PRIMARY KEY, v INT NOT NULL, s VARCHAR(20))",

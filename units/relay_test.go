@@ -127,6 +127,7 @@ func relayDumpConnections(t testing.TB, p *syPair) int {
 // torn write (a relay cut mid-event, as a kill -9 leaves it) the relay is
 // repaired, and no change is lost or applied twice.
 func TestRelaySync(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	start := syAuditSetup(t, p)
 	rel := NewRelay(filepath.Join(t.TempDir(), "relay", "src"))

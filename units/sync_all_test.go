@@ -12,6 +12,7 @@ import (
 // (during the dump and load, and during sync): the target ends equal to
 // the source.
 func TestSyncModeAll(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE c")
 	syExec(t, p.srcDB, syAuditTables...)
@@ -41,6 +42,7 @@ func TestSyncModeAll(t *testing.T) {
 // TestSyncModeFull: mode full loads the tables, reports Finished and
 // returns nil.
 func TestSyncModeFull(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE c")
 	syExec(t, p.srcDB, syAuditTables...)

@@ -9,6 +9,7 @@ import (
 // (log_bin_compress: QUERY_COMPRESSED_EVENT and the *_ROWS_COMPRESSED_EVENT_V1
 // kinds) syncs like any other: every column type, a DDL, updates and deletes.
 func TestSyncCompressedBinlog(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE d", syTypesTable)
 	syCopySchema(t, p, "d", "ty pes")

@@ -202,6 +202,7 @@ func syAuditSame(t testing.TB, p *syPair) {
 // child process running it with SIGKILL at random points, while a writer
 // changes the source; at the end every change is applied exactly once.
 func TestSyncCrashConsistency(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	cfg := p.config("crash", ModeIncremental, []string{"c.*", "!c.log_*"})
 	cfg.Start = syAuditSetup(t, p)

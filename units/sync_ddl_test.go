@@ -13,6 +13,7 @@ import (
 // and without keys, names needing quotes, a filter, a renaming route and
 // shards merged into one table — starting from an empty target.
 func TestSyncDDLFiltersRoutes(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	var logs bytes.Buffer
 	cfg := p.config("ddl", ModeIncremental,
@@ -139,6 +140,7 @@ func TestSyncDDLFiltersRoutes(t *testing.T) {
 // so it is not run again (a swap by RENAME would otherwise swap back), and
 // the row changes after it are not applied twice.
 func TestSyncDDLReplay(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE d",
 		"CREATE TABLE d.a (id INT PRIMARY KEY, x INT)", "CREATE TABLE d.b (id INT PRIMARY KEY, y VARCHAR(5))")

@@ -17,6 +17,7 @@ import (
 // same statements less the ones the rules drop; DDL by what the target's
 // catalogue holds; the error action by the error Run returns.
 func TestSyncFilterEvents(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	start := syAuditSetup(t, p)
 	rule := func(tables, events, sql []string, a binlogfilter.Action) binlogfilter.Rule {

@@ -15,6 +15,7 @@ import (
 // permanent error that says what to do, and touches nothing; pointed back
 // at its own server it resumes.
 func TestSyncSourceMovedElsewhere(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	other := syServer(t, mariadbtest.Options{})
 	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v INT)")

@@ -74,6 +74,7 @@ func syRandomWrites(n int, fn func(ctx context.Context, rng *rand.Rand)) (stop f
 // tables and databases whose names differ only in case are distinct:
 // copied (mode all) and synced under writes, each ends equal to its source.
 func TestSyncNameCase(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	var tables [][2]string
 	for _, db := range []string{"lower_db", "CaseDB", "casedb"} {
@@ -124,6 +125,7 @@ func TestSyncNameCase(t *testing.T) {
 // them, and DDL that spells names in another case reaches the right
 // tables of a target with lower_case_table_names=0.
 func TestSyncNameCaseFolded(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := &syPair{src: syServer(t, mariadbtest.Options{Extra: []string{"lower_case_table_names=1"}}),
 		dst: syServer(t, mariadbtest.Options{NoBinlog: true})}
 	var err error

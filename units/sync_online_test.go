@@ -19,6 +19,7 @@ import (
 // dmplan_meta kept. At the end the target table has the new definition
 // and the source's checksum, and no shadow or trash table.
 func TestSyncOnlineDDLPtOSC(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	pt, err := exec.LookPath("pt-online-schema-change")
 	if err != nil {
 		t.Skip("pt-online-schema-change not installed (Debian package percona-toolkit)")

@@ -12,6 +12,7 @@ import (
 // source restarts (a new binlog file), under writes; sync resumes by
 // itself, reports the transient errors, and applies every change once.
 func TestSyncServerRestarts(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	cfg := p.config("restarts", ModeIncremental, []string{"c.*", "!c.log_*"})
 	cfg.Start = syAuditSetup(t, p)
@@ -44,6 +45,7 @@ func TestSyncServerRestarts(t *testing.T) {
 // TestSyncTwoRuns: two runs of one subtask at once; one waits for the
 // other's lock, takes over when it stops, and nothing is applied twice.
 func TestSyncTwoRuns(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	cfg := p.config("twice", ModeIncremental, []string{"c.*", "!c.log_*"})
 	cfg.Start = syAuditSetup(t, p)
@@ -64,6 +66,7 @@ func TestSyncTwoRuns(t *testing.T) {
 // TestSyncPurgedBinlog: when the source purged the binlog at the
 // checkpoint, Run stops with a permanent error that says what to do.
 func TestSyncPurgedBinlog(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY)")
 	syCopySchema(t, p, "d", "t")
@@ -113,6 +116,7 @@ func TestSyncPurgedBinlog(t *testing.T) {
 // TestSyncStartGTID: incremental sync from a GTID set alone, then resumed
 // from the checkpoint it wrote (file:pos and GTID).
 func TestSyncStartGTID(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v INT)", "INSERT INTO d.t VALUES (1, 1)")
 	syCopySchema(t, p, "d", "t")
@@ -144,6 +148,7 @@ func TestSyncStartGTID(t *testing.T) {
 // TestSyncTargetDiffers: a target table whose definition differs from the
 // source's stops the unit with a permanent error naming the table.
 func TestSyncTargetDiffers(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.narrow (id INT PRIMARY KEY, v VARCHAR(20))",
 		"CREATE TABLE d.wide (id INT PRIMARY KEY, v INT)")
@@ -169,6 +174,7 @@ func TestSyncTargetDiffers(t *testing.T) {
 // TestSyncReportsDivergence: a change whose row is missing on the target
 // is counted and reported (Progress.Divergent), not only logged.
 func TestSyncReportsDivergence(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE dv", "CREATE TABLE dv.t (id INT PRIMARY KEY, v INT)")
 	syExec(t, p.dstDB, "CREATE DATABASE dv", "CREATE TABLE dv.t (id INT PRIMARY KEY, v INT)")

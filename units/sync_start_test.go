@@ -26,6 +26,7 @@ func waitSecond(t *testing.T, at time.Time) time.Time {
 // from a backup taken at that time) is applied idempotently, not as an
 // error or a divergence.
 func TestSyncStartTime(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE d", "CREATE TABLE d.t (id INT PRIMARY KEY, v INT)")
 	syCopySchema(t, p, "d", "t")

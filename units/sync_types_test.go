@@ -55,6 +55,7 @@ var syTypesChanges = []string{
 
 // TestSyncTypes: every column type survives insert, update and delete.
 func TestSyncTypes(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	syExec(t, p.srcDB, "CREATE DATABASE d", syTypesTable)
 	syCopySchema(t, p, "d", "ty pes")

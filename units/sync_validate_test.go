@@ -64,6 +64,7 @@ func rowKeys(v Validation) []string {
 // and removed once the row validates again. Mode fast sees a missing row
 // but not a changed column.
 func TestSyncValidate(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
 	p := newSyPair(t)
 	start := syAuditSetup(t, p)
 	typed := "CREATE TABLE c.typed (id INT PRIMARY KEY, name VARCHAR(20), code CHAR(4), amount DECIMAL(10,2), " +
