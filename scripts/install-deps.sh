@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs MariaDB (server and client) and sysbench from Debian's packages
+# Installs MariaDB (server and client), sysbench and gcc from Debian's packages
 # when they are missing. Nothing is started: tests and the quickstart start
 # their own private servers on loopback.
 set -euo pipefail
@@ -7,6 +7,8 @@ need=()
 command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
+# go test -race needs cgo, which Go turns off when there is no C compiler.
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
 # etcd 3.4 from Debian: the tests run dmplan against it as an external cluster.
 [ -x /usr/bin/etcd ] || need+=(etcd-server)
 if [ ${#need[@]} -gt 0 ]; then

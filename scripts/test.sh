@@ -11,11 +11,16 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
 "$(dirname "$0")/install-deps.sh"
 
+# Every package runs under the race detector: a data race is a bug.
 if [ $# -gt 0 ]; then
-  exec go test -count=1 -p 2 -timeout 20m "$@"
+  exec go test -race -count=1 -p 2 -timeout 20m "$@"
 fi
 # 2 cores: run packages two at a time; each package keeps its own servers.
-go test -count=1 -p 2 -timeout 20m ./...
+# The two longest packages are named first so that they start first (go
+# test starts packages in the order given): units runs from the start to
+# the end in one slot while internal/e2e and then every other package
+# share the other.
+go test -race -count=1 -p 2 -timeout 20m ./units/ ./internal/e2e/ ./...
 # Every fuzz target for 3000 executions beyond its checked-in corpus (a count,
 # not a duration: see scripts/fuzz.sh).
 FUZZTIME="${FUZZTIME:-3000x}" "$(dirname "$0")/fuzz.sh"
