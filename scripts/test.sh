@@ -21,6 +21,9 @@ fi
 # the end in one slot while internal/e2e and then every other package
 # share the other.
 go test -race -count=1 -p 2 -timeout 20m ./units/ ./internal/e2e/ ./...
+# The memory tests measure the test binary's heap: without the race
+# detector, whose bookkeeping on every blob copy they would measure instead.
+go test -count=1 -timeout 10m -run 'MemoryBounded$' ./units/
 # Every fuzz target for 3000 executions beyond its checked-in corpus (a count,
 # not a duration: see scripts/fuzz.sh).
 FUZZTIME="${FUZZTIME:-3000x}" "$(dirname "$0")/fuzz.sh"
