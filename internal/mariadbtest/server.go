@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -240,14 +241,33 @@ func (s *Server) Restart(ctx context.Context, crash bool) error {
 	return s.start(ctx)
 }
 
-// FreePort asks the kernel for a free TCP port on 127.0.0.1.
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on, for a
+// server started later. It is drawn at random from below the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range): a port from inside it, as
+// Listen(":0") gives, can be taken meanwhile as the local port of any
+// outgoing connection of the suite's many clients, and the server's bind
+// then fails (seen in CI: "bind: address already in use").
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	lo, hi := 10000, 32767
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if eph, err := strconv.Atoi(f[0]); err == nil && eph > lo+1000 {
+				hi = eph - 1
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	var last error
+	for range 100 {
+		p := lo + rand.IntN(hi-lo+1)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			last = err
+			continue
+		}
+		l.Close()
+		return p, nil
+	}
+	return 0, fmt.Errorf("no free port in %d-%d after 100 tries: %w", lo, hi, last)
 }
 
 func tail(s string, n int) string {
