@@ -511,18 +511,22 @@ func summarize(name string, rs []catchUp) string {
 	return line
 }
 
+// rate is a catch-up's rows per second.
+func rate(c catchUp) float64 { return float64(c.changes) / c.secs }
+
+// median is the median rate of some catch-ups.
+func median(rs []catchUp) float64 {
+	v := make([]float64, len(rs))
+	for i, c := range rs {
+		v[i] = rate(c)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
 // compareModes prints each validation mode's catch-up against none's
 // (the first of the copies), round by round and as medians.
 func compareModes(copies []*copyOf, results [][]catchUp) {
-	rate := func(r catchUp) float64 { return float64(r.changes) / r.secs }
-	median := func(rs []catchUp) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = rate(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	base := median(results[0])
 	fmt.Printf("validation against %q: catch-up rows/s (median), slowdown\n", copies[0].name)
 	for i, c := range copies {
@@ -534,15 +538,6 @@ func compareModes(copies []*copyOf, results [][]catchUp) {
 // compareRelay prints the catch-up through a relay against the direct
 // one, round by round and as medians.
 func compareRelay(direct, relay *copyOf, d, r []catchUp) {
-	rate := func(c catchUp) float64 { return float64(c.changes) / c.secs }
-	median := func(rs []catchUp) float64 {
-		v := make([]float64, len(rs))
-		for i, c := range rs {
-			v[i] = rate(c)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	var each []string
 	for i := range min(len(d), len(r)) {
 		each = append(each, fmt.Sprintf("%.0f %%", 100*rate(r[i])/rate(d[i])))
