@@ -1,20 +1,16 @@
 package e2e
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/dmplan/dmplan/internal/mariadbtest"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/spec"
-	"github.com/dmplan/dmplan/units"
 )
 
 // Two sources x two shard tables each, routed into one target table, in
@@ -31,71 +27,8 @@ import (
 // A shard table created meanwhile joins with a column of its own; a
 // TRUNCATE of a shard stops its source with an error saying what to do.
 func TestShardDDLOptimistic(t *testing.T) {
-	c := newCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srvB, err := mariadbtest.Start(ctx, filepath.Join(t.TempDir(), "b"), mariadbtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srvB.Stop() })
-	const task, db, tdb, dst = "oshard", "e2e_oshardsrc", "e2e_oshard", "e2e_oshard.orders"
-	a, b := "src-oshard-a", "src-oshard-b"
-	srvs := map[string]*mariadbtest.Server{a: source, b: srvB}
-	shards := map[string][]string{a: {"orders_1", "orders_2"}, b: {"orders_3", "orders_4"}}
-	dbs := map[string]*sql.DB{}
-	tgt, err := target.DB("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tgt.Close()
-	mustExec(t, tgt, "DROP DATABASE IF EXISTS "+tdb, "CREATE DATABASE "+tdb,
-		"CREATE TABLE "+dst+" (id BIGINT PRIMARY KEY, k INT NOT NULL, c VARCHAR(40) NOT NULL)",
-		"DROP USER IF EXISTS 't_oshard'@'127.0.0.1'", "CREATE USER 't_oshard'@'127.0.0.1' IDENTIFIED BY 'tpw'",
-		"GRANT ALL ON *.* TO 't_oshard'@'127.0.0.1'")
-	var yaml strings.Builder
-	for _, src := range []string{a, b} {
-		if err := units.ResetSync(ctx, tgt, task, src); err != nil {
-			t.Fatal(err)
-		}
-		d, err := srvs[src].DB("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		dbs[src] = d
-		mustExec(t, d, "DROP DATABASE IF EXISTS "+db, "CREATE DATABASE "+db,
-			"DROP USER IF EXISTS 'u_oshard'@'127.0.0.1'", "CREATE USER 'u_oshard'@'127.0.0.1' IDENTIFIED BY 'spw'",
-			"GRANT SELECT, RELOAD, LOCK TABLES, SHOW VIEW, REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'u_oshard'@'127.0.0.1'")
-		for _, tb := range shards[src] {
-			mustExec(t, d, "CREATE TABLE "+db+"."+tb+" (id BIGINT PRIMARY KEY, k INT NOT NULL, c VARCHAR(40) NOT NULL)")
-		}
-		fmt.Fprintf(&yaml, "apiVersion: dmplan/v1\nkind: Source\nmetadata:\n  name: %s\nspec:\n  host: 127.0.0.1\n  port: %d\n  user: u_oshard\n  password: ${S_OSHARD_PW}\n  flavor: mariadb\n---\n", src, srvs[src].Port)
-	}
-	c.env["T_OSHARD_PW"] = "tpw"
-	c.env["S_OSHARD_PW"] = "spw"
-	fmt.Fprintf(&yaml, `apiVersion: dmplan/v1
-kind: Task
-metadata:
-  name: %s
-spec:
-  mode: incremental
-  target: {host: 127.0.0.1, port: %d, user: t_oshard, password: "${T_OSHARD_PW}"}
-  sources: [%s, %s]
-  tables: ["%s.*"]
-  shardMode: optimistic
-  routes:
-    - from: "%s.orders_*"
-      to: %s
-`, task, target.Port, a, b, db, db, dst)
-	c.startAgent("a", "--lease-ttl", "3s")
-	c.startAgent("b", "--lease-ttl", "3s")
-	waitWorkers(c, 2)
-	c.writeYAML("oshard.yaml", yaml.String())
-	c.apply()
-	for _, src := range []string{a, b} {
-		c.waitStage(60*time.Second, task, src, spec.StageRunning, func(s store.SubtaskStatus) bool { return s.Unit == "sync" })
-	}
+	f := newShardFixture(t, "oshard", "optimistic", "a", "b")
+	c, task, db, tdb, dst, a, b, shards, dbs, tgt := f.c, f.task, f.db, f.tdb, f.dst, f.a, f.b, f.shards, f.dbs, f.tgt
 
 	// One writer per shard (ids disjoint per shard), inserting and
 	// updating; it writes note while its shard has the column. An ALTER
@@ -146,21 +79,13 @@ spec:
 		mustExec(t, dbs[w.src], fmt.Sprintf(stmt, db+"."+tb))
 		w.note = note
 	}
-	column := func(name string) string {
-		var typ string
-		tgt.QueryRow("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'orders' AND COLUMN_NAME = ?", tdb, name).Scan(&typ)
-		return typ
-	}
+	column := f.targetColumn
 	waitColumn := func(name, typ string) {
 		waitFor(t, 60*time.Second, fmt.Sprintf("target column %s %s", name, typ), func() (bool, error) { return column(name) == typ, nil })
 	}
 	settle := func() { // let the writers write a while
 		n := writes.Load()
 		waitFor(t, 30*time.Second, "writes", func() (bool, error) { return writes.Load() > n+100, nil })
-	}
-	digest := func(d *sql.DB, sel ...string) (n, sum int64) {
-		d.QueryRow("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', id, k, c, IFNULL(note, '-')))), 0) FROM ("+strings.Join(sel, " UNION ALL ")+") u").Scan(&n, &sum)
-		return
 	}
 	union := func(what, targetNote string) {
 		for _, w := range ws { // the writers pause while the tables are compared
@@ -171,24 +96,7 @@ spec:
 				w.Unlock()
 			}
 		}()
-		waitFor(t, 60*time.Second, "target = union of the shards "+what, func() (bool, error) {
-			var n, sum int64
-			for src, tbs := range shards {
-				var sel []string
-				for _, tb := range tbs {
-					note, has := "NULL", 0
-					dbs[src].QueryRow("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'note'", db, tb).Scan(&has)
-					if has > 0 {
-						note = "note"
-					}
-					sel = append(sel, fmt.Sprintf("SELECT id, k, c, %s AS note FROM %s.%s", note, db, tb))
-				}
-				x, y := digest(dbs[src], sel...)
-				n, sum = n+x, sum+y
-			}
-			tn, tsum := digest(tgt, "SELECT id, k, c, "+targetNote+" AS note FROM "+dst)
-			return n == tn && sum == tsum && n > 0, nil
-		})
+		waitFor(t, 60*time.Second, "target = union of the shards "+what, func() (bool, error) { return f.unionEqual(targetNote) })
 	}
 
 	// Compatible DDLs, one shard at a time: each reaches the target at once.
@@ -236,7 +144,7 @@ spec:
 	// Resolved declaratively: skip keeps the target's column.
 	_, stmt, _ := strings.Cut(st.Error, "the DDL:")
 	stmt, _, _ = strings.Cut(strings.TrimSpace(stmt), "\n")
-	c.writeYAML("oshard.yaml", yaml.String()+"  shardDDL:\n    resolve:\n      - {table: "+dst+", ddl: '"+stmt+"', action: skip}\n")
+	c.writeYAML("oshard.yaml", f.yaml+"  shardDDL:\n    resolve:\n      - {table: "+dst+", ddl: '"+stmt+"', action: skip}\n")
 	if out := c.dmplan("plan", "-f", c.dir+"/yaml"); !strings.Contains(out, "spec.shardDDL.resolve[0]") {
 		t.Errorf("plan does not show the resolution:\n%s", out)
 	}
@@ -250,7 +158,7 @@ spec:
 	st, _ = c.waitStage(60*time.Second, task, b, "error", func(s store.SubtaskStatus) bool { return strings.Contains(s.Error, "changes column `c`") })
 	_, stmt2, _ := strings.Cut(st.Error, "the DDL:")
 	stmt2, _, _ = strings.Cut(strings.TrimSpace(stmt2), "\n")
-	c.writeYAML("oshard.yaml", yaml.String()+"  shardDDL:\n    resolve:\n      - {table: "+dst+", ddl: '"+stmt+"', action: skip}\n"+
+	c.writeYAML("oshard.yaml", f.yaml+"  shardDDL:\n    resolve:\n      - {table: "+dst+", ddl: '"+stmt+"', action: skip}\n"+
 		"      - {table: "+dst+", ddl: \""+stmt2+"\", action: execute}\n")
 	c.apply()
 	waitFor(t, 60*time.Second, "the executed DDL on the target", func() (bool, error) {
