@@ -55,8 +55,13 @@ func (d *differ) taskCreated(t spec.Task) []string {
 }
 
 func (d *differ) taskDeleted(t spec.Task) []string {
-	return []string{"stops " + t.Name + " on " + names(t.Sources) + "; rows already copied and " +
+	out := []string{"stops " + t.Name + " on " + names(t.Sources) + "; rows already copied and " +
 		plural(len(t.Sources), "the checkpoint stay", "the checkpoints stay") + " in the target " + addr(t.Target)}
+	if t.ShardMode != "" {
+		out = append(out, "its shard DDL locks and shard schema records are deleted from etcd; the shard state kept with the checkpoints "+
+			"(held changes, base tables and shard views in dmplan_meta) stays, and a task of the same name started from those checkpoints joins its locks afresh")
+	}
+	return out
 }
 
 // taskUpdated returns Replace when some subtask must start over (see

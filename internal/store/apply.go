@@ -192,8 +192,14 @@ func (s *Store) write(ctx context.Context, b began, writes []kv, counts Counts, 
 			changed[i] = w.key[len(prefix):]
 		}
 	}
-	if ops, ok := s.direct(writes, b.gen); ok {
-		rec, err := s.commit(ctx, b, counts, changed, rec, ops, nil)
+	// A deleted task's shard records go in the same transaction, so that
+	// a task created again under its name never finds them.
+	shardOps, later := shardRecordDeletes(writes)
+	if ops, ok := s.direct(writes, b.gen); ok && len(ops)+len(shardOps)+commitOps <= maxOpsDirect {
+		rec, err := s.commit(ctx, b, counts, changed, rec, append(ops, shardOps...), nil)
+		if err == nil {
+			s.deleteShardRecords(ctx, later, log)
+		}
 		if err != nil {
 			return rec, fmt.Errorf("apply: %w", err)
 		}
@@ -213,11 +219,12 @@ func (s *Store) write(ctx context.Context, b began, writes []kv, counts Counts, 
 	log.Debug("staged generation", "took", time.Since(start))
 	closeOps := []clientv3.Op{clientv3.OpDelete(stagingKey(st.gen)), clientv3.OpDelete(openKey(st.gen))}
 	held := st.claimHeld()
-	rec, err = s.commit(ctx, b, counts, changed, rec, closeOps, &held)
+	rec, err = s.commit(ctx, b, counts, changed, rec, append(closeOps, shardOps...), &held)
 	if err != nil {
 		s.discard(b.gen, log)
 		return rec, fmt.Errorf("apply: %w", err)
 	}
+	s.deleteShardRecords(ctx, later, log)
 	// Drop the versions the new generation supersedes; what is left
 	// (the applier dies now) is swept by the next apply's GC.
 	if err := s.sweep(ctx, b.gen); err != nil {

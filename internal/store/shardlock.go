@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -166,4 +168,43 @@ func (s *Store) ShardLocks(ctx context.Context) ([]job.ShardLock, error) {
 		return nil, fmt.Errorf("read shard locks: %w", err)
 	}
 	return out, nil
+}
+
+// maxShardDeletes is how many deleted tasks' shard records an apply
+// deletes in its commit transaction (two operations each); those of more
+// are deleted right after it.
+const maxShardDeletes = 20
+
+// shardRecordDeletes returns the operations that delete the shard DDL
+// locks and optimistic schema records (docs/shard-ddl.md) of the tasks
+// writes delete, and the names of deleted tasks beyond maxShardDeletes.
+func shardRecordDeletes(writes []kv) (ops []clientv3.Op, later []string) {
+	for _, w := range writes {
+		name, ok := strings.CutPrefix(w.key, pfxTask)
+		if !ok || w.val != nil || strings.Contains(name, "/") {
+			continue
+		}
+		if len(ops) >= 2*maxShardDeletes {
+			later = append(later, name)
+			continue
+		}
+		ops = append(ops, clientv3.OpDelete(pfxShard+name+"/", clientv3.WithPrefix()),
+			clientv3.OpDelete(pfxSchema+name+"/", clientv3.WithPrefix()))
+	}
+	return ops, later
+}
+
+// deleteShardRecords deletes the shard records of tasks, after the apply
+// that deleted them.
+func (s *Store) deleteShardRecords(ctx context.Context, tasks []string, log *slog.Logger) {
+	for _, name := range tasks {
+		err := retry(ctx, "delete the shard records of task "+name, func(ctx context.Context) error {
+			_, err := s.cli.Txn(ctx).Then(clientv3.OpDelete(pfxShard+name+"/", clientv3.WithPrefix()),
+				clientv3.OpDelete(pfxSchema+name+"/", clientv3.WithPrefix())).Commit()
+			return err
+		})
+		if err != nil {
+			log.Warn("delete the shard records of a deleted task: delete "+pfxShard+name+"/ and "+pfxSchema+name+"/ by hand", "task", name, "err", err)
+		}
+	}
 }

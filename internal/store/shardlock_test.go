@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -59,4 +60,90 @@ func TestShardLockLifecycle(t *testing.T) {
 	if err != nil || len(ls) != 0 {
 		t.Fatalf("locks left: %v %v", ls, err)
 	}
+}
+
+// An apply that deletes a task deletes its shard DDL locks and schema
+// records with it (in its commit transaction; those of more than 20
+// deleted tasks right after it): a task created again under the name
+// starts with none. Other tasks' records stay.
+func TestShardRecordsGoWithTheirTask(t *testing.T) {
+	s, ctx := fresh(t), testCtx(t)
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	want := genState(3, 30, 1)
+	if _, err := s.Apply(ctx, plan(0, want), record("alice")); err != nil {
+		t.Fatal(err)
+	}
+	name := func(i int) string { return fmt.Sprintf("task-%05d", i) }
+	for _, i := range append(seq(0, 25), 29) {
+		if _, err := s.JoinShardLock(ctx, job.ShardJoin{Task: name(i), Target: "shop.orders", Sources: []string{"a"}, Source: "a",
+			Tables: []string{"s.o1", "s.o2"}, Table: "s.o1", DDL: "ALTER TABLE `shop`.`orders` ADD COLUMN x INT NULL"}, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateShardSchema(ctx, name(i), "shop.orders", func(job.ShardSchema, bool) (*job.ShardSchema, bool) {
+			return &job.ShardSchema{Task: name(i), Target: "shop.orders", Since: now}, true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	records := func() (locks, schemas []string) {
+		t.Helper()
+		ls, err := s.ShardLocks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls {
+			locks = append(locks, l.Task)
+		}
+		rs, err := s.ShardSchemas(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			schemas = append(schemas, r.Task)
+		}
+		return locks, schemas
+	}
+	deleteTasks := func(what string, tasks []int, left []string) {
+		t.Helper()
+		snap, err := s.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range tasks {
+			delete(want.Tasks, name(i))
+		}
+		if _, err := s.Apply(ctx, plan(snap.Revision, want), record("bob")); err != nil {
+			t.Fatal(err)
+		}
+		if locks, schemas := records(); !slices.Equal(locks, left) || !slices.Equal(schemas, left) {
+			t.Fatalf("%s: shard locks of %v and schema records of %v left, want %v", what, locks, schemas, left)
+		}
+	}
+	var left []string
+	for _, i := range append(seq(1, 25), 29) {
+		left = append(left, name(i))
+	}
+	deleteTasks("one task deleted", []int{0}, left)
+	deleteTasks("24 tasks deleted", seq(1, 25), []string{name(29)})
+
+	// Created again: no lock, no record.
+	snap, err := s.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Tasks[name(0)] = genState(3, 30, 1).Tasks[name(0)]
+	if _, err := s.Apply(ctx, plan(snap.Revision, want), record("carol")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.ShardLock(ctx, name(0), "shop.orders"); err != nil || ok {
+		t.Fatalf("the task created again has a shard lock: %v %v", ok, err)
+	}
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }
