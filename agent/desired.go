@@ -3,7 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
-	"slices"
+	"maps"
 	"sync"
 	"time"
 
@@ -30,24 +30,12 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 		}
 		a.sec.setHasher(h)
 	}
-	out := a.built.get(v, a.sec)
-	if out == nil {
-		rec := a.sec.recording()
-		out = make([]reconciler.Desired, 0, len(v.Subtasks))
-		for id, sub := range v.Subtasks {
-			src, ok := v.Sources[id.Source]
-			if !ok {
-				continue // not bound here (ReadWorkerView returns only ours)
-			}
-			d := rec.build(id, sub, src)
-			if d.Config.ShardMode != "" {
-				d.Config.Shard = shardLocks{store: a.store, clock: a.cfg.Clock}
-				d.Config.Schemas = shardLocks{store: a.store, clock: a.cfg.Clock}
-			}
-			out = append(out, d)
+	out := a.built.build(v, a.sec, func(d *reconciler.Desired) {
+		if d.Config.ShardMode != "" {
+			d.Config.Shard = shardLocks{store: a.store, clock: a.cfg.Clock}
+			d.Config.Schemas = shardLocks{store: a.store, clock: a.cfg.Clock}
 		}
-		a.built.set(v, rec, out)
-	}
+	})
 	if a.relays != nil {
 		a.relays.update(v.Sources, out, a.sec)
 		a.registerRelays(ctx)
@@ -167,16 +155,21 @@ func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, string
 	return out, h.Digest(ref, value), nil
 }
 
-// builtView is what desired built from a view last: while the view is the
-// same (ReadAt), the installation's hasher is set and the environment
-// gives the same values for the references it resolved, the same configs
-// and fingerprints come out, so they are not built again on every
-// reconcile (a periodic resync, a unit that returned, another agent's
-// apply).
+// builtView is what desired built from the views it read: a subtask's
+// config and fingerprint come out the same while the view holds it with
+// the same Since (its task and source not read again), the installation's
+// hasher is set and the environment gives the same values for the
+// references resolved, so they are not built again on every reconcile (a
+// periodic resync, a unit that returned, another agent's apply) nor for
+// every subtask when one source moves here.
 type builtView struct {
-	readAt int64
-	env    map[string]envValue
-	out    []reconciler.Desired
+	env  map[string]envValue // what the environment gave, for every config kept
+	subs map[planner.SubtaskID]builtSubtask
+}
+
+type builtSubtask struct {
+	since int64
+	d     reconciler.Desired
 }
 
 type envValue struct {
@@ -184,25 +177,52 @@ type envValue struct {
 	ok    bool
 }
 
-// get returns the configs built from v, or nil when they must be built.
-func (b *builtView) get(v *store.WorkerView, s *secrets) []reconciler.Desired {
-	if b.out == nil || b.readAt != v.ReadAt || v.ReadAt == 0 || s.hasher() == nil {
-		return nil
+// build returns the configs of v's subtasks, building those it does not
+// hold (shard adds what a shard subtask needs to a config built anew).
+func (b *builtView) build(v *store.WorkerView, s *secrets, shard func(*reconciler.Desired)) []reconciler.Desired {
+	if s.hasher() == nil || !b.sameEnv(s) {
+		*b = builtView{}
 	}
-	for ref, was := range b.env {
-		if value, ok := s.getenv(ref); value != was.value || ok != was.ok {
-			return nil
+	if b.env == nil {
+		b.env = map[string]envValue{}
+	}
+	rec := s.recording()
+	subs := make(map[planner.SubtaskID]builtSubtask, len(v.Subtasks))
+	out := make([]reconciler.Desired, 0, len(v.Subtasks))
+	for id, sub := range v.Subtasks {
+		src, ok := v.Sources[id.Source]
+		if !ok {
+			continue // not bound here (ReadWorkerView returns only ours)
 		}
+		since := v.Since[id]
+		if old, ok := b.subs[id]; ok && since != 0 && old.since == since {
+			subs[id] = old
+			out = append(out, old.d)
+			continue
+		}
+		d := rec.build(id, sub, src)
+		shard(&d)
+		subs[id] = builtSubtask{since: since, d: d}
+		out = append(out, d)
 	}
-	return slices.Clone(b.out)
-}
-
-func (b *builtView) set(v *store.WorkerView, rec *secrets, out []reconciler.Desired) {
 	if rec.hasher() == nil {
 		*b = builtView{} // built without the salt: build again once it is read
-		return
+		return out
 	}
-	*b = builtView{readAt: v.ReadAt, env: rec.seen, out: slices.Clone(out)}
+	maps.Copy(b.env, rec.seen)
+	b.subs = subs
+	return out
+}
+
+// sameEnv reports whether the environment gives what it gave for the
+// configs held.
+func (b *builtView) sameEnv(s *secrets) bool {
+	for ref, was := range b.env {
+		if value, ok := s.getenv(ref); value != was.value || ok != was.ok {
+			return false
+		}
+	}
+	return true
 }
 
 // recording returns secrets that resolve like s and remember what the

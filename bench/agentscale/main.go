@@ -170,6 +170,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 
 	obs := newObserver()
 	go st.WatchStatuses(ctx, obs.update)
+	marks := newTimeline(ctx, cli, obs, sim)
 
 	h, err := st.Hasher(ctx)
 	if err != nil {
@@ -198,6 +199,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		return err
 	}
 	applied, appliedCPU := time.Since(t0), cpuTime()-c0
+	tApplied := time.Now()
 	if applyProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -215,14 +217,17 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		return fmt.Errorf("waiting for %d subtasks observed running: %w", nSub, err)
 	}
 	observed, observedCPU := time.Since(t0), cpuTime()-c0
+	afterApply, afterApplyCPU := time.Since(tApplied), cpuTime()-c0-appliedCPU
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("agentscale: %d subtasks (%d tasks x %d sources) on %d agents, SIMULATED units (no I/O), lease TTL %s\n",
 		nSub, nSub/perTask, perTask, nAgents, ttl)
 	fmt.Printf("  load average at the start: %s", load)
-	fmt.Printf("  plan+apply:                         %8.0f ms (%d versions written); CPU %.0f ms\n", ms(applied), rec.Keys, ms(appliedCPU))
-	fmt.Printf("  apply -> all simulated units running: %6.0f ms\n", ms(started))
-	fmt.Printf("  apply -> all observed running in etcd: %5.0f ms  ; CPU used by the process (etcd, agents, bench): %.0f ms\n",
+	fmt.Printf("  plan+apply (the apply returned):    %8.0f ms (%d versions written); CPU %.0f ms\n", ms(applied), rec.Keys, ms(appliedCPU))
+	fmt.Printf("  the apply returned -> all observed running in etcd: %5.0f ms; CPU %.0f ms\n", ms(afterApply), ms(afterApplyCPU))
+	fmt.Printf("  plan+apply began -> all simulated units running:  %6.0f ms\n", ms(started))
+	fmt.Printf("  plan+apply began -> all observed running in etcd: %6.0f ms; CPU used by the process (etcd, agents, bench): %.0f ms\n",
 		ms(observed), ms(observedCPU))
+	marks.print("  ", t0)
 
 	// Fail over: agent-00 dies without revoking its lease.
 	victim := agents[0]
@@ -236,6 +241,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	marks.reset()
 	c1 := cpuTime()
 	t1 := time.Now()
 	if verbose {
@@ -251,6 +257,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	}
 	fmt.Printf("  agent-00 killed -> all %d observed running on the other agents: %.0f ms (lease TTL %s, goal < TTL + 2 s); CPU %.0f ms\n",
 		nSub, ms(time.Since(t1)), ttl, ms(cpuTime()-c1))
+	marks.print("  ", t1)
 	if hist, err := st.History(ctx, 1); err == nil && len(hist) == 1 {
 		fmt.Printf("  failover apply %s by %s: %d versions written (the bounds that moved)\n", hist[0].ID, hist[0].User, hist[0].Keys)
 	}
@@ -266,6 +273,9 @@ type observer struct {
 	sts     map[string]store.SubtaskStatus
 	running int            // statuses in stage running
 	by      map[string]int // of them, per worker
+	// onChange, when set, is called (under the lock) with the count of
+	// statuses running after each update.
+	onChange func(running int)
 }
 
 func newObserver() *observer {
@@ -288,6 +298,9 @@ func (o *observer) update(st store.SubtaskStatus, deleted bool) {
 	if st.Stage == spec.StageRunning {
 		o.running++
 		o.by[st.Worker]++
+	}
+	if o.onChange != nil {
+		o.onChange(o.running)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/dmplan/dmplan/internal/store"
@@ -233,5 +234,141 @@ func TestRebindOfADeadWorkerIsOneTransaction(t *testing.T) {
 	v, err := s.ReadWorkerView(ctx, "agent-0", nil)
 	if err != nil || len(v.Sources) != 0 {
 		t.Errorf("the dead worker's view: %d sources (err %v), want none", len(v.Sources), err)
+	}
+}
+
+// TestWorkerViewReadsOnlyWhatChanged: after a small apply that wrote some
+// of an agent's objects — a source moved to it or away (a failover), a
+// source's config, a task added to, changed on or removed from its
+// sources — the agent reads only those again, keeps the rest, and gets the
+// view it would read from scratch. A subtask keeps its Since only when
+// nothing it derives from changed.
+func TestWorkerViewReadsOnlyWhatChanged(t *testing.T) {
+	s, ctx := fresh(t), testCtx(t)
+	st := genState(50, 200, 1) // 5 sources on each of agent-0..agent-9
+	rec, err := s.Apply(ctx, plan(0, st), record("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.ReadWorkerView(ctx, "agent-3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := func(worker string) string { // a source bound to worker
+		for _, src := range slices.Sorted(maps.Keys(st.Bounds)) {
+			if st.Bounds[src] == worker {
+				return src
+			}
+		}
+		t.Fatalf("no source on %s", worker)
+		return ""
+	}
+	taskOn := func(src string) string { // a task running on src
+		for _, name := range slices.Sorted(maps.Keys(st.Tasks)) {
+			if slices.Contains(st.Tasks[name].Sources, src) {
+				return name
+			}
+		}
+		t.Fatalf("no task on %s", src)
+		return ""
+	}
+	apply := func() {
+		t.Helper()
+		if rec, err = s.Apply(ctx, plan(rec.Revision, st), record("alice")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newTasks := 0
+	steps := []struct {
+		name   string
+		change func()
+		reads  int // ranges read after the head and bounds: what changed, not the view (-2: the moved source and newTasks)
+	}{
+		{"a source moved here", func() {
+			pl, err := s.ReadPlacement(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bounds := maps.Clone(pl.Bounds)
+			moved := first("agent-4")
+			bounds[moved] = "agent-3"
+			st.Bounds = bounds
+			newTasks = 0 // its tasks that agent-3 runs on none of its sources: read too
+			for _, tk := range st.Tasks {
+				if slices.Contains(tk.Sources, moved) && !slices.ContainsFunc(tk.Sources, func(s string) bool { return v.Sources[s].Name != "" }) {
+					newTasks++
+				}
+			}
+			if rec, err = s.Rebind(ctx, pl, bounds, record("agent:agent-1")); err != nil {
+				t.Fatal(err)
+			}
+		}, -2},
+		{"a source moved away", func() {
+			st.Bounds = maps.Clone(st.Bounds)
+			st.Bounds[first("agent-3")] = "agent-5"
+			apply()
+		}, 0},
+		{"a source's config", func() {
+			src := st.Sources[first("agent-3")]
+			src.Port++
+			st.Sources[src.Name] = src
+			apply()
+		}, 2},
+		{"a task added", func() {
+			tk := st.Tasks[taskOn(first("agent-3"))]
+			tk.Name = "task-new"
+			st.Tasks[tk.Name] = tk
+			apply()
+		}, -1},
+		{"a task changed", func() {
+			tk := st.Tasks[taskOn(first("agent-3"))]
+			tk.Tables = append(tk.Tables, "more.*")
+			st.Tasks[tk.Name] = tk
+			apply()
+		}, 1},
+		{"a task removed", func() {
+			delete(st.Tasks, "task-new")
+			apply()
+		}, -1},
+	}
+	for _, step := range steps {
+		step.change()
+		got, err := s.ReadWorkerView(ctx, "agent-3", v)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		scratch, err := s.ReadWorkerView(ctx, "agent-3", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(scratch.Subtasks, got.Subtasks); d != "" {
+			t.Errorf("%s: subtasks differ from a view read from scratch (-scratch +got):\n%s", step.name, d)
+		}
+		if d := cmp.Diff(scratch.Sources, got.Sources); d != "" {
+			t.Errorf("%s: sources differ from a view read from scratch (-scratch +got):\n%s", step.name, d)
+		}
+		if step.reads == -2 {
+			step.reads = 2 + newTasks
+		}
+		if step.reads >= 0 && got.Reads != 3+step.reads {
+			t.Errorf("%s: %d reads, want %d (the head and bounds, then what changed)", step.name, got.Reads, 3+step.reads)
+		}
+		if got.Reads >= scratch.Reads {
+			t.Errorf("%s: %d reads, as many as from scratch (%d)", step.name, got.Reads, scratch.Reads)
+		}
+		kept := 0
+		for id, sub := range got.Subtasks {
+			if got.Since[id] != v.Since[id] {
+				continue
+			}
+			kept++
+			if !cmp.Equal(sub, v.Subtasks[id]) || !cmp.Equal(got.Sources[id.Source], v.Sources[id.Source]) {
+				t.Errorf("%s: subtask %v changed but kept its Since", step.name, id)
+			}
+		}
+		if kept == 0 {
+			t.Errorf("%s: no subtask kept its Since", step.name)
+		}
+		v = got
 	}
 }
