@@ -42,6 +42,7 @@ func main() {
 	info := flag.Bool("vv", false, "-v, and the agents' info messages (every unit started)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&applyProfile, "apply-cpuprofile", "", "write a CPU profile of the plan+apply step alone to this file")
+	flag.StringVar(&reactProfile, "react-cpuprofile", "", "write a CPU profile from the apply's return until all are observed running to this file")
 	flag.StringVar(&failoverProfile, "failover-cpuprofile", "", "write a CPU profile of the failover step alone to this file")
 	flag.IntVar(&parallel, "parallel", store.DefaultParallel, "staging transactions in flight during the apply")
 	memprofile := flag.String("memprofile", "", "write a heap profile (allocations) at the end of the run to this file")
@@ -86,6 +87,10 @@ func main() {
 
 // applyProfile, when set, is where the plan+apply step's CPU profile goes.
 var applyProfile string
+
+// reactProfile, when set, is where the CPU profile from the apply's
+// return until all subtasks are observed running goes.
+var reactProfile string
 
 // failoverProfile, when set, is where the failover step's CPU profile goes.
 var failoverProfile string
@@ -186,7 +191,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 			return err
 		}
 	}
-	c0 := cpuTime()
+	c0, d0 := cpuTime(), diskNow()
 	t0 := time.Now()
 	snap, err := st.Read(ctx)
 	if err != nil {
@@ -203,6 +208,15 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	if applyProfile != "" {
 		pprof.StopCPUProfile()
 	}
+	if reactProfile != "" {
+		f, err := os.Create(reactProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	var started time.Duration
 	if err := waitFor(ctx, time.Minute, func() (bool, error) {
 		if started == 0 && sim.running.Load() == int64(nSub) {
@@ -218,16 +232,20 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	}
 	observed, observedCPU := time.Since(t0), cpuTime()-c0
 	afterApply, afterApplyCPU := time.Since(tApplied), cpuTime()-c0-appliedCPU
+	if reactProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("agentscale: %d subtasks (%d tasks x %d sources) on %d agents, SIMULATED units (no I/O), lease TTL %s\n",
 		nSub, nSub/perTask, perTask, nAgents, ttl)
 	fmt.Printf("  load average at the start: %s", load)
-	fmt.Printf("  plan+apply (the apply returned):    %8.0f ms (%d versions written); CPU %.0f ms\n", ms(applied), rec.Keys, ms(appliedCPU))
+	fmt.Printf("  plan+apply (the apply returned):    %8.0f ms (%d versions written, committed at revision %d); CPU %.0f ms\n", ms(applied), rec.Keys, rec.Revision, ms(appliedCPU))
 	fmt.Printf("  the apply returned -> all observed running in etcd: %5.0f ms; CPU %.0f ms\n", ms(afterApply), ms(afterApplyCPU))
 	fmt.Printf("  plan+apply began -> all simulated units running:  %6.0f ms\n", ms(started))
 	fmt.Printf("  plan+apply began -> all observed running in etcd: %6.0f ms; CPU used by the process (etcd, agents, bench): %.0f ms\n",
 		ms(observed), ms(observedCPU))
 	marks.print("  ", t0)
+	fmt.Printf("  etcd: %s\n", diskNow().since(d0))
 
 	// Fail over: agent-00 dies without revoking its lease.
 	victim := agents[0]
@@ -242,7 +260,8 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		defer pprof.StopCPUProfile()
 	}
 	marks.reset()
-	c1 := cpuTime()
+	marks.follow(obs.ranBy("agent-00"), "agent-00")
+	c1, d1 := cpuTime(), diskNow()
 	t1 := time.Now()
 	if verbose {
 		fmt.Fprintf(os.Stderr, "%s: killing agent-00\n", time.Now().UTC().Format("15:04:05.000"))
@@ -258,6 +277,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	fmt.Printf("  agent-00 killed -> all %d observed running on the other agents: %.0f ms (lease TTL %s, goal < TTL + 2 s); CPU %.0f ms\n",
 		nSub, ms(time.Since(t1)), ttl, ms(cpuTime()-c1))
 	marks.print("  ", t1)
+	fmt.Printf("  etcd: %s\n", diskNow().since(d1))
 	if hist, err := st.History(ctx, 1); err == nil && len(hist) == 1 {
 		fmt.Printf("  failover apply %s by %s: %d versions written (the bounds that moved)\n", hist[0].ID, hist[0].User, hist[0].Keys)
 	}
@@ -275,7 +295,7 @@ type observer struct {
 	by      map[string]int // of them, per worker
 	// onChange, when set, is called (under the lock) with the count of
 	// statuses running after each update.
-	onChange func(running int)
+	onChange func(key string, st store.SubtaskStatus, running int)
 }
 
 func newObserver() *observer {
@@ -300,8 +320,21 @@ func (o *observer) update(st store.SubtaskStatus, deleted bool) {
 		o.by[st.Worker]++
 	}
 	if o.onChange != nil {
-		o.onChange(o.running)
+		o.onChange(key, st, o.running)
 	}
+}
+
+// ranBy lists the subtasks (task/source) that worker reports.
+func (o *observer) ranBy(worker string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for k, st := range o.sts {
+		if st.Worker == worker {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // runningNotBy counts statuses in stage running, not reported by notBy.

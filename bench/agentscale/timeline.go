@@ -8,7 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/spec"
 )
 
 // timeline records when the steps of a reaction happened, from watches of
@@ -19,14 +23,18 @@ import (
 type timeline struct {
 	mu    sync.Mutex
 	marks map[string]time.Time
+
+	pending map[string]bool // follow: subtasks not yet running elsewhere
+	from    string
+	left    int
 }
 
 func newTimeline(ctx context.Context, cli *clientv3.Client, obs *observer, sim *simulation) *timeline {
 	tl := &timeline{marks: map[string]time.Time{}}
 	go func() {
 		for resp := range cli.Watch(ctx, "/dmplan/v1/head") {
-			if len(resp.Events) > 0 {
-				tl.mark("head moved (apply committed)")
+			for _, ev := range resp.Events {
+				tl.mark(fmt.Sprintf("head moved: an apply committed at revision %d", ev.Kv.ModRevision))
 			}
 		}
 	}()
@@ -39,18 +47,45 @@ func newTimeline(ctx context.Context, cli *clientv3.Client, obs *observer, sim *
 			}
 		}
 	}()
-	obs.onChange = func(running int) {
-		if running > 0 {
-			tl.mark("first status observed running")
+	obs.onChange = func(key string, st store.SubtaskStatus, running int) {
+		tl.mu.Lock()
+		defer tl.mu.Unlock()
+		if running > 0 && tl.pending == nil {
+			tl.markLocked("first status observed running")
+		}
+		if tl.pending == nil || !tl.pending[key] || st.Worker == tl.from || st.Stage != spec.StageRunning {
+			return
+		}
+		delete(tl.pending, key)
+		if tl.left == len(tl.pending)+1 {
+			tl.markLocked(fmt.Sprintf("first of %s's %d subtasks observed running elsewhere", tl.from, tl.left))
+		}
+		if len(tl.pending) == 0 {
+			tl.markLocked(fmt.Sprintf("last of %s's subtasks observed running elsewhere", tl.from))
 		}
 	}
 	return tl
+}
+
+// follow marks when the first and the last of subtasks are observed
+// running on another worker than from.
+func (tl *timeline) follow(subtasks []string, from string) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.pending, tl.from, tl.left = map[string]bool{}, from, len(subtasks)
+	for _, k := range subtasks {
+		tl.pending[k] = true
+	}
 }
 
 // mark records the first time of what.
 func (tl *timeline) mark(what string) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
+	tl.markLocked(what)
+}
+
+func (tl *timeline) markLocked(what string) {
 	if _, ok := tl.marks[what]; !ok {
 		tl.marks[what] = time.Now()
 	}
@@ -78,4 +113,41 @@ func (tl *timeline) print(indent string, t0 time.Time) {
 	for _, x := range ms {
 		fmt.Printf("%s  %7.0f ms  %s\n", indent, float64(x.at.Sub(t0))/float64(time.Millisecond), x.what)
 	}
+}
+
+// disk is what etcd's write-ahead log fsyncs took so far (etcd's own
+// metrics, in the default Prometheus registry the embedded server
+// registers with): a slow disk, shared with other work, shows here.
+type disk struct {
+	fsyncs int
+	took   time.Duration
+}
+
+func diskNow() disk {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return disk{}
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "etcd_disk_wal_fsync_duration_seconds" {
+			continue
+		}
+		var d disk
+		for _, m := range mf.GetMetric() {
+			d.fsyncs += int(m.GetHistogram().GetSampleCount())
+			d.took += time.Duration(m.GetHistogram().GetSampleSum() * float64(time.Second))
+		}
+		return d
+	}
+	return disk{}
+}
+
+// since describes the fsyncs after d0.
+func (d disk) since(d0 disk) string {
+	n := d.fsyncs - d0.fsyncs
+	if n == 0 {
+		return "no WAL fsync"
+	}
+	took := d.took - d0.took
+	return fmt.Sprintf("%d WAL fsyncs, %.0f ms in all, %.1f ms each", n, float64(took)/float64(time.Millisecond), float64(took)/float64(time.Millisecond)/float64(n))
 }
