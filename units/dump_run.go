@@ -31,6 +31,10 @@ type dumper struct {
 	snapReady chan struct{}
 	snapErr   error
 	chunks    *chunkQueue
+	// keys still to add to target tables after their load (load_keys.go),
+	// read in plan; tableLoaded is called when a table's last chunk is in
+	keys        map[tableRef][]string
+	tableLoaded func(j *tableJob)
 
 	tablesTotal         int
 	tablesDoneN         atomic.Int64
@@ -69,6 +73,36 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 	fail := func(err error) {
 		once.Do(func() { first = err; cancel(err) })
 	}
+	// A target table gets its deferred keys once every table of todo
+	// routed to it is loaded, on a connection of its own while the other
+	// tables load.
+	var keysMu sync.Mutex
+	waiting := map[tableRef]int{}
+	for _, j := range todo {
+		if _, ok := d.keys[j.dst]; ok {
+			waiting[j.dst]++
+		}
+	}
+	d.tableLoaded = func(j *tableJob) {
+		keysMu.Lock()
+		keys, ok := d.keys[j.dst]
+		waiting[j.dst]--
+		ready := ok && waiting[j.dst] == 0
+		keysMu.Unlock()
+		if !ready {
+			return
+		}
+		wg.Go(func() { // the caller is a reader or loader still counted: never after wg.Wait
+			if err := d.addDeferredKeys(ctx, j.dst, keys); err != nil {
+				fail(err)
+				return
+			}
+			keysMu.Lock()
+			delete(d.keys, j.dst)
+			keysMu.Unlock()
+		})
+	}
+	defer func() { d.tableLoaded = nil }()
 	queue := make(chan *tableJob, len(todo))
 	for _, j := range todo {
 		queue <- j
@@ -169,6 +203,9 @@ func (d *dumper) chunkDone(j *tableJob) {
 	if j.inflight.Add(-1) == 0 {
 		d.tablesDoneN.Add(1)
 		d.log.Debug("table loaded", "table", j.String(), "into", j.dst.String())
+		if d.tableLoaded != nil {
+			d.tableLoaded(j)
+		}
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dmplan/dmplan/internal/retry"
@@ -37,6 +39,7 @@ type DumpLoadOptions struct {
 	AttemptRetries   int // attempts (each from a new snapshot) without progress before giving up (default 6)
 
 	afterChunk func(seq uint32, j *tableJob) // test hook: called after each chunk commits
+	beforeKeys func(dst tableRef)            // test hook: called before deferred keys are added
 	// fence: the run's hold of the subtask lock (units.Run); each chunk's
 	// COMMIT asserts it in the same round trip (fence.go)
 	fence fence
@@ -244,6 +247,17 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 // from: the oldest snapshot any loaded row comes from.
 func (d *dumper) finish(ctx context.Context) (Position, error) {
 	cfg := d.cfg
+	// Keys of tables loaded in an earlier attempt (or whose tables no
+	// longer have chunks): never a load_done before they exist.
+	left, err := readDeferredKeys(ctx, d.target, cfg)
+	if err != nil {
+		return Position{}, err
+	}
+	for _, dst := range slices.SortedFunc(maps.Keys(left), func(a, b tableRef) int { return strings.Compare(a.String(), b.String()) }) {
+		if err := d.addDeferredKeys(ctx, dst, left[dst]); err != nil {
+			return Position{}, err
+		}
+	}
 	var pending int
 	if err := d.target.QueryRowContext(ctx, `SELECT COUNT(*) FROM dmplan_meta.load_chunk c JOIN dmplan_meta.load_table t
 		USING (task, source, src_schema, src_table) WHERE c.task = ? AND c.source = ? AND c.done = 0`,
@@ -315,11 +329,18 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	if err := st.resolveChanged(ctx, d.target, d.cfg, jobs, d.log); err != nil {
 		return nil, err
 	}
-	created, err := createTargets(ctx, src, d.target, jobs, d.targetName, d.log)
+	var kd *keyDeferral
+	if d.only == nil { // tables copied while sync runs keep their keys
+		kd = &keyDeferral{cfg: d.cfg}
+	}
+	created, err := createTargets(ctx, src, d.target, jobs, d.targetName, kd, d.log)
 	if err != nil {
 		return nil, err
 	}
 	if err := st.apply(ctx, d.target, d.cfg, jobs, created); err != nil {
+		return nil, err
+	}
+	if d.keys, err = readDeferredKeys(ctx, d.target, d.cfg); err != nil {
 		return nil, err
 	}
 	if err := setLoadCharsets(ctx, d.target, jobs); err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -22,8 +24,12 @@ import (
 // may follow their children), their references renamed by rename, which
 // returns a source table's target name and whether the task replicates it;
 // a key to a table the task does not replicate is left out (fk_ddl.go).
+//
+// With kd set, tables get their plain secondary keys after the load when
+// kd allows it (load_keys.go): they are created without them, and the
+// keys recorded first.
 func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tableJob,
-	rename func(tableRef) (tableRef, bool), log *slog.Logger) (map[tableRef]bool, error) {
+	rename func(tableRef) (tableRef, bool), kd *keyDeferral, log *slog.Logger) (map[tableRef]bool, error) {
 	created := map[tableRef]bool{}
 	conn, err := targetDDLConn(ctx, target)
 	if err != nil {
@@ -35,6 +41,7 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 	type create struct {
 		dst, src tableRef
 		stmt     string
+		autoInc  string
 	}
 	var todo []create
 	for _, j := range jobs {
@@ -78,7 +85,24 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 		if err != nil {
 			return nil, Permanent(err)
 		}
-		todo = append(todo, create{j.dst, j.src, stmt})
+		todo = append(todo, create{j.dst, j.src, stmt, j.def.autoIncColumn()})
+	}
+	if kd != nil && slices.ContainsFunc(todo, func(c create) bool { return strings.Contains(c.stmt, "\n  KEY `") }) {
+		if err := kd.load(ctx, src, target, jobs); err != nil {
+			return nil, err
+		}
+		keys := map[tableRef][]string{}
+		for i, t := range todo {
+			if !kd.allowed(t.src, t.dst) {
+				continue
+			}
+			if stmt, k := splitDeferrableKeys(t.stmt, t.autoInc); k != nil {
+				todo[i].stmt, keys[t.dst] = stmt, k
+			}
+		}
+		if err := recordDeferredKeys(ctx, target, kd.cfg, keys); err != nil {
+			return nil, err
+		}
 	}
 	// CREATE TABLE waits for its own fsyncs: several at once, on
 	// connections of their own.

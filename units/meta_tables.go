@@ -80,6 +80,20 @@ var metaDDL = []string{
 		finished_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
 		PRIMARY KEY (task, source)
 	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
+	// One row per target table the load created without its plain
+	// secondary keys (load_keys.go): their definitions, a JSON list of
+	// "KEY `k` (`c`)", written before the table is created and deleted once
+	// the keys exist. load_done is written only when none of the subtask
+	// is left. A fresh start keeps them: they describe the target table,
+	// not a checkpoint.
+	`CREATE TABLE IF NOT EXISTS dmplan_meta.load_deferred_keys (
+		task VARCHAR(64) NOT NULL,
+		source VARCHAR(64) NOT NULL,
+		dst_schema VARCHAR(64) NOT NULL,
+		dst_table VARCHAR(64) NOT NULL,
+		key_defs MEDIUMTEXT NOT NULL,
+		PRIMARY KEY (task, source, dst_schema, dst_table)
+	) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`,
 
 	// Sync (docs/units.md, "Sync").
 	//

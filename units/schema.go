@@ -72,6 +72,16 @@ func (t *Table) hasAutoIncrement() bool {
 	return false
 }
 
+// autoIncColumn is the name of the AUTO_INCREMENT column, or "".
+func (t *Table) autoIncColumn() string {
+	for _, c := range t.Columns {
+		if c.AutoInc {
+			return c.Name
+		}
+	}
+	return ""
+}
+
 // WritableColumns are the columns a loader or applier writes: all but the
 // generated ones.
 func (t *Table) WritableColumns() []Column {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -164,7 +165,11 @@ func productCopy(ctx context.Context, f flags, bin string, src, dst *mariadbtest
 		}
 	}
 	level := cmp.Or(os.Getenv("DMPLAN_BENCH_AGENT_LOG"), "info")
-	agent, err := startProc(bin, env, filepath.Join(rdir, "agent.log"), "agent", "--name", "bench", "--log-level", level, "--log-format", "text")
+	agentEnv := env
+	if d := os.Getenv("DMPLAN_BENCH_AGENT_CPUPROFILE"); d != "" { // a CPU profile of the agent per run, into directory d
+		agentEnv = append(slices.Clone(env), "DMPLAN_CPUPROFILE="+filepath.Join(d, fmt.Sprintf("agent-%d.cpu", run)))
+	}
+	agent, err := startProc(bin, agentEnv, filepath.Join(rdir, "agent.log"), "agent", "--name", "bench", "--log-level", level, "--log-format", "text")
 	if err != nil {
 		return result{}, pr, err
 	}
