@@ -29,49 +29,72 @@ type planFile struct {
 	Plan          json.RawMessage `json:"plan"`
 }
 
-// canonical is the plan's JSON as hashed: json.Marshal's output (compact,
-// map keys sorted), so that the digest equals a plain SHA-256 of
-// json.Marshal(p) that other packages may compute.
-func canonical(p *Plan) []byte {
-	b, err := json.Marshal(p)
-	if err != nil {
-		// A Plan holds only strings, ints, bools, slices and maps with
-		// string keys: encoding cannot fail.
-		panic(fmt.Sprintf("planner: encode plan: %v", err))
-	}
-	return b
-}
-
 // Digest is "sha256:" and the hex SHA-256 of the plan's canonical JSON. Two
 // plans with the same digest apply the same changes to the same base
 // revision; apply history records it.
 func (p *Plan) Digest() string {
-	sum := sha256.Sum256(canonical(p))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	h := sha256.New()
+	streamBody(p, func(b []byte) { h.Write(b) })
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // WriteFile saves a plan for `dmplan apply FILE`. The file holds secret
 // references and marks (SealSecrets), never a password or a digest: it
 // refuses a plan whose passwords are not sealed.
+//
+// The envelope is written around the canonical body, indented as it
+// streams to w: what json.Encoder with SetIndent would write for
+// planFile, without ever holding a body that can be hundreds of megabytes
+// (a first plan of 100,000 tasks). The digest comes before the body: a
+// file (an io.WriterAt that can tell its offset) gets a placeholder,
+// written over once the body is hashed; any other writer gets the body
+// encoded twice, once to hash it and once to write it.
 func WriteFile(w io.Writer, p *Plan) error {
 	if what := sealedOnly(p.Desired); what != "" {
 		return fmt.Errorf("write plan file: the password of %s holds a digest: seal the plan first (planner.SealSecrets)", what)
 	}
-	body := canonical(p)
-	sum := sha256.Sum256(body)
-	// What json.Encoder with SetIndent would write for planFile, without
-	// its copies of a body that can be hundreds of megabytes (a first plan
-	// of 100,000 tasks): the envelope is written around the canonical
-	// body, indented as it streams to w.
-	head := fmt.Sprintf(`{"formatVersion":%d,"digest":"sha256:%s","plan":`, FormatVersion, hex.EncodeToString(sum[:]))
+	var start int64 = -1
+	f, seekable := w.(interface {
+		io.WriterAt
+		io.Seeker
+	})
+	if seekable {
+		if off, err := f.Seek(0, io.SeekCurrent); err == nil {
+			start = off
+		}
+	}
+	digest := make([]byte, sha256.Size)
+	if start < 0 {
+		h := sha256.New()
+		streamBody(p, func(b []byte) { h.Write(b) })
+		digest = h.Sum(nil)
+	}
+	head := fmt.Sprintf(`{"formatVersion":%d,"digest":"sha256:%s","plan":`, FormatVersion, hex.EncodeToString(digest))
+	var headIndented bytes.Buffer
+	hw := bufio.NewWriter(&headIndented)
+	(&indenter{w: hw}).write([]byte(head))
+	hw.Flush()
+	at := int64(bytes.Index(headIndented.Bytes(), []byte(`"sha256:`)) + len(`"sha256:`))
+
 	bw := bufio.NewWriterSize(w, 1<<20)
 	in := indenter{w: bw}
 	in.write([]byte(head))
-	in.write(body)
+	h := sha256.New()
+	streamBody(p, func(b []byte) {
+		if start >= 0 {
+			h.Write(b)
+		}
+		in.write(b)
+	})
 	in.write([]byte("}"))
 	bw.WriteByte('\n')
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write plan file: %w", err)
+	}
+	if start >= 0 {
+		if _, err := f.WriteAt([]byte(hex.EncodeToString(h.Sum(nil))), start+at); err != nil {
+			return fmt.Errorf("write plan file: %w", err)
+		}
 	}
 	return nil
 }
@@ -152,7 +175,7 @@ func ReadFile(r io.Reader) (*Plan, error) {
 // Digest returns for it), without encoding the plan again when the file
 // holds it as written.
 func ReadFileDigest(r io.Reader) (*Plan, string, error) {
-	data, err := io.ReadAll(r)
+	data, err := readAll(r)
 	if err != nil {
 		return nil, "", fmt.Errorf("read plan file: %w", err)
 	}
@@ -162,22 +185,16 @@ func ReadFileDigest(r io.Reader) (*Plan, string, error) {
 	// copy (a plan of 100,000 tasks is hundreds of megabytes). A file
 	// re-encoded by another tool (other escapes, other key order) takes
 	// the general path: decode, encode again, compare.
-	var compact bytes.Buffer
-	compact.Grow(len(data))
-	if err := json.Compact(&compact, data); err != nil {
-		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
-	}
-	data = nil
-	body := compact.Bytes()
+	body := compactInPlace(data)
 	if digest, plan, ok := envelope(body); ok {
 		sum := sha256.Sum256(plan)
 		if "sha256:"+hex.EncodeToString(sum[:]) == digest {
 			// What json.Marshal wrote for a Plan holds no unknown field.
-			var p Plan
-			if err := json.Unmarshal(plan, &p); err != nil {
+			p, err := decodePlan(plan)
+			if err != nil {
 				return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
 			}
-			return checkRead(&p, digest, FormatVersion)
+			return checkRead(p, digest, FormatVersion)
 		}
 	}
 	var f planFile
@@ -185,6 +202,9 @@ func ReadFileDigest(r io.Reader) (*Plan, string, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
+	}
+	if dec.InputOffset() != int64(len(body)) {
+		return nil, "", fmt.Errorf("read plan file: %w: data after the plan", ErrPlanCorrupt)
 	}
 	if f.FormatVersion != FormatVersion {
 		return nil, "", fmt.Errorf("read plan file: %w: it has version %d, this dmplan reads %d",

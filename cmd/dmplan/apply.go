@@ -63,7 +63,7 @@ Two concurrent applies never interleave: the second is refused as stale.
 // planAndApply plans -f against etcd, prints the plan, asks for
 // confirmation unless autoApprove, and applies it.
 func (a *app) planAndApply(ctx context.Context, files *fileFlags, autoApprove bool) error {
-	p, err := a.planFromFiles(ctx, files, "")
+	p, cur, _, err := a.planAgainst(ctx, files, "")
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,10 @@ func (a *app) planAndApply(ctx context.Context, files *fileFlags, autoApprove bo
 			return err
 		}
 	}
-	return a.applyPlan(ctx, p)
+	// The state it was planned from is the base the store computes the
+	// writes against (it is not read a second time); the store checks it
+	// against the head's counts and refuses the plan if the head moved.
+	return a.applyPlanAs(ctx, p, "", &cur.State)
 }
 
 var errNotConfirmed = errors.New("apply cancelled: the plan was not confirmed")
@@ -124,14 +127,6 @@ func (a *app) applyPlanFile(ctx context.Context, p *planner.Plan, saved string) 
 		base = &cur.State
 	}
 	return a.applyPlanAs(ctx, p, saved, base)
-}
-
-func (a *app) applyPlan(ctx context.Context, p *planner.Plan) error {
-	if !p.HasChanges() {
-		fmt.Fprintln(a.out, "No changes to apply.")
-		return nil
-	}
-	return a.applyPlanAs(ctx, p, "", nil)
 }
 
 // applyPlanAs applies p, recorded in the history under digest (computed

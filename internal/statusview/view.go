@@ -5,7 +5,6 @@ import (
 	"net"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
@@ -119,54 +118,39 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 	for _, st := range statuses {
 		observed[planner.SubtaskID{Task: st.Task, Source: st.Source}] = st
 	}
-	for i := range v.Sources {
-		s := &v.Sources[i]
-		var at time.Time
-		for _, st := range statuses { // the newest report of the bound agent
-			if st.Source == s.Name && st.Relay != nil && st.Worker == s.Worker && st.UpdatedAt.After(at) {
-				r := *st.Relay
-				s.Relay, at = &r, st.UpdatedAt
-			}
-		}
-	}
-	for id, sub := range snap.State.Subtasks() {
-		if taskFilter != "" && id.Task != taskFilter {
+	// The newest relay report of each source's bound agent: one pass over
+	// the statuses (100,000 subtasks on 10,000 sources must not be a
+	// product of the two).
+	relays := map[string]int{} // source -> index in statuses
+	for i, st := range statuses {
+		if st.Relay == nil || st.Worker != snap.State.Bounds[st.Source] {
 			continue
 		}
-		row := Subtask{Task: id.Task, Source: id.Source, Mode: sub.Mode, DesiredStage: sub.Stage, Worker: snap.State.Bounds[id.Source]}
-		if st, ok := observed[id]; ok {
-			row.Worker = st.Worker
-			row.Stage, row.Unit, row.Progress = st.Stage, st.Unit, st.Progress
-			row.BinlogFile, row.BinlogPos, row.GTID = st.BinlogFile, st.BinlogPos, st.GTID
-			row.LagSeconds, row.Error, row.Orphaned = st.LagSeconds, st.Error, st.Orphaned
-			row.DivergentChanges = st.DivergentChanges
-			row.Validation = st.Validation
-			row.FilteredEvents = st.FilteredEvents
+		if j, ok := relays[st.Source]; !ok || st.UpdatedAt.After(statuses[j].UpdatedAt) {
+			relays[st.Source] = i
 		}
-		row.InSync, row.Note = judge(row, live)
-		if n := row.DivergentChanges; n > 0 {
-			d := fmt.Sprintf("target diverged: %d row changes found a missing or extra row (the agent's log names them; run dmplan verify %s)", n, id.Task)
-			if row.Note != "" {
-				d = row.Note + "; " + d
-			}
-			row.Note = d
+	}
+	for i := range v.Sources {
+		s := &v.Sources[i]
+		if j, ok := relays[s.Name]; ok && !statuses[j].UpdatedAt.IsZero() {
+			r := *statuses[j].Relay
+			s.Relay = &r
 		}
-		if val := row.Validation; val != nil && val.Failed > 0 {
-			d := fmt.Sprintf("validation: %d %s differ on the target (listed below; dmplan verify %s --fix-sql FILE writes the repair)",
-				val.Failed, plural(val.Failed, "row", "rows"), id.Task)
-			if row.Note != "" {
-				d = row.Note + "; " + d
-			}
-			row.Note = d
+	}
+	// Every subtask: its mode and desired stage are its task's (no need
+	// to derive whole subtasks, which a state of 100,000 would pay for).
+	n := 0
+	for _, t := range snap.State.Tasks {
+		n += len(t.Sources)
+	}
+	v.Subtasks = make([]Subtask, 0, n)
+	for _, t := range snap.State.Tasks {
+		if taskFilter != "" && t.Name != taskFilter {
+			continue
 		}
-		if n := row.FilteredEvents; n > 0 {
-			d := fmt.Sprintf("spec.filters dropped %d binlog events since sync started", n)
-			if row.Note != "" {
-				d = row.Note + "; " + d
-			}
-			row.Note = d
+		for _, src := range t.Sources {
+			v.Subtasks = append(v.Subtasks, subtaskRow(planner.SubtaskID{Task: t.Name, Source: src}, t, snap, observed, live))
 		}
-		v.Subtasks = append(v.Subtasks, row)
 	}
 	sort.Slice(v.Subtasks, func(i, j int) bool {
 		a, b := v.Subtasks[i], v.Subtasks[j]
@@ -185,6 +169,45 @@ func Build(snap *store.Snapshot, statuses []store.SubtaskStatus, applies []store
 		v.Subtasks = []Subtask{}
 	}
 	return v
+}
+
+// subtaskRow is the row of subtask id of task t: what is desired next to
+// what its agent observes.
+func subtaskRow(id planner.SubtaskID, t spec.Task, snap *store.Snapshot, observed map[planner.SubtaskID]store.SubtaskStatus, live map[string]bool) Subtask {
+	row := Subtask{Task: id.Task, Source: id.Source, Mode: t.Mode, DesiredStage: t.Stage, Worker: snap.State.Bounds[id.Source]}
+	if st, ok := observed[id]; ok {
+		row.Worker = st.Worker
+		row.Stage, row.Unit, row.Progress = st.Stage, st.Unit, st.Progress
+		row.BinlogFile, row.BinlogPos, row.GTID = st.BinlogFile, st.BinlogPos, st.GTID
+		row.LagSeconds, row.Error, row.Orphaned = st.LagSeconds, st.Error, st.Orphaned
+		row.DivergentChanges = st.DivergentChanges
+		row.Validation = st.Validation
+		row.FilteredEvents = st.FilteredEvents
+	}
+	row.InSync, row.Note = judge(row, live)
+	if n := row.DivergentChanges; n > 0 {
+		d := fmt.Sprintf("target diverged: %d row changes found a missing or extra row (the agent's log names them; run dmplan verify %s)", n, id.Task)
+		if row.Note != "" {
+			d = row.Note + "; " + d
+		}
+		row.Note = d
+	}
+	if val := row.Validation; val != nil && val.Failed > 0 {
+		d := fmt.Sprintf("validation: %d %s differ on the target (listed below; dmplan verify %s --fix-sql FILE writes the repair)",
+			val.Failed, plural(val.Failed, "row", "rows"), id.Task)
+		if row.Note != "" {
+			d = row.Note + "; " + d
+		}
+		row.Note = d
+	}
+	if n := row.FilteredEvents; n > 0 {
+		d := fmt.Sprintf("spec.filters dropped %d binlog events since sync started", n)
+		if row.Note != "" {
+			d = row.Note + "; " + d
+		}
+		row.Note = d
+	}
+	return row
 }
 
 // judge says whether a subtask is where it was asked to be, and if not, why.
