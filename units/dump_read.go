@@ -24,6 +24,7 @@ type part struct {
 // through a small channel while it loads.
 type chunk struct {
 	job    *tableJob
+	method string // MethodLoadData or MethodInsert: how its parts are encoded
 	rec    chunkRec
 	parts  []part
 	stream chan part // nil for in-memory chunks; closed by the reader on success only
@@ -62,6 +63,7 @@ func putParts(c *chunk, partBytes int) {
 // encoder turns rows into parts.
 type encoder struct {
 	j       *tableJob
+	method  string
 	opts    *DumpLoadOptions
 	head    []byte // "INSERT INTO ... VALUES " (insert method)
 	parts   []part
@@ -72,9 +74,9 @@ type encoder struct {
 	emit    func(part) error // streaming: called with each full part
 }
 
-func newEncoder(j *tableJob, opts *DumpLoadOptions) *encoder {
-	e := &encoder{j: j, opts: opts}
-	if j.method == MethodInsert {
+func newEncoder(j *tableJob, opts *DumpLoadOptions, method string) *encoder {
+	e := &encoder{j: j, opts: opts, method: method}
+	if method == MethodInsert {
 		verb := "INSERT INTO "
 		if j.replace {
 			verb = "REPLACE INTO "
@@ -96,7 +98,7 @@ func (e *encoder) add(vals []sql.RawBytes) error {
 		e.cur = getPartBuf(e.opts.PartBytes + e.opts.PartBytes/8)
 	}
 	before := len(e.cur)
-	if e.j.method == MethodInsert {
+	if e.method == MethodInsert {
 		if e.curRows == 0 {
 			e.cur = append(e.cur, e.head...)
 		} else {
@@ -122,7 +124,7 @@ func (e *encoder) add(vals []sql.RawBytes) error {
 	e.curRows++
 	e.rows++
 	e.bytes += int64(len(e.cur) - before)
-	if (e.j.method == MethodInsert && e.curRows >= e.opts.InsertRows) || len(e.cur) >= e.opts.PartBytes {
+	if (e.method == MethodInsert && e.curRows >= e.opts.InsertRows) || len(e.cur) >= e.opts.PartBytes {
 		return e.flush()
 	}
 	return nil
@@ -187,7 +189,7 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		if err != nil {
 			return fmt.Errorf("dump %s: %w", j, err)
 		}
-		e := newEncoder(j, opts)
+		e := newEncoder(j, opts, r.d.chunkMethod(j))
 		cols, err := rows.Columns()
 		if err != nil {
 			rows.Close()
@@ -233,7 +235,7 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		if err := e.flush(); err != nil {
 			return fmt.Errorf("dump %s: %w", j, err)
 		}
-		c := &chunk{job: j, rec: rec, parts: e.parts, rows: e.rows, bytes: e.bytes}
+		c := &chunk{job: j, method: e.method, rec: rec, parts: e.parts, rows: e.rows, bytes: e.bytes}
 		var next chunkRec
 		var at string
 		if full {
@@ -293,7 +295,7 @@ func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
 	if len(j.pending) == 0 {
 		return nil
 	}
-	c := &chunk{job: j, rec: j.pending[0], stream: make(chan part, 2)}
+	c := &chunk{job: j, method: j.method, rec: j.pending[0], stream: make(chan part, 2)}
 	if err := r.d.send(ctx, c); err != nil {
 		return err
 	}
@@ -302,7 +304,7 @@ func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
 		return fmt.Errorf("dump %s: %w", j, err)
 	}
 	defer rows.Close()
-	e := newEncoder(j, r.d.opts)
+	e := newEncoder(j, r.d.opts, c.method)
 	e.emit = func(p part) error {
 		select {
 		case c.stream <- p:

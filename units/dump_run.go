@@ -37,6 +37,7 @@ type dumper struct {
 	tableLoaded func(j *tableJob)
 
 	tablesTotal         int
+	tailInsert          bool // the end of a copy goes by INSERT (chunkMethod)
 	tablesDoneN         atomic.Int64
 	rowsDone, rowsTotal atomic.Int64
 	bytes               atomic.Int64
@@ -250,11 +251,27 @@ func (d *dumper) pickMethods(ctx context.Context, todo []*tableJob) string {
 			method = MethodLoadData
 		}
 	}
+	d.tailInsert = auto && method == MethodLoadData && lockMode != 2
 	for _, j := range todo {
 		j.method = method
-		if auto && method == MethodLoadData && lockMode != 2 && len(todo) < d.opts.Loaders && j.def.hasAutoIncrement() {
+		if d.tailInsert && len(todo) < d.opts.Loaders && j.def.hasAutoIncrement() {
 			j.method = MethodInsert
 		}
 	}
 	return method
+}
+
+// chunkMethod is how the next chunk of j is encoded: j's method, except
+// at the end of a copy. Once fewer tables are left than loaders, the
+// chunks of a table with an AUTO_INCREMENT column that pickMethods gave
+// LOAD DATA are sent as INSERTs: LOAD DATA statements into one such table
+// take turns on its AUTO-INC lock, and the last table would be loaded by
+// one loader while the others wait (about 0.5 s of the 8 sysbench
+// tables' copy).
+func (d *dumper) chunkMethod(j *tableJob) string {
+	if d.tailInsert && j.method == MethodLoadData && j.def.hasAutoIncrement() &&
+		int64(d.tablesTotal)-d.tablesDoneN.Load() < int64(d.opts.Loaders) {
+		return MethodInsert
+	}
+	return j.method
 }

@@ -111,7 +111,7 @@ func (l *loader) load(ctx context.Context, c *chunk, retry bool) error {
 	}
 	defer tx.Rollback()
 	var rows, bytes int64
-	if c.job.method == MethodInsert {
+	if c.method == MethodInsert {
 		rows, bytes, err = l.insert(ctx, tx, c)
 	} else {
 		rows, bytes, err = l.loadData(ctx, tx, c)

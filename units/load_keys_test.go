@@ -78,7 +78,7 @@ func TestDumpLoadKeysAfterLoad(t *testing.T) {
 			"KEY k (k), KEY kc (k, c(5)) COMMENT 'two', UNIQUE KEY u (u), FULLTEXT KEY ft (c))",
 		"INSERT INTO ks.t SELECT seq, seq * 7 % 101, MD5(seq), seq FROM mysql.seq_1_to_3000",
 		"CREATE TABLE ks.ai (a INT NOT NULL, id INT NOT NULL AUTO_INCREMENT, b INT, PRIMARY KEY (a), KEY id (id), KEY b (b))",
-		"INSERT INTO ks.ai (a, b) SELECT seq, seq % 13 FROM mysql.seq_1_to_500",
+		"INSERT INTO ks.ai (a, b) SELECT seq, seq % 13 FROM mysql.seq_1_to_8000", // its last chunks go by INSERT (chunkMethod)
 		"CREATE TABLE ks.par (id INT PRIMARY KEY, g INT, KEY g (g))",
 		"INSERT INTO ks.par SELECT seq, seq FROM mysql.seq_1_to_50",
 		"CREATE TABLE ks.chi (id INT PRIMARY KEY, pg INT, x INT, KEY x (x), FOREIGN KEY (pg) REFERENCES ks.par (g))",
@@ -137,4 +137,28 @@ func keyLines(t *testing.T, db *sql.DB, table string) []string {
 	}
 	slices.Sort(lines)
 	return lines
+}
+
+// TestChunkMethod: LOAD DATA until fewer tables are left than loaders,
+// then INSERT for tables with an AUTO_INCREMENT column.
+func TestChunkMethod(t *testing.T) {
+	ai := &tableJob{method: MethodLoadData, def: &Table{Columns: []Column{{Name: "id", AutoInc: true}}}}
+	plain := &tableJob{method: MethodLoadData, def: &Table{Columns: []Column{{Name: "id"}}}}
+	for _, tc := range []struct {
+		tail        bool
+		total, done int64
+		j           *tableJob
+		want        string
+	}{
+		{true, 8, 4, ai, MethodLoadData},
+		{true, 8, 5, ai, MethodInsert},
+		{true, 8, 7, plain, MethodLoadData},
+		{false, 8, 7, ai, MethodLoadData}, // an explicit method, or innodb_autoinc_lock_mode=2
+	} {
+		d := &dumper{opts: &DumpLoadOptions{Loaders: 4}, tailInsert: tc.tail, tablesTotal: int(tc.total)}
+		d.tablesDoneN.Store(tc.done)
+		if got := d.chunkMethod(tc.j); got != tc.want {
+			t.Errorf("tail %v, %d of %d tables done, auto-increment %v: %s, want %s", tc.tail, tc.done, tc.total, tc.j.def.hasAutoIncrement(), got, tc.want)
+		}
+	}
 }
