@@ -18,11 +18,14 @@ func FuzzLoad(f *testing.F) {
 		"apiVersion: dmplan/v1\nkind: Source\nmetadata: {name: s}\nspec: {<<: {host: h}, user: u, password: ${SOURCE_PASSWORD}}\n",
 		"apiVersion: dmplan/v1\nkind: Source\nmetadata: {name: s}\nspec: {<<: [&a {host: h}, {<<: *a, user: u}], port: 0x10}\n",
 		"a: &x {<<: *x}\n", "a: *y\n", "--- |\n---\n", "a: !!binary x\nb: 2024-01-01\n",
+		"a:\n  - x\n  - y: 1\n    z: [1, 'b''c', {k: \"v\"}] # c\nb:\n- c\n", "a: {k: v,\n  l: [m,\n    n]}\n",
 	} {
 		f.Add([]byte(s))
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The fast parser builds yaml.v3's trees or leaves the input to it.
+		checkFastParse(t, "input", data)
 		path := filepath.Join(dir, "fuzz.yaml")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)

@@ -33,6 +33,14 @@ func (e *syntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.at.li
 // nodes, lines counted from the start of data. Empty documents are left
 // out. On a syntax error it returns the documents before it and the error.
 func parseDocuments(data []byte) (docs []*yaml.Node, serr *syntaxError) {
+	if docs, ok := fastParse(data); ok {
+		return docs, nil
+	}
+	return parseDocumentsV3(data)
+}
+
+// parseDocumentsV3 is parseDocuments by yaml.v3 alone.
+func parseDocumentsV3(data []byte) (docs []*yaml.Node, serr *syntaxError) {
 	defer func() {
 		// yaml.v3 reports its own failures as errors; a panic here would be
 		// a bug in it, and must not take the whole command down.
