@@ -34,20 +34,11 @@ func (e *precheckError) Unwrap() []error { return []error{errPrecheck, ErrPerman
 // failure, each with the SQL or configuration that fixes it. A source or
 // target it cannot reach is a plain (transient) error.
 func precheck(ctx context.Context, cfg Config) error {
-	var fails []string
 	src, err := Open(cfg.From, 2)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	if err := src.PingContext(ctx); err != nil {
-		return fmt.Errorf("precheck: connect to source %s: %w", cfg.From, err)
-	}
-	f, err := precheckSource(ctx, src, cfg)
-	if err != nil {
-		return err
-	}
-	fails = append(fails, f...)
 	// ensureMeta creates the missing dmplan_meta tables at once, one
 	// connection each: at innodb_flush_log_at_trx_commit=1 every CREATE
 	// TABLE waits for its fsyncs (2 connections: 100–280 ms for the 7
@@ -57,18 +48,37 @@ func precheck(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer dst.Close()
-	if err := dst.PingContext(ctx); err != nil {
-		return fmt.Errorf("precheck: connect to target %s: %w", cfg.To, err)
+	// The source's checks and the target's (which creates dmplan_meta on
+	// a new target) run at once; failures are listed source first.
+	var srcFails []string
+	var srcErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := src.PingContext(ctx); err != nil {
+			srcErr = fmt.Errorf("precheck: connect to source %s: %w", cfg.From, err)
+			return
+		}
+		srcFails, srcErr = precheckSource(ctx, src, cfg)
+	}()
+	tf, dstErr := func() ([]string, error) {
+		if err := dst.PingContext(ctx); err != nil {
+			return nil, fmt.Errorf("precheck: connect to target %s: %w", cfg.To, err)
+		}
+		schemas, err := targetSchemas(ctx, src, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return precheckTarget(ctx, dst, cfg, schemas)
+	}()
+	<-done
+	if srcErr != nil {
+		return srcErr
 	}
-	schemas, err := targetSchemas(ctx, src, cfg)
-	if err != nil {
-		return err
+	if dstErr != nil {
+		return dstErr
 	}
-	tf, err := precheckTarget(ctx, dst, cfg, schemas)
-	if err != nil {
-		return err
-	}
-	fails = append(fails, tf...)
+	fails := append(srcFails, tf...)
 	if cfg.Mode != ModeFull {
 		probs, err := checkCascades(ctx, src, dst, cfg)
 		if err != nil {
