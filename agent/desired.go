@@ -106,11 +106,36 @@ type secrets struct {
 	mu sync.Mutex
 	h  *spec.Hasher // nil until the installation salt was read
 
-	seen map[string]envValue // recording(): what getenv gave
+	seen    map[string]envValue // recording(): what getenv gave
+	digests *digests            // shared with the recordings
+}
+
+// digests caches the current-form digest of each reference and value, for
+// one Hasher: a hundred subtasks that share a password cost one HMAC, not
+// two each.
+type digests struct {
+	mu sync.Mutex
+	h  *spec.Hasher
+	m  map[[2]string]string
+}
+
+func (d *digests) of(h *spec.Hasher, ref, value string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.h != h || len(d.m) >= 4096 {
+		d.h, d.m = h, map[[2]string]string{}
+	}
+	k := [2]string{ref, value}
+	if dg, ok := d.m[k]; ok {
+		return dg
+	}
+	dg := h.Digest(ref, value)
+	d.m[k] = dg
+	return dg
 }
 
 func newSecrets(agent string, getenv func(string) (string, bool)) *secrets {
-	return &secrets{agent: agent, getenv: getenv}
+	return &secrets{agent: agent, getenv: getenv, digests: &digests{}}
 }
 
 func (s *secrets) hasher() *spec.Hasher {
@@ -148,11 +173,12 @@ func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, string
 	if h == nil {
 		return out, "", fmt.Errorf("agent %s has not read the installation salt yet (the password of %s)", s.agent, what)
 	}
-	if !h.Matches(ref, value, e.Password.Digest) {
+	cur := s.digests.of(h, ref, value)
+	if match := cur == e.Password.Digest || spec.IsLegacy(e.Password.Digest) && h.Matches(ref, value, e.Password.Digest); !match {
 		return out, "", fmt.Errorf("agent %s's $%s differs from the applied password (of %s): give the agent the value that was applied, or apply again", s.agent, ref, what)
 	}
 	out.Password = value
-	return out, h.Digest(ref, value), nil
+	return out, cur, nil
 }
 
 // builtView is what desired built from the views it read: a subtask's
@@ -228,7 +254,7 @@ func (b *builtView) sameEnv(s *secrets) bool {
 // recording returns secrets that resolve like s and remember what the
 // environment gave for each reference.
 func (s *secrets) recording() *secrets {
-	r := &secrets{agent: s.agent, h: s.hasher(), seen: map[string]envValue{}}
+	r := &secrets{agent: s.agent, h: s.hasher(), seen: map[string]envValue{}, digests: s.digests}
 	r.getenv = func(ref string) (string, bool) {
 		value, ok := s.getenv(ref)
 		r.seen[ref] = envValue{value, ok}

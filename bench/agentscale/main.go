@@ -191,7 +191,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 			return err
 		}
 	}
-	c0, d0 := cpuTime(), diskNow()
+	c0, d0, r0 := cpuTime(), diskNow(), requests()
 	t0 := time.Now()
 	snap, err := st.Read(ctx)
 	if err != nil {
@@ -245,7 +245,7 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	fmt.Printf("  plan+apply began -> all observed running in etcd: %6.0f ms; CPU used by the process (etcd, agents, bench): %.0f ms\n",
 		ms(observed), ms(observedCPU))
 	marks.print("  ", t0)
-	fmt.Printf("  etcd: %s\n", diskNow().since(d0))
+	fmt.Printf("  etcd: %s\n  etcd requests: %s\n", diskNow().since(d0), requestsSince(r0))
 
 	// Fail over: agent-00 dies without revoking its lease.
 	victim := agents[0]
@@ -261,11 +261,12 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	}
 	marks.reset()
 	marks.follow(obs.ranBy("agent-00"), "agent-00")
-	c1, d1 := cpuTime(), diskNow()
+	c1, d1, r1 := cpuTime(), diskNow(), requests()
 	t1 := time.Now()
 	if verbose {
 		fmt.Fprintf(os.Stderr, "%s: killing agent-00\n", time.Now().UTC().Format("15:04:05.000"))
 	}
+	left := leaseLeft(ctx, cli, "/dmplan/v1/worker/agent-00")
 	victim.cli.Close()
 	victim.cancel()
 	<-victim.done
@@ -276,8 +277,11 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 	}
 	fmt.Printf("  agent-00 killed -> all %d observed running on the other agents: %.0f ms (lease TTL %s, goal < TTL + 2 s); CPU %.0f ms\n",
 		nSub, ms(time.Since(t1)), ttl, ms(cpuTime()-c1))
+	if left > 0 {
+		fmt.Printf("  the lease of agent-00 had %.0f-%.0f s left when it was killed (etcd gives whole seconds; it expires then, and the server revokes it within 500 ms)\n", left.Seconds(), left.Seconds()+1)
+	}
 	marks.print("  ", t1)
-	fmt.Printf("  etcd: %s\n", diskNow().since(d1))
+	fmt.Printf("  etcd: %s\n  etcd requests: %s\n", diskNow().since(d1), requestsSince(r1))
 	if hist, err := st.History(ctx, 1); err == nil && len(hist) == 1 {
 		fmt.Printf("  failover apply %s by %s: %d versions written (the bounds that moved)\n", hist[0].ID, hist[0].User, hist[0].Keys)
 	}
@@ -382,6 +386,20 @@ func waitFor(ctx context.Context, d time.Duration, cond func() (bool, error)) er
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// leaseLeft is the time to live of the lease key is attached to (0: not
+// known).
+func leaseLeft(ctx context.Context, cli *clientv3.Client, key string) time.Duration {
+	resp, err := cli.Get(ctx, key)
+	if err != nil || len(resp.Kvs) == 0 || resp.Kvs[0].Lease == 0 {
+		return 0
+	}
+	ttl, err := cli.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+	if err != nil || ttl.TTL <= 0 {
+		return 0
+	}
+	return time.Duration(ttl.TTL) * time.Second
 }
 
 // cpuTime is the user and system CPU time this process has used.

@@ -151,3 +151,60 @@ func (d disk) since(d0 disk) string {
 	took := d.took - d0.took
 	return fmt.Sprintf("%d WAL fsyncs, %.0f ms in all, %.1f ms each", n, float64(took)/float64(time.Millisecond), float64(took)/float64(time.Millisecond)/float64(n))
 }
+
+// requests counts the gRPC requests etcd served, by method (etcd's own
+// metrics): unary calls handled, and messages received on streams
+// (keepalives, watch requests).
+func requests() map[string]int {
+	out := map[string]int{}
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if name != "grpc_server_handled_total" && name != "grpc_server_msg_received_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var method, typ string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "grpc_method":
+					method = l.GetValue()
+				case "grpc_type":
+					typ = l.GetValue()
+				}
+			}
+			unary := typ == "unary"
+			if unary != (name == "grpc_server_handled_total") {
+				continue
+			}
+			out[method] += int(m.GetCounter().GetValue())
+		}
+	}
+	return out
+}
+
+// requestsSince describes the requests after r0, most first.
+func requestsSince(r0 map[string]int) string {
+	type mc struct {
+		method string
+		n      int
+	}
+	var l []mc
+	for m, n := range requests() {
+		if d := n - r0[m]; d > 0 {
+			l = append(l, mc{m, d})
+		}
+	}
+	if len(l) == 0 {
+		return "none counted"
+	}
+	sort.Slice(l, func(i, j int) bool { return l[i].n > l[j].n || l[i].n == l[j].n && l[i].method < l[j].method })
+	var parts []string
+	for _, x := range l {
+		parts = append(parts, fmt.Sprintf("%s %d", x.method, x.n))
+	}
+	return strings.Join(parts, ", ")
+}

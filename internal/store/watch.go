@@ -25,6 +25,16 @@ func (s *Store) WatchHead(ctx context.Context) <-chan int64 {
 			last = h.modRev
 		}
 		return h.modRev, h.readRev, changed, err
+	}, func(evs []*clientv3.Event) (int64, bool, bool) {
+		// The head is only ever put: its revision is in the event, and
+		// a hundred agents woken by one apply need not read it first.
+		ev := evs[len(evs)-1]
+		if ev.Type != clientv3.EventTypePut {
+			return 0, false, false
+		}
+		changed := ev.Kv.ModRevision != last
+		last = max(last, ev.Kv.ModRevision)
+		return ev.Kv.ModRevision, changed, true
 	})
 }
 
@@ -43,15 +53,17 @@ func (s *Store) WatchWorkers(ctx context.Context) <-chan []planner.Worker {
 				last, first = ws, false
 			}
 			return ws, rev, changed, err
-		})
+		}, nil)
 }
 
 // watchLatest calls read at the start and after every change to key,
 // sending what it read when it reports a change. read returns the value,
 // the revision it read at (the watch resumes after it) and whether the
-// value differs from the last one sent.
+// value differs from the last one sent. fromEvents, when not nil, takes
+// the value from the events instead of a read when it can (ok).
 func watchLatest[T any](ctx context.Context, s *Store, what, key string, opts []clientv3.OpOption,
-	read func(context.Context) (T, int64, bool, error)) <-chan T {
+	read func(context.Context) (T, int64, bool, error),
+	fromEvents func([]*clientv3.Event) (v T, changed, ok bool)) <-chan T {
 	out := make(chan T, 1)
 	send := func(v T) {
 		for {
@@ -89,6 +101,14 @@ func watchLatest[T any](ctx context.Context, s *Store, what, key string, opts []
 				}
 				if len(resp.Events) == 0 {
 					continue
+				}
+				if fromEvents != nil {
+					if v, changed, ok := fromEvents(resp.Events); ok {
+						if changed {
+							send(v)
+						}
+						continue
+					}
 				}
 				// Level-based: re-read instead of applying events.
 				if v, _, changed, err := read(ctx); err == nil && changed {
