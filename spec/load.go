@@ -4,8 +4,8 @@ import (
 	"errors"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
+	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -49,8 +49,20 @@ func LoadWith(paths []string, getenv func(string) (string, bool), h *Hasher) (*S
 
 // loader accumulates the documents of every file of one Load.
 type loader struct {
-	errs    *errorSink
-	objects []decl
+	errs *errorSink
+	// objects are the declarations of each piece, in order (not copied
+	// into one slice: a declaration holds a whole Task).
+	objects [][]decl
+	n       int // declarations in all
+}
+
+// each calls f with every declaration, in order.
+func (l *loader) each(f func(obj *decl)) {
+	for _, part := range l.objects {
+		for i := range part {
+			f(&part[i])
+		}
+	}
 }
 
 // decl is one declared Source or Task.
@@ -69,18 +81,14 @@ type decl struct {
 // the piece whose result stands for the rest of its file. (After a syntax
 // error, the rest of a file is not read, as when it is parsed whole.)
 func (l *loader) collect(pieces []piece, results []pieceResult) {
-	n := 0
-	for _, r := range results {
-		n += len(r.objects)
-	}
-	l.objects = slices.Grow(l.objects, n)
 	done := "" // the file whose rest is read
 	for i, r := range results {
 		if pieces[i].file == done {
 			continue
 		}
 		l.errs.list = append(l.errs.list, r.errs...)
-		l.objects = append(l.objects, r.objects...)
+		l.objects = append(l.objects, r.objects)
+		l.n += len(r.objects)
 		if r.last {
 			done = pieces[i].file
 		}
@@ -175,26 +183,25 @@ func (d *decoder) metadata(o *object) (name string, at pos, annotations map[stri
 // finish checks what needs every document (unique names, references to
 // Sources) and builds the Set.
 func (l *loader) finish() *Set {
-	set := &Set{Origin: make(map[string]string, len(l.objects))}
+	set := &Set{Origin: make(map[string]string, l.n)}
 	n := 0
-	for i := range l.objects {
-		if l.objects[i].kind == KindSource {
+	l.each(func(obj *decl) {
+		if obj.kind == KindSource {
 			n++
 		}
-	}
+	})
 	if n > 0 {
 		set.Sources = make([]Source, 0, n) // nil when there are none, as before
 	}
-	if len(l.objects) > n {
-		set.Tasks = make([]Task, 0, len(l.objects)-n)
+	if l.n > n {
+		set.Tasks = make([]Task, 0, l.n-n)
 	}
 	sources := make(map[string]bool, n)
-	for i := range l.objects {
-		obj := &l.objects[i]
+	l.each(func(obj *decl) {
 		key := obj.kind + "/" + obj.name
 		if first, dup := set.Origin[key]; dup {
 			l.errs.add(obj.file, obj.nameAt, "%s %q is already declared at %s", obj.kind, obj.name, first)
-			continue
+			return
 		}
 		set.Origin[key] = obj.file + ":" + strconv.Itoa(obj.at.line)
 		switch obj.kind {
@@ -204,16 +211,22 @@ func (l *loader) finish() *Set {
 		case KindTask:
 			set.Tasks = append(set.Tasks, obj.task)
 		}
-	}
-	for i := range l.objects {
-		obj := &l.objects[i]
+	})
+	l.each(func(obj *decl) {
 		for _, r := range obj.refs {
 			if !sources[r.name] {
 				l.errs.add(obj.file, r.at, "spec.sources[%d] names Source %q, which is not declared", r.index, r.name)
 			}
 		}
+	})
+	// Names are unique here; files usually list them in order already.
+	bySource := func(a, b Source) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(set.Sources, bySource) {
+		slices.SortFunc(set.Sources, bySource)
 	}
-	sort.Slice(set.Sources, func(i, j int) bool { return set.Sources[i].Name < set.Sources[j].Name })
-	sort.Slice(set.Tasks, func(i, j int) bool { return set.Tasks[i].Name < set.Tasks[j].Name })
+	byTask := func(a, b Task) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(set.Tasks, byTask) {
+		slices.SortFunc(set.Tasks, byTask)
+	}
 	return set
 }

@@ -20,7 +20,9 @@ func decodeWith(data []byte, size int) ([]decl, []string, int) {
 			errs = append(errs, e.Error())
 		}
 	}
-	return l.objects, errs, len(pieces)
+	var objects []decl
+	l.each(func(obj *decl) { objects = append(objects, *obj) })
+	return objects, errs, len(pieces)
 }
 
 // checkSplitSame checks that cutting data into small pieces changes

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/dmplan/dmplan/planner"
 	"github.com/dmplan/dmplan/spec"
@@ -142,29 +144,41 @@ func (s *Store) readAt(ctx context.Context, h head) (*Snapshot, error) {
 // head of into st, and checks them against the head's counts.
 func (s *Store) readObjects(ctx context.Context, h head, st *planner.State) error {
 	var got Counts
-	if err := s.scan(ctx, h, pfxSource, func(obj string, v []byte) error {
-		var src spec.Source
-		if err := decodeNamed(obj, pfxSource, v, &src, &src.Name); err != nil {
-			return err
-		}
+	var raw []rawObject
+	collect := func(obj string, v []byte) error {
+		raw = append(raw, rawObject{obj, v})
+		return nil
+	}
+	if err := s.scan(ctx, h, pfxSource, collect); err != nil {
+		return err
+	}
+	sources, err := decodeAll(raw, pfxSource, func(src *spec.Source) *string { return &src.Name })
+	if err != nil {
+		return err
+	}
+	if len(st.Sources) == 0 {
+		st.Sources = make(map[string]spec.Source, len(sources))
+	}
+	for _, src := range sources {
 		st.Sources[src.Name] = src
-		got.Sources++
-		return nil
-	}); err != nil {
+	}
+	got.Sources = len(sources)
+	raw = raw[:0]
+	if err := s.scan(ctx, h, pfxTask, collect); err != nil {
 		return err
 	}
-	if err := s.scan(ctx, h, pfxTask, func(obj string, v []byte) error {
-		var t spec.Task
-		if err := decodeNamed(obj, pfxTask, v, &t, &t.Name); err != nil {
-			return err
-		}
+	tasks, err := decodeAll(raw, pfxTask, func(t *spec.Task) *string { return &t.Name })
+	if err != nil {
+		return err
+	}
+	if len(st.Tasks) == 0 {
+		st.Tasks = make(map[string]spec.Task, len(tasks))
+	}
+	for _, t := range tasks {
 		st.Tasks[t.Name] = t
-		got.Tasks++
 		got.Members += len(t.Sources)
-		return nil
-	}); err != nil {
-		return err
 	}
+	got.Tasks = len(tasks)
 	if err := s.scan(ctx, h, pfxBound, func(obj string, _ []byte) error {
 		seg := lastSegments(obj, pfxBound)
 		if len(seg) != 2 {
@@ -193,6 +207,48 @@ func (s *Store) scan(ctx context.Context, h head, p string, f func(obj string, v
 		return err
 	}
 	return n.flush()
+}
+
+// rawObject is an object key and its value as read.
+type rawObject struct {
+	obj string
+	val []byte
+}
+
+// decodeAll decodes the values of objects under p on every core (a state
+// of 100,000 tasks is a second of JSON decoding on one), checking each
+// name as decodeNamed does; the result is in the order of raw.
+func decodeAll[T any](raw []rawObject, p string, name func(*T) *string) ([]T, error) {
+	out := make([]T, len(raw))
+	workers := min(runtime.GOMAXPROCS(0), (len(raw)+255)/256)
+	if workers <= 1 {
+		for i, r := range raw {
+			if err := decodeNamed(r.obj, p, r.val, &out[i], name(&out[i])); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	per := (len(raw) + workers - 1) / workers
+	for w := range workers {
+		wg.Go(func() {
+			for i := w * per; i < min(len(raw), (w+1)*per); i++ {
+				if err := decodeNamed(raw[i].obj, p, raw[i].val, &out[i], name(&out[i])); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // decodeNamed decodes the value of object obj (under p, named after its
