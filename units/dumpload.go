@@ -9,6 +9,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dmplan/dmplan/internal/retry"
@@ -228,7 +230,7 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 	}()
 	defer func() { <-d.snapReady }()
 	t2 := time.Now()
-	jobs, err := d.plan(ctx, snap.conns[0], flavor)
+	jobs, err := d.plan(ctx, snap.conns, flavor)
 	if err != nil {
 		return Position{}, err
 	}
@@ -290,7 +292,9 @@ func (d *dumper) finish(ctx context.Context) (Position, error) {
 
 // plan lists and reads the selected tables, creates them on the target
 // and reads their checkpoints.
-func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tableJob, error) {
+func (d *dumper) plan(ctx context.Context, conns []*sql.Conn, flavor string) ([]*tableJob, error) {
+	t0 := time.Now()
+	src := conns[0]
 	refs, err := listTables(ctx, src, d.filter.Match)
 	if err != nil {
 		return nil, err
@@ -305,12 +309,29 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	if err != nil {
 		return nil, err
 	}
+	if d.only != nil {
+		refs = slices.DeleteFunc(refs, func(r tableRef) bool { return !d.only[r] })
+	}
+	// Two information_schema queries per table, on every snapshot
+	// connection at once (they are idle until the copy starts).
+	defs := make([]*Table, len(refs))
+	errs := make([]error, len(refs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(refs) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				defs[i], errs[i] = readTable(ctx, c, refs[i].Schema, refs[i].Name)
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var jobs []*tableJob
-	for _, ref := range refs {
-		if d.only != nil && !d.only[ref] {
-			continue
-		}
-		def, err := readTable(ctx, src, ref.Schema, ref.Name)
+	for i, ref := range refs {
+		def, err := defs[i], errs[i]
 		if errors.Is(err, ErrTableNotFound) {
 			continue // dropped since it was listed
 		}
@@ -322,6 +343,7 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 		j.estimate = estimates[ref]
 		jobs = append(jobs, j)
 	}
+	tRead := time.Now()
 	st, err := readLoadState(ctx, d.target, d.cfg)
 	if err != nil {
 		return nil, err
@@ -333,10 +355,12 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	if d.only == nil { // tables copied while sync runs keep their keys
 		kd = &keyDeferral{cfg: d.cfg}
 	}
+	tCreate := time.Now()
 	created, err := createTargets(ctx, src, d.target, jobs, d.targetName, kd, d.log)
 	if err != nil {
 		return nil, err
 	}
+	tRegister := time.Now()
 	if err := st.apply(ctx, d.target, d.cfg, jobs, created); err != nil {
 		return nil, err
 	}
@@ -346,6 +370,8 @@ func (d *dumper) plan(ctx context.Context, src *sql.Conn, flavor string) ([]*tab
 	if err := setLoadCharsets(ctx, d.target, jobs); err != nil {
 		return nil, err
 	}
+	d.log.Debug("plan steps", "read_source", tRead.Sub(t0), "read_state", tCreate.Sub(tRead), "create", tRegister.Sub(tCreate),
+		"register", time.Since(tRegister))
 	return jobs, nil
 }
 
