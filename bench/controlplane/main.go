@@ -85,7 +85,7 @@ func run(nSources, nTasks, nApplies int) error {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("dmplan control plane: %d sources, %d tasks (%d subtasks), embedded etcd; load average %s",
 		nSources, nTasks, nTasks, load)
-	fmt.Printf("%-44s %10s %12s %9s\n", "command", "wall", "max RSS", "versions")
+	fmt.Printf("%-44s %10s %10s %12s %9s\n", "command", "wall", "CPU", "max RSS", "versions")
 	steps := []struct {
 		name string
 		args []string
@@ -104,7 +104,7 @@ func run(nSources, nTasks, nApplies int) error {
 				fmt.Sprintf("DMPLAN_CPUPROFILE=%s/step-%d.cpu", profileDir, i+1),
 				fmt.Sprintf("DMPLAN_MEMPROFILE=%s/step-%d.mem", profileDir, i+1))
 		}
-		wall, rss, err := measure(bin, s.args, env)
+		wall, cpu, rss, err := measure(bin, s.args, env)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -112,7 +112,7 @@ func run(nSources, nTasks, nApplies int) error {
 		if rec := lastApply(ctx, st); rec.Seq != before.Seq {
 			keys = fmt.Sprint(rec.Keys)
 		}
-		fmt.Printf("%-44s %9.2fs %9.1f MB %9s\n", s.name, wall.Seconds(), float64(rss)/1024, keys)
+		fmt.Printf("%-44s %9.2fs %9.2fs %9.1f MB %9s\n", s.name, wall.Seconds(), cpu.Seconds(), float64(rss)/1024, keys)
 	}
 
 	// The apply step alone, as `dmplan apply -f` runs it after planning:
@@ -217,18 +217,20 @@ func cloneTasks[M ~map[K]V, K comparable, V any](m M) M {
 	return out
 }
 
-func measure(bin string, args, env []string) (time.Duration, int64, error) {
+// measure runs one dmplan process and returns its wall time, its CPU time
+// (user + system: what a busy machine does not inflate) and its max RSS.
+func measure(bin string, args, env []string) (time.Duration, time.Duration, int64, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
-		return 0, 0, fmt.Errorf("%v\n%s", err, out.String())
+		return 0, 0, 0, fmt.Errorf("%v\n%s", err, out.String())
 	}
 	wall := time.Since(start)
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return wall, ru.Maxrss, nil
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), ru.Maxrss, nil
 }
 
 // yamlFor is nSources sources and nTasks tasks, each on one source;
