@@ -259,12 +259,19 @@ func run(nSub, nAgents, perTask int, ttl time.Duration, level slog.Level) error 
 		}
 		defer pprof.StopCPUProfile()
 	}
+	lostBefore := marks.count("worker key deleted")
 	marks.reset()
 	marks.follow(obs.ranBy("agent-00"), "agent-00")
 	c1, d1, r1 := cpuTime(), diskNow(), requests()
 	t1 := time.Now()
 	if verbose {
 		fmt.Fprintf(os.Stderr, "%s: killing agent-00\n", time.Now().UTC().Format("15:04:05.000"))
+	}
+	if lost := lostBefore; lost > 0 {
+		fmt.Printf("  WARNING: %d agents lost their lease during the apply step (the process was starved: see the load average); the figures above include their restarts\n", lost)
+	}
+	if n := len(obs.ranBy("agent-00")); n == 0 {
+		return fmt.Errorf("agent-00 runs no subtask (its lease was lost and its sources moved before the kill: the process is starved); failover not measured")
 	}
 	left := leaseLeft(ctx, cli, "/dmplan/v1/worker/agent-00")
 	victim.cli.Close()

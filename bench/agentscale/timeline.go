@@ -91,6 +91,19 @@ func (tl *timeline) markLocked(what string) {
 	}
 }
 
+// count is the number of marks that start with what.
+func (tl *timeline) count(what string) int {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	n := 0
+	for w := range tl.marks {
+		if strings.HasPrefix(w, what) {
+			n++
+		}
+	}
+	return n
+}
+
 func (tl *timeline) reset() {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
