@@ -55,6 +55,51 @@ func (s *syncer) initShard(ctx context.Context) error {
 		return err
 	}
 	s.shard = &shardSync{coord: s.cfg.Shard, holds: holds}
+	for _, h := range holds {
+		if err := s.rejoin(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rejoin joins the lock of a hold again when the lock no longer counts
+// this shard: it was deleted with its task (an apply deleting a task
+// deletes its locks, docs/shard-ddl.md) and the task was created again
+// under the name, resuming from the checkpoints, holds included, that
+// stayed in the target. A lock is otherwise never gone while a shard
+// holds on it: it is deleted once every shard has passed it, and a
+// holding shard passes it only after its hold is done.
+func (s *syncer) rejoin(ctx context.Context, h *shardHold) error {
+	if h.done {
+		return nil
+	}
+	shard := job.ShardName(s.cfg.Source, h.src.Schema+"."+h.src.Name)
+	l, ok, err := s.shard.coord.Lock(ctx, s.cfg.Task, h.target)
+	if err != nil {
+		return fmt.Errorf("sync %s/%s: read the DDL lock of %s: %w", s.cfg.Task, s.cfg.Source, h.target, err)
+	}
+	if ok && (l.Executed || l.DDL == h.ddl && !l.Joined[shard].IsZero()) {
+		return nil
+	}
+	tables, err := s.shardTables(ctx, h.target)
+	if err != nil {
+		return err
+	}
+	l, err = s.shard.coord.Join(ctx, job.ShardJoin{Task: s.cfg.Task, Target: h.target, Sources: s.cfg.ShardSources,
+		Source: s.cfg.Source, Tables: tables, Table: h.src.Schema + "." + h.src.Name, DDL: h.ddl, Force: s.resolution(h.target, h.ddl) == "execute"})
+	if err != nil {
+		return fmt.Errorf("sync %s/%s: join the DDL lock of %s again: %w", s.cfg.Task, s.cfg.Source, h.target, err)
+	}
+	if l.DDL != h.ddl {
+		return Permanent(fmt.Errorf("sync %s/%s: shard %s holds its changes on a DDL of the merged table %s that differs from the one the other shards are at (pessimistic shard mode: every shard must run the same DDLs in the same order):\n  this shard: %s\n  the lock (since %s, reached by %s): %s\n"+
+			"run the same DDL on every shard, or resolve it in spec.shardDDL.resolve (action skip or execute)",
+			s.cfg.Task, s.cfg.Source, shard, h.target, h.ddl, l.Since.UTC().Format(time.RFC3339), strings.Join(joinedNames(l), ", "), l.DDL))
+	}
+	// The join completed the lock: this shard runs the DDL when it reads
+	// it again (the resume point is before it).
+	h.owner = l.Owner == shard && !l.Executed
+	s.log.Info("shard DDL lock joined again (it no longer counted this shard's hold)", "table", h.src, "target", h.target, "awaited", l.Awaited())
 	return nil
 }
 
@@ -131,8 +176,9 @@ func (s *syncer) shardStatement(ctx context.Context, p *ddl.Plan, seq syncSeq, m
 			}
 			s.log.Info("shard DDL executed by another shard: skipped", "table", src, "target", h.target, "binlog", s.file, "pos", seq.Pos)
 			return shardPassed, nil
-		case seq == h.at && s.resolution(h.target, h.ddl) == "execute":
-			// Resolved while held: join again, forced, below.
+		case seq == h.at && (h.owner || s.resolution(h.target, h.ddl) == "execute"):
+			// Resolved while held, or the owner since it joined again:
+			// join again (forced when resolved), below.
 		case seq == h.at:
 			return shardDrop, nil // joined already; waiting
 		case h.at.less(seq) && !h.done:

@@ -20,6 +20,8 @@ type shardHold struct {
 	// replaying: done when this attempt started, so this attempt reads
 	// the held changes again (only then can the hold end)
 	replaying bool
+	// owner: this attempt's join again (rejoin) completed the lock
+	owner bool
 }
 
 func readShardHolds(ctx context.Context, q querier, task, source string) (map[tableRef]*shardHold, error) {

@@ -27,7 +27,8 @@ import (
 // (shardjoin.Clauses), otherwise the shard stops with a permanent error
 // naming the conflict, until spec.shardDDL.resolve decides it.
 //
-// Exactly once: the view's DDL has its own record (followView); the
+// Exactly once: the checkpoint's resume point moves to just before the
+// DDL first (ddlPending); the view's DDL has its own record (followView); the
 // decision is kept in etcd under the DDL's position, so a DDL read again
 // after a crash finds it; the target's clauses are computed from the
 // target's definition and the current join, so running them again
@@ -188,8 +189,8 @@ func readDef(ctx context.Context, q querier, t tableRef) (shardjoin.Table, error
 
 // optimisticStatement runs a DDL of a merged shard table in optimistic
 // mode. handled: the statement was this mode's; applied: the checkpoint
-// records it done.
-func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, query string, mode uint64, modeKnown bool, mark workerMark) (handled, applied bool, err error) {
+// records it done. resume is the resume point before the DDL.
+func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, query string, mode uint64, modeKnown bool, mark workerMark, resume Position) (handled, applied bool, err error) {
 	src, target, create := s.optCoordinated(p)
 	if target == "" {
 		return false, false, nil
@@ -210,6 +211,13 @@ func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, q
 	}
 	if s.valid != nil {
 		s.valid.settle(ctx)
+	}
+	// The resume point moves to just before the DDL before anything
+	// changes: a crash in the steps below reads again from the DDL, not
+	// from before rows that no longer fit the shard's altered view. (The
+	// steps need no fingerprint: each is idempotent.)
+	if err := s.meta.ddlPending(ctx, mark, "", s.capResume(resume)); err != nil {
+		return true, false, err
 	}
 	dst := tableRef(p.Tables[0])
 	if create {
@@ -253,6 +261,10 @@ func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, q
 	shard := job.ShardName(s.cfg.Source, src.Schema+"."+src.Name)
 	at := fmt.Sprintf("%s:%d", mark.File, mark.Pos)
 	now := time.Now().UTC()
+	seed, err := s.optSeed(ctx, target, shard)
+	if err != nil {
+		return true, false, err
+	}
 	var dec shardjoin.Decision
 	var entry job.ShardTable
 	var before shardjoin.Table
@@ -260,7 +272,10 @@ func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, q
 		// Called again after a lost compare-and-set: decide afresh.
 		entry, dec, before = job.ShardTable{}, shardjoin.Decision{}, shardjoin.Table{}
 		if !ok {
-			r = job.ShardSchema{Task: s.cfg.Task, Target: target, Base: base, Since: now}
+			r = job.ShardSchema{Task: s.cfg.Task, Target: target, Base: base, Since: now, Shards: map[string]job.ShardTable{}}
+			for n, t := range seed {
+				r.Shards[n] = job.ShardTable{Table: t, Since: now}
+			}
 		}
 		if e, ok := r.Shards[shard]; ok && e.At == at {
 			entry, dec = e, shardjoin.Decision{}
@@ -337,4 +352,49 @@ func (s *syncer) optimisticStatement(ctx context.Context, p *ddl.Plan, schema, q
 	s.tables.reset()
 	s.ddlDone, s.pending, s.pendingFP = seq, syncSeq{}, ""
 	return true, true, nil
+}
+
+// optSeed returns, when etcd has no record of target, the definitions of
+// the task's other shard views of it in the target: the record was
+// deleted with the task (docs/shard-ddl.md) and the task, created again,
+// resumes from the checkpoints and views that stayed. A shard's view is
+// its definition; without it the new record would count the shard with
+// the base and could narrow the target below what its rows need.
+func (s *syncer) optSeed(ctx context.Context, target, self string) (map[string]shardjoin.Table, error) {
+	if _, ok, err := s.opt.schemas.Schema(ctx, s.cfg.Task, target); err != nil || ok {
+		return nil, err
+	}
+	rows, err := s.target.QueryContext(ctx, "SELECT source, src_schema, src_table, view_table FROM dmplan_meta.schema_view WHERE task = ?", s.cfg.Task)
+	if err != nil {
+		return nil, fmt.Errorf("sync %s/%s: read the shard views of %s: %w", s.cfg.Task, s.cfg.Source, target, err)
+	}
+	type view struct{ shard, table string }
+	var views []view
+	for rows.Next() {
+		var src, db, tb, v string
+		if err := rows.Scan(&src, &db, &tb, &v); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sync %s/%s: read the shard views of %s: %w", s.cfg.Task, s.cfg.Source, target, err)
+		}
+		r := s.route(db, tb)
+		if n := job.ShardName(src, db+"."+tb); n != self && !r.skip && r.dst.Schema+"."+r.dst.Name == target && s.routedByRule(tableRef{db, tb}) {
+			views = append(views, view{n, v})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string]shardjoin.Table{}
+	for _, v := range views {
+		def, err := readDef(ctx, s.target, tableRef{metaSchema, v.table})
+		if err != nil {
+			if errno(err) == 1146 {
+				continue // dropped with its shard
+			}
+			return nil, fmt.Errorf("sync %s/%s: %w", s.cfg.Task, s.cfg.Source, err)
+		}
+		out[v.shard] = def
+	}
+	return out, nil
 }

@@ -60,7 +60,7 @@ func (s *syncer) handleStatement(ctx context.Context, ev *replication.BinlogEven
 	if plan.Refuse != "" {
 		return mark, false, Permanent(fmt.Errorf("sync %s/%s: statement at %s: %s", s.cfg.Task, s.cfg.Source, where, plan.Refuse))
 	}
-	if handled, applied, err := s.optimisticStatement(ctx, plan, string(e.Schema), string(e.Query), mode, modeKnown, mark); handled { // shard_optimistic.go
+	if handled, applied, err := s.optimisticStatement(ctx, plan, string(e.Schema), string(e.Query), mode, modeKnown, mark, resume); handled { // shard_optimistic.go
 		return mark, applied, err
 	}
 	seq := mark.seq()

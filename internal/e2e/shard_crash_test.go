@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dmplan/dmplan/internal/store"
+	"github.com/dmplan/dmplan/spec"
+	"github.com/dmplan/dmplan/units/job"
+)
+
+// Optimistic mode's crash window: the agent syncing a shard is killed
+// (SIGKILL) after it recorded the shard's DDL in etcd (shardschema) and
+// before the resulting ALTER ran on the target. The window is held open
+// for real: a transaction on the target keeps the table's metadata lock,
+// so the agent's ALTER waits; the agent is killed there and its waiting
+// statement killed with its connection. The subtask resumes on the other
+// agent: the DDL is not decided again (the record is the same), the
+// target gets the column once, and the target equals the union of the
+// shards — no row lost or doubled.
+func TestShardDDLOptimisticCrash(t *testing.T) {
+	f := newShardFixture(t, "cshard", "optimistic", "a", "b")
+	c, ctx := f.c, context.Background()
+	next := map[string]int64{}
+	insert := func(n int, note bool, tables ...string) {
+		t.Helper()
+		for _, tb := range tables {
+			_, d := f.source(tb)
+			base := int64(tb[len(tb)-1]-'0') * 1_000_000
+			for range n {
+				next[tb]++
+				i := next[tb]
+				q := fmt.Sprintf("INSERT INTO %s.%s (id, k, c) VALUES (%d, %d, 'r%d')", f.db, tb, base+i, i%7, i)
+				if note {
+					q = fmt.Sprintf("INSERT INTO %s.%s (id, k, c, note) VALUES (%d, %d, 'r%d', 'n%d')", f.db, tb, base+i, i%7, i, i)
+				}
+				mustExec(t, d, q, fmt.Sprintf("UPDATE %s.%s SET k = k + 1 WHERE id = %d", f.db, tb, base+(i+1)/2))
+			}
+		}
+	}
+	all := []string{"orders_1", "orders_2", "orders_3", "orders_4"}
+	insert(20, false, all...)
+	waitFor(t, 60*time.Second, "target = union of the shards", func() (bool, error) { return f.unionEqual("NULL") })
+
+	// Hold the target table's metadata lock: the agent's ALTER will wait.
+	conn, err := f.tgt.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mustExecConn := func(q string) {
+		t.Helper()
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	mustExecConn("BEGIN")
+	mustExecConn("SELECT COUNT(*) FROM " + f.dst)
+
+	mustExec(t, f.dbs[f.a], "ALTER TABLE "+f.db+".orders_1 ADD COLUMN note VARCHAR(20) NULL")
+	insert(10, true, "orders_1")
+	insert(10, false, "orders_2", "orders_3", "orders_4")
+	shard := job.ShardName(f.a, f.db+".orders_1")
+	var recorded job.ShardTable
+	waitFor(t, 60*time.Second, "the DDL recorded in etcd", func() (bool, error) {
+		r, ok, err := c.st.ShardSchema(ctx, f.task, f.dst)
+		recorded = r.Shards[shard]
+		return ok && strings.Contains(recorded.DDL, "ADD COLUMN note"), err
+	})
+	var alterID int64
+	waitFor(t, 60*time.Second, "the agent's ALTER waiting on the target", func() (bool, error) {
+		err := f.tgt.QueryRow("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE `" + f.tdb +
+			"`.`orders` ADD%' AND STATE LIKE 'Waiting for table metadata lock%'").Scan(&alterID)
+		return err == nil && alterID > 0, nil
+	})
+	st, _, err := c.status(f.task, f.a)
+	if err != nil || st.Worker == "" {
+		t.Fatalf("who serves %s: %+v %v", f.a, st, err)
+	}
+	c.agents[st.Worker].kill()
+	mustExec(t, f.tgt, fmt.Sprintf("KILL %d", alterID)) // its connection died with it
+	mustExecConn("ROLLBACK")
+	if f.targetColumn("note") != "" {
+		t.Fatal("the killed agent's ALTER reached the target")
+	}
+	insert(10, true, "orders_1")
+
+	// The other agent resumes the subtask: the DDL is read again, found
+	// decided, and the target brought to the join once.
+	c.waitStage(60*time.Second, f.task, f.a, spec.StageRunning, func(s store.SubtaskStatus) bool {
+		return s.Worker != st.Worker && s.Unit == "sync" && s.Error == ""
+	})
+	waitFor(t, 60*time.Second, "the column on the target", func() (bool, error) { return f.targetColumn("note") == "varchar(20)", nil })
+	insert(10, true, "orders_1")
+	insert(10, false, "orders_2", "orders_3", "orders_4")
+	waitFor(t, 60*time.Second, "target = union of the shards after the crash", func() (bool, error) { return f.unionEqual("note") })
+	r, _, err := c.st.ShardSchema(ctx, f.task, f.dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Shards[shard]; got.At != recorded.At || !got.Since.Equal(recorded.Since) || len(r.Conflicts) != 0 {
+		t.Errorf("the DDL was decided again after the crash: before %+v, after %+v (conflicts %v)", recorded, got, r.Conflicts)
+	}
+	f.waitSyncing()
+}
