@@ -20,7 +20,8 @@ import (
 // statement killed with its connection. The subtask resumes on the other
 // agent: the DDL is not decided again (the record is the same), the
 // target gets the column once, and the target equals the union of the
-// shards — no row lost or doubled.
+// shards — no row lost or doubled. Then the task is deleted and created
+// again: its new record starts from the shard views.
 func TestShardDDLOptimisticCrash(t *testing.T) {
 	f := newShardFixture(t, "cshard", "optimistic", "a", "b")
 	c, ctx := f.c, context.Background()
@@ -103,6 +104,35 @@ func TestShardDDLOptimisticCrash(t *testing.T) {
 	}
 	if got := r.Shards[shard]; got.At != recorded.At || !got.Since.Equal(recorded.Since) || len(r.Conflicts) != 0 {
 		t.Errorf("the DDL was decided again after the crash: before %+v, after %+v (conflicts %v)", recorded, got, r.Conflicts)
+	}
+	f.waitSyncing()
+
+	// The task deleted and created again: its record goes from etcd; the
+	// new one is seeded from the shard views that stayed with the
+	// checkpoints, so a narrower column on another shard does not narrow
+	// the target (orders_1 still writes 20 characters).
+	sources := f.yaml[:strings.LastIndex(f.yaml, "---\napiVersion: dmplan/v1\nkind: Task")]
+	c.writeYAML(f.task+".yaml", sources)
+	c.apply()
+	if _, ok, err := c.st.ShardSchema(ctx, f.task, f.dst); err != nil || ok {
+		t.Fatalf("the deleted task's schema record is still in etcd: %v %v", ok, err)
+	}
+	c.writeYAML(f.task+".yaml", f.yaml)
+	c.apply()
+	f.waitSyncing()
+	mustExec(t, f.dbs[f.b], "ALTER TABLE "+f.db+".orders_3 ADD COLUMN note VARCHAR(10) NULL")
+	insert(10, true, "orders_1", "orders_3")
+	waitFor(t, 60*time.Second, "the new record with orders_3's DDL", func() (bool, error) {
+		r, ok, err := c.st.ShardSchema(ctx, f.task, f.dst)
+		return ok && r.Shards[job.ShardName(f.b, f.db+".orders_3")].DDL != "", err
+	})
+	waitFor(t, 60*time.Second, "target = union of the shards after the task was created again", func() (bool, error) { return f.unionEqual("note") })
+	if typ := f.targetColumn("note"); typ != "varchar(20)" {
+		t.Errorf("the task created again narrowed the target's note to %s", typ)
+	}
+	r, _, _ = c.st.ShardSchema(ctx, f.task, f.dst)
+	if e, ok := r.Shards[shard]; !ok || !strings.Contains(e.Table.String(), "varchar(20)") {
+		t.Errorf("the new record lacks orders_1's definition from its view: %+v", r.Shards)
 	}
 	f.waitSyncing()
 }

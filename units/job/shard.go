@@ -2,6 +2,8 @@ package job
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/dmplan/dmplan/internal/shardjoin"
@@ -161,13 +163,25 @@ type ShardConflict struct {
 }
 
 // Others lists every shard but self with its definition; a source that
-// reported no shards is one shard "source:*" with Base.
+// reported no shards is one shard "source:*" with Base, beside the
+// definitions known of its shards all the same (a record created again
+// from the shard views, docs/shard-ddl.md).
 func (s ShardSchema) Others(self string) []shardjoin.Shard {
 	var out []shardjoin.Shard
 	for _, src := range s.Sources {
 		tables, ok := s.Expected[src]
 		if !ok {
 			out = append(out, shardjoin.Shard{Name: src + ":*", Table: s.Base})
+			var known []string
+			for n := range s.Shards {
+				if strings.HasPrefix(n, src+":") && n != self {
+					known = append(known, n)
+				}
+			}
+			slices.Sort(known)
+			for _, n := range known {
+				out = append(out, shardjoin.Shard{Name: n, Table: s.Shards[n].Table})
+			}
 			continue
 		}
 		for _, t := range tables {
