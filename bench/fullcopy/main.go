@@ -12,6 +12,7 @@
 //
 //	go run ./bench/fullcopy                     # 8 tables x 100k rows, 3 runs
 //	go run ./bench/fullcopy -tables 4 -table-size 50000 -mydumper=false
+//	DMPLAN_BENCH_AGENT_LOG=debug DMPLAN_BENCH_AGENT_CPUPROFILE=/tmp/prof go run ./bench/fullcopy -keep
 //
 // It needs go, mariadbd, mariadb-install-db, mariadb, mariadb-dump and
 // sysbench (and mydumper/myloader for -mydumper) on PATH.
