@@ -175,6 +175,21 @@ func ReadFile(r io.Reader) (*Plan, error) {
 // Digest returns for it), without encoding the plan again when the file
 // holds it as written.
 func ReadFileDigest(r io.Reader) (*Plan, string, error) {
+	return readFile(r, false)
+}
+
+// ReadFileToApply is ReadFileDigest for apply, which uses of each change
+// only its kind, name and action (to count them): a plan file as WriteFile
+// wrote it is read without the changes' fields and impact lines, most of
+// a large plan's memory and decoding. The digest is checked over the
+// whole file all the same. Do not render the plan it returns.
+func ReadFileToApply(r io.Reader) (*Plan, string, error) {
+	return readFile(r, true)
+}
+
+// readFile reads a plan file; lean leaves out the changes' fields and
+// impact lines when it can.
+func readFile(r io.Reader, lean bool) (*Plan, string, error) {
 	data, err := readAll(r)
 	if err != nil {
 		return nil, "", fmt.Errorf("read plan file: %w", err)
@@ -190,7 +205,7 @@ func ReadFileDigest(r io.Reader) (*Plan, string, error) {
 		sum := sha256.Sum256(plan)
 		if "sha256:"+hex.EncodeToString(sum[:]) == digest {
 			// What json.Marshal wrote for a Plan holds no unknown field.
-			p, err := decodePlan(plan)
+			p, err := decodePlan(plan, lean)
 			if err != nil {
 				return nil, "", fmt.Errorf("read plan file: %w: %v", ErrPlanCorrupt, err)
 			}

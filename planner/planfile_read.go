@@ -98,13 +98,15 @@ func stringEnd(b []byte, i int) int {
 // every core. Anything it does not expect (a field it does not know, a
 // field given twice, a value that is not well formed) is left to
 // json.Unmarshal, whose error is the answer.
-func decodePlan(b []byte) (*Plan, error) {
+//
+// lean decodes of each change its kind, name and action only.
+func decodePlan(b []byte, lean bool) (*Plan, error) {
 	var p Plan
 	fields, ok := objectFields(b)
 	if !ok {
 		return &p, json.Unmarshal(b, &p)
 	}
-	d := &chunkDecoder{}
+	d := &chunkDecoder{lean: lean}
 	small := make([]byte, 0, 256)
 	small = append(small, '{')
 	for _, f := range fields {
@@ -275,8 +277,16 @@ var chunkBytes = 1 << 20
 
 // chunkDecoder collects decoding jobs and runs them on every core.
 type chunkDecoder struct {
+	lean   bool // changes without their fields and impact lines
 	jobs   []func(scratch []byte) ([]byte, error)
 	finish []func()
+}
+
+// changeHead is what a lean decoding keeps of a change.
+type changeHead struct {
+	Kind   Kind   `json:"kind"`
+	Name   string `json:"name"`
+	Action Action `json:"action"`
 }
 
 // array queues the decoding of JSON array b into *out; false when b is
@@ -293,8 +303,19 @@ func (d *chunkDecoder) array(b []byte, out *[]Change) bool {
 	parts := make([][]Change, len(runs))
 	for i, r := range runs {
 		d.jobs = append(d.jobs, func(scratch []byte) ([]byte, error) {
-			parts[i] = make([]Change, 0, r.n) // json.Unmarshal fills it without growing it
 			scratch = append(append(append(scratch[:0], '['), r.b...), ']')
+			if d.lean {
+				heads := make([]changeHead, 0, r.n)
+				if err := json.Unmarshal(scratch, &heads); err != nil {
+					return scratch, err
+				}
+				parts[i] = make([]Change, len(heads))
+				for k, h := range heads {
+					parts[i][k] = Change{Kind: h.Kind, Name: h.Name, Action: h.Action}
+				}
+				return scratch, nil
+			}
+			parts[i] = make([]Change, 0, r.n) // json.Unmarshal fills it without growing it
 			return scratch, json.Unmarshal(scratch, &parts[i])
 		})
 	}

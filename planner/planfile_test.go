@@ -138,7 +138,7 @@ func TestDecodePlanIsUnmarshal(t *testing.T) {
 		for name, in := range inputs {
 			var want Plan
 			wantErr := json.Unmarshal(in, &want)
-			got, err := decodePlan(bytes.Clone(in))
+			got, err := decodePlan(bytes.Clone(in), false)
 			if (err != nil) != (wantErr != nil) {
 				t.Errorf("chunks of %d, %s: err %v, json.Unmarshal's %v", size, name, err, wantErr)
 				continue
@@ -236,4 +236,33 @@ func canonical(p *Plan) []byte {
 		panic(fmt.Sprintf("planner: encode plan: %v", err))
 	}
 	return b
+}
+
+// TestReadFileToApply: apply's reading of a plan file keeps every change's
+// kind, name and action, the whole desired state and the digest.
+func TestReadFileToApply(t *testing.T) {
+	p := samplePlan(t)
+	var buf bytes.Buffer
+	if err := WriteFile(&buf, p); err != nil {
+		t.Fatal(err)
+	}
+	got, digest, err := ReadFileToApply(bytes.NewReader(buf.Bytes()))
+	if err != nil || digest != p.Digest() {
+		t.Fatalf("digest %s (want %s), err %v", digest, p.Digest(), err)
+	}
+	want := *p
+	want.Changes = nil
+	for _, c := range p.Changes {
+		want.Changes = append(want.Changes, Change{Kind: c.Kind, Name: c.Name, Action: c.Action})
+	}
+	if diff := cmp.Diff(&want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got.Summary() != p.Summary() || got.HasChanges() != p.HasChanges() {
+		t.Errorf("summary %+v, want %+v", got.Summary(), p.Summary())
+	}
+	tampered := bytes.Replace(buf.Bytes(), []byte(`"port": 4000`), []byte(`"port": 4001`), 1)
+	if _, _, err := ReadFileToApply(bytes.NewReader(tampered)); !errors.Is(err, ErrPlanCorrupt) {
+		t.Errorf("a tampered file: %v, want ErrPlanCorrupt", err)
+	}
 }

@@ -44,7 +44,7 @@ Two concurrent applies never interleave: the second is refused as stale.
 			case len(args) == 1 && len(files.paths) > 0:
 				return errors.New("give either a plan file or -f, not both")
 			case len(args) == 1:
-				p, digest, err := readPlanFileDigest(args[0])
+				p, digest, err := readPlanFileToApply(args[0])
 				if err != nil {
 					return err
 				}

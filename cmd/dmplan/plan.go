@@ -244,12 +244,22 @@ func readPlanFile(path string) (*planner.Plan, error) {
 
 // readPlanFileDigest is readPlanFile that also returns the plan's digest.
 func readPlanFileDigest(path string) (*planner.Plan, string, error) {
+	return readPlanFileWith(path, planner.ReadFileDigest)
+}
+
+// readPlanFileToApply reads a plan file for apply (planner.ReadFileToApply:
+// its changes without fields and impact lines).
+func readPlanFileToApply(path string) (*planner.Plan, string, error) {
+	return readPlanFileWith(path, planner.ReadFileToApply)
+}
+
+func readPlanFileWith(path string, read func(io.Reader) (*planner.Plan, string, error)) (*planner.Plan, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", fmt.Errorf("read plan: %w", err)
 	}
 	defer f.Close()
-	p, digest, err := planner.ReadFileDigest(f)
+	p, digest, err := read(f)
 	if err != nil {
 		return nil, "", fmt.Errorf("read plan %s: %w", path, err)
 	}

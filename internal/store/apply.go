@@ -248,6 +248,9 @@ func (s *Store) direct(writes []kv, gen string) ([]clientv3.Op, bool) {
 	bytes, objects := 0, 0
 	groups := map[string]bool{}
 	for _, w := range writes {
+		if s.directMax <= 0 || objects > s.directMax || len(ops)+commitOps > maxOpsDirect || bytes > maxBytesPerTxn/2 {
+			return nil, false // too large already: a first apply does not build 200,000 operations to find out
+		}
 		bytes += 2*len(w.key) + numWidth + len(w.val) + 16
 		if w.group != "" && w.val == nil {
 			if !groups[w.group] {
