@@ -16,8 +16,9 @@ import (
 type snapshot struct {
 	pos     Position
 	conns   []*sql.Conn
-	how     string // "lock-free" or "backup-stage" or "ftwrl", for the log
-	needPos bool   // false in full mode: a source without a binlog is fine
+	how     string        // "backup-stage" or "ftwrl", for the log
+	needPos bool          // false in full mode: a source without a binlog is fine
+	blocked time.Duration // how long commits were blocked (MariaDB)
 }
 
 // errNoBinlog: the source has no binary log, so a snapshot has no position.
@@ -30,23 +31,26 @@ func (s *snapshot) close() {
 	}
 }
 
-// lockFreeAttempts is how often the lock-free method is tried before
-// falling back to a brief commit block.
-const lockFreeAttempts = 10
-
 // takeSnapshot opens n connections that share one snapshot. On MariaDB
 // the position's GTID set is left to resolveGTID.
 //
-// MariaDB: each connection runs START TRANSACTION WITH CONSISTENT SNAPSHOT
-// and reads binlog_snapshot_file/position, the exact binlog place of its
-// own snapshot (FACTS.md: the only lock-free exact method). The snapshots
-// are started at once from n goroutines; when every connection reports the
-// same place, they saw the same commits. When they differ after
-// lockFreeAttempts tries (heavy writes), commits are blocked for the few
-// milliseconds it takes (BACKUP STAGE BLOCK_COMMIT, needs RELOAD).
+// MariaDB: while commits are blocked (BACKUP STAGE BLOCK_COMMIT, needs
+// RELOAD; writes go on, their commits wait), the n connections run START
+// TRANSACTION WITH CONSISTENT SNAPSHOT and the binlog position is read with
+// SHOW MASTER STATUS: with no commit in progress, every snapshot sees
+// exactly the commits before that position. Commits wait for the few
+// milliseconds this takes (snapshot.blocked).
 //
-// Without a binary log (full mode only) a single connection needs no
-// lock, and several take their snapshots while commits are blocked.
+// The status variables binlog_snapshot_file/position are not used: MariaDB
+// keeps them in process-wide variables that every SHOW STATUS of any
+// session fills in and then reads, so a concurrent SHOW STATUS (another
+// dump connection, another subtask's snapshot, a monitoring agent's SHOW
+// GLOBAL STATUS) can hand a connection another session's position. Two
+// connections that read the same position then held snapshots a commit
+// apart, or a snapshot was given an older snapshot's position
+// (TestSnapshotExactUnderCommits; docs/units.md, "How a copy runs").
+//
+// Full mode needs no binary log: the position is then zero.
 //
 // MySQL (untested here: no MySQL server on this machine): FLUSH TABLES
 // WITH READ LOCK, read the binlog position and executed GTID set, start
@@ -71,12 +75,13 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos
 	if flavor == "mysql" {
 		err = s.mysqlLocked(ctx)
 	} else {
-		err = s.mariadb(ctx, db, log)
+		err = s.mariadbBlockCommit(ctx, db)
 	}
 	if err != nil {
 		s.close()
 		return nil, err
 	}
+	log.Debug("snapshot connections started", "method", s.how, "commits_blocked", s.blocked)
 	return s, nil
 }
 
@@ -93,59 +98,14 @@ var dumpSession = []string{
 
 const startSnapshot = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"
 
-func (s *snapshot) mariadb(ctx context.Context, db *sql.DB, log *slog.Logger) error {
-	for attempt := 1; attempt <= lockFreeAttempts; attempt++ {
-		pos := make([]Position, len(s.conns))
-		errs := make([]error, len(s.conns))
-		var wg sync.WaitGroup
-		for i, c := range s.conns {
-			wg.Go(func() {
-				if _, errs[i] = c.ExecContext(ctx, startSnapshot); errs[i] == nil {
-					pos[i], errs[i] = binlogSnapshotPos(ctx, c)
-				}
-			})
-		}
-		wg.Wait()
-		if err := errors.Join(errs...); err != nil {
-			if errors.Is(err, errNoBinlog) && !s.needPos {
-				if len(s.conns) == 1 {
-					s.how = "no-binlog"
-					return nil
-				}
-				for _, c := range s.conns {
-					if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
-						return fmt.Errorf("snapshot: %w", err)
-					}
-				}
-				return s.mariadbBlockCommit(ctx, db)
-			}
-			return fmt.Errorf("snapshot: %w", err)
-		}
-		same := true
-		for _, p := range pos[1:] {
-			same = same && p == pos[0]
-		}
-		if same {
-			s.pos, s.how = pos[0], "lock-free"
-			return nil
-		}
-		for _, c := range s.conns {
-			if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
-				return fmt.Errorf("snapshot: %w", err)
-			}
-		}
-		log.Debug("snapshot connections saw different binlog positions; retrying", "attempt", attempt)
-	}
-	return s.mariadbBlockCommit(ctx, db)
-}
-
 // unlockBound bounds the release of a snapshot lock on an error path, so
 // that a unit asked to stop returns even when the source hangs (the lock
 // dies with its connection, which is closed next).
 const unlockBound = 3 * time.Second
 
 // mariadbBlockCommit blocks commits (not writes) from a separate
-// connection while the snapshots start, so that all see the same commits.
+// connection while the snapshots start, so that all see the same commits,
+// and reads the binlog position they correspond to.
 func (s *snapshot) mariadbBlockCommit(ctx context.Context, db *sql.DB) error {
 	lock, err := db.Conn(ctx)
 	if err != nil {
@@ -160,62 +120,39 @@ func (s *snapshot) mariadbBlockCommit(ctx context.Context, db *sql.DB) error {
 		_, _ = lock.ExecContext(ectx, "BACKUP STAGE END") // the happy path ran it already and checked it
 		cancel()
 	}()
+	t0 := time.Now() // commits may wait from here: BLOCK_COMMIT waits for those in progress
 	if _, err := lock.ExecContext(ctx, "BACKUP STAGE BLOCK_COMMIT"); err != nil {
 		return fmt.Errorf("snapshot: BACKUP STAGE BLOCK_COMMIT: %w", err)
 	}
+	// Started at once: commits wait as briefly as possible.
+	errs := make([]error, len(s.conns))
+	var wg sync.WaitGroup
 	for i, c := range s.conns {
-		if _, err := c.ExecContext(ctx, startSnapshot); err != nil {
-			return fmt.Errorf("snapshot: %w", err)
-		}
-		p, err := binlogSnapshotPos(ctx, c)
-		if errors.Is(err, errNoBinlog) && !s.needPos {
-			p, err = Position{}, nil
-		}
-		if err != nil {
-			return err
-		}
-		if i > 0 && p != s.pos {
-			return fmt.Errorf("snapshot: positions differ while commits are blocked (%s:%d, %s:%d)", s.pos.File, s.pos.Pos, p.File, p.Pos)
-		}
-		s.pos = p
+		wg.Go(func() {
+			if _, err := c.ExecContext(ctx, startSnapshot); err != nil {
+				errs[i] = fmt.Errorf("snapshot: %w", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	p, err := masterStatus(ctx, lock, "SHOW MASTER STATUS", "SHOW BINLOG STATUS") // the latter: MariaDB's newer name
+	if err != nil && !s.needPos {
+		// Full mode: the position is for information only; a source
+		// without a binary log (or a user without BINLOG MONITOR) has none.
+		p, err = Position{}, nil
+	}
+	if err != nil {
+		return err
 	}
 	if _, err := lock.ExecContext(ctx, "BACKUP STAGE END"); err != nil {
 		return fmt.Errorf("snapshot: BACKUP STAGE END: %w", err)
 	}
-	s.how = "backup-stage"
+	s.blocked = time.Since(t0)
+	s.pos, s.how = p, "backup-stage"
 	return nil
-}
-
-func binlogSnapshotPos(ctx context.Context, c *sql.Conn) (Position, error) {
-	rows, err := c.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
-	if err != nil {
-		return Position{}, fmt.Errorf("snapshot: read binlog_snapshot_*: %w", err)
-	}
-	defer rows.Close()
-	var p Position
-	for rows.Next() {
-		var k, v string
-		if err := rows.Scan(&k, &v); err != nil {
-			return Position{}, fmt.Errorf("snapshot: read binlog_snapshot_*: %w", err)
-		}
-		switch strings.ToLower(k) {
-		case "binlog_snapshot_file":
-			p.File = v
-		case "binlog_snapshot_position":
-			var n uint64
-			if _, err := fmt.Sscan(v, &n); err != nil {
-				return Position{}, fmt.Errorf("snapshot: binlog_snapshot_position %q: %w", v, err)
-			}
-			p.Pos = uint32(n)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return Position{}, fmt.Errorf("snapshot: read binlog_snapshot_*: %w", err)
-	}
-	if p.File == "" {
-		return Position{}, Permanent(fmt.Errorf("snapshot: %w", errNoBinlog))
-	}
-	return p, nil
 }
 
 // resolveGTID fills in the GTID set at the snapshot's binlog position
@@ -249,7 +186,7 @@ func (s *snapshot) mysqlLocked(ctx context.Context) error {
 		_, _ = c.ExecContext(ectx, "UNLOCK TABLES")
 		cancel()
 	}()
-	p, err := mysqlMasterStatus(ctx, c)
+	p, err := masterStatus(ctx, c, "SHOW BINARY LOG STATUS", "SHOW MASTER STATUS")
 	if errors.Is(err, errNoBinlog) && !s.needPos {
 		p, err = Position{}, nil
 	}
@@ -268,12 +205,16 @@ func (s *snapshot) mysqlLocked(ctx context.Context) error {
 	return nil
 }
 
-// mysqlMasterStatus reads file, position and executed GTID set (MySQL
-// 8.4 renamed the statement to SHOW BINARY LOG STATUS).
-func mysqlMasterStatus(ctx context.Context, c *sql.Conn) (Position, error) {
-	for _, q := range []string{"SHOW BINARY LOG STATUS", "SHOW MASTER STATUS"} {
+// masterStatus reads file, position and (MySQL) executed GTID set with
+// the first of queries the server knows (MySQL 8.4 renamed SHOW MASTER
+// STATUS to SHOW BINARY LOG STATUS; MariaDB calls it SHOW BINLOG STATUS
+// too).
+func masterStatus(ctx context.Context, c *sql.Conn, queries ...string) (Position, error) {
+	var errs []error
+	for _, q := range queries {
 		rows, err := c.QueryContext(ctx, q)
 		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", q, err))
 			continue
 		}
 		cols, _ := rows.Columns()
@@ -307,5 +248,5 @@ func mysqlMasterStatus(ctx context.Context, c *sql.Conn) (Position, error) {
 		}
 		return p, nil
 	}
-	return Position{}, errors.New("snapshot: neither SHOW BINARY LOG STATUS nor SHOW MASTER STATUS works")
+	return Position{}, fmt.Errorf("snapshot: read the binlog position (needs BINLOG MONITOR): %w", errors.Join(errs...))
 }

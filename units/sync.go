@@ -230,8 +230,15 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB, f fence) (err err
 	}
 	e.prog.set(ck.Resume, 0)
 	s.heard.Store(time.Now().UnixNano())
+	// The workers' marks end where their last applied row event ends; a
+	// transaction's XID event follows (31 bytes), so marks at or before the
+	// resume point mean there is nothing to replay: logged as 0.
+	var replayUntil uint32
+	if !s.maxMark.lessEq(seqAt(ck.Resume.File, ck.Resume.Pos, math.MaxUint32)) {
+		replayUntil = s.maxMark.Pos
+	}
 	e.log.Info("sync starting", "from", describePos(ck.Resume), "workers", len(s.marks), "server_id", syncServerID(cfg),
-		"flavor", e.flavor, "replay_until", s.maxMark.Pos)
+		"flavor", e.flavor, "replay_until", replayUntil)
 
 	st, err := s.openEvents(ctx, ck.Resume) // the source's binlog or its relay (sync_events.go)
 	if err != nil {
