@@ -11,6 +11,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
 	"github.com/dmplan/dmplan/internal/retry"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/planner"
@@ -189,36 +191,59 @@ func (a *agent) lease(ctx context.Context) (clientv3.LeaseID, error) {
 }
 
 // keepAlive keeps the lease alive and ends the epoch (lost) when the lease
-// is gone — the keepalive channel closes — or when no answer came for 4/5
-// of the TTL: the lease may then expire on the server before the agent
-// could know, so it stops its units first.
+// is gone (etcd answers that it does not know it) or when it may expire
+// before the agent could know, so that the agent stops its units first.
+//
+// The agent sends its own keepalives (KeepAliveOnce, every TTL/3) and
+// times each answer from when its request was sent: etcd renewed the lease
+// after that moment, so the lease lives at least until send + TTL, however
+// late the answer arrives. The units are stopped at send + 4/5 of the TTL
+// of the last answered request. (Timing from the answer's arrival, as a
+// stream of keepalives would, trusts a late answer for a renewal that may
+// have happened seconds earlier.)
+// keepAliveRetry is how soon a keepalive that got no answer is sent again.
+const keepAliveRetry = 200 * time.Millisecond
+
 func (a *agent) keepAlive(ctx context.Context, lease clientv3.LeaseID, lost context.CancelCauseFunc) error {
-	ch, err := a.cli.KeepAlive(ctx, lease)
-	if err != nil {
+	fence := a.cfg.LeaseTTL * 4 / 5
+	sent := a.cfg.Clock.Now()
+	if _, err := a.cli.KeepAliveOnce(ctx, lease); err != nil {
 		return fmt.Errorf("agent %q: keep lease alive: %w", a.cfg.Name, err)
 	}
-	fence := a.cfg.LeaseTTL * 4 / 5
 	go func() {
-		last := a.cfg.Clock.Now()
+		valid := sent.Add(fence)
+		answered := sent
+		every := a.cfg.LeaseTTL / 3
+		next := every
 		for {
+			// Wake up at the fence at the latest, to stop in time.
+			if left := valid.Sub(a.cfg.Clock.Now()); left < next {
+				next = max(left, 0)
+			}
 			select {
 			case <-ctx.Done():
 				return
-			case resp, ok := <-ch:
-				if !ok {
-					if ctx.Err() == nil {
-						lost(fmt.Errorf("%w: the lease expired or was revoked", errLeaseLost))
-					}
+			case <-a.cfg.Clock.After(next):
+			}
+			next = keepAliveRetry // until an answer comes
+			sent := a.cfg.Clock.Now()
+			if wait := valid.Sub(sent); wait > 0 {
+				actx, cancel := context.WithTimeout(ctx, wait)
+				_, err := a.cli.KeepAliveOnce(actx, lease)
+				cancel()
+				switch {
+				case err == nil:
+					valid, answered, next = sent.Add(fence), sent, every
+				case ctx.Err() != nil:
+					return
+				case errors.Is(err, rpctypes.ErrLeaseNotFound):
+					lost(fmt.Errorf("%w: the lease expired or was revoked", errLeaseLost))
 					return
 				}
-				if resp.TTL > 0 {
-					last = a.cfg.Clock.Now()
-				}
-			case <-a.cfg.Clock.After(fence / 4):
-				if since := a.cfg.Clock.Now().Sub(last); since > fence {
-					lost(fmt.Errorf("%w: no keepalive answer from etcd for %s (TTL %s)", errLeaseLost, since.Round(time.Millisecond), a.cfg.LeaseTTL))
-					return
-				}
+			}
+			if now := a.cfg.Clock.Now(); !now.Before(valid) {
+				lost(fmt.Errorf("%w: no keepalive answer from etcd for %s (TTL %s)", errLeaseLost, now.Sub(answered).Round(time.Millisecond), a.cfg.LeaseTTL))
+				return
 			}
 		}
 	}()

@@ -6,8 +6,9 @@
 // sources off agents whose lease expired and binds waiting sources
 // (failover without apply), through the same store.Apply every apply uses.
 //
-// Fencing: an agent that loses its lease — the keepalive channel closes,
-// or no keepalive answer arrives for 4/5 of the TTL (etcd unreachable) —
+// Fencing: an agent that loses its lease — etcd no longer knows it, or
+// 4/5 of the TTL passed since it sent the last keepalive etcd answered
+// (etcd unreachable or slow) —
 // cancels all its units at once, before the lease can expire on the
 // server, so two agents never run one source; then it registers again
 // under a new lease and reconciles from scratch (units resume from their
