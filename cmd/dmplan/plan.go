@@ -129,18 +129,24 @@ func (a *app) planAgainst(ctx context.Context, files *fileFlags, stateFile strin
 	if len(files.paths) == 0 {
 		return nil, nil, nil, fmt.Errorf("no desired state given: use -f FILE_OR_DIR")
 	}
-	var cur *planner.StateFile
+	var (
+		cur *planner.StateFile
+		h   *spec.Hasher
+		set *spec.Set
+	)
+	load := func(salt []byte) (err error) {
+		h = spec.NewHasher(salt)
+		set, err = spec.LoadWith(files.paths, a.lookupEnv, h)
+		return err
+	}
 	var err error
 	if stateFile != "" {
-		cur, err = readStateFile(stateFile)
+		if cur, err = readStateFile(stateFile); err == nil {
+			err = load(cur.Salt)
+		}
 	} else {
-		cur, err = a.pullState(ctx)
+		cur, err = a.pullStateAlongside(ctx, load)
 	}
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	h := spec.NewHasher(cur.Salt)
-	set, err := spec.LoadWith(files.paths, a.lookupEnv, h)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -62,6 +62,14 @@ and their salt: keep it where etcd backups go (docs/keyspace.md, "Secrets").
 
 // pullState reads the applied state, the workers and the installation.
 func (a *app) pullState(ctx context.Context) (*planner.StateFile, error) {
+	return a.pullStateAlongside(ctx, nil)
+}
+
+// pullStateAlongside is pullState that runs alongside(salt) — the local
+// work that needs only the installation's salt, such as loading the
+// desired state's files — while it reads the state: on two cores the two
+// halves of a large plan overlap. An error of alongside is returned first.
+func (a *app) pullStateAlongside(ctx context.Context, alongside func(salt []byte) error) (*planner.StateFile, error) {
 	cli, err := a.etcdClient(ctx)
 	if err != nil {
 		return nil, err
@@ -72,7 +80,21 @@ func (a *app) pullState(ctx context.Context) (*planner.StateFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sideErr error
+	done := make(chan struct{})
+	if alongside != nil {
+		go func() {
+			defer close(done)
+			sideErr = alongside(in.Salt)
+		}()
+	} else {
+		close(done)
+	}
 	snap, err := st.Read(ctx)
+	<-done
+	if sideErr != nil {
+		return nil, sideErr
+	}
 	if err != nil {
 		return nil, err
 	}
