@@ -3,8 +3,6 @@ package units
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/dmplan/dmplan/internal/mariadbtest"
@@ -37,52 +35,8 @@ func TestSnapshotExactUnderCommits(t *testing.T) {
 	defer db.Close()
 	db.SetMaxIdleConns(16)
 	dlExec(t, db, "CREATE DATABASE snapx", "CREATE TABLE snapx.t (id BIGINT AUTO_INCREMENT PRIMARY KEY)")
-	seqOf := func(gtid string) (int64, error) {
-		var domain, server, seq int64
-		if _, err := fmt.Sscanf(gtid, "%d-%d-%d", &domain, &server, &seq); err != nil {
-			return 0, fmt.Errorf("GTID %q: %w", gtid, err)
-		}
-		return seq, nil
-	}
-	var g string
-	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&g); err != nil {
-		t.Fatal(err)
-	}
-	base, err := seqOf(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	for range 8 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				db.ExecContext(ctx, "INSERT INTO snapx.t VALUES ()")
-			}
-		})
-	}
-	// Other sessions reading the status variables: one without a snapshot
-	// (as a monitoring agent's SHOW GLOBAL STATUS), one holding an old one.
-	for _, snap := range []bool{false, true, false, true} {
-		wg.Go(func() {
-			c, err := db.Conn(ctx)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			if snap {
-				c.ExecContext(ctx, startSnapshot)
-			}
-			for ctx.Err() == nil {
-				rows, err := c.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'")
-				if err == nil {
-					rows.Close()
-				}
-			}
-		})
-	}
+	base, stop := mariadbtest.CommitStorm(t, db, "snapx.t")
+	defer stop()
 
 	src, err := Open(Endpoint{Host: "127.0.0.1", Port: s.Port, User: "root"}, 8)
 	if err != nil {
@@ -101,7 +55,7 @@ func TestSnapshotExactUnderCommits(t *testing.T) {
 			snap.close()
 			t.Fatalf("snapshot %d: BINLOG_GTID_POS(%s, %d): %v (NULL: not an event boundary)", i, snap.pos.File, snap.pos.Pos, err)
 		}
-		seq, err := seqOf(at.String)
+		seq, err := mariadbtest.GTIDSeq(at.String)
 		if err != nil {
 			snap.close()
 			t.Fatal(err)

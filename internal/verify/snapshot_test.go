@@ -3,10 +3,9 @@ package verify
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"sync"
 	"testing"
 
+	"github.com/dmplan/dmplan/internal/mariadbtest"
 	"github.com/dmplan/dmplan/units"
 )
 
@@ -23,48 +22,9 @@ func TestSnapshotPositionNotEarly(t *testing.T) {
 	db := open(t, source)
 	db.SetMaxIdleConns(16)
 	exec(t, db, "DROP DATABASE IF EXISTS snappos", "CREATE DATABASE snappos", "CREATE TABLE snappos.t (id BIGINT AUTO_INCREMENT PRIMARY KEY)")
-	seqOf := func(gtid string) (int64, error) {
-		var domain, server, seq int64
-		if _, err := fmt.Sscanf(gtid, "%d-%d-%d", &domain, &server, &seq); err != nil {
-			return 0, fmt.Errorf("GTID %q: %w", gtid, err)
-		}
-		return seq, nil
-	}
-	var g string
-	if err := db.QueryRow("SELECT @@gtid_binlog_pos").Scan(&g); err != nil {
-		t.Fatal(err)
-	}
-	base, err := seqOf(g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	for range 8 {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				db.ExecContext(ctx, "INSERT INTO snappos.t VALUES ()")
-			}
-		})
-	}
-	for _, old := range []bool{false, true, false, true} {
-		wg.Go(func() {
-			c, err := db.Conn(ctx)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			if old {
-				c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
-			}
-			for ctx.Err() == nil {
-				if rows, err := c.QueryContext(ctx, "SHOW STATUS LIKE 'binlog_snapshot_%'"); err == nil {
-					rows.Close()
-				}
-			}
-		})
-	}
+	base, stop := mariadbtest.CommitStorm(t, db, "snappos.t")
+	defer stop()
+
 	sub := &subtask{src: db, flavor: "mariadb", ck: &checkpointWatch{syncing: true}}
 	sub.From = endpoint(source)
 	early := 0
@@ -80,7 +40,7 @@ func TestSnapshotPositionNotEarly(t *testing.T) {
 		if err := db.QueryRow("SELECT BINLOG_GTID_POS(?, ?)", pos.File, pos.Pos).Scan(&at); err != nil || !at.Valid {
 			t.Fatalf("read %d: BINLOG_GTID_POS(%s, %d): %v (NULL: not an event boundary)", i, pos.File, pos.Pos, err)
 		}
-		seq, err := seqOf(at.String)
+		seq, err := mariadbtest.GTIDSeq(at.String)
 		if err != nil {
 			t.Fatal(err)
 		}
