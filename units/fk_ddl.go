@@ -28,19 +28,12 @@ func retargetForeignKeys(ddl, srcSchema string, rename func(tableRef) (tableRef,
 	if !strings.Contains(ddl, "\n  CONSTRAINT ") {
 		return ddl, nil, nil
 	}
-	lines := strings.Split(ddl, "\n")
-	// Definitions are the lines between "CREATE TABLE `t` (" and the line
-	// that starts with ")"; each but the last ends with ",".
-	end := len(lines) - 1
-	for end > 0 && !strings.HasPrefix(lines[end], ")") {
-		end--
-	}
-	if end <= 1 {
+	c, ok := splitCreate(ddl)
+	if !ok {
 		return "", nil, fmt.Errorf("unexpected SHOW CREATE TABLE output: %.60q", ddl)
 	}
 	var defs []string
-	for _, l := range lines[1:end] {
-		l = strings.TrimSuffix(l, ",")
+	for _, l := range c.defs {
 		if !strings.HasPrefix(l, "  CONSTRAINT ") || !strings.Contains(l, " FOREIGN KEY (") {
 			defs = append(defs, l)
 			continue
@@ -56,13 +49,8 @@ func retargetForeignKeys(ddl, srcSchema string, rename func(tableRef) (tableRef,
 		}
 		defs = append(defs, l[:at]+to.String()+l[at+n:])
 	}
-	var b strings.Builder
-	b.WriteString(lines[0])
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(defs, ",\n"))
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(lines[end:], "\n"))
-	return b.String(), dropped, nil
+	c.defs = defs
+	return c.String(), dropped, nil
 }
 
 // parseReference reads a SHOW CREATE TABLE constraint line

@@ -39,17 +39,12 @@ func splitDeferrableKeys(ddl, autoInc string) (string, []string) {
 		strings.Contains(ddl, "WITH SYSTEM VERSIONING") {
 		return ddl, nil
 	}
-	lines := strings.Split(ddl, "\n")
-	end := len(lines) - 1
-	for end > 0 && !strings.HasPrefix(lines[end], ")") {
-		end--
-	}
-	if end <= 1 || !strings.Contains(strings.Join(lines[end:], "\n"), "ENGINE=InnoDB") {
+	c, ok := splitCreate(ddl)
+	if !ok || !strings.Contains(strings.Join(c.tail, "\n"), "ENGINE=InnoDB") {
 		return ddl, nil
 	}
 	var defs, keys []string
-	for _, l := range lines[1:end] {
-		l = strings.TrimSuffix(l, ",")
+	for _, l := range c.defs {
 		first, ok := plainKeyFirstColumn(l)
 		if !ok || (autoInc != "" && first == autoInc) {
 			defs = append(defs, l)
@@ -60,13 +55,8 @@ func splitDeferrableKeys(ddl, autoInc string) (string, []string) {
 	if len(keys) == 0 || len(defs) == 0 {
 		return ddl, nil
 	}
-	var b strings.Builder
-	b.WriteString(lines[0])
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(defs, ",\n"))
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(lines[end:], "\n"))
-	return b.String(), keys
+	c.defs = defs
+	return c.String(), keys
 }
 
 // plainKeyFirstColumn reads a SHOW CREATE TABLE line "  KEY `name` (`col`...":
