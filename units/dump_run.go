@@ -126,6 +126,9 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 		l := &loader{d: d}
 		wg.Go(func() {
 			defer l.close()
+			// Its connection and session are set up while the snapshot
+			// is recorded and the first chunks read (load retries it).
+			_ = l.connect(ctx)
 			if err := d.waitSnapshot(ctx); err != nil {
 				fail(err)
 			}
