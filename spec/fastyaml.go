@@ -19,12 +19,18 @@ import (
 // builds is the one yaml.v3 builds: kinds, tags, values, styles, lines and
 // columns.
 func fastParse(data []byte) (docs []*yaml.Node, ok bool) {
+	return fastParseIn(data, &nodeArena{})
+}
+
+// fastParseIn is fastParse with its nodes taken from a: the trees are valid
+// until a is reset.
+func fastParseIn(data []byte, a *nodeArena) (docs []*yaml.Node, ok bool) {
 	for _, c := range data {
 		if c >= 0x7f || c < 0x20 && c != '\n' {
 			return nil, false
 		}
 	}
-	p := &fastParser{data: data, line: 1}
+	p := &fastParser{data: data, line: 1, arena: a}
 	defer func() {
 		if r := recover(); r != nil {
 			if _, bail := r.(fastBail); !bail {
@@ -69,7 +75,8 @@ type fastParser struct {
 	i         int // next byte
 	line      int // 1-based line of data[i]
 	lineStart int // offset of the line's first byte
-	nodes     []yaml.Node
+	arena     *nodeArena
+	nodes     []yaml.Node // the rest of the current slab
 	ptrs      []*yaml.Node
 	stack     []*yaml.Node
 }
@@ -88,7 +95,7 @@ func (p *fastParser) peek(k int) byte {
 // node returns a new node at the current position, from a slab.
 func (p *fastParser) node(kind yaml.Kind, tag string) *yaml.Node {
 	if len(p.nodes) == 0 {
-		p.nodes = make([]yaml.Node, 256)
+		p.nodes = p.arena.nodeSlab()
 	}
 	n := &p.nodes[0]
 	p.nodes = p.nodes[1:]
@@ -100,7 +107,7 @@ func (p *fastParser) node(kind yaml.Kind, tag string) *yaml.Node {
 func (p *fastParser) content(mark int) []*yaml.Node {
 	n := len(p.stack) - mark
 	if len(p.ptrs) < n {
-		p.ptrs = make([]*yaml.Node, max(n, 1024))
+		p.ptrs = p.arena.ptrSlab(n)
 	}
 	out := p.ptrs[:n:n]
 	p.ptrs = p.ptrs[n:]

@@ -106,7 +106,7 @@ func decodePieces(pieces []piece, secrets *secrets) []pieceResult {
 			i--
 			p = pieces[i]
 		}
-		out[i] = decodePiece(piece{file: p.file, data: p.rest, rest: p.rest, line: p.line}, secrets)
+		out[i] = decodePiece(piece{file: p.file, data: p.rest, rest: p.rest, line: p.line}, secrets, &nodeArena{})
 		for i+1 < len(pieces) && pieces[i+1].file == p.file {
 			i++ // read already
 		}
@@ -118,8 +118,10 @@ func decodeParallel(pieces []piece, secrets *secrets) []pieceResult {
 	out := make([]pieceResult, len(pieces))
 	workers := min(runtime.GOMAXPROCS(0), len(pieces))
 	if workers <= 1 {
+		a := &nodeArena{}
 		for i, p := range pieces {
-			out[i] = decodePiece(p, secrets)
+			out[i] = decodePiece(p, secrets, a)
+			a.reset()
 		}
 		return out
 	}
@@ -127,12 +129,14 @@ func decodeParallel(pieces []piece, secrets *secrets) []pieceResult {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			a := &nodeArena{} // one per worker, reused for each piece
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(pieces) {
 					return
 				}
-				out[i] = decodePiece(pieces[i], secrets)
+				out[i] = decodePiece(pieces[i], secrets, a)
+				a.reset()
 			}
 		})
 	}
@@ -140,10 +144,11 @@ func decodeParallel(pieces []piece, secrets *secrets) []pieceResult {
 	return out
 }
 
-// decodePiece parses the documents of one piece and decodes them.
-func decodePiece(p piece, secrets *secrets) pieceResult {
+// decodePiece parses the documents of one piece, with nodes from a, and
+// decodes them; the result keeps no node, so a can be reset after.
+func decodePiece(p piece, secrets *secrets, a *nodeArena) pieceResult {
 	errs := &errorSink{}
-	docs, serr := parseDocuments(p.data)
+	docs, serr := parseDocuments(p.data, a)
 	if serr != nil {
 		errs.add(p.file, pos{serr.at.line + p.line, serr.at.col}, "YAML syntax error: %s%s", serr.msg, quoteHint(p.data, serr.at.line))
 	}

@@ -30,10 +30,11 @@ type syntaxError struct {
 func (e *syntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.at.line, e.msg) }
 
 // parseDocuments parses every document of data and returns their root
-// nodes, lines counted from the start of data. Empty documents are left
+// nodes, lines counted from the start of data (the fast parser's nodes
+// from a, valid until a is reset). Empty documents are left
 // out. On a syntax error it returns the documents before it and the error.
-func parseDocuments(data []byte) (docs []*yaml.Node, serr *syntaxError) {
-	if docs, ok := fastParse(data); ok {
+func parseDocuments(data []byte, a *nodeArena) (docs []*yaml.Node, serr *syntaxError) {
+	if docs, ok := fastParseIn(data, a); ok {
 		return docs, nil
 	}
 	return parseDocumentsV3(data)

@@ -114,6 +114,14 @@ func parsePart(s string) (part, string, error) {
 	case '@':
 		return part{}, s, fmt.Errorf("pattern imports a file (@), which is not supported")
 	}
+	// Most parts are plain ASCII names: no tokens to build.
+	lit := 0
+	for lit < len(s) && s[lit] != '.' && s[lit] < utf8.RuneSelf && isIdent(rune(s[lit])) {
+		lit++
+	}
+	if lit == len(s) || s[lit] == '.' {
+		return part{lit: s[:lit]}, s[lit:], nil
+	}
 	var toks []token
 	i := 0
 	for i < len(s) && s[i] != '.' {
