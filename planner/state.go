@@ -101,7 +101,7 @@ func subtaskOf(t spec.Task, src string) Subtask {
 // FromSpec turns a loaded desired state into a State without bounds; bounds
 // are scheduled by Diff against the live workers.
 func FromSpec(set *spec.Set) State {
-	st := State{Sources: map[string]spec.Source{}, Tasks: map[string]spec.Task{}, Bounds: map[string]string{}}
+	st := State{Sources: make(map[string]spec.Source, len(set.Sources)), Tasks: make(map[string]spec.Task, len(set.Tasks)), Bounds: map[string]string{}}
 	for _, s := range set.Sources {
 		st.Sources[s.Name] = s
 	}

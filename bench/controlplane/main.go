@@ -39,11 +39,19 @@ func main() {
 	tasks := flag.Int("tasks", 10000, "number of tasks")
 	applies := flag.Int("applies", 100, "one-task applies before measuring etcd's size")
 	flag.StringVar(&profileDir, "profile", "", "write a CPU and a heap profile of each dmplan process to this directory (step-N.cpu, step-N.mem)")
+	flag.IntVar(&plans, "plans", 0, "then run the no-change plan this many times more and print the medians (steady figures on a busy machine)")
+	flag.StringVar(&compareBin, "compare", "", "with -plans: a dmplan binary (e.g. built from main) whose no-change plans alternate with this build's")
 	flag.Parse()
 	if err := run(*sources, *tasks, *applies); err != nil {
 		log.Fatal(err)
 	}
 }
+
+// plans and compareBin are -plans and -compare.
+var (
+	plans      int
+	compareBin string
+)
 
 // profileDir, when set, receives the dmplan processes' profiles.
 var profileDir string
@@ -113,6 +121,10 @@ func run(nSources, nTasks, nApplies int) error {
 			keys = fmt.Sprint(rec.Keys)
 		}
 		fmt.Printf("%-44s %9.2fs %9.2fs %9.1f MB %9s\n", s.name, wall.Seconds(), cpu.Seconds(), float64(rss)/1024, keys)
+	}
+
+	if err := repeatPlans(bin, []string{"plan", "-f", changed}, env); err != nil {
+		return err
 	}
 
 	// The apply step alone, as `dmplan apply -f` runs it after planning:
@@ -272,3 +284,33 @@ func maxOf(ds []time.Duration) time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 func mb(n int64) float64         { return float64(n) / (1 << 20) }
+
+// repeatPlans runs the no-change plan -plans times with this build (and
+// alternately with -compare's binary) and prints the median wall and CPU.
+func repeatPlans(bin string, args, env []string) error {
+	if plans <= 0 {
+		return nil
+	}
+	bins := []string{bin}
+	if compareBin != "" {
+		bins = append(bins, compareBin)
+	}
+	walls, cpus := make([][]time.Duration, len(bins)), make([][]time.Duration, len(bins))
+	for range plans {
+		for i, b := range bins {
+			wall, cpu, _, err := measure(b, args, env)
+			if err != nil {
+				return fmt.Errorf("plan (no changes) with %s: %w", b, err)
+			}
+			walls[i], cpus[i] = append(walls[i], wall), append(cpus[i], cpu)
+		}
+	}
+	for i, b := range bins {
+		name := "this build"
+		if i > 0 {
+			name = b
+		}
+		fmt.Printf("plan (no changes) x %d, %s: median wall %.2fs, median CPU %.2fs\n", plans, name, median(walls[i]).Seconds(), median(cpus[i]).Seconds())
+	}
+	return nil
+}

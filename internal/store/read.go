@@ -254,8 +254,8 @@ func decodeAll[T any](raw []rawObject, p string, name func(*T) *string) ([]T, er
 // decodeNamed decodes the value of object obj (under p, named after its
 // object) and checks that the name inside agrees.
 func decodeNamed(obj, p string, val []byte, v any, name *string) error {
-	if err := decodeInto([]byte(obj), val, v); err != nil {
-		return err
+	if err := json.Unmarshal(val, v); err != nil { // as decodeInto, without a copy of obj
+		return fmt.Errorf("decode %s: %w: %v", obj, ErrCorrupt, err)
 	}
 	if want := obj[len(p):]; *name != want {
 		return fmt.Errorf("decode %s: name %q in value: %w", obj, *name, ErrCorrupt)
