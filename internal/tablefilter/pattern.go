@@ -100,6 +100,9 @@ func (p Pattern) Literal() (db, table string, ok bool) {
 	return p.db.lit, p.table.lit, true
 }
 
+// starOnly is the tokens of the part "*".
+var starOnly = []token{{kind: tokStar}}
+
 // parsePart reads one part up to an unescaped '.' or the end and returns
 // the rest, starting at that '.'. Errors read after "database " or "table ".
 func parsePart(s string) (part, string, error) {
@@ -121,6 +124,9 @@ func parsePart(s string) (part, string, error) {
 	}
 	if lit == len(s) || s[lit] == '.' {
 		return part{lit: s[:lit]}, s[lit:], nil
+	}
+	if lit == 0 && s[0] == '*' && (len(s) == 1 || s[1] == '.') {
+		return part{wild: true, toks: starOnly}, s[1:], nil // parts are never changed: shared
 	}
 	var toks []token
 	i := 0
