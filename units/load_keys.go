@@ -139,27 +139,6 @@ func (kd *keyDeferral) allowed(src, dst tableRef) bool {
 	return !kd.parents[src] && canDeferKeys(kd.grants, dst.Schema)
 }
 
-// keepLastKeys leaves out of keys (the target tables whose keys wait
-// for their rows) the table the copy reaches last, when others wait too:
-// run copies the biggest tables first, so that is the last job by
-// estimate, and its rows are the copy's last. Its keys added after them
-// would be the copy's tail, an ALTER TABLE with nothing left to overlap
-// (0.2-0.3 s of the 8 sysbench tables' copy); in place, they are built
-// while its rows load with the other tables' keys. The table is then
-// created whole, as one whose keys cannot wait.
-func keepLastKeys(jobs []*tableJob, keys map[tableRef][]string) {
-	if len(keys) < 2 {
-		return
-	}
-	var last *tableJob
-	for _, j := range jobs { // run's order: estimate descending, stable
-		if _, ok := keys[j.dst]; ok && (last == nil || j.estimate <= last.estimate) {
-			last = j
-		}
-	}
-	delete(keys, last.dst)
-}
-
 // fkParents lists the source tables in schemas that a foreign key of a
 // table in schemas references: their keys may serve the reference, so
 // they are created with the table.

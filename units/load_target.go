@@ -92,19 +92,12 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 			return nil, err
 		}
 		keys := map[tableRef][]string{}
-		stripped := map[int]string{}
 		for i, t := range todo {
 			if !kd.allowed(t.src, t.dst) {
 				continue
 			}
 			if stmt, k := splitDeferrableKeys(t.stmt, t.autoInc); k != nil {
-				stripped[i], keys[t.dst] = stmt, k
-			}
-		}
-		keepLastKeys(jobs, keys)
-		for i, stmt := range stripped {
-			if _, ok := keys[todo[i].dst]; ok {
-				todo[i].stmt = stmt
+				todo[i].stmt, keys[t.dst] = stmt, k
 			}
 		}
 		if err := recordDeferredKeys(ctx, target, kd.cfg, keys); err != nil {
