@@ -18,10 +18,17 @@ import (
 // subtask, stage, bound) and then by name; unchanged objects produce no
 // change, so Diff(p.Desired, p.Desired, workers) has no changes.
 func Diff(desired, current State, workers []Worker) *Plan {
+	return diff(State{Sources: maps.Clone(desired.Sources), Tasks: maps.Clone(desired.Tasks)}, current, workers)
+}
+
+// diff is Diff with desired's Sources and Tasks maps owned: they become
+// the plan's (Desired), and Diff clones them for that. Diff never changes
+// them.
+func diff(desired, current State, workers []Worker) *Plan {
 	bounds, waiting := Schedule(desired.Sources, current.Bounds, workers)
 	want := State{
-		Sources: maps.Clone(desired.Sources),
-		Tasks:   maps.Clone(desired.Tasks),
+		Sources: desired.Sources,
+		Tasks:   desired.Tasks,
 		Bounds:  bounds,
 	}
 	if want.Sources == nil {

@@ -91,13 +91,15 @@ func rewriteLine(p *Plan) string {
 // DiffRewriting is Diff against a current state whose digests may be in
 // the legacy form: they are rewritten first (RewriteLegacyDigests), and
 // the plan's Rewrite lists those the desired state still uses. A nil
-// rewrite recognises none.
+// rewrite recognises none. Unlike Diff, it does not copy desired's Sources
+// and Tasks (100,000 tasks are 40 MB): they become the plan's Desired, and
+// the caller must not change them after.
 func DiffRewriting(desired, current State, workers []Worker, rewrite func(ref, digest string) (string, bool)) *Plan {
 	var refs []string
 	if rewrite != nil {
 		current, refs = RewriteLegacyDigests(current, rewrite)
 	}
-	p := Diff(desired, current, workers)
+	p := diff(desired, current, workers)
 	p.Rewrite = desired.UsedRefs(refs)
 	return p
 }
