@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,8 +43,14 @@ func TestValidateEndToEnd(t *testing.T) {
 		t.Fatalf("validation after correct writes: %+v", v)
 	}
 
-	d.exec(d.tgt, "UPDATE `"+d.db+"`.t1 SET c = 'tampered' WHERE id = 5")
-	d.exec(d.src, "UPDATE `"+d.db+"`.t1 SET k = k + 1 WHERE id = 5")
+	// A row that exists: the writer deletes rows at random.
+	var id int
+	if err := d.src.QueryRow("SELECT MIN(id) FROM `" + d.db + "`.t1").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	key := fmt.Sprintf("id=%d", id)
+	d.exec(d.tgt, fmt.Sprintf("UPDATE `%s`.t1 SET c = 'tampered' WHERE id = %d", d.db, id))
+	d.exec(d.src, fmt.Sprintf("UPDATE `%s`.t1 SET k = k + 1 WHERE id = %d", d.db, id))
 	waitFor(t, 60*time.Second, "the changed row to be reported", func() (bool, error) {
 		s, ok, err := c.status("valid", "src-valid")
 		st = s
@@ -59,15 +66,15 @@ func TestValidateEndToEnd(t *testing.T) {
 			rows = s.Validation.Rows
 		}
 	}
-	if len(rows) != 1 || rows[0].Table != d.db+".t1" || rows[0].Key != "id=5" || rows[0].Kind != "changed" ||
+	if len(rows) != 1 || rows[0].Table != d.db+".t1" || rows[0].Key != key || rows[0].Kind != "changed" ||
 		strings.Join(rows[0].Columns, ",") != "c" || rows[0].BinlogFile == "" || rows[0].BinlogPos == 0 {
-		t.Fatalf("status -o json lists %+v, want %s.t1 id=5 changed in column c with its binlog position", rows, d.db)
+		t.Fatalf("status -o json lists %+v, want %s.t1 %s changed in column c with its binlog position", rows, d.db, key)
 	}
-	if out := c.dmplan("status"); !strings.Contains(out, "DIFFERING ROW") || !strings.Contains(out, "id=5") {
+	if out := c.dmplan("status"); !strings.Contains(out, "DIFFERING ROW") || !strings.Contains(out, key) {
 		t.Fatalf("status does not list the row:\n%s", out)
 	}
 	out := c.dmplan("plan", "-f", filepath.Join(c.dir, "yaml"))
-	if !strings.Contains(out, "Live: subtask valid/src-valid: validation (full) found 1 row differs on the target: "+d.db+".t1 id=5 (changed)") {
+	if !strings.Contains(out, "Live: subtask valid/src-valid: validation (full) found 1 row differs on the target: "+d.db+".t1 "+key+" (changed)") {
 		t.Fatalf("plan does not show the differing row as a live fact:\n%s", out)
 	}
 
