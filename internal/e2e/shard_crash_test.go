@@ -25,25 +25,8 @@ import (
 func TestShardDDLOptimisticCrash(t *testing.T) {
 	f := newShardFixture(t, "cshard", "optimistic", "a", "b")
 	c, ctx := f.c, context.Background()
-	next := map[string]int64{}
-	insert := func(n int, note bool, tables ...string) {
-		t.Helper()
-		for _, tb := range tables {
-			_, d := f.source(tb)
-			base := int64(tb[len(tb)-1]-'0') * 1_000_000
-			for range n {
-				next[tb]++
-				i := next[tb]
-				q := fmt.Sprintf("INSERT INTO %s.%s (id, k, c) VALUES (%d, %d, 'r%d')", f.db, tb, base+i, i%7, i)
-				if note {
-					q = fmt.Sprintf("INSERT INTO %s.%s (id, k, c, note) VALUES (%d, %d, 'r%d', 'n%d')", f.db, tb, base+i, i%7, i, i)
-				}
-				mustExec(t, d, q, fmt.Sprintf("UPDATE %s.%s SET k = k + 1 WHERE id = %d", f.db, tb, base+(i+1)/2))
-			}
-		}
-	}
 	all := []string{"orders_1", "orders_2", "orders_3", "orders_4"}
-	insert(20, false, all...)
+	f.insert(20, all...)
 	waitFor(t, 60*time.Second, "target = union of the shards", func() (bool, error) { return f.unionEqual("NULL") })
 
 	// Hold the target table's metadata lock: the agent's ALTER will wait.
@@ -62,8 +45,8 @@ func TestShardDDLOptimisticCrash(t *testing.T) {
 	mustExecConn("SELECT COUNT(*) FROM " + f.dst)
 
 	mustExec(t, f.dbs[f.a], "ALTER TABLE "+f.db+".orders_1 ADD COLUMN note VARCHAR(20) NULL")
-	insert(10, true, "orders_1")
-	insert(10, false, "orders_2", "orders_3", "orders_4")
+	f.insert(10, "orders_1")
+	f.insert(10, "orders_2", "orders_3", "orders_4")
 	shard := job.ShardName(f.a, f.db+".orders_1")
 	var recorded job.ShardTable
 	waitFor(t, 60*time.Second, "the DDL recorded in etcd", func() (bool, error) {
@@ -87,7 +70,7 @@ func TestShardDDLOptimisticCrash(t *testing.T) {
 	if f.targetColumn("note") != "" {
 		t.Fatal("the killed agent's ALTER reached the target")
 	}
-	insert(10, true, "orders_1")
+	f.insert(10, "orders_1")
 
 	// The other agent resumes the subtask: the DDL is read again, found
 	// decided, and the target brought to the join once.
@@ -95,8 +78,8 @@ func TestShardDDLOptimisticCrash(t *testing.T) {
 		return s.Worker != st.Worker && s.Unit == "sync" && s.Error == ""
 	})
 	waitFor(t, 60*time.Second, "the column on the target", func() (bool, error) { return f.targetColumn("note") == "varchar(20)", nil })
-	insert(10, true, "orders_1")
-	insert(10, false, "orders_2", "orders_3", "orders_4")
+	f.insert(10, "orders_1")
+	f.insert(10, "orders_2", "orders_3", "orders_4")
 	waitFor(t, 60*time.Second, "target = union of the shards after the crash", func() (bool, error) { return f.unionEqual("note") })
 	r, _, err := c.st.ShardSchema(ctx, f.task, f.dst)
 	if err != nil {
@@ -121,7 +104,7 @@ func TestShardDDLOptimisticCrash(t *testing.T) {
 	c.apply()
 	f.waitSyncing()
 	mustExec(t, f.dbs[f.b], "ALTER TABLE "+f.db+".orders_3 ADD COLUMN note VARCHAR(10) NULL")
-	insert(10, true, "orders_1", "orders_3")
+	f.insert(10, "orders_1", "orders_3")
 	waitFor(t, 60*time.Second, "the new record with orders_3's DDL", func() (bool, error) {
 		r, ok, err := c.st.ShardSchema(ctx, f.task, f.dst)
 		return ok && r.Shards[job.ShardName(f.b, f.db+".orders_3")].DDL != "", err

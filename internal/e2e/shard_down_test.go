@@ -24,27 +24,6 @@ func TestShardDDLSourceAgentDown(t *testing.T) {
 	f := newShardFixture(t, "dshard", "pessimistic", "a")
 	c, ctx := f.c, context.Background()
 	const alter = "ALTER TABLE %s.%s ADD COLUMN note VARCHAR(20) NULL"
-	next := map[string]int64{}
-	// insert writes n rows into each shard (ids disjoint per shard), with
-	// a note where the shard has the column, and updates an older row.
-	insert := func(n int, tables ...string) {
-		t.Helper()
-		for _, tb := range tables {
-			_, d := f.source(tb)
-			base := int64(tb[len(tb)-1]-'0') * 1_000_000
-			var has int
-			d.QueryRow("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'note'", f.db, tb).Scan(&has)
-			for range n {
-				next[tb]++
-				i := next[tb]
-				q := fmt.Sprintf("INSERT INTO %s.%s (id, k, c) VALUES (%d, %d, 'r%d')", f.db, tb, base+i, i%7, i)
-				if has > 0 {
-					q = fmt.Sprintf("INSERT INTO %s.%s (id, k, c, note) VALUES (%d, %d, 'r%d', 'n%d')", f.db, tb, base+i, i%7, i, i)
-				}
-				mustExec(t, d, q, fmt.Sprintf("UPDATE %s.%s SET k = k + 1 WHERE id = %d", f.db, tb, base+(i+1)/2))
-			}
-		}
-	}
 	lock := func(what string, cond func(job.ShardLock) bool) job.ShardLock {
 		var l job.ShardLock
 		waitFor(t, 60*time.Second, what, func() (bool, error) {
@@ -57,22 +36,22 @@ func TestShardDDLSourceAgentDown(t *testing.T) {
 		return l
 	}
 	all := []string{"orders_1", "orders_2", "orders_3", "orders_4"}
-	insert(10, all...)
+	f.insert(10, all...)
 	waitFor(t, 60*time.Second, "target = union of the shards", func() (bool, error) { return f.unionEqual("NULL") })
 
 	// Source a's shards open the lock.
 	for _, tb := range all[:2] {
 		mustExec(t, f.dbs[f.a], fmt.Sprintf(alter, f.db, tb))
 	}
-	insert(10, all...) // held on a's shards, applied on b's
+	f.insert(10, all...) // held on a's shards, applied on b's
 	lock("a's 2 shards at the lock", func(l job.ShardLock) bool { return len(l.Joined) == 2 })
 
 	// The only agent killed: nobody serves a or b.
 	c.agents["a"].kill()
 	waitWorkers(c, 0) // its lease expired: it is down for the control plane too
-	insert(10, all...)
+	f.insert(10, all...)
 	mustExec(t, f.dbs[f.b], fmt.Sprintf(alter, f.db, "orders_3")) // while nobody reads b's binlog
-	insert(10, all...)
+	f.insert(10, all...)
 	resp, err := c.cli.Get(ctx, "/dmplan/v1/shardlock/"+f.task+"/"+f.dst)
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("the lock of %s is not in etcd with its agent down: %v %v", f.dst, resp, err)
@@ -99,14 +78,14 @@ func TestShardDDLSourceAgentDown(t *testing.T) {
 	if f.targetColumn("note") != "" {
 		t.Fatal("the target has the column with 3 of 4 shards at the lock")
 	}
-	insert(10, all...)
+	f.insert(10, all...)
 	mustExec(t, f.dbs[f.b], fmt.Sprintf(alter, f.db, "orders_4"))
-	insert(10, all...)
+	f.insert(10, all...)
 	waitFor(t, 60*time.Second, "the lock to be passed by every shard", func() (bool, error) {
 		ls, err := c.st.ShardLocks(ctx)
 		return err == nil && len(ls) == 0, err
 	})
-	insert(10, all...)
+	f.insert(10, all...)
 	waitFor(t, 60*time.Second, "target = union of the shards", func() (bool, error) { return f.unionEqual("note") })
 	f.waitSyncing()
 }

@@ -26,7 +26,8 @@ type shardFixture struct {
 	shards             map[string][]string
 	dbs                map[string]*sql.DB // source name -> its server
 	tgt                *sql.DB
-	yaml               string // the sources and the task, without spec.shardDDL
+	yaml               string           // the sources and the task, without spec.shardDDL
+	next               map[string]int64 // shard table -> rows insert wrote
 }
 
 // newShardFixture sets up task name in the given shard mode, starts the
@@ -43,7 +44,7 @@ func newShardFixture(t *testing.T, name, mode string, agents ...string) *shardFi
 	}
 	t.Cleanup(func() { srvB.Stop() })
 	f := &shardFixture{c: c, task: name, db: "e2e_" + name + "src", tdb: "e2e_" + name, dst: "e2e_" + name + ".orders",
-		a: "src-" + name + "-a", b: "src-" + name + "-b", dbs: map[string]*sql.DB{}}
+		a: "src-" + name + "-a", b: "src-" + name + "-b", dbs: map[string]*sql.DB{}, next: map[string]int64{}}
 	f.shards = map[string][]string{f.a: {"orders_1", "orders_2"}, f.b: {"orders_3", "orders_4"}}
 	srvs := map[string]*mariadbtest.Server{f.a: source, f.b: srvB}
 	if f.tgt, err = target.DB(""); err != nil {
@@ -123,6 +124,36 @@ func (f *shardFixture) resolve(entries ...string) {
 	f.c.apply()
 }
 
+// hasNote reports whether shard table tb has the column note.
+func (f *shardFixture) hasNote(tb string) bool {
+	_, d := f.source(tb)
+	var has int
+	d.QueryRow("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'note'", f.db, tb).Scan(&has)
+	return has > 0
+}
+
+// insert writes n rows into each shard table (ids disjoint per shard: the
+// table's number times a million on), with a note where the shard has the
+// column, and after each row updates an older one.
+func (f *shardFixture) insert(n int, tables ...string) {
+	t := f.c.t
+	t.Helper()
+	for _, tb := range tables {
+		_, d := f.source(tb)
+		base := int64(tb[len(tb)-1]-'0') * 1_000_000
+		note := f.hasNote(tb)
+		for range n {
+			f.next[tb]++
+			i := f.next[tb]
+			q := fmt.Sprintf("INSERT INTO %s.%s (id, k, c) VALUES (%d, %d, 'r%d')", f.db, tb, base+i, i%7, i)
+			if note {
+				q = fmt.Sprintf("INSERT INTO %s.%s (id, k, c, note) VALUES (%d, %d, 'r%d', 'n%d')", f.db, tb, base+i, i%7, i, i)
+			}
+			mustExec(t, d, q, fmt.Sprintf("UPDATE %s.%s SET k = k + 1 WHERE id = %d", f.db, tb, base+(i+1)/2))
+		}
+	}
+}
+
 // source returns the server of a shard table.
 func (f *shardFixture) source(tb string) (string, *sql.DB) {
 	for src, tbs := range f.shards {
@@ -151,9 +182,8 @@ func (f *shardFixture) unionEqual(targetNote string) (bool, error) {
 	for src, tbs := range f.shards {
 		var sel []string
 		for _, tb := range tbs {
-			note, has := "NULL", 0
-			f.dbs[src].QueryRow("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'note'", f.db, tb).Scan(&has)
-			if has > 0 {
+			note := "NULL"
+			if f.hasNote(tb) {
 				note = "note"
 			}
 			sel = append(sel, fmt.Sprintf("SELECT id, k, c, %s AS note FROM %s.%s", note, f.db, tb))

@@ -24,27 +24,6 @@ func TestShardDDLLockExecuteAfterRecreate(t *testing.T) {
 	f := newShardFixture(t, "rshard", "pessimistic", "a", "b")
 	c := f.c
 	const alter = "ALTER TABLE %s.%s ADD COLUMN note VARCHAR(20) NULL"
-	next := map[string]int64{}
-	// insert writes n rows into each shard (ids disjoint per shard), with
-	// a note where the shard has the column, and updates one row.
-	insert := func(n int, tables ...string) {
-		t.Helper()
-		for _, tb := range tables {
-			_, d := f.source(tb)
-			base := int64(tb[len(tb)-1]-'0') * 1_000_000
-			var has int
-			d.QueryRow("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = 'note'", f.db, tb).Scan(&has)
-			for range n {
-				next[tb]++
-				i := next[tb]
-				q := fmt.Sprintf("INSERT INTO %s.%s (id, k, c) VALUES (%d, %d, 'r%d')", f.db, tb, base+i, i%7, i)
-				if has > 0 {
-					q = fmt.Sprintf("INSERT INTO %s.%s (id, k, c, note) VALUES (%d, %d, 'r%d', 'n%d')", f.db, tb, base+i, i%7, i, i)
-				}
-				mustExec(t, d, q, fmt.Sprintf("UPDATE %s.%s SET k = k + 1 WHERE id = %d", f.db, tb, base+(i+1)/2))
-			}
-		}
-	}
 	locks := func() []job.ShardLock {
 		ls, err := c.st.ShardLocks(context.Background())
 		if err != nil {
@@ -64,12 +43,12 @@ func TestShardDDLLockExecuteAfterRecreate(t *testing.T) {
 		return l
 	}
 	all := []string{"orders_1", "orders_2", "orders_3", "orders_4"}
-	insert(20, all...)
+	f.insert(20, all...)
 	for _, tb := range all[:3] {
 		_, d := f.source(tb)
 		mustExec(t, d, fmt.Sprintf(alter, f.db, tb))
 	}
-	insert(20, all...) // held on the three, applied on orders_4
+	f.insert(20, all...) // held on the three, applied on orders_4
 	old := lock("3 of 4 shards at the lock", func(l job.ShardLock) bool { return len(l.Joined) == 3 })
 	if f.targetColumn("note") != "" {
 		t.Fatal("the target has the column before the lock completed")
@@ -90,7 +69,7 @@ func TestShardDDLLockExecuteAfterRecreate(t *testing.T) {
 		_, okB, _ := c.status(f.task, f.b)
 		return !okA && !okB, err
 	})
-	insert(10, all...)
+	f.insert(10, all...)
 
 	// Created again: it resumes from the checkpoints and its holds, and
 	// joins a new lock.
@@ -112,7 +91,7 @@ func TestShardDDLLockExecuteAfterRecreate(t *testing.T) {
 	waitFor(t, 60*time.Second, "the executed DDL on the target", func() (bool, error) { return f.targetColumn("note") == "varchar(20)", nil })
 	// The fourth shard writes nothing until it runs the DDL too: its rows
 	// of the old shape no longer fit the target (docs/shard-ddl.md).
-	insert(10, all[:3]...)
+	f.insert(10, all[:3]...)
 	waitFor(t, 60*time.Second, "target = union of the shards, the fourth without the column", func() (bool, error) { return f.unionEqual("note") })
 	l = lock("the lock executed, awaiting the fourth shard", func(l job.ShardLock) bool { return l.Executed })
 	if len(l.Joined) != 3 {
@@ -120,7 +99,7 @@ func TestShardDDLLockExecuteAfterRecreate(t *testing.T) {
 	}
 	// The fourth shard runs it later: it passes it, and the lock is gone.
 	mustExec(t, f.dbs[f.b], fmt.Sprintf(alter, f.db, "orders_4"))
-	insert(10, all...)
+	f.insert(10, all...)
 	waitFor(t, 60*time.Second, "the lock to be passed by every shard", func() (bool, error) { return len(locks()) == 0, nil })
 	waitFor(t, 60*time.Second, "target = union of the shards", func() (bool, error) { return f.unionEqual("note") })
 	f.waitSyncing()
