@@ -130,27 +130,36 @@ func (a *app) planAgainst(ctx context.Context, files *fileFlags, stateFile strin
 		return nil, nil, nil, fmt.Errorf("no desired state given: use -f FILE_OR_DIR")
 	}
 	var (
-		cur *planner.StateFile
-		h   *spec.Hasher
-		set *spec.Set
+		cur     *planner.StateFile
+		h       *spec.Hasher
+		desired planner.State
 	)
-	load := func(salt []byte) (err error) {
+	load := func(salt []byte) (*planner.State, error) {
 		h = spec.NewHasher(salt)
-		set, err = spec.LoadWith(files.paths, a.lookupEnv, h)
-		return err
+		set, err := spec.LoadWith(files.paths, a.lookupEnv, h)
+		if err != nil {
+			return nil, err
+		}
+		desired = planner.FromSpec(set)
+		return &desired, nil
 	}
+	live := func() {}
 	var err error
 	if stateFile != "" {
 		if cur, err = readStateFile(stateFile); err == nil {
-			err = load(cur.Salt)
+			_, err = load(cur.Salt)
 		}
 	} else {
-		cur, err = a.pullStateAlongside(ctx, load)
+		cur, live, err = a.pullStateAlongside(ctx, load)
 	}
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	p := planner.DiffRewriting(planner.FromSpec(set), cur.State, cur.Workers, planner.LegacyRewriter(h, a.lookupEnv))
+	// The diff takes desired's maps (DiffRewriting does not copy them),
+	// which the current state may share objects with (store.ReadLike):
+	// neither is changed in place.
+	p := planner.DiffRewriting(desired, cur.State, cur.Workers, planner.LegacyRewriter(h, a.lookupEnv))
+	live()
 	if err := planner.CheckProtected(p, cur.State); err != nil {
 		return nil, nil, nil, err
 	}

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/dmplan/dmplan/planner"
@@ -70,8 +72,24 @@ func (s *Store) readHead(ctx context.Context) (head, error) {
 // and the live workers, all read at the revision the head was read at, so
 // the snapshot is consistent however many keys it spans.
 func (s *Store) Read(ctx context.Context) (*Snapshot, error) {
+	return s.ReadLike(ctx, nil)
+}
+
+// ReadLike is Read for a caller that holds a state the stored one is
+// expected to mostly equal (plan holds the desired state): a source or
+// task whose stored value is, byte for byte, the JSON encoding of like's
+// object of the same name — what applying that object wrote — is that
+// object, and is taken from like instead of decoded. Encoding an object
+// and comparing costs a tenth of decoding it (docs/keyspace.md, Cost).
+//
+// like is called once the stored values are read, and may block until
+// its state is ready (plan loads its files while the read runs); an
+// error from it ends the read with that error, and a nil state (or a nil
+// like) decodes every value. The snapshot's objects then share slices,
+// maps and pointers with like's: neither may be changed in place.
+func (s *Store) ReadLike(ctx context.Context, like func() (*planner.State, error)) (*Snapshot, error) {
 	for {
-		snap, err := s.read(ctx)
+		snap, err := s.read(ctx, like)
 		// The revision was compacted between reading the head and
 		// reading the objects: read again at a newer one.
 		if errors.Is(err, rpctypes.ErrCompacted) && ctx.Err() == nil {
@@ -84,12 +102,12 @@ func (s *Store) Read(ctx context.Context) (*Snapshot, error) {
 	}
 }
 
-func (s *Store) read(ctx context.Context) (*Snapshot, error) {
+func (s *Store) read(ctx context.Context, like func() (*planner.State, error)) (*Snapshot, error) {
 	h, err := s.readHead(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.readAt(ctx, h)
+	return s.readLike(ctx, h, like)
 }
 
 // readAtRevision reads the state as it was at store revision rev (from
@@ -123,6 +141,11 @@ func (s *Store) readAtRevision(ctx context.Context, rev int64) (*Snapshot, error
 
 // readAt reads the state h is the head of, at h's revision.
 func (s *Store) readAt(ctx context.Context, h head) (*Snapshot, error) {
+	return s.readLike(ctx, h, nil)
+}
+
+// readLike is readAt taking unchanged objects from like (ReadLike).
+func (s *Store) readLike(ctx context.Context, h head, like func() (*planner.State, error)) (*Snapshot, error) {
 	snap := &Snapshot{
 		State: emptyState(), Revision: h.modRev, ReadRevision: h.readRev,
 		Gen: h.rec.Gen, Head: h.rec,
@@ -134,51 +157,30 @@ func (s *Store) readAt(ctx context.Context, h head) (*Snapshot, error) {
 	if h.modRev == 0 {
 		return snap, nil
 	}
-	if err := s.readObjects(ctx, h, &snap.State); err != nil {
+	if err := s.readObjects(ctx, h, &snap.State, like); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
 // readObjects reads the sources, tasks and bounds of the state h is the
-// head of into st, and checks them against the head's counts.
-func (s *Store) readObjects(ctx context.Context, h head, st *planner.State) error {
+// head of into st, taking unchanged objects from like (ReadLike), and
+// checks them against the head's counts.
+func (s *Store) readObjects(ctx context.Context, h head, st *planner.State, like func() (*planner.State, error)) error {
 	var got Counts
-	var raw []rawObject
-	collect := func(obj string, v []byte) error {
-		raw = append(raw, rawObject{obj, v})
-		return nil
+	var rawSources, rawTasks []rawObject
+	collect := func(raw *[]rawObject) func(obj string, v []byte) error {
+		return func(obj string, v []byte) error {
+			*raw = append(*raw, rawObject{obj, v})
+			return nil
+		}
 	}
-	if err := s.scan(ctx, h, pfxSource, collect); err != nil {
+	if err := s.scan(ctx, h, pfxSource, collect(&rawSources)); err != nil {
 		return err
 	}
-	sources, err := decodeAll(raw, pfxSource, func(src *spec.Source) *string { return &src.Name })
-	if err != nil {
+	if err := s.scan(ctx, h, pfxTask, collect(&rawTasks)); err != nil {
 		return err
 	}
-	if len(st.Sources) == 0 {
-		st.Sources = make(map[string]spec.Source, len(sources))
-	}
-	for _, src := range sources {
-		st.Sources[src.Name] = src
-	}
-	got.Sources = len(sources)
-	raw = raw[:0]
-	if err := s.scan(ctx, h, pfxTask, collect); err != nil {
-		return err
-	}
-	tasks, err := decodeAll(raw, pfxTask, func(t *spec.Task) *string { return &t.Name })
-	if err != nil {
-		return err
-	}
-	if len(st.Tasks) == 0 {
-		st.Tasks = make(map[string]spec.Task, len(tasks))
-	}
-	for _, t := range tasks {
-		st.Tasks[t.Name] = t
-		got.Members += len(t.Sources)
-	}
-	got.Tasks = len(tasks)
 	if err := s.scan(ctx, h, pfxBound, func(obj string, _ []byte) error {
 		seg := lastSegments(obj, pfxBound)
 		if len(seg) != 2 {
@@ -193,6 +195,28 @@ func (s *Store) readObjects(ctx context.Context, h head, st *planner.State) erro
 	}); err != nil {
 		return err
 	}
+	var want planner.State
+	if like != nil {
+		w, err := like()
+		if err != nil {
+			return err
+		}
+		if w != nil {
+			want = *w
+		}
+	}
+	var err error
+	if st.Sources, err = decodeAll(rawSources, pfxSource, func(src *spec.Source) *string { return &src.Name }, want.Sources); err != nil {
+		return err
+	}
+	got.Sources = len(st.Sources)
+	if st.Tasks, err = decodeAll(rawTasks, pfxTask, func(t *spec.Task) *string { return &t.Name }, want.Tasks); err != nil {
+		return err
+	}
+	for _, t := range st.Tasks {
+		got.Members += len(t.Sources)
+	}
+	got.Tasks = len(st.Tasks)
 	if got != h.rec.Counts {
 		return fmt.Errorf("generation %s: read %+v, head says %+v: %w", h.rec.Gen, got, h.rec.Counts, ErrCorrupt)
 	}
@@ -217,28 +241,33 @@ type rawObject struct {
 
 // decodeAll decodes the values of objects under p on every core (a state
 // of 100,000 tasks is a second of JSON decoding on one), checking each
-// name as decodeNamed does; the result is in the order of raw.
-func decodeAll[T any](raw []rawObject, p string, name func(*T) *string) ([]T, error) {
-	out := make([]T, len(raw))
-	workers := min(runtime.GOMAXPROCS(0), (len(raw)+255)/256)
-	if workers <= 1 {
-		for i, r := range raw {
-			if err := decodeNamed(r.obj, p, r.val, &out[i], name(&out[i])); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
+// name as decodeNamed does, into a map by name. An object whose value is
+// the encoding of like's object of its name is that object (ReadLike);
+// when every object is, and like has no other, the map is like itself.
+func decodeAll[T any](raw []rawObject, p string, name func(*T) *string, like map[string]T) (map[string]T, error) {
+	workers := max(1, min(runtime.GOMAXPROCS(0), (len(raw)+255)/256))
+	per := (len(raw) + workers - 1) / workers
+	// decoded[w] are the values of worker w's share that are not like's,
+	// in order; same[i] says raw[i] is like's.
+	decoded := make([][]T, workers)
+	same := make([]bool, len(raw))
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
-	per := (len(raw) + workers - 1) / workers
 	for w := range workers {
 		wg.Go(func() {
+			is := sameAs[T]{like: like}
 			for i := w * per; i < min(len(raw), (w+1)*per); i++ {
-				if err := decodeNamed(raw[i].obj, p, raw[i].val, &out[i], name(&out[i])); err != nil {
+				n := raw[i].obj[len(p):]
+				if obj, ok := is.is(n, raw[i].val); ok && *name(obj) == n {
+					same[i] = true
+					continue
+				}
+				var v T
+				if err := decodeNamed(raw[i].obj, p, raw[i].val, &v, name(&v)); err != nil {
 					errs[w] = err
 					return
 				}
+				decoded[w] = append(decoded[w], v)
 			}
 		})
 	}
@@ -248,7 +277,58 @@ func decodeAll[T any](raw []rawObject, p string, name func(*T) *string) ([]T, er
 			return nil, err
 		}
 	}
+	if !slices.Contains(same, false) && len(raw) == len(like) && like != nil {
+		return like, nil // every object is like's: nothing to build
+	}
+	out := make(map[string]T, len(raw))
+	for w := range workers {
+		next := 0
+		for i := w * per; i < min(len(raw), (w+1)*per); i++ {
+			n := raw[i].obj[len(p):]
+			if same[i] {
+				out[n] = like[n]
+				continue
+			}
+			v := decoded[w][next]
+			next++
+			out[*name(&v)] = v
+		}
+	}
 	return out, nil
+}
+
+// sameAs finds the objects whose stored value is the encoding of the
+// object of the same name in like, with one encoder and buffer for all.
+type sameAs[T any] struct {
+	like    map[string]T
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	scratch *T // what is encoded: a pointer, so that encoding allocates no copy
+}
+
+// is reports whether val is, byte for byte, what json.Marshal makes of
+// like[name] (as encodeAll writes it), and returns that object then (in
+// a scratch variable, valid until the next call).
+// Decoding val would give an object equal to it: the stored types have
+// no custom encodings, and the encoding of each field decodes to its
+// value, but for a slice or map that is empty but not nil (omitted, or
+// "[]", decoded as nil or empty), which every comparison of dmplan's
+// treats as the nil one (TestReadLikeIsRead).
+func (s *sameAs[T]) is(name string, val []byte) (*T, bool) {
+	obj, ok := s.like[name]
+	if !ok {
+		return nil, false
+	}
+	if s.enc == nil {
+		s.enc, s.scratch = json.NewEncoder(&s.buf), new(T)
+	}
+	s.buf.Reset()
+	*s.scratch = obj
+	if s.enc.Encode(s.scratch) != nil { // Marshal's encoding (HTML escaped), and a newline
+		return nil, false
+	}
+	b := s.buf.Bytes()
+	return s.scratch, bytes.Equal(b[:len(b)-1], val)
 }
 
 // decodeNamed decodes the value of object obj (under p, named after its

@@ -24,7 +24,11 @@ const (
 	// versions and the commit's own operations), under etcd's 128.
 	maxOpsDirect   = 120
 	maxBytesPerTxn = 1 << 20
-	pageSize       = 1000 // keys per range read
+	// A range is read in pages of pageSize keys, then of twice as many
+	// each time, up to maxPageKeys keys or about maxPageBytes (rangeAll).
+	pageSize     = 1000
+	maxPageKeys  = 32768
+	maxPageBytes = 8 << 20
 )
 
 // Defaults for options.
@@ -133,14 +137,20 @@ func transient(err error) bool {
 
 // rangeAll reads every key in [start, end) at revision rev (0: latest), in
 // pages, calling f for each. It returns the revision read at.
+//
+// etcd answers each page after walking the rest of the range (it counts
+// the keys left), so pages of one size make a long range quadratic: 100
+// pages of 1,000 task versions cost etcd 0.9 s of CPU where pages that
+// double cost it 0.3 s (docs/keyspace.md, Cost).
 func (s *Store) rangeAll(ctx context.Context, start, end string, rev int64, f func(k, v []byte) error) (int64, error) {
 	from := start
+	limit := int64(pageSize)
 	for {
 		var resp *clientv3.GetResponse
 		err := retry(ctx, "range "+start, func(ctx context.Context) error {
 			var err error
 			resp, err = s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithRev(rev),
-				clientv3.WithLimit(pageSize), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+				clientv3.WithLimit(limit), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 			return err
 		})
 		if err != nil {
@@ -149,7 +159,9 @@ func (s *Store) rangeAll(ctx context.Context, start, end string, rev int64, f fu
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
+		bytes := 0
 		for _, kv := range resp.Kvs {
+			bytes += len(kv.Key) + len(kv.Value)
 			if err := f(kv.Key, kv.Value); err != nil {
 				return 0, err
 			}
@@ -158,5 +170,18 @@ func (s *Store) rangeAll(ctx context.Context, start, end string, rev int64, f fu
 			return rev, nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		limit = nextPage(limit, len(resp.Kvs), bytes)
 	}
+}
+
+// nextPage is the size of the page after one of n keys and bytes bytes
+// read with limit: twice limit, at most maxPageKeys keys and, at the
+// page's average key and value size, about maxPageBytes (never under
+// pageSize).
+func nextPage(limit int64, n, bytes int) int64 {
+	next := min(2*limit, maxPageKeys)
+	if avg := int64(bytes/n) + 1; next*avg > maxPageBytes {
+		next = max(pageSize, maxPageBytes/avg)
+	}
+	return next
 }
