@@ -50,6 +50,7 @@ func BenchmarkDiffAndRenderText(b *testing.B) {
 	}{
 		{"create-all", desired, State{}},
 		{"1pct-changed", changed, applied},
+		{"no-changes", desired, applied},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var changes int

@@ -38,6 +38,7 @@ func diff(desired, current State, workers []Worker) *Plan {
 		want.Tasks = map[string]spec.Task{}
 	}
 	d := newDiffer(want, current, workers, waiting)
+	d.changedTasks = changedTasks(want.Tasks, current.Tasks)
 	ids := d.unionIDs()
 	// At most one change per object: size the slice once.
 	changes := make([]Change, 0, len(want.Sources)+len(current.Sources)+len(want.Tasks)+len(current.Tasks)+
@@ -65,6 +66,9 @@ type differ struct {
 	fieldSlab []FieldChange
 	// every subtask by target and target pattern (ownership.go), built on first use
 	tindex targetIndex
+	// changedTasks are the tasks of either state that are not in both
+	// with equal values, sorted (changedTasks)
+	changedTasks []string
 }
 
 const slabSize = 1024
@@ -145,7 +149,7 @@ func (d *differ) sources(out []Change) []Change {
 }
 
 func (d *differ) tasks(out []Change) []Change {
-	for _, name := range unionKeys(d.want.Tasks, d.cur.Tasks) {
+	for _, name := range d.changedTasks {
 		w, inWant := d.want.Tasks[name]
 		c, inCur := d.cur.Tasks[name]
 		switch {
@@ -321,19 +325,35 @@ func unionKeys[V any](a, b map[string]V) []string {
 	return out
 }
 
+// changedTasks lists, sorted, the tasks that are in one of want and cur
+// only, or in both with values that differ: all that the diff of tasks
+// and subtasks looks at. Every other task is looked at once, here.
+func changedTasks(want, cur map[string]spec.Task) []string {
+	var out []string
+	for name, w := range want {
+		if c, ok := cur[name]; !ok || !taskEqual(w, c) {
+			out = append(out, name)
+		}
+	}
+	for name := range cur {
+		if _, ok := want[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // unionIDs lists the subtasks of both states that may have changed, sorted
 // by name "task/source". A subtask's config and stage derive from its task
 // alone, so the subtasks of an unchanged task are left out.
 func (d *differ) unionIDs() []SubtaskID {
-	tasks := unionKeys(d.want.Tasks, d.cur.Tasks)
+	tasks := slices.Clone(d.changedTasks)
 	slices.SortFunc(tasks, compareWithSlash)
 	var out []SubtaskID
 	for _, name := range tasks {
-		wt, inWant := d.want.Tasks[name]
-		ct, inCur := d.cur.Tasks[name]
-		if inWant && inCur && taskEqual(wt, ct) {
-			continue
-		}
+		wt := d.want.Tasks[name]
+		ct := d.cur.Tasks[name]
 		w, c := wt.Sources, ct.Sources
 		start := len(out)
 		for _, s := range w {

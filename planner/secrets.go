@@ -59,6 +59,9 @@ func RewriteLegacyDigests(current State, rewrite func(ref, digest string) (strin
 
 // UsedRefs reports which of refs the state's passwords use.
 func (s State) UsedRefs(refs []string) []string {
+	if len(refs) == 0 {
+		return nil
+	}
 	used := map[string]bool{}
 	for _, src := range s.Sources {
 		used[src.Password.Ref] = true
