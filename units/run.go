@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,8 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 	if r == nil {
 		r = ReporterFunc(func(Progress) {})
 	}
+	last := &lastReport{r: r}
+	r = last
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +112,7 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 			env.serialUntil = ae.to
 			log.Warn("apply failed; replaying that stretch one change at a time", "err", err)
 			env.prog.setErr(err.Error())
+			last.retrying(err.Error())
 			continue
 		}
 		if env.stats.rowsApplied.Load() > applied || time.Since(began) > time.Minute {
@@ -117,10 +121,53 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 		delay := b.NextBackOff()
 		log.Warn("subtask attempt failed; retrying", "err", err, "in", delay)
 		env.prog.setErr(err.Error())
+		// Reported at once, whichever unit failed: the units report only
+		// while they run, and a subtask that cannot reach a server must
+		// not look healthy in status meanwhile.
+		last.retrying(fmt.Sprintf("%s%s (retrying in %s)", err, retryAdvice(err), delay.Round(time.Second)))
 		if err := retry.Sleep(ctx, delay); err != nil {
 			return err
 		}
 	}
+}
+
+// retryAdvice says what to do about an error that is retried but will not
+// clear by itself.
+func retryAdvice(err error) string {
+	switch errno(err) {
+	case 1045: // ER_ACCESS_DENIED_ERROR
+		return ": the server refuses this user and password: give the ${VAR} of this password the server's value " +
+			"where you apply and where the agent runs (or its --env-file), then dmplan apply; or fix the user on the server"
+	}
+	return ""
+}
+
+// lastReport passes reports on and remembers the last one a unit made, so
+// that an attempt that failed can be reported with its error against the
+// unit that was running (Progress.Err), until a unit reports again.
+type lastReport struct {
+	r  Reporter
+	mu sync.Mutex
+	p  Progress
+}
+
+func (l *lastReport) Report(p Progress) {
+	l.mu.Lock()
+	if p.Unit != "" {
+		l.p = p
+	}
+	l.mu.Unlock()
+	l.r.Report(p)
+}
+
+// retrying reports the last unit's progress with the error of the attempt
+// that failed.
+func (l *lastReport) retrying(msg string) {
+	l.mu.Lock()
+	p := l.p
+	l.mu.Unlock()
+	p.Err, p.Orphaned, p.Finished = msg, nil, false
+	l.r.Report(p)
 }
 
 func withRunDefaults(cfg Config) Config {

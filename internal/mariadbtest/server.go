@@ -276,3 +276,12 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// StartAgain starts a server that Stop or Kill stopped, on the same port
+// and data directory.
+func (s *Server) StartAgain(ctx context.Context) error {
+	if s.cmd != nil {
+		return fmt.Errorf("mariadb on %s: already running", s.Addr())
+	}
+	return s.start(ctx)
+}

@@ -121,6 +121,9 @@ func RenderText(w io.Writer, v View, opts TextOptions) error {
 	if total > 0 {
 		fmt.Fprintf(tw, "\n%d of %d subtasks are where they were asked to be.\n", in, total)
 	}
+	if n := v.Retrying(); n > 0 {
+		fmt.Fprintf(tw, "%d %s running but retrying after an error (NOTE says which): nothing moves until it clears.\n", n, plural(int64(n), "subtask is", "subtasks are"))
+	}
 	return tw.Flush()
 }
 

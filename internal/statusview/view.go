@@ -245,6 +245,19 @@ func (v View) Summary() (inSync, total int) {
 	return inSync, len(v.Subtasks)
 }
 
+// Retrying counts the running subtasks whose last attempt failed with an
+// error the units retry (a server they cannot reach, a lost connection):
+// running, but not moving until it clears.
+func (v View) Retrying() int {
+	n := 0
+	for _, s := range v.Subtasks {
+		if s.Stage == spec.StageRunning && s.Error != "" {
+			n++
+		}
+	}
+	return n
+}
+
 func plural(n int64, one, many string) string {
 	if n == 1 {
 		return one

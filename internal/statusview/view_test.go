@@ -43,7 +43,8 @@ func fixture() (*store.Snapshot, []store.SubtaskStatus, []store.ApplyRecord) {
 				{Table: "shop.customers", Key: "id=7", Kind: "missing", BinlogFile: "mysql-bin.000002", BinlogPos: 4410, DetectedAt: at.Add(-time.Hour)},
 			}}},
 		{Task: "shop", Source: "mysql-02", Worker: "agent-b", Stage: spec.StageRunning, Unit: "load",
-			Progress: store.Progress{TablesDone: 3, TablesTotal: 8, RowsDone: 412000, RowsTotal: 800000, Bytes: 7 << 20}, UpdatedAt: at},
+			Progress: store.Progress{TablesDone: 3, TablesTotal: 8, RowsDone: 412000, RowsTotal: 800000, Bytes: 7 << 20}, UpdatedAt: at,
+			Error: "lock subtask shop/mysql-02: dial tcp 127.0.0.1:4000: connect: connection refused (retrying in 4s)"},
 		{Task: "archive", Source: "mysql-01", Worker: "agent-a", Stage: StageFinished, UpdatedAt: at},
 		{Task: "crm", Source: "mysql-01", Worker: "agent-a", Stage: StageError, Unit: "sync",
 			BinlogFile: "mysql-bin.000003", BinlogPos: 1234,
@@ -92,6 +93,9 @@ func TestJudge(t *testing.T) {
 	}
 	if in, total := v.Summary(); in != 4 || total != 5 {
 		t.Errorf("summary %d/%d, want 4/5", in, total)
+	}
+	if n := v.Retrying(); n != 1 {
+		t.Errorf("retrying %d, want 1 (shop/mysql-02 cannot reach its target)", n)
 	}
 	if got := Build(snap, statuses, applies, "shop"); len(got.Subtasks) != 2 {
 		t.Errorf("filter by task: %d subtasks, want 2", len(got.Subtasks))
