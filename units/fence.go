@@ -100,22 +100,22 @@ func withSubtaskLock(ctx context.Context, target *sql.DB, cfg Config, log *slog.
 	name := subtaskLockName(cfg)
 	conn, err := target.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("lock subtask %s/%s: %w", cfg.Task, cfg.Source, err)
+		return fmt.Errorf("lock subtask %s/%s on the target %s: %w", cfg.Task, cfg.Source, cfg.To, err)
 	}
 	defer conn.Close()
 	secs := int(FenceBound / time.Second)
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION wait_timeout=%d, net_read_timeout=%d, net_write_timeout=%d", secs, secs, secs)); err != nil {
-		return fmt.Errorf("lock subtask %s/%s: bound the lock session: %w", cfg.Task, cfg.Source, err)
+		return fmt.Errorf("lock subtask %s/%s on the target %s: bound the lock session: %w", cfg.Task, cfg.Source, cfg.To, err)
 	}
 	f := fence{name: name}
 	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&f.conn); err != nil {
-		return fmt.Errorf("lock subtask %s/%s: %w", cfg.Task, cfg.Source, err)
+		return fmt.Errorf("lock subtask %s/%s on the target %s: %w", cfg.Task, cfg.Source, cfg.To, err)
 	}
 	killFailed := false
 	for waited := 0; ; waited++ {
 		var got sql.NullInt64
 		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 1)", name).Scan(&got); err != nil {
-			return fmt.Errorf("lock subtask %s/%s: %w", cfg.Task, cfg.Source, err)
+			return fmt.Errorf("lock subtask %s/%s on the target %s: %w", cfg.Task, cfg.Source, cfg.To, err)
 		}
 		if got.Valid && got.Int64 == 1 {
 			break

@@ -192,7 +192,11 @@ func (e *syncEnv) selectedTables(ctx context.Context) ([]tableRef, error) {
 		return nil, err
 	}
 	defer src.Close()
-	return listTables(ctx, src, e.filter.Match)
+	refs, err := listTables(ctx, src, e.filter.Match)
+	if err != nil {
+		return nil, fmt.Errorf("source %s (%s): %w", e.cfg.Source, e.cfg.From, err)
+	}
+	return refs, nil
 }
 
 // targetsOf lists the target tables refs are routed to, in order, once each.

@@ -12,6 +12,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/dmplan/dmplan/internal/onlineddl"
+	"github.com/dmplan/dmplan/units/ddl"
 )
 
 // handle processes one binlog event: transaction boundaries, row changes
@@ -227,7 +228,8 @@ func (s *syncer) handleRows(ctx context.Context, ev *replication.BinlogEvent, e 
 	}
 	for _, sk := range e.SkippedColumns {
 		if len(sk) > 0 {
-			return Permanent(fmt.Errorf("sync %s: the row image is not full: set binlog_row_image=FULL on the source", where()))
+			return Permanent(fmt.Errorf("sync %s: the row image is not full, so dmplan cannot apply it exactly: set binlog_row_image=FULL on the source (and in every session); %s",
+				where(), ddl.RecopyAdvice(ddl.Table{Schema: string(e.Table.Schema), Name: string(e.Table.Table)})))
 		}
 	}
 	var kind changeKind

@@ -44,7 +44,7 @@ func fixture() (*store.Snapshot, []store.SubtaskStatus, []store.ApplyRecord) {
 			}}},
 		{Task: "shop", Source: "mysql-02", Worker: "agent-b", Stage: spec.StageRunning, Unit: "load",
 			Progress: store.Progress{TablesDone: 3, TablesTotal: 8, RowsDone: 412000, RowsTotal: 800000, Bytes: 7 << 20}, UpdatedAt: at,
-			Error: "lock subtask shop/mysql-02: dial tcp 127.0.0.1:4000: connect: connection refused (retrying in 4s)"},
+			Error: "lock subtask shop/mysql-02 on the target dmplan@127.0.0.1:4000: dial tcp 127.0.0.1:4000: connect: connection refused (retrying in 4s)"},
 		{Task: "archive", Source: "mysql-01", Worker: "agent-a", Stage: StageFinished, UpdatedAt: at},
 		{Task: "crm", Source: "mysql-01", Worker: "agent-a", Stage: StageError, Unit: "sync",
 			BinlogFile: "mysql-bin.000003", BinlogPos: 1234,

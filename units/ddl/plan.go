@@ -472,6 +472,16 @@ func (b *builder) renameTables() error {
 
 // dml handles a statement-based row change: an error when it writes a
 // replicated table (its rows never reach the binlog as row events).
+// RecopyAdvice says how to go on past a change of table t that sync
+// cannot apply exactly (it stopped before it): leave the table out, so
+// that sync passes the change, and select it again, so that it is copied
+// again (docs/units.md, "Fresh starts and filter changes").
+func RecopyAdvice(t Table) string {
+	return fmt.Sprintf("to go on, leave %s out of spec.tables and apply, then select it again and apply: "+
+		"modes all and full copy it again from a new snapshot; mode incremental copies nothing, "+
+		"so make the target's table equal yourself (dmplan verify TASK --fix-sql FILE writes the statements)", t)
+}
+
 func (b *builder) dml() error {
 	t := b.t
 	switch t.toks[0].upper() {
@@ -504,8 +514,9 @@ func (b *builder) dml() error {
 		db = b.schema
 	}
 	if !b.r.Route(db, n.table).Skip {
-		return fmt.Errorf("a statement-based change of %s is in the binlog: set binlog_format=ROW on the source (and in every session)",
-			Table{db, n.table})
+		t := Table{db, n.table}
+		return fmt.Errorf("a statement-based change of %s is in the binlog, which dmplan cannot apply exactly: set binlog_format=ROW on the source (and in every session); %s",
+			t, RecopyAdvice(t))
 	}
 	return nil
 }
