@@ -12,6 +12,7 @@ import (
 
 	"github.com/dmplan/dmplan/agent"
 	"github.com/dmplan/dmplan/internal/refresh"
+	"github.com/dmplan/dmplan/internal/statusview"
 	"github.com/dmplan/dmplan/internal/store"
 	"github.com/dmplan/dmplan/internal/verify"
 	"github.com/dmplan/dmplan/planner"
@@ -77,6 +78,10 @@ environment (the ${VAR} references of the applied Source and Task).
 			if err == nil {
 				h, err = st.Hasher(ctx)
 			}
+			var statuses []store.SubtaskStatus
+			if err == nil {
+				statuses, err = st.Statuses(ctx)
+			}
 			cli.Close()
 			if err != nil {
 				return err
@@ -85,6 +90,7 @@ environment (the ${VAR} references of the applied Source and Task).
 			if err != nil {
 				return err
 			}
+			markStalled(subs, statusview.Build(snap, statuses, nil, args[0]))
 			opts.Subtasks, opts.Source, opts.Tables, opts.Log = subs, source, tables, log
 			var fix *os.File
 			if fixSQL != "" {
@@ -183,6 +189,26 @@ func verifySubtasks(st planner.State, task string, h *spec.Hasher, getenv func(s
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
 	return out, nil
+}
+
+// markStalled sets Stalled on the subtasks whose sync does not run now,
+// as status sees them: a re-check of theirs cannot wait for sync.
+func markStalled(subs []verify.Subtask, v statusview.View) {
+	why := map[planner.SubtaskID]string{}
+	for _, s := range v.Subtasks {
+		id := planner.SubtaskID{Task: s.Task, Source: s.Source}
+		switch {
+		case s.Stage == statusview.StageError:
+			why[id] = "observed stage error: " + s.Error
+		case s.Stage == spec.StagePaused || s.Stage == spec.StageStopped:
+			why[id] = "observed stage " + string(s.Stage)
+		case strings.HasPrefix(s.Note, "waiting for an agent"):
+			why[id] = "waiting for an agent"
+		}
+	}
+	for i := range subs {
+		subs[i].Stalled = why[planner.SubtaskID{Task: subs[i].Task, Source: subs[i].Source}]
+	}
 }
 
 func orNone(names []string) string {

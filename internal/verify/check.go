@@ -224,6 +224,7 @@ type checkpointWatch struct {
 	target       *sql.DB
 	task, source string
 	syncing      bool
+	stalled      string // Subtask.Stalled
 
 	mu     sync.Mutex
 	at     time.Time
@@ -258,6 +259,10 @@ func (w *checkpointWatch) wait(ctx context.Context, p units.Position, timeout ti
 		}
 		if cur.File != "" && units.ComparePositions(cur, p) >= 0 {
 			return nil
+		}
+		if w.stalled != "" {
+			return fmt.Errorf("subtask %s/%s: its checkpoint is at %s:%d, before the source's position %s:%d, and its sync does not run (%s): %w; verify once it runs",
+				w.task, w.source, cur.File, cur.Pos, p.File, p.Pos, w.stalled, ErrNotCaughtUp)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("subtask %s/%s: its checkpoint is at %s:%d, %v after the source was read at %s:%d (is it running? see dmplan status): %w",

@@ -23,6 +23,11 @@ type Subtask struct {
 	Flavor       string // "mysql", "mariadb" or "" (detected)
 	Tables       []string
 	Routes       []units.Route
+	// Stalled, when set, says why the subtask's sync does not run now
+	// (its observed stage is error, paused or stopped, or no agent serves
+	// it): a chunk that differs is reported at once instead of waiting
+	// Options.Wait for a checkpoint that will not move.
+	Stalled string
 }
 
 // Options say what to compare and how.
@@ -218,7 +223,7 @@ func (r *run) connect(ctx context.Context) error {
 		case st.Mode != units.ModeFull && !s.state.Syncing:
 			return fmt.Errorf("verify %s/%s: it is not syncing yet (no sync checkpoint in the target's dmplan_meta): %w; verify once \"dmplan status\" shows unit sync", st.Task, st.Source, ErrNotSynced)
 		}
-		s.ck = &checkpointWatch{target: r.target, task: st.Task, source: st.Source, syncing: st.Mode != units.ModeFull}
+		s.ck = &checkpointWatch{target: r.target, task: st.Task, source: st.Source, syncing: st.Mode != units.ModeFull, stalled: st.Stalled}
 		dbs = append(dbs, s.src)
 	}
 	r.crc32c = true
