@@ -40,8 +40,9 @@ func diff(desired, current State, workers []Worker) *Plan {
 	d := newDiffer(want, current, workers, waiting)
 	d.changedTasks = changedTasks(want.Tasks, current.Tasks)
 	ids := d.unionIDs()
-	// At most one change per object: size the slice once.
-	changes := make([]Change, 0, len(want.Sources)+len(current.Sources)+len(want.Tasks)+len(current.Tasks)+
+	// At most one change per object: size the slice once (for the tasks,
+	// by those that differ: 100,000 unchanged tasks would be 20 MB).
+	changes := make([]Change, 0, len(want.Sources)+len(current.Sources)+len(d.changedTasks)+
 		2*len(ids)+len(want.Bounds)+len(current.Bounds))
 	changes = d.sources(changes)
 	changes = d.tasks(changes)

@@ -168,7 +168,10 @@ func (s *Store) readLike(ctx context.Context, h head, like func() (*planner.Stat
 // checks them against the head's counts.
 func (s *Store) readObjects(ctx context.Context, h head, st *planner.State, like func() (*planner.State, error)) error {
 	var got Counts
-	var rawSources, rawTasks []rawObject
+	// Sized by the head's counts: 100,000 tasks grown by appends would
+	// be 10 MB more to allocate.
+	rawSources := make([]rawObject, 0, h.rec.Counts.Sources)
+	rawTasks := make([]rawObject, 0, h.rec.Counts.Tasks)
 	collect := func(raw *[]rawObject) func(obj string, v []byte) error {
 		return func(obj string, v []byte) error {
 			*raw = append(*raw, rawObject{obj, v})
