@@ -143,3 +143,14 @@ func isTransient(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe)
 }
+
+// openDumpSource is Open for the dump's snapshot connections: their reads
+// go through a readBufBytes buffer (conn_read.go).
+func openDumpSource(ep Endpoint, maxConns int) (*sql.DB, error) {
+	c, err := driverConfig(ep, "")
+	if err != nil {
+		return nil, err
+	}
+	c.DialFunc = dialBuffered
+	return openDB(ep, c, maxConns)
+}

@@ -3,10 +3,11 @@ package units
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -32,28 +33,46 @@ type chunk struct {
 	bytes  int64
 }
 
-// partPool recycles the buffers of loaded chunks' parts: without it a copy
-// allocates (and the runtime clears) as many bytes as it moves, and the
-// collector runs all the time. Memory stays bounded by the chunks in
-// flight: a buffer is only reused once its chunk is loaded.
-var partPool sync.Pool
-
-// getPartBuf is an empty buffer with room for n bytes.
-func getPartBuf(n int) []byte {
-	if b, ok := partPool.Get().(*[]byte); ok && cap(*b) >= n {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, n)
+// partBufs recycles the buffers of one copy's parts once their chunk is
+// loaded: without it a copy allocates as many bytes as it moves, and every
+// new buffer is cleared by the runtime and faulted in page by page by the
+// kernel (a sync.Pool, emptied by every collection, left a quarter of the
+// agent's CPU in the copy into fresh buffers). A buffer is only made when
+// none is free, so the free ones and those in flight together never
+// exceed the most that were in flight at once; they go with the copy.
+type partBufs struct {
+	free chan []byte
+	size int // room for a whole part and the row that ends it: append then never doubles a part
 }
 
-// putParts returns the buffers of a chunk that is loaded (or given up);
-// the chunk must not be read again. Buffers grown far past a part (by a
-// huge row) are left to the collector.
-func putParts(c *chunk, partBytes int) {
-	for i, p := range c.parts {
-		if cap(p.data) <= 2*partBytes {
-			b := p.data[:0]
-			partPool.Put(&b)
+func newPartBufs(opts *DumpLoadOptions) *partBufs {
+	perChunk := (opts.ChunkBytes+opts.PartBytes-1)/opts.PartBytes + 1
+	return &partBufs{
+		free: make(chan []byte, (opts.Readers+2*opts.Loaders)*perChunk),
+		size: opts.PartBytes + opts.PartBytes/8,
+	}
+}
+
+// get is an empty buffer with room for a part.
+func (p *partBufs) get() []byte {
+	select {
+	case b := <-p.free:
+		return b[:0]
+	default:
+		return make([]byte, 0, p.size)
+	}
+}
+
+// put takes back the buffers of a chunk that is loaded (or given up); the
+// chunk must not be read again. Buffers grown far past a part (by a huge
+// row) are left to the collector.
+func (p *partBufs) put(c *chunk) {
+	for i, pt := range c.parts {
+		if n := cap(pt.data); n >= p.size && n <= 2*p.size {
+			select {
+			case p.free <- pt.data[:0]:
+			default:
+			}
 		}
 		c.parts[i].data = nil
 	}
@@ -65,6 +84,7 @@ type encoder struct {
 	j       *tableJob
 	method  string
 	opts    *DumpLoadOptions
+	bufs    *partBufs
 	head    []byte // "INSERT INTO ... VALUES " (insert method)
 	parts   []part
 	cur     []byte
@@ -74,8 +94,8 @@ type encoder struct {
 	emit    func(part) error // streaming: called with each full part
 }
 
-func newEncoder(j *tableJob, opts *DumpLoadOptions, method string) *encoder {
-	e := &encoder{j: j, opts: opts, method: method}
+func newEncoder(j *tableJob, opts *DumpLoadOptions, bufs *partBufs, method string) *encoder {
+	e := &encoder{j: j, opts: opts, bufs: bufs, method: method}
 	if method == MethodInsert {
 		verb := "INSERT INTO "
 		if j.replace {
@@ -91,11 +111,9 @@ func newEncoder(j *tableJob, opts *DumpLoadOptions, method string) *encoder {
 }
 
 // add encodes one row (the select list: written columns first).
-func (e *encoder) add(vals []sql.RawBytes) error {
+func (e *encoder) add(vals [][]byte) error {
 	if e.cur == nil {
-		// Room for a whole part and the row that ends it: append then
-		// never doubles and copies a part as it grows.
-		e.cur = getPartBuf(e.opts.PartBytes + e.opts.PartBytes/8)
+		e.cur = e.bufs.get()
 	}
 	before := len(e.cur)
 	if e.method == MethodInsert {
@@ -185,51 +203,32 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		}
 		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(j.limit)
 		t0 := time.Now()
-		rows, err := r.conn.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("dump %s: %w", j, err)
-		}
-		e := newEncoder(j, opts, r.d.chunkMethod(j))
-		cols, err := rows.Columns()
-		if err != nil {
-			rows.Close()
-			return fmt.Errorf("dump %s: %w", j, err)
-		}
-		vals := make([]sql.RawBytes, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
+		e := newEncoder(j, opts, r.d.bufs, r.d.chunkMethod(j))
 		var last [][]byte
 		full := false
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return fmt.Errorf("dump %s: %w", j, err)
-			}
+		err = r.queryRows(ctx, q, args, func(vals [][]byte) (bool, error) {
 			if err := e.add(vals); err != nil {
-				rows.Close()
-				return err
+				return false, err
 			}
 			byRows, byBytes := e.rows >= int64(j.limit), e.bytes >= int64(opts.ChunkBytes)
-			if byRows || byBytes {
-				// Rows past a cut are read for nothing: the LIMIT follows
-				// how many rows fit in ChunkBytes.
-				if byBytes {
-					j.limit = int(e.rows + e.rows/2 + 1)
-				} else {
-					j.limit = min(2*j.limit, opts.ChunkRows)
-				}
-				last = make([][]byte, len(j.keyPos))
-				for i, p := range j.keyPos {
-					last[i] = append([]byte{}, vals[p]...)
-				}
-				full = true
-				break
+			if !byRows && !byBytes {
+				return true, nil
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			// Rows past a cut are read for nothing: the LIMIT follows how
+			// many rows fit in ChunkBytes.
+			if byBytes {
+				j.limit = int(e.rows + e.rows/2 + 1)
+			} else {
+				j.limit = min(2*j.limit, opts.ChunkRows)
+			}
+			last = make([][]byte, len(j.keyPos))
+			for i, p := range j.keyPos {
+				last[i] = append([]byte{}, vals[p]...)
+			}
+			full = true
+			return false, nil
+		})
+		if err != nil {
 			return fmt.Errorf("dump %s: %w", j, err)
 		}
 		if err := e.flush(); err != nil {
@@ -299,12 +298,7 @@ func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
 	if err := r.d.send(ctx, c); err != nil {
 		return err
 	}
-	rows, err := r.conn.QueryContext(ctx, j.selectSQL)
-	if err != nil {
-		return fmt.Errorf("dump %s: %w", j, err)
-	}
-	defer rows.Close()
-	e := newEncoder(j, r.d.opts, c.method)
+	e := newEncoder(j, r.d.opts, r.d.bufs, c.method)
 	e.emit = func(p part) error {
 		select {
 		case c.stream <- p:
@@ -313,21 +307,9 @@ func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
 			return ctx.Err()
 		}
 	}
-	cols, _ := rows.Columns()
-	vals := make([]sql.RawBytes, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return fmt.Errorf("dump %s: %w", j, err)
-		}
-		if err := e.add(vals); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
+	if err := r.queryRows(ctx, j.selectSQL, nil, func(vals [][]byte) (bool, error) {
+		return true, e.add(vals)
+	}); err != nil {
 		return fmt.Errorf("dump %s: %w", j, err)
 	}
 	if err := e.flush(); err != nil {
@@ -335,4 +317,67 @@ func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
 	}
 	close(c.stream) // only now: a closed stream means "complete"
 	return nil
+}
+
+// queryRows runs q on the reader's snapshot connection and calls row with
+// each row's values, until row returns false or an error. Values are the
+// server's text (nil for NULL) straight from the driver's read buffer,
+// valid until row returns: the rows are read below database/sql, which
+// would box, convert and copy every value once more (a third of the
+// agent's CPU in a copy). go-sql-driver hands integer and floating-point
+// columns over parsed; they are written back exactly as database/sql's
+// RawBytes would hold them.
+func (r *reader) queryRows(ctx context.Context, q string, args []any, row func(vals [][]byte) (bool, error)) error {
+	return r.conn.Raw(func(dc any) error {
+		qc, ok := dc.(driver.QueryerContext)
+		if !ok {
+			return fmt.Errorf("the driver's connection %T does not run queries", dc)
+		}
+		named := make([]driver.NamedValue, len(args))
+		for i, a := range args {
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		rows, err := qc.QueryContext(ctx, q, named)
+		if err != nil {
+			return err
+		}
+		defer rows.Close() // reads what is left of the result when row stopped early
+		dest := make([]driver.Value, len(rows.Columns()))
+		vals := make([][]byte, len(dest))
+		var num []byte
+		for {
+			if err := rows.Next(dest); err != nil {
+				if err == io.EOF {
+					return nil
+				}
+				return err
+			}
+			num = num[:0]
+			for i, v := range dest {
+				at := len(num)
+				switch v := v.(type) {
+				case nil:
+					vals[i] = nil
+					continue
+				case []byte:
+					vals[i] = v
+					continue
+				case int64:
+					num = strconv.AppendInt(num, v, 10)
+				case uint64:
+					num = strconv.AppendUint(num, v, 10)
+				case float64:
+					num = strconv.AppendFloat(num, v, 'g', -1, 64)
+				case float32:
+					num = strconv.AppendFloat(num, float64(v), 'g', -1, 32)
+				default: // time.Time needs parseTime, which dmplan never sets
+					return fmt.Errorf("column %d: unexpected value of type %T from the driver", i+1, v)
+				}
+				vals[i] = num[at:len(num):len(num)] // a later append may move num; this slice keeps its bytes
+			}
+			if more, err := row(vals); err != nil || !more {
+				return err
+			}
+		}
+	})
 }

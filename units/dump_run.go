@@ -31,6 +31,7 @@ type dumper struct {
 	snapReady chan struct{}
 	snapErr   error
 	chunks    *chunkQueue
+	bufs      *partBufs
 	// keys still to add to target tables after their load (load_keys.go),
 	// read in plan; tableLoaded is called when a table's last chunk is in
 	keys        map[tableRef][]string
@@ -110,6 +111,7 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 	}
 	close(queue)
 	d.chunks = newChunkQueue(ctx, d.opts.Loaders)
+	d.bufs = newPartBufs(d.opts)
 	var readers sync.WaitGroup
 	for _, c := range snap.conns {
 		rd := &reader{d: d, conn: c}
@@ -135,13 +137,13 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 			for c := d.chunks.take(); c != nil; c = d.chunks.take() {
 				if ctx.Err() != nil {
 					d.chunks.done(c)
-					putParts(c, d.opts.PartBytes)
+					d.bufs.put(c)
 					continue // drain, so that readers never block
 				}
 				t0 := time.Now()
 				err := l.loadRetrying(ctx, c)
 				d.chunks.done(c)
-				putParts(c, d.opts.PartBytes)
+				d.bufs.put(c)
 				if err != nil {
 					fail(err)
 					continue

@@ -158,9 +158,11 @@ func (s *snapshot) mariadbBlockCommit(ctx context.Context, db *sql.DB) error {
 // resolveGTID fills in the GTID set at the snapshot's binlog position
 // (MariaDB: takeSnapshot reads file and position only). BINLOG_GTID_POS
 // scans the binlog file (about 0.5 s at 1 GB), so the dump runs it on a
-// connection of its own while it plans the tables.
+// connection of its own while it plans the tables. Full mode skips it:
+// no sync starts from that position (a change of mode copies again from
+// a new snapshot), and the loaders wait for the snapshot's record.
 func (s *snapshot) resolveGTID(ctx context.Context, db *sql.DB, flavor string) error {
-	if flavor == "mysql" || s.pos.File == "" || s.pos.GTID != "" {
+	if flavor == "mysql" || s.pos.File == "" || s.pos.GTID != "" || !s.needPos {
 		return nil
 	}
 	var g sql.NullString

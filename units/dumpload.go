@@ -125,7 +125,7 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 	if err != nil {
 		return Position{}, Permanent(fmt.Errorf("dump %s/%s: routes: %w", cfg.Task, cfg.Source, err))
 	}
-	src, err := Open(cfg.From, opts.Readers+2)
+	src, err := openDumpSource(cfg.From, opts.Readers+2)
 	if err != nil {
 		return Position{}, err
 	}

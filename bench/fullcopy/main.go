@@ -50,6 +50,7 @@ type flags struct {
 	chunkRows              int
 	method                 string
 	mydumper, targetBinlog bool
+	dump                   bool
 	keep                   bool
 	tuned                  bool
 	product, inProcess     bool
@@ -67,6 +68,7 @@ func main() {
 	flag.IntVar(&f.loaders, "loaders", 0, "dmplan loader connections (0: default)")
 	flag.IntVar(&f.chunkRows, "chunk-rows", 0, "dmplan rows per chunk (0: default)")
 	flag.StringVar(&f.method, "method", "", "dmplan load method: load-data or insert (default: load-data when allowed)")
+	flag.BoolVar(&f.dump, "dump", true, "measure mariadb-dump | mariadb (-dump=false: for CPU profiles of the other methods; no ratios)")
 	flag.BoolVar(&f.mydumper, "mydumper", true, "also measure mydumper + myloader")
 	flag.BoolVar(&f.product, "product", true, "measure the product path: dmplan server + agent + apply until status shows finished")
 	flag.BoolVar(&f.inProcess, "in-process", true, "measure units.DumpLoad called in a process of its own")
@@ -218,8 +220,10 @@ func run(ctx context.Context, f flags) error {
 	}
 	for ; run < f.runs; run++ {
 		fmt.Printf("run %d of %d (load average %s)\n", run+1, f.runs, loadAvg())
-		if err := measure("dump", "sbtest_dump", func() (result, error) { return mariadbDump(ctx, src, dst, dstDB) }); err != nil {
-			return err
+		if f.dump {
+			if err := measure("dump", "sbtest_dump", func() (result, error) { return mariadbDump(ctx, src, dst, dstDB) }); err != nil {
+				return err
+			}
 		}
 		if f.mydumper {
 			if err := measure("mydumper", "sbtest_mydumper", func() (result, error) { return mydumper(ctx, f, src, dst, dir, run) }); err != nil {
