@@ -128,7 +128,13 @@ func parsePart(s string) (part, string, error) {
 	if lit == 0 && s[0] == '*' && (len(s) == 1 || s[1] == '.') {
 		return part{wild: true, toks: starOnly}, s[1:], nil // parts are never changed: shared
 	}
-	var toks []token
+	// At most one token per byte up to the first '.': sized once rather
+	// than grown (a plan loads 200,000 patterns).
+	end := strings.IndexByte(s, '.')
+	if end < 0 {
+		end = len(s)
+	}
+	toks := make([]token, 0, end)
 	i := 0
 	for i < len(s) && s[i] != '.' {
 		c := s[i]
