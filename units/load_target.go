@@ -105,9 +105,10 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 		}
 	}
 	// CREATE TABLE waits for its own fsyncs: several at once, on
-	// connections of their own.
+	// connections of their own, leaving two of the pool to the snapshot's
+	// record and the plan's other statements.
 	conns := []*sql.Conn{conn}
-	for len(conns) < min(len(todo), createConns) {
+	for len(conns) < min(len(todo), createConns, max(target.Stats().MaxOpenConnections-2, 1)) {
 		c, err := targetDDLConn(ctx, target)
 		if err != nil {
 			break // the tables are created on fewer connections
@@ -147,8 +148,11 @@ func createTargets(ctx context.Context, src querier, target *sql.DB, jobs []*tab
 	return created, nil
 }
 
-// createConns is how many target tables are created at once.
-const createConns = 4
+// createConns is how many target tables are created at once, at most: at
+// innodb_flush_log_at_trx_commit=1 each CREATE TABLE waits 30–150 ms for
+// its fsyncs, and those at once share them (8 sysbench tables at Debian's
+// defaults: 32–56 ms on 8 connections, 65–78 ms on 4).
+const createConns = 8
 
 // targetDDLConn is a target connection for creating schemas and tables.
 func targetDDLConn(ctx context.Context, target *sql.DB) (*sql.Conn, error) {
