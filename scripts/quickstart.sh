@@ -7,13 +7,51 @@
 #   4. writes to the source while dmplan replicates,
 #   5. shows the rows copied and replicated into the target, then stops everything.
 # Run it again at any time: it starts from scratch.
+#
+# For README's tour, which runs dmplan's commands one by one:
+#   scripts/quickstart.sh --servers   only step 2: the same source and target with the same data,
+#                                     left running; the dmplan users get the passwords in
+#                                     $SOURCE_PASSWORD and $TARGET_PASSWORD (export them first)
+#   scripts/quickstart.sh --stop      stops the servers --servers started
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
-scripts/install-deps.sh
+
+mode=run
+case "${1:-}" in
+"") ;;
+--servers) mode=servers ;;
+--stop) mode=stop ;;
+*) echo "usage: scripts/quickstart.sh [--servers | --stop]" >&2; exit 2 ;;
+esac
 
 work="$PWD/.tmp/quickstart"
-export SOURCE_PASSWORD="source-secret-$$" TARGET_PASSWORD="target-secret-$$"
+# stop_servers stops servers a --servers run left, and waits for them.
+stop_servers() {
+  local f pid
+  for f in "$work"/source/mariadbd.pid "$work"/target/mariadbd.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+}
+if [ $mode = stop ]; then
+  stop_servers
+  echo "stopped the quickstart's servers (data kept in $work until the next run)"
+  exit 0
+fi
+stop_servers # a tour's servers would hold the ports
+
+scripts/install-deps.sh
+if [ $mode = servers ]; then
+  if [ -z "${SOURCE_PASSWORD:-}" ] || [ -z "${TARGET_PASSWORD:-}" ]; then
+    echo "export SOURCE_PASSWORD and TARGET_PASSWORD first: the servers' dmplan users get those passwords" >&2
+    exit 2
+  fi
+else
+  export SOURCE_PASSWORD="source-secret-$$" TARGET_PASSWORD="target-secret-$$"
+fi
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -45,8 +83,13 @@ skip-name-resolve
 CNF
   mariadb-install-db --defaults-file="$dir/my.cnf" --user=root \
     --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1
-  mariadbd --defaults-file="$dir/my.cnf" &
-  pids+=($!)
+  if [ $mode = servers ]; then
+    # Left running: in a session of its own, away from this shell's signals.
+    setsid mariadbd --defaults-file="$dir/my.cnf" </dev/null >/dev/null 2>&1 &
+  else
+    mariadbd --defaults-file="$dir/my.cnf" &
+    pids+=($!)
+  fi
   for _ in $(seq 1 300); do
     mariadb-admin --no-defaults -uroot -S "$dir/mariadbd.sock" ping >/dev/null 2>&1 && return 0
     sleep 0.1
@@ -78,6 +121,12 @@ sql target <<SQL
 CREATE USER dmplan@'127.0.0.1' IDENTIFIED BY '$TARGET_PASSWORD';
 GRANT ALL ON *.* TO dmplan@'127.0.0.1';
 SQL
+
+if [ $mode = servers ]; then
+  echo "==> left running: source 127.0.0.1:13306 and target 127.0.0.1:13307 (examples/shop/), user dmplan with"
+  echo "    \$SOURCE_PASSWORD and \$TARGET_PASSWORD; data in $work; stop them with: scripts/quickstart.sh --stop"
+  exit 0
+fi
 
 echo "==> building dmplan"
 go build -o bin/dmplan ./cmd/dmplan
