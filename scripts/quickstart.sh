@@ -32,6 +32,8 @@ stop_servers() {
   for f in "$work"/source/mariadbd.pid "$work"/target/mariadbd.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
+    # Only a mariadbd of this directory (a stale pid file may name another process).
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "mariadbd --defaults-file=$(dirname "$f")/my.cnf" || continue
     kill "$pid" 2>/dev/null || continue
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
