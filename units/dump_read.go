@@ -34,12 +34,11 @@ type chunk struct {
 }
 
 // partBufs recycles the buffers of one copy's parts once their chunk is
-// loaded: without it a copy allocates as many bytes as it moves, and every
-// new buffer is cleared by the runtime and faulted in page by page by the
-// kernel (a sync.Pool, emptied by every collection, left a quarter of the
-// agent's CPU in the copy into fresh buffers). A buffer is only made when
-// none is free, so the free ones and those in flight together never
-// exceed the most that were in flight at once; they go with the copy.
+// loaded: without it a copy allocates (and the runtime clears) as many
+// bytes as it moves. A buffer is only made when none is free, so the free
+// ones and those in flight together never exceed the most that were in
+// flight at once; they go with the copy (a package-wide sync.Pool, used
+// before, kept none across a collection).
 type partBufs struct {
 	free chan []byte
 	size int // room for a whole part and the row that ends it: append then never doubles a part
