@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -231,9 +232,20 @@ func cloneTasks[M ~map[K]V, K comparable, V any](m M) M {
 
 // measure runs one dmplan process and returns its wall time, its CPU time
 // (user + system: what a busy machine does not inflate) and its max RSS.
+//
+// The max RSS is the one the process reports (DMPLAN_PEAKRSS): the rusage
+// of a child started by this process, which holds the embedded etcd, counts
+// this process's own resident memory (Go starts children with vfork, and
+// Linux carries the parent's memory into the child's maximum at exec).
 func measure(bin string, args, env []string) (time.Duration, time.Duration, int64, error) {
+	rssFile, err := os.CreateTemp("", "dmplan-peakrss-")
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	rssFile.Close()
+	defer os.Remove(rssFile.Name())
 	cmd := exec.Command(bin, args...)
-	cmd.Env = env
+	cmd.Env = append(env[:len(env):len(env)], "DMPLAN_PEAKRSS="+rssFile.Name())
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -241,8 +253,13 @@ func measure(bin string, args, env []string) (time.Duration, time.Duration, int6
 		return 0, 0, 0, fmt.Errorf("%v\n%s", err, out.String())
 	}
 	wall := time.Since(start)
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), ru.Maxrss, nil
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // an upper bound, if the process did not say
+	if b, err := os.ReadFile(rssFile.Name()); err == nil {
+		if kb, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			rss = kb
+		}
+	}
+	return wall, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), rss, nil
 }
 
 // yamlFor is nSources sources and nTasks tasks, each on one source;
