@@ -66,8 +66,11 @@
 // points at the value, one with a field (unknown, given twice, not allowed)
 // at its key, and a missing field at the key of the mapping that lacks it.
 // Columns count characters. YAML syntax errors have the line yaml.v3 gives
-// (for an unclosed bracket or quote, where it opens) and no column, but for
-// bytes YAML does not allow and unknown aliases, whose place is found.
+// (for an unclosed bracket or quote, where it opens) and a column found on
+// that line, as yaml.v3 gives none: the quote or bracket left open there,
+// the "{" or "[" of a flow collection it complains about, else the line's
+// first character that is not a space; bytes YAML does not allow and
+// unknown aliases are found where they are.
 // Things checked: YAML syntax, envelope, names, unknown and duplicate
 // fields, types, modes, stages, flavors, ports, required hosts and users,
 // table patterns (a list of excludes only is an error: it matches nothing),

@@ -21,13 +21,13 @@ func TestPositions(t *testing.T) {
 		want []string
 	}{
 		{"unclosed flow list", task("  sources: [mysql-01,\n  routes: []\n"),
-			[]string{"x.yaml:12: YAML syntax error: did not find expected ',' or ']'"}},
+			[]string{"x.yaml:12:12: YAML syntax error: did not find expected ',' or ']'"}},
 		{"list item where a key belongs", "apiVersion: dmplan/v1\nkind: Task\nmetadata:\n  - name: shop\n  name: x\n",
-			[]string{"x.yaml:4: YAML syntax error: did not find expected '-' indicator"}},
+			[]string{"x.yaml:4:3: YAML syntax error: did not find expected '-' indicator"}},
 		{"tab indentation", task("  dump:\n\tthreads: 4\n"),
-			[]string{"x.yaml:13: YAML syntax error: found character that cannot start any token"}},
+			[]string{"x.yaml:13:1: YAML syntax error: found character that cannot start any token"}},
 		{"unterminated quote", task("  stage: \"running\n"),
-			[]string{"x.yaml:12: YAML syntax error: found unexpected end of stream"}},
+			[]string{"x.yaml:12:10: YAML syntax error: found unexpected end of stream"}},
 		{"invalid UTF-8", task("  stage: r\xffunning\n"),
 			[]string{"x.yaml:12:11: YAML syntax error: invalid leading UTF-8 octet"}},
 		{"control character after non-ASCII", task("  stage: \"é\x02\"\n"),
@@ -164,7 +164,7 @@ func TestLargeFileErrors(t *testing.T) {
 		}
 		if i == 1805 {
 			doc += "  stage: [running\n"
-			want = append(want, fmt.Sprintf("x.yaml:%d: YAML syntax error: did not find expected ',' or ']'", lines+13))
+			want = append(want, fmt.Sprintf("x.yaml:%d:10: YAML syntax error: did not find expected ',' or ']'", lines+13))
 		}
 		if i == 1900 {
 			doc += "  bad: field\n" // not read, as documents 1807 and on: after the syntax error

@@ -117,7 +117,7 @@ func yamlSyntaxError(data []byte, err error, after int) *syntaxError {
 				if parserErrors[tail] {
 					line++
 				}
-				return &syntaxError{at: pos{line: line}, msg: tail}
+				return &syntaxError{at: pos{line, syntaxCol(data, line, strings.Contains(tail, "expected ',' or"))}, msg: tail}
 			}
 		}
 	}
@@ -130,7 +130,69 @@ func yamlSyntaxError(data []byte, err error, after int) *syntaxError {
 			return &syntaxError{at: p, msg: msg}
 		}
 	}
-	return &syntaxError{at: pos{line: 1}, msg: msg}
+	return &syntaxError{at: pos{1, syntaxCol(data, 1, false)}, msg: msg}
+}
+
+// syntaxCol is the column yaml.v3 does not give for a syntax error on a
+// line of data: where the construct left open on that line starts (a quote
+// never closed, else the last "{" or "[" not closed on it: yaml.v3 reports
+// such errors at the line that opens them), else the line's first
+// character that is not a space (a tab there is the error). For an error
+// about a flow collection (flow), its "{" or "[" when all of them close on
+// the line (a ${VAR} inside one reads as a closed one). 1 for a line past
+// the end.
+func syntaxCol(data []byte, line int, flow bool) int {
+	for n := 1; n < line; n++ {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return 1
+		}
+		data = data[i+1:]
+	}
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		data = data[:i]
+	}
+	text := []rune(string(data))
+	var opens []int // columns of the "{" and "[" not closed yet
+	quote, quoteAt, first, firstOpen := rune(0), 0, 0, 0
+	tokenStart := func(i int) bool { return i == 0 || strings.ContainsRune(" \t[{,", text[i-1]) }
+scan:
+	for i, r := range text {
+		col := i + 1
+		if quote != 0 {
+			if r == quote {
+				quote = 0
+			}
+			continue
+		}
+		if first == 0 && r != ' ' {
+			first = col
+		}
+		switch {
+		case r == '#' && tokenStart(i):
+			break scan // a comment: the rest of the line does not count
+		case (r == '"' || r == '\'') && tokenStart(i):
+			quote, quoteAt = r, col
+		case r == '{' || r == '[':
+			opens = append(opens, col)
+			if firstOpen == 0 {
+				firstOpen = col
+			}
+		case (r == '}' || r == ']') && len(opens) > 0:
+			opens = opens[:len(opens)-1]
+		}
+	}
+	switch {
+	case quote != 0:
+		return quoteAt
+	case len(opens) > 0:
+		return opens[len(opens)-1]
+	case flow && firstOpen > 0:
+		return firstOpen
+	case first > 0:
+		return first
+	}
+	return 1
 }
 
 // badBytePos returns the position of the first byte yaml.v3's reader
