@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -80,7 +81,7 @@ environment (the ${VAR} references of the applied Source and Task).
 			}
 			var statuses []store.SubtaskStatus
 			if err == nil {
-				statuses, err = st.Statuses(ctx)
+				statuses, err = waitCopied(ctx, st, snap, args[0], opts.Wait, a.err)
 			}
 			cli.Close()
 			if err != nil {
@@ -189,6 +190,55 @@ func verifySubtasks(st planner.State, task string, h *spec.Hasher, getenv func(s
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Source < out[j].Source })
 	return out, nil
+}
+
+// waitCopied reads the statuses of the task's subtasks, and while any of
+// them is still copying (dump or load running on a live agent, or about
+// to start), waits for its copy to finish, up to wait, saying so on w:
+// there is nothing to compare before. It returns the last statuses read.
+func waitCopied(ctx context.Context, st *store.Store, snap *store.Snapshot, task string, wait time.Duration, w io.Writer) ([]store.SubtaskStatus, error) {
+	deadline := time.Now().Add(wait)
+	said := map[string]bool{}
+	for {
+		statuses, err := st.Statuses(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var copying []string
+		for _, s := range statusview.Build(snap, statuses, nil, task).Subtasks {
+			if s.DesiredStage != spec.StageRunning || s.Worker == "" || strings.HasPrefix(s.Note, "waiting for an agent") || s.Error != "" {
+				continue
+			}
+			if s.Stage == "" || s.Stage == spec.StageRunning && (s.Unit == "" || s.Unit == "dump" || s.Unit == "load") {
+				id := s.Task + "/" + s.Source
+				copying = append(copying, id)
+				if !said[id] {
+					said[id] = true
+					fmt.Fprintf(w, "verify: waiting up to %v for %s to finish its copy (%s); nothing to compare before\n", wait, id, copyState(s))
+				}
+			}
+		}
+		if len(copying) == 0 || time.Now().After(deadline) {
+			return statuses, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func copyState(s statusview.Subtask) string {
+	switch {
+	case s.Stage == "":
+		return "not started yet by " + s.Worker
+	case s.Unit == "":
+		return "starting"
+	case s.Progress.TablesTotal > 0:
+		return fmt.Sprintf("%s, %d/%d tables", s.Unit, s.Progress.TablesDone, s.Progress.TablesTotal)
+	}
+	return s.Unit
 }
 
 // markStalled sets Stalled on the subtasks whose sync does not run now,

@@ -58,8 +58,15 @@ func TestVerifyUnderWrites(t *testing.T) {
 	c.writeYAML("source.yaml", d.sourceYAML())
 	c.writeYAML("task.yaml", d.taskYAML("running"))
 	c.apply()
-	c.waitStage(90*time.Second, "verify", "src-verify", spec.StageRunning, syncing("a"))
 	envFile := c.writeEnvFile()
+	// Right after the apply, as README's tour runs it: verify waits for
+	// the copy to finish (there is nothing to compare before), then compares.
+	if code, out, errOut := c.verifyRun("verify", "--env-file", envFile); code != 0 {
+		t.Fatalf("verify right after apply: exit %d, want 0 (it waits for the copy):\n%s\n%s", code, out, errOut)
+	} else {
+		t.Logf("verify right after apply: %s", strings.TrimSpace(errOut))
+	}
+	c.waitStage(90*time.Second, "verify", "src-verify", spec.StageRunning, syncing("a"))
 
 	w := d.startWriter(400)
 	defer func() {
