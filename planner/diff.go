@@ -247,11 +247,24 @@ func (d *differ) bounds(out []Change) []Change {
 // no change there.
 func taskEqual(a, b spec.Task) bool {
 	return a.Name == b.Name && maps.Equal(a.Annotations, b.Annotations) && a.Mode == b.Mode && a.Stage == b.Stage && endpointEqual(a.Target, b.Target) &&
-		slices.Equal(a.Sources, b.Sources) && slices.Equal(a.Tables, b.Tables) &&
-		slices.Equal(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync &&
-		slices.Equal(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate &&
+		sliceEqual(a.Sources, b.Sources) && sliceEqual(a.Tables, b.Tables) &&
+		sliceEqual(a.Routes, b.Routes) && maps.Equal(a.Start, b.Start) && a.Dump == b.Dump && a.Sync == b.Sync &&
+		sliceEqual(a.AcceptLostCascades, b.AcceptLostCascades) && a.Validate == b.Validate &&
 		binlogfilter.Key(a.Filters) == binlogfilter.Key(b.Filters) && a.OnlineDDL.Equal(b.OnlineDDL) &&
 		shardKey(a.ShardMode, a.ShardDDL) == shardKey(b.ShardMode, b.ShardDDL)
+}
+
+// sliceEqual is slices.Equal that knows one backing array at once: the
+// objects compared are most often one object's copies (a state read like
+// the desired one, a map cloned to change one task).
+func sliceEqual[E comparable](a, b []E) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	return slices.Equal(a, b)
 }
 
 func sourceEqual(a, b spec.Source) bool {

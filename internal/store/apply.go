@@ -43,7 +43,22 @@ func (s *Store) ApplyOnto(ctx context.Context, p *planner.Plan, base *planner.St
 		rec.Summary = p.Summary()
 	}
 	rec.BaseRevision = p.BaseRevision
-	if err := validate(p.Desired); err != nil {
+	// With the state the plan was computed from, what to write is known
+	// before etcd is asked anything, and delta checks the names of what it
+	// writes (every other name was checked when it was written): a plan
+	// with a bad name fails here, having written nothing, without a pass
+	// over every name of the state. Without it, every name is checked.
+	var (
+		writes []kv
+		known  bool // writes is the delta from base
+	)
+	if base != nil {
+		var err error
+		if writes, err = delta(*base, p.Desired); err != nil {
+			return rec, fmt.Errorf("apply: %w", err)
+		}
+		known = true
+	} else if err := validate(p.Desired); err != nil {
 		return rec, fmt.Errorf("apply: %w", err)
 	}
 	b, err := s.begin(ctx, p.BaseRevision)
@@ -61,11 +76,12 @@ func (s *Store) ApplyOnto(ctx context.Context, p *planner.Plan, base *planner.St
 		if err != nil {
 			return rec, fmt.Errorf("apply: read the state it changes: %w", err)
 		}
-		base = &snap.State
+		base, known = &snap.State, false
 	}
-	writes, err := delta(*base, p.Desired)
-	if err != nil {
-		return rec, fmt.Errorf("apply: %w", err)
+	if !known {
+		if writes, err = delta(*base, p.Desired); err != nil {
+			return rec, fmt.Errorf("apply: %w", err)
+		}
 	}
 	if rec.PlanDigest == "" {
 		rec.PlanDigest = planDigest(p, writes)

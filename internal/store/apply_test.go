@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -187,6 +188,47 @@ func TestInvalidNamesWriteNothing(t *testing.T) {
 	if _, err := s.Apply(ctx, nil, record("alice")); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("apply nil plan: error %v, want ErrInvalid", err)
 	}
+
+	// Onto the state it was planned from (apply -f), which checks only
+	// the names it writes: a bad task name, and a good task that names a
+	// bad source, are refused before anything is written.
+	good := genState(2, 2, 1)
+	rec, err := s.Apply(ctx, plan(0, good), record("alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revBefore := keyRevision(t)
+	for name, bad := range map[string]func(st planner.State){
+		"task a/b": func(st planner.State) {
+			tk := st.Tasks["task-00000"]
+			tk.Name = "a/b"
+			st.Tasks["a/b"] = tk
+		},
+		"source a/b in a task": func(st planner.State) {
+			tk := st.Tasks["task-00001"]
+			tk.Sources = append(slices.Clone(tk.Sources), "a/b")
+			st.Tasks["task-00001"] = tk
+		},
+	} {
+		want := genState(2, 2, 1)
+		bad(want)
+		if _, err := s.ApplyOnto(ctx, plan(rec.Revision, want), &good, record("alice")); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("apply onto its base with %s: error %v, want ErrInvalid", name, err)
+		}
+	}
+	if rev := keyRevision(t); rev != revBefore {
+		t.Errorf("refused applies moved etcd from revision %d to %d", revBefore, rev)
+	}
+}
+
+// keyRevision is etcd's current revision.
+func keyRevision(t *testing.T) int64 {
+	t.Helper()
+	resp, err := etcd.Client.Get(context.Background(), store.KeyHead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Revision
 }
 
 // TestDefaultLimitsAreInForce makes sure the server of the big-plan test

@@ -48,8 +48,16 @@ func delta(cur, want planner.State) ([]kv, error) {
 		return nil
 	}
 	del := func(key string) { out = append(out, kv{key: key, old: true}) }
+	// found counts the names of want that cur has: when it is all of
+	// cur's, cur has no name want lacks, and nothing is deleted (a pass
+	// over cur saved).
+	found := 0
 	for name, w := range want.Sources {
-		if c, ok := cur.Sources[name]; !ok || !planner.SourceEqual(c, w) {
+		c, ok := cur.Sources[name]
+		if ok {
+			found++
+		}
+		if !ok || !planner.SourceEqual(c, w) {
 			if !validName(name) || w.Name != name {
 				return nil, fmt.Errorf("source %q (named %q): %w", name, w.Name, ErrInvalid)
 			}
@@ -59,12 +67,19 @@ func delta(cur, want planner.State) ([]kv, error) {
 		}
 	}
 	for name := range cur.Sources {
+		if found == len(cur.Sources) {
+			break
+		}
 		if _, ok := want.Sources[name]; !ok {
 			del(sourceObj(name))
 		}
 	}
+	found = 0
 	for name, w := range want.Tasks {
 		c, ok := cur.Tasks[name]
+		if ok {
+			found++
+		}
 		if ok && planner.TaskEqual(c, w) {
 			continue
 		}
@@ -89,6 +104,9 @@ func delta(cur, want planner.State) ([]kv, error) {
 		}
 	}
 	for name, c := range cur.Tasks {
+		if found == len(cur.Tasks) {
+			break
+		}
 		if _, ok := want.Tasks[name]; !ok {
 			del(taskObj(name))
 			for _, src := range c.Sources {
