@@ -322,15 +322,25 @@ func TestAgentStagesRemovalAndWaiting(t *testing.T) {
 func TestAgentPasswordMismatchAndRotation(t *testing.T) {
 	clean(t)
 	ul := newUnitLog()
-	env := &mapEnv{m: map[string]string{"SRC_PW": "old-value", "TGT_PW": "t4rget"}}
+	env := &mapEnv{m: map[string]string{"TGT_PW": "t4rget"}}
 	startAgent(t, "agent-a", ul, func(c *Config) { c.Getenv = env.get })
 	waitWorkers(t, 1)
 	apply(t, state([]spec.Source{source("src-1", "")}, task("shop", spec.StageRunning, "src-1")))
 	var st store.SubtaskStatus
-	waitFor(t, 5*time.Second, "stage error for the password mismatch", func() bool {
+	// The variable is missing: the error names it and says where to set it.
+	waitFor(t, 5*time.Second, "stage error for the missing password", func() bool {
 		var ok bool
 		st, ok = statusOf(t, "shop/src-1")
 		return ok && st.Stage == reconciler.StageError
+	})
+	if !strings.Contains(st.Error, "agent agent-a has no $SRC_PW in its environment") || !strings.Contains(st.Error, "--env-file") {
+		t.Fatalf("error = %q", st.Error)
+	}
+	env.set("SRC_PW", "old-value")
+	waitFor(t, 5*time.Second, "stage error for the password mismatch", func() bool {
+		var ok bool
+		st, ok = statusOf(t, "shop/src-1")
+		return ok && st.Stage == reconciler.StageError && strings.Contains(st.Error, "differs")
 	})
 	if !strings.Contains(st.Error, "agent agent-a's $SRC_PW differs from the applied password") ||
 		strings.Contains(st.Error, "old-value") || strings.Contains(st.Error, "s3cret") {

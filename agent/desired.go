@@ -167,7 +167,7 @@ func (s *secrets) endpoint(e spec.Endpoint, what string) (units.Endpoint, string
 	}
 	value, ok := s.getenv(ref)
 	if !ok {
-		return out, "", fmt.Errorf("agent %s has no $%s in its environment (the password of %s)", s.agent, ref, what)
+		return out, "", fmt.Errorf("agent %s has no $%s in its environment (the password of %s): set it where the agent runs, or in its --env-file (re-read when it changes)", s.agent, ref, what)
 	}
 	h := s.hasher()
 	if h == nil {
