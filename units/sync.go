@@ -138,6 +138,7 @@ type syncer struct {
 	gsetDirty     bool
 	boundary      Position     // the last transaction boundary read (GTID filled by boundaryPos)
 	heard         atomic.Int64 // when the reader last got an event (heartbeats included), unix ns
+	lastTick      atomic.Int64 // when the loop last ticked, unix ns (sync_stall.go)
 	behind        atomic.Bool  // the last event read is more than a second old: catching up
 	lastTs        uint32
 	lastRecv      time.Time
@@ -263,6 +264,7 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB, f fence) (err err
 	if err := s.startWorkers(ctx, wctx, &wg, &ck); err != nil {
 		return err
 	}
+	defer s.watchStall(ctx)()
 	return s.loop(ctx, st)
 }
 

@@ -203,6 +203,7 @@ func (s *syncer) gtidString() string {
 // tick updates the reported position and lag and saves the resume point
 // about once a second.
 func (s *syncer) tick(ctx context.Context) error {
+	s.lastTick.Store(time.Now().UnixNano())
 	s.handOutReady()
 	pos, rec := s.safePoint()
 	now := time.Now()

@@ -1,0 +1,72 @@
+package units
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSyncStallOnTargetLock: a session on the target holds LOCK TABLES on
+// a replicated table. Sync's appliers wait (MariaDB lets them wait a day),
+// and the run must say so: the lag keeps growing instead of freezing at
+// its last figure, and after stallAfter the report names the lock wait
+// and what to do. Once the lock goes, sync catches up by itself and the
+// report clears.
+func TestSyncStallOnTargetLock(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
+	p := newSyPair(t)
+	syExec(t, p.srcDB, "CREATE DATABASE sl", "CREATE TABLE sl.t (id INT PRIMARY KEY, v INT)")
+	syCopySchema(t, p, "sl", "t")
+	cfg := p.config("stall", ModeIncremental, []string{"sl.*"})
+	cfg.Start = syMasterPos(t, p)
+	r := syStart(t, cfg, syLog(t))
+	syExec(t, p.srcDB, "INSERT INTO sl.t VALUES (1, 1)")
+	syWaitSame(t, p, 30*time.Second, "sl.t=sl.t")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	lock, err := p.dstDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "LOCK TABLES sl.t WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	syExec(t, p.srcDB, "INSERT INTO sl.t VALUES (2, 2)", "UPDATE sl.t SET v = 10 WHERE id = 1")
+	var first time.Duration
+	for deadline := time.Now().Add(90 * time.Second); ; {
+		pr := r.last.Load()
+		if first == 0 && pr != nil && pr.Lag > 3*time.Second {
+			first = pr.Lag
+		}
+		if pr != nil && strings.Contains(pr.Err, "wait for a lock") {
+			if !strings.Contains(pr.Err, "metadata lock") || !strings.Contains(pr.Err, "SHOW PROCESSLIST") {
+				t.Errorf("the report does not say what its sessions wait for and what to do: %q", pr.Err)
+			}
+			if first == 0 || pr.Lag <= first {
+				t.Errorf("the lag did not keep growing while sync stood still: %v, then %v", first, pr.Lag)
+			}
+			t.Logf("reported: lag %v, %s", pr.Lag, pr.Err)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sync has stood still behind a lock for 90 s and the last report says nothing of it: %+v", pr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	syWaitSame(t, p, 30*time.Second, "sl.t=sl.t")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if pr := r.last.Load(); pr != nil && pr.Err == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stall is still reported after the lock went: %+v", r.last.Load())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
