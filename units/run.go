@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,7 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 	if r == nil {
 		r = ReporterFunc(func(Progress) {})
 	}
-	last := &lastReport{r: r}
+	last := &lastReport{r: r, moved: time.Now()}
 	r = last
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -67,6 +68,7 @@ func Run(ctx context.Context, cfg Config, r Reporter, log *slog.Logger) error {
 		return err
 	}
 	defer stopValidator()
+	defer watchCopy(ctx, cfg, last, log)()
 	var syncing atomic.Bool
 	stopReports := make(chan struct{})
 	defer close(stopReports)
@@ -142,22 +144,84 @@ func retryAdvice(err error) string {
 	return ""
 }
 
+// copyStallAfter is how long a run may report no progress before its
+// progress watch looks at the target's sessions.
+const copyStallAfter = 30 * time.Second
+
+// watchCopy watches a run that reports no progress before sync (its
+// prechecks, dump or load): when the target's sessions of its user wait
+// for a lock (LOCK TABLES, FLUSH TABLES WITH READ LOCK, a long transaction
+// — waits MariaDB lets last a day), it reports it with the last progress,
+// as the sync unit's stall watch does (sync_stall.go); the unit's next
+// report clears it. A run slow for another reason is not reported:
+// nothing says it is stuck.
+func watchCopy(ctx context.Context, cfg Config, last *lastReport, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			p, still := last.stillFor()
+			if p.Unit == "sync" || still < copyStallAfter {
+				continue // sync has its own watch
+			}
+			db, err := Open(cfg.To, 1)
+			if err != nil {
+				continue
+			}
+			states, locked, err := targetSessions(ctx, db, cfg.To.User)
+			db.Close()
+			if err != nil || !locked {
+				continue
+			}
+			what := p.Unit + " " + cfg.Task + "/" + cfg.Source + ": nothing copied"
+			if p.Unit == "" {
+				what = "start " + cfg.Task + "/" + cfg.Source + ": no progress"
+			}
+			msg := fmt.Sprintf("%s for %v: its sessions on the target %s wait for a lock (%s); %s",
+				what, still.Round(time.Second), cfg.To, strings.Join(states, ", "), lockAdvice)
+			log.Warn("copy is not getting on", "err", msg)
+			last.retrying(msg)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // lastReport passes reports on and remembers the last one a unit made, so
 // that an attempt that failed can be reported with its error against the
 // unit that was running (Progress.Err), until a unit reports again.
 type lastReport struct {
-	r  Reporter
-	mu sync.Mutex
-	p  Progress
+	r     Reporter
+	mu    sync.Mutex
+	p     Progress
+	moved time.Time // when a unit's report last showed progress
 }
 
 func (l *lastReport) Report(p Progress) {
 	l.mu.Lock()
 	if p.Unit != "" {
+		if o := l.p; p.Unit != o.Unit || p.TablesDone != o.TablesDone || p.RowsDone != o.RowsDone || p.Bytes != o.Bytes || p.Position != o.Position {
+			l.moved = time.Now()
+		}
 		l.p = p
 	}
 	l.mu.Unlock()
 	l.r.Report(p)
+}
+
+// stillFor returns the last unit's progress and how long it has not moved
+// (since the run began, when no unit has reported yet).
+func (l *lastReport) stillFor() (Progress, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.p, time.Since(l.moved)
 }
 
 // retrying reports the last unit's progress with the error of the attempt

@@ -399,6 +399,9 @@ func (s *syncer) loop(ctx context.Context, st eventSource) error {
 			}
 			select {
 			case evs <- item{ev, err, time.Now()}:
+				// A hand-over that waited (appliers blocked on the
+				// target) is no silence of the source.
+				s.heard.Store(time.Now().UnixNano())
 			case <-rctx.Done():
 				return
 			}

@@ -2,6 +2,7 @@ package units
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -75,36 +76,45 @@ func (s *syncer) watchStall(ctx context.Context) (stop func()) {
 }
 
 // stallMessage says that nothing was applied for stuck, and what the
-// target's sessions of the subtask's user are doing. Statement text is
-// not read: it may hold values.
+// target's sessions of the subtask's user are doing.
 func (s *syncer) stallMessage(ctx context.Context, stuck time.Duration) string {
 	head := fmt.Sprintf("sync %s/%s: nothing applied to the target %s for %v", s.cfg.Task, s.cfg.Source, s.cfg.To, stuck.Round(time.Second))
+	states, locked, err := targetSessions(ctx, s.target, s.cfg.To.User)
+	switch {
+	case err != nil || len(states) == 0:
+		return head + ": SHOW PROCESSLIST on the target shows what its sessions wait for"
+	case locked:
+		return fmt.Sprintf("%s: its sessions there wait for a lock (%s); %s", head, strings.Join(states, ", "), lockAdvice)
+	}
+	return fmt.Sprintf("%s: its sessions there are busy (%s)", head, strings.Join(states, ", "))
+}
+
+const lockAdvice = "find what holds it with SHOW PROCESSLIST on the target (LOCK TABLES, FLUSH TABLES WITH READ LOCK, " +
+	"a long transaction, a DDL): dmplan goes on by itself once it is released"
+
+// targetSessions lists what the sessions of user on the target have been
+// doing for 5 s or more, e.g. `"Waiting for table metadata lock" for 25 s`,
+// the longest first, and whether one of them waits for a lock. Statement
+// text is not read: it may hold values.
+func targetSessions(ctx context.Context, db *sql.DB, user string) (states []string, locked bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	rows, err := s.target.QueryContext(ctx, `SELECT STATE, MAX(TIME) FROM information_schema.PROCESSLIST
+	rows, err := db.QueryContext(ctx, `SELECT STATE, MAX(TIME) FROM information_schema.PROCESSLIST
 		WHERE USER = ? AND COMMAND = 'Query' AND TIME >= 5 AND ID <> CONNECTION_ID() AND STATE <> ''
-		GROUP BY STATE ORDER BY MAX(TIME) DESC LIMIT 3`, s.cfg.To.User)
+		GROUP BY STATE ORDER BY MAX(TIME) DESC LIMIT 3`, user)
 	if err != nil {
-		return head + ": SHOW PROCESSLIST on the target shows what its sessions wait for"
+		return nil, false, err
 	}
 	defer rows.Close()
-	var states []string
-	locked := false
 	for rows.Next() {
 		var state string
 		var secs int64
-		if rows.Scan(&state, &secs) == nil {
-			states = append(states, fmt.Sprintf("%q for %d s", state, secs))
-			l := strings.ToLower(state)
-			locked = locked || strings.Contains(l, "lock") || strings.HasPrefix(l, "waiting for")
+		if err := rows.Scan(&state, &secs); err != nil {
+			return nil, false, err
 		}
+		states = append(states, fmt.Sprintf("%q for %d s", state, secs))
+		l := strings.ToLower(state)
+		locked = locked || strings.Contains(l, "lock") || strings.HasPrefix(l, "waiting for")
 	}
-	switch {
-	case locked:
-		return fmt.Sprintf("%s: its sessions there wait for a lock (%s); find what holds it with SHOW PROCESSLIST on the target "+
-			"(LOCK TABLES, a long transaction, a DDL): sync goes on by itself once it is released", head, strings.Join(states, ", "))
-	case len(states) > 0:
-		return fmt.Sprintf("%s: its sessions there are busy (%s)", head, strings.Join(states, ", "))
-	}
-	return head + ": SHOW PROCESSLIST on the target shows what its sessions wait for"
+	return states, locked, rows.Err()
 }

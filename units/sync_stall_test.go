@@ -70,3 +70,43 @@ func TestSyncStallOnTargetLock(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestRunStallOnTargetLockBeforeSync: the target is under FLUSH TABLES WITH
+// READ LOCK when a subtask starts (mode all): its prechecks and copy wait
+// on the target. The run must say so after copyStallAfter (not sit at "no
+// unit yet" with nothing said), then copy and sync once the lock goes.
+func TestRunStallOnTargetLockBeforeSync(t *testing.T) {
+	t.Parallel() // its own servers (see parallel_test.go)
+	p := newSyPair(t)
+	syExec(t, p.srcDB, "CREATE DATABASE cl", "CREATE TABLE cl.t (id INT PRIMARY KEY, v INT)", "INSERT INTO cl.t VALUES (1, 1), (2, 2)")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	lock, err := p.dstDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+		t.Fatal(err)
+	}
+	r := syStart(t, p.config("ftwrl", ModeAll, []string{"cl.*"}), syLog(t))
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		pr := r.last.Load()
+		if pr != nil && strings.Contains(pr.Err, "wait for a lock") {
+			if !strings.Contains(pr.Err, "backup lock") || !strings.Contains(pr.Err, "FLUSH TABLES WITH READ LOCK") {
+				t.Errorf("the report does not say what its sessions wait for and what to do: %q", pr.Err)
+			}
+			t.Logf("reported: %s", pr.Err)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run has waited on a locked target for 2 minutes and its last report says nothing of it: %+v", pr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	syExec(t, p.srcDB, "INSERT INTO cl.t VALUES (3, 3)")
+	syWaitSame(t, p, time.Minute, "cl.t=cl.t")
+}
