@@ -164,6 +164,9 @@ func (e *encoder) flush() error {
 type reader struct {
 	d    *dumper
 	conn *sql.Conn
+	// warm: the reader has read a table before; its later tables start
+	// at ChunkRows (firstChunkRows)
+	warm bool
 }
 
 // dumpTable sends every pending chunk of j.
@@ -198,7 +201,10 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 		}
 		where, args := j.rangeWhere(lo, hi)
 		if j.limit == 0 {
-			j.limit = firstChunkRows(opts.ChunkRows)
+			j.limit = opts.ChunkRows
+			if !r.warm {
+				j.limit = firstChunkRows(opts.ChunkRows)
+			}
 		}
 		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(j.limit)
 		t0 := time.Now()
@@ -262,10 +268,13 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 	}
 }
 
-// firstChunkRows is the LIMIT of a table's first chunk: an eighth of
-// ChunkRows (not below 1,000 rows), doubling with each full chunk up to
-// ChunkRows. The loaders start while the readers are still on their first
-// chunks, instead of waiting for 4 readers to read 20,000 rows each.
+// firstChunkRows is the LIMIT of the first chunk of a reader's first
+// table: an eighth of ChunkRows (not below 1,000 rows), doubling with each
+// full chunk up to ChunkRows. The loaders start while the readers are
+// still on their first chunks, instead of waiting for 4 readers to read
+// 20,000 rows each. A reader's later tables (biggest first, so smaller)
+// start at ChunkRows: the loaders are busy by then, and every chunk has a
+// fixed cost (docs/units.md, Figures).
 func firstChunkRows(chunkRows int) int {
 	if chunkRows/8 >= 1000 {
 		return chunkRows / 8

@@ -121,6 +121,7 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 					fail(err)
 					return
 				}
+				rd.warm = true
 			}
 		})
 	}
