@@ -188,7 +188,7 @@ func watchCopy(ctx context.Context, cfg Config, last *lastReport, log *slog.Logg
 			msg := fmt.Sprintf("%s for %v: its sessions on the target %s wait for a lock (%s); %s",
 				what, still.Round(time.Second), cfg.To, strings.Join(states, ", "), lockAdvice)
 			log.Warn("copy is not getting on", "err", msg)
-			last.retrying(msg)
+			last.stalled(msg)
 		}
 	}()
 	return func() { cancel(); <-done }
@@ -202,18 +202,31 @@ type lastReport struct {
 	mu    sync.Mutex
 	p     Progress
 	moved time.Time // when a unit's report last showed progress
+	stall string    // what watchCopy said, until progress moves
 }
 
 func (l *lastReport) Report(p Progress) {
 	l.mu.Lock()
 	if p.Unit != "" {
 		if o := l.p; p.Unit != o.Unit || p.TablesDone != o.TablesDone || p.RowsDone != o.RowsDone || p.Bytes != o.Bytes || p.Position != o.Position {
-			l.moved = time.Now()
+			l.moved, l.stall = time.Now(), ""
 		}
 		l.p = p
+		if p.Err == "" {
+			p.Err = l.stall // the units report while they wait, without it
+		}
 	}
 	l.mu.Unlock()
 	l.r.Report(p)
+}
+
+// stalled reports msg with the last unit's progress, and with its next
+// reports until they show progress.
+func (l *lastReport) stalled(msg string) {
+	l.mu.Lock()
+	l.stall = msg
+	l.mu.Unlock()
+	l.retrying(msg)
 }
 
 // stillFor returns the last unit's progress and how long it has not moved

@@ -137,13 +137,12 @@ type syncer struct {
 	gsetStr       string
 	gsetDirty     bool
 	boundary      Position     // the last transaction boundary read (GTID filled by boundaryPos)
-	heard         atomic.Int64 // when the reader last got an event (heartbeats included), unix ns
+	reading       atomic.Int64 // since when the reader has waited on the source for the next event (heartbeats included), unix ns; 0 while it hands one over
 	lastTick      atomic.Int64 // when the loop last ticked, unix ns (sync_stall.go)
 	behind        atomic.Bool  // the last event read is more than a second old: catching up
 	lastTs        uint32
 	lastRecv      time.Time
 	pendingEvs    func() int
-	evsFull       func() bool
 	started       time.Time // when the attempt started
 
 	// replay after a restart
@@ -230,7 +229,6 @@ func (e *syncEnv) attempt(ctx context.Context, target *sql.DB, f fence) (err err
 		return err
 	}
 	e.prog.set(ck.Resume, 0)
-	s.heard.Store(time.Now().UnixNano())
 	// The workers' marks end where their last applied row event ends; a
 	// transaction's XID event follows (31 bytes), so marks at or before the
 	// resume point mean there is nothing to replay: logged as 0.
@@ -392,16 +390,17 @@ func (s *syncer) loop(ctx context.Context, st eventSource) error {
 	defer stopReader()
 	go func() {
 		for {
+			s.reading.Store(time.Now().UnixNano())
 			ev, err := st.GetEvent(rctx)
-			s.heard.Store(time.Now().UnixNano())
+			// Not waiting on the source while the event is handed over:
+			// a hand-over that waits (appliers blocked on the target) is
+			// no silence of the source.
+			s.reading.Store(0)
 			if err == nil && evBytes.acquire(rctx, int64(ev.Header.EventSize), nil) != nil {
 				return
 			}
 			select {
 			case evs <- item{ev, err, time.Now()}:
-				// A hand-over that waited (appliers blocked on the
-				// target) is no silence of the source.
-				s.heard.Store(time.Now().UnixNano())
 			case <-rctx.Done():
 				return
 			}
@@ -411,7 +410,6 @@ func (s *syncer) loop(ctx context.Context, st eventSource) error {
 		}
 	}()
 	s.pendingEvs = func() int { return len(evs) }
-	s.evsFull = func() bool { return len(evs) == cap(evs) }
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -207,7 +207,7 @@ func (s *syncer) tick(ctx context.Context) error {
 	s.handOutReady()
 	pos, rec := s.safePoint()
 	now := time.Now()
-	if now.Sub(time.Unix(0, s.heard.Load())) > streamSilence && (s.evsFull == nil || !s.evsFull()) {
+	if r := s.reading.Load(); r != 0 && now.Sub(time.Unix(0, r)) > streamSilence {
 		return fmt.Errorf("read binlog at %s: nothing from the source for %v, not even a heartbeat: reconnecting", describePos(pos), streamSilence)
 	}
 	if !s.started.IsZero() && now.Sub(s.started) > 10*time.Second {

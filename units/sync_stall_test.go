@@ -109,4 +109,30 @@ func TestRunStallOnTargetLockBeforeSync(t *testing.T) {
 	}
 	syExec(t, p.srcDB, "INSERT INTO cl.t VALUES (3, 3)")
 	syWaitSame(t, p, time.Minute, "cl.t=cl.t")
+
+	// Past the prechecks: the load waits on a table locked on the target
+	// while the units go on reporting the same progress; what the watch
+	// said stays in their reports.
+	syExec(t, p.srcDB, "CREATE DATABASE cm", "CREATE TABLE cm.u (id INT PRIMARY KEY, v INT)", "INSERT INTO cm.u SELECT seq, seq FROM mysql.seq_1_to_1000")
+	syCopySchema(t, p, "cm", "u")
+	if _, err := lock.ExecContext(ctx, "LOCK TABLES cm.u WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	r2 := syStart(t, p.config("lockt", ModeAll, []string{"cm.*"}), syLog(t))
+	seen := 0
+	for deadline := time.Now().Add(2 * time.Minute); seen < 5; {
+		if pr := r2.last.Load(); pr != nil && strings.Contains(pr.Err, "nothing copied") && strings.Contains(pr.Err, "metadata lock") {
+			seen++ // the same, report after report
+		} else if seen > 0 {
+			t.Fatalf("a later report dropped what the watch said: %+v", pr)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the load has waited on a locked table for 2 minutes and its last report says nothing of it: %+v", r2.last.Load())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+		t.Fatal(err)
+	}
+	syWaitSame(t, p, time.Minute, "cm.u=cm.u")
 }
