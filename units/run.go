@@ -158,9 +158,13 @@ const copyStallAfter = 30 * time.Second
 func watchCopy(ctx context.Context, cfg Config, last *lastReport, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	after := copyStallAfter
+	if cfg.StallAfter > 0 {
+		after = cfg.StallAfter
+	}
 	go func() {
 		defer close(done)
-		t := time.NewTicker(5 * time.Second)
+		t := time.NewTicker(min(5*time.Second, after/2))
 		defer t.Stop()
 		for {
 			select {
@@ -169,7 +173,7 @@ func watchCopy(ctx context.Context, cfg Config, last *lastReport, log *slog.Logg
 			case <-t.C:
 			}
 			p, still := last.stillFor()
-			if p.Unit == "sync" || still < copyStallAfter {
+			if p.Unit == "sync" || still < after {
 				continue // sync has its own watch
 			}
 			db, err := Open(cfg.To, 1)

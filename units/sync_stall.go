@@ -58,7 +58,7 @@ func (s *syncer) watchStall(ctx context.Context) (stop func()) {
 				since = now // nothing waits
 			}
 			idle := now.Sub(since) // changes waiting, no commit
-			if idle < stallAfter {
+			if idle < s.stallAfter() {
 				if said != "" && msg == said {
 					s.prog.setErr("")
 				}
@@ -73,6 +73,13 @@ func (s *syncer) watchStall(ctx context.Context) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+func (s *syncer) stallAfter() time.Duration {
+	if s.cfg.StallAfter > 0 {
+		return s.cfg.StallAfter
+	}
+	return stallAfter
 }
 
 // stallMessage says that nothing was applied for stuck, and what the

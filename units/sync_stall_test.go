@@ -20,6 +20,7 @@ func TestSyncStallOnTargetLock(t *testing.T) {
 	syCopySchema(t, p, "sl", "t")
 	cfg := p.config("stall", ModeIncremental, []string{"sl.*"})
 	cfg.Start = syMasterPos(t, p)
+	cfg.StallAfter = 7 * time.Second // the sessions' wait must show 5 s in the processlist
 	r := syStart(t, cfg, syLog(t))
 	syExec(t, p.srcDB, "INSERT INTO sl.t VALUES (1, 1)")
 	syWaitSame(t, p, 30*time.Second, "sl.t=sl.t")
@@ -89,7 +90,9 @@ func TestRunStallOnTargetLockBeforeSync(t *testing.T) {
 	if _, err := lock.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
 		t.Fatal(err)
 	}
-	r := syStart(t, p.config("ftwrl", ModeAll, []string{"cl.*"}), syLog(t))
+	cfg := p.config("ftwrl", ModeAll, []string{"cl.*"})
+	cfg.StallAfter = 7 * time.Second // the sessions' wait must show 5 s in the processlist
+	r := syStart(t, cfg, syLog(t))
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		pr := r.last.Load()
 		if pr != nil && strings.Contains(pr.Err, "wait for a lock") {
@@ -118,7 +121,9 @@ func TestRunStallOnTargetLockBeforeSync(t *testing.T) {
 	if _, err := lock.ExecContext(ctx, "LOCK TABLES cm.u WRITE"); err != nil {
 		t.Fatal(err)
 	}
-	r2 := syStart(t, p.config("lockt", ModeAll, []string{"cm.*"}), syLog(t))
+	cfg2 := p.config("lockt", ModeAll, []string{"cm.*"})
+	cfg2.StallAfter = 7 * time.Second
+	r2 := syStart(t, cfg2, syLog(t))
 	seen := 0
 	for deadline := time.Now().Add(2 * time.Minute); seen < 5; {
 		if pr := r2.last.Load(); pr != nil && strings.Contains(pr.Err, "nothing copied") && strings.Contains(pr.Err, "metadata lock") {

@@ -88,6 +88,10 @@ type Config struct {
 	// answer a trivial query before it gives the attempt up and retries
 	// from its checkpoint (docs/faults.md); 0 means 10 s.
 	LinkTimeout time.Duration
+	// StallAfter is how long a run may get nowhere — sync with changes
+	// waiting and no commit, or no progress before sync — before it says
+	// what the target's sessions wait for (0: 20 s for sync, 30 s before).
+	StallAfter time.Duration
 
 	// ServerID is the replica server_id the binlog reader uses; it must be
 	// unique among everything reading the source. 0 derives one from Task/Source.
