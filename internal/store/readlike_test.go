@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -58,17 +59,7 @@ func TestReadLikeIsReadOnGoldenCases(t *testing.T) {
 			if _, err := st.Apply(ctx, plan(0, in.State), record("alice")); err != nil {
 				t.Fatal(err)
 			}
-			full, err := st.Read(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			like, err := st.ReadLike(ctx, func() (*planner.State, error) { return &desired, nil })
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(full, like); d != "" {
-				t.Fatalf("ReadLike differs from Read (-Read +ReadLike):\n%s", d)
-			}
+			full, like := readBothWays(ctx, t, st, desired)
 			taken += shared(like.State, desired)
 			if a, b := render(t, desired, full.State, in.Workers), render(t, desired, like.State, in.Workers); a != b {
 				t.Errorf("plan against Read:\n%s\nplan against ReadLike:\n%s", a, b)
@@ -120,17 +111,7 @@ func TestReadLikeDecodesWhatDiffers(t *testing.T) {
 	t9.Name = "task-00009" // desired only
 	desired.Tasks["task-00009"] = t9
 
-	full, err := st.Read(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	like, err := st.ReadLike(ctx, func() (*planner.State, error) { return &desired, nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(full, like); d != "" {
-		t.Fatalf("ReadLike differs from Read (-Read +ReadLike):\n%s", d)
-	}
+	full, like := readBothWays(ctx, t, st, desired)
 	for name, want := range map[string]bool{"task-00000": true, "task-00001": false, "task-00002": false, "task-00003": false, "task-00004": false} {
 		if got := sameTask(like.State.Tasks[name], desired.Tasks[name]); got != want {
 			t.Errorf("task %s taken from like: %t, want %t", name, got, want)
@@ -226,4 +207,22 @@ func goldenGetenv(k string) (string, bool) {
 		"REPLICA_PASSWORD": "replica-pass-1",
 	}[k]
 	return v, ok
+}
+
+// readBothWays reads st with Read and with ReadLike against desired, and
+// fails unless the two snapshots are equal.
+func readBothWays(ctx context.Context, t *testing.T, st *store.Store, desired planner.State) (full, like *store.Snapshot) {
+	t.Helper()
+	full, err := st.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	like, err = st.ReadLike(ctx, func() (*planner.State, error) { return &desired, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(full, like); d != "" {
+		t.Fatalf("ReadLike differs from Read (-Read +ReadLike):\n%s", d)
+	}
+	return full, like
 }
