@@ -45,6 +45,9 @@ type DumpLoadOptions struct {
 	// fence: the run's hold of the subtask lock (units.Run); each chunk's
 	// COMMIT asserts it in the same round trip (fence.go)
 	fence fence
+	// metaReady: the caller has just made sure dmplan_meta exists (Run,
+	// after its prechecks); the first attempt does not look again
+	metaReady bool
 }
 
 func (o DumpLoadOptions) withDefaults(cfg Config) DumpLoadOptions {
@@ -125,6 +128,7 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 	if err != nil {
 		return Position{}, Permanent(fmt.Errorf("dump %s/%s: routes: %w", cfg.Task, cfg.Source, err))
 	}
+	st := newSteps()
 	src, err := openDumpSource(cfg.From, opts.Readers+2)
 	if err != nil {
 		return Position{}, err
@@ -135,11 +139,13 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 	} else if lctn != 0 {
 		filter, router = filter.Folded(), router.Folded() // names.go
 	}
+	st.mark("source_connect")
 	target, err := openLoadTarget(cfg.To, opts.Loaders+opts.Readers+2, opts.fence.name != "") // loaders keep theirs; readers split chunks
 	if err != nil {
 		return Position{}, err
 	}
 	defer target.Close()
+	st.log(log, "dump/load opened")
 
 	d := &dumper{cfg: cfg, opts: &opts, src: src, target: target, filter: filter, router: router, r: r, log: log, only: only}
 	b := retry.New(time.Second, 30*time.Second)
@@ -189,7 +195,9 @@ func retryable(err error) bool {
 func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, error) {
 	cfg := d.cfg
 	t0 := time.Now()
-	if err := ensureMeta(ctx, d.target); err != nil {
+	if d.opts.metaReady {
+		d.opts.metaReady = false // a later attempt looks again
+	} else if err := ensureMeta(ctx, d.target); err != nil {
 		return Position{}, err
 	}
 	if pos, done, err := loadDone(ctx, d.target, cfg.Task, cfg.Source); err != nil || done && d.only == nil {
@@ -299,6 +307,7 @@ func (d *dumper) plan(ctx context.Context, conns []*sql.Conn, flavor string) ([]
 	if err != nil {
 		return nil, err
 	}
+	tList := time.Now()
 	var schemas []string
 	for _, ref := range refs {
 		if !slices.Contains(schemas, ref.Schema) {
@@ -309,6 +318,7 @@ func (d *dumper) plan(ctx context.Context, conns []*sql.Conn, flavor string) ([]
 	if err != nil {
 		return nil, err
 	}
+	tEst := time.Now()
 	if d.only != nil {
 		refs = slices.DeleteFunc(refs, func(r tableRef) bool { return !d.only[r] })
 	}
@@ -370,7 +380,7 @@ func (d *dumper) plan(ctx context.Context, conns []*sql.Conn, flavor string) ([]
 	if err := setLoadCharsets(ctx, d.target, jobs); err != nil {
 		return nil, err
 	}
-	d.log.Debug("plan steps", "read_source", tRead.Sub(t0), "read_state", tCreate.Sub(tRead), "create", tRegister.Sub(tCreate),
+	d.log.Debug("plan steps", "list", tList.Sub(t0), "estimates", tEst.Sub(tList), "read_source", tRead.Sub(tEst), "read_state", tCreate.Sub(tRead), "create", tRegister.Sub(tCreate),
 		"register", time.Since(tRegister))
 	return jobs, nil
 }

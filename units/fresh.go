@@ -99,17 +99,24 @@ func writeSubtaskConfig(ctx context.Context, target *sql.DB, cfg Config) error {
 // next start.
 func (e *syncEnv) reconcileConfig(ctx context.Context, target *sql.DB, r Reporter) error {
 	cfg := e.cfg
-	if err := ensureMeta(ctx, target); err != nil {
-		return err
+	st := newSteps()
+	defer st.log(e.log, "configuration steps")
+	if !e.metaReady {
+		if err := ensureMeta(ctx, target); err != nil {
+			return err
+		}
+		st.mark("meta")
 	}
 	old, ok, err := readSubtaskConfig(ctx, target, cfg.Task, cfg.Source)
 	if err != nil {
 		return err
 	}
+	st.mark("read")
 	refs, err := e.selectedTables(ctx)
 	if err != nil {
 		return err
 	}
+	st.mark("list")
 	var rec *effect.Record
 	if ok {
 		rec = &effect.Record{FreshKey: old.freshKey, Tables: old.tables}
@@ -129,10 +136,12 @@ func (e *syncEnv) reconcileConfig(ctx context.Context, target *sql.DB, r Reporte
 	default:
 		changed = false
 	}
+	st.mark("resume")
 	orphaned, err := e.registerTables(ctx, target, refs)
 	if err != nil {
 		return err
 	}
+	st.mark("register")
 	r.Report(Progress{Orphaned: orphaned})
 	if !changed {
 		return nil

@@ -90,7 +90,7 @@ func isNoSuchTable(err error) bool {
 // image, server_id, the privileges cfg.Mode needs), which only read. Each
 // failure says how to fix it.
 func PrecheckSource(ctx context.Context, src *sql.DB, cfg Config) ([]string, error) {
-	return precheckSource(ctx, src, cfg)
+	return precheckSource(ctx, src, cfg, nil)
 }
 
 // PrecheckTargetGrants is the read-only half of Precheck's target check:

@@ -6,7 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 )
+
+// registerBatch is how many tables one statement of registerTables
+// records (100 tables of 1,000 columns: about 2 MB of column lists, well
+// within max_allowed_packet).
+const registerBatch = 100
 
 // loadState is what dmplan_meta records of a subtask's earlier attempts.
 type loadState struct {
@@ -145,7 +152,9 @@ func (st *loadState) apply(ctx context.Context, target *sql.DB, cfg Config, jobs
 
 // registerTables records tables and their first chunk, the whole key
 // range, replacing whatever was recorded of them, in one target
-// transaction (one fsync, not one per table).
+// transaction (one fsync, not one per table), three statements per
+// registerBatch tables (three per table took 8-25 ms for 8 tables under
+// load).
 func registerTables(ctx context.Context, target *sql.DB, cfg Config, jobs []*tableJob, created map[tableRef]bool) error {
 	if len(jobs) == 0 {
 		return nil
@@ -155,22 +164,33 @@ func registerTables(ctx context.Context, target *sql.DB, cfg Config, jobs []*tab
 		return fmt.Errorf("register tables: %w", err)
 	}
 	defer tx.Rollback()
-	for _, j := range jobs {
-		cols, key := j.signature()
+	for batch := range slices.Chunk(jobs, registerBatch) {
+		what := fmt.Sprintf("register %d tables from %s", len(batch), batch[0])
+		tables := strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, ?)", len(batch))[2:]
+		chunks := strings.Repeat(", (?, ?, ?, ?, 1)", len(batch))[2:]
+		names := strings.Repeat(" OR (src_schema = ? AND src_table = ?)", len(batch))[4:]
+		var targs, cargs, nargs []any
+		nargs = append(nargs, cfg.Task, cfg.Source)
+		for _, j := range batch {
+			cols, key := j.signature()
+			targs = append(targs, cfg.Task, cfg.Source, j.src.Schema, j.src.Name, j.dst.Schema, j.dst.Name, cols, key, created[j.dst])
+			cargs = append(cargs, cfg.Task, cfg.Source, j.src.Schema, j.src.Name)
+			nargs = append(nargs, j.src.Schema, j.src.Name)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_table
-			(task, source, src_schema, src_table, dst_schema, dst_table, columns, chunk_key, created_target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			(task, source, src_schema, src_table, dst_schema, dst_table, columns, chunk_key, created_target) VALUES `+tables+`
 			ON DUPLICATE KEY UPDATE dst_schema = VALUES(dst_schema), dst_table = VALUES(dst_table),
 			columns = VALUES(columns), chunk_key = VALUES(chunk_key), created_target = created_target OR VALUES(created_target)`,
-			cfg.Task, cfg.Source, j.src.Schema, j.src.Name, j.dst.Schema, j.dst.Name, cols, key, created[j.dst]); err != nil {
-			return fmt.Errorf("register %s: %w", j, err)
+			targs...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM dmplan_meta.load_chunk WHERE task = ? AND source = ? AND src_schema = ? AND src_table = ?`,
-			cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
-			return fmt.Errorf("register %s: %w", j, err)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dmplan_meta.load_chunk WHERE task = ? AND source = ? AND (`+names+`)`,
+			nargs...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_chunk (task, source, src_schema, src_table, seq)
-			VALUES (?, ?, ?, ?, 1)`, cfg.Task, cfg.Source, j.src.Schema, j.src.Name); err != nil {
-			return fmt.Errorf("register %s: %w", j, err)
+			VALUES `+chunks, cargs...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
 	if err := commit(ctx, tx); err != nil {

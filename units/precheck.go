@@ -1,13 +1,16 @@
 package units
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dmplan/dmplan/internal/tablefilter"
 )
@@ -33,8 +36,17 @@ func (e *precheckError) Unwrap() []error { return []error{errPrecheck, ErrPerman
 // (full: no binlog checks; incremental: no dump privileges). It collects every
 // failure, each with the SQL or configuration that fixes it. A source or
 // target it cannot reach is a plain (transient) error.
-func precheck(ctx context.Context, cfg Config) error {
-	src, err := Open(cfg.From, 2)
+func precheck(ctx context.Context, cfg Config) error { return precheckLogged(ctx, cfg, nil) }
+
+// precheckLogged is precheck, with its steps' times in a debug line of log.
+func precheckLogged(ctx context.Context, cfg Config, log *slog.Logger) error {
+	ss, ts, all := newSteps(), newSteps(), newSteps()
+	defer func() {
+		ss.log(log, "precheck source steps")
+		ts.log(log, "precheck target steps")
+		all.log(log, "precheck steps")
+	}()
+	src, err := Open(cfg.From, 3)
 	if err != nil {
 		return err
 	}
@@ -48,35 +60,44 @@ func precheck(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer dst.Close()
-	// The source's checks and the target's (which creates dmplan_meta on
-	// a new target) run at once; failures are listed source first.
-	var srcFails []string
-	var srcErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	// The source's checks, the listing of the schemas the subtask writes
+	// into (on a second source connection) and the target's checks (which
+	// create dmplan_meta on a new target) run at once; failures are listed
+	// source first.
+	var (
+		srcFails []string
+		srcErr   error
+		schemas  []string
+		listErr  error
+		wg       sync.WaitGroup
+	)
+	wg.Go(func() {
 		if err := src.PingContext(ctx); err != nil {
 			srcErr = fmt.Errorf("precheck: connect to source %s: %w", cfg.From, err)
 			return
 		}
-		srcFails, srcErr = precheckSource(ctx, src, cfg)
-	}()
-	tf, dstErr := func() ([]string, error) {
+		ss.mark("connect")
+		srcFails, srcErr = precheckSource(ctx, src, cfg, ss)
+	})
+	wg.Go(func() {
+		if schemas, listErr = targetSchemas(ctx, src, cfg); listErr == nil {
+			ss.mark("target_schemas")
+		}
+	})
+	tf, g, dstErr := func() ([]string, *grants, error) {
 		if err := dst.PingContext(ctx); err != nil {
-			return nil, fmt.Errorf("precheck: connect to target %s: %w", cfg.To, err)
+			return nil, nil, fmt.Errorf("precheck: connect to target %s: %w", cfg.To, err)
 		}
-		schemas, err := targetSchemas(ctx, src, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return precheckTarget(ctx, dst, cfg, schemas)
+		ts.mark("connect")
+		return precheckTarget(ctx, dst, cfg, ts)
 	}()
-	<-done
-	if srcErr != nil {
-		return srcErr
+	wg.Wait()
+	all.mark("sides")
+	if err := cmp.Or(srcErr, listErr, dstErr); err != nil {
+		return err
 	}
-	if dstErr != nil {
-		return dstErr
+	if g != nil {
+		tf = append(tf, targetGrantFails(cfg, g, schemas)...)
 	}
 	fails := append(srcFails, tf...)
 	if cfg.Mode != ModeFull {
@@ -86,7 +107,9 @@ func precheck(ctx context.Context, cfg Config) error {
 		}
 		fails = append(fails, probs...)
 	}
+	all.mark("cascades")
 	names, err := nameCollisions(ctx, src, dst, cfg)
+	all.mark("names")
 	if err != nil {
 		return fmt.Errorf("precheck: table names: %w", err)
 	}
@@ -97,7 +120,7 @@ func precheck(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, error) {
+func precheckSource(ctx context.Context, db *sql.DB, cfg Config, st *steps) ([]string, error) {
 	flavor := cfg.Flavor
 	if flavor == "" {
 		f, err := DetectFlavor(ctx, db)
@@ -106,6 +129,7 @@ func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, erro
 		}
 		flavor = f
 	}
+	st.mark("flavor")
 	var logBin int
 	var format, image string
 	var serverID uint64
@@ -113,6 +137,7 @@ func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, erro
 		Scan(&logBin, &format, &image, &serverID); err != nil {
 		return nil, fmt.Errorf("precheck: read source variables: %w", err)
 	}
+	st.mark("variables")
 	var fails []string
 	src := "source " + cfg.From.String()
 	needDump, needSync := cfg.Mode != ModeIncremental, cfg.Mode != ModeFull
@@ -132,10 +157,12 @@ func precheckSource(ctx context.Context, db *sql.DB, cfg Config) ([]string, erro
 	if err != nil {
 		return nil, err
 	}
+	st.mark("grants")
 	schemas, err := selectedSchemas(ctx, db, cfg.Tables)
 	if err != nil {
 		return nil, err
 	}
+	st.mark("schemas")
 	binlogMonitor := "BINLOG MONITOR"
 	if flavor == "mysql" {
 		binlogMonitor = "REPLICATION CLIENT"
@@ -281,17 +308,19 @@ func targetPrivs(mode Mode) []string {
 }
 
 // precheckTarget checks that dmplan_meta can be created and written, and
-// that the user holds on every target schema what the mode needs. A lost
-// connection (the target restarting) is an error to retry, not a failure.
-func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []string) ([]string, error) {
+// reads the user's grants for targetGrantFails (nil when dmplan_meta
+// already failed). A lost connection (the target restarting) is an error
+// to retry, not a failure.
+func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, st *steps) ([]string, *grants, error) {
 	dst := "target " + cfg.To.String()
 	fix := fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO <the target user>;", QuoteIdent(metaSchema))
 	if err := ensureMeta(ctx, db); err != nil {
 		if isTransient(err) {
-			return nil, fmt.Errorf("precheck: %s: create %s: %w", dst, metaSchema, err)
+			return nil, nil, fmt.Errorf("precheck: %s: create %s: %w", dst, metaSchema, err)
 		}
-		return []string{fmt.Sprintf("%s: cannot create %s: %v: %s", dst, metaSchema, err, fix)}, nil
+		return []string{fmt.Sprintf("%s: cannot create %s: %v: %s", dst, metaSchema, err, fix)}, nil, nil
 	}
+	st.mark("meta")
 	tx, err := db.BeginTx(ctx, nil)
 	if err == nil {
 		_, err = tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_done (task, source, binlog_file, binlog_pos, gtid)
@@ -300,14 +329,23 @@ func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []strin
 	}
 	if err != nil {
 		if isTransient(err) {
-			return nil, fmt.Errorf("precheck: %s: write %s: %w", dst, metaSchema, err)
+			return nil, nil, fmt.Errorf("precheck: %s: write %s: %w", dst, metaSchema, err)
 		}
-		return []string{fmt.Sprintf("%s: cannot write %s: %v: %s", dst, metaSchema, err, fix)}, nil
+		return []string{fmt.Sprintf("%s: cannot write %s: %v: %s", dst, metaSchema, err, fix)}, nil, nil
 	}
+	st.mark("write")
 	g, err := readGrants(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("precheck: %s: %w", dst, err)
+		return nil, nil, fmt.Errorf("precheck: %s: %w", dst, err)
 	}
+	st.mark("grants")
+	return nil, g, nil
+}
+
+// targetGrantFails says which of what cfg.Mode needs the target user g
+// lacks on each target schema.
+func targetGrantFails(cfg Config, g *grants, schemas []string) []string {
+	dst := "target " + cfg.To.String()
 	var fails []string
 	for _, schema := range schemas {
 		var missing []string
@@ -321,7 +359,7 @@ func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, schemas []strin
 				dst, g.user, strings.Join(missing, ", "), QuoteIdent(schema), cfg.Mode, strings.Join(missing, ", "), QuoteIdent(schema), g.user))
 		}
 	}
-	return fails, nil
+	return fails
 }
 
 // targetSchemas lists the target schemas the subtask's selected source
@@ -339,25 +377,14 @@ func targetSchemas(ctx context.Context, src *sql.DB, cfg Config) ([]string, erro
 	if err != nil {
 		return nil, Permanent(fmt.Errorf("precheck: routes: %w", err))
 	}
-	rows, err := src.QueryContext(ctx, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE'")
+	refs, err := listTables(ctx, src, f.Match)
 	if err != nil {
-		return nil, fmt.Errorf("precheck: list source tables: %w", err)
+		return nil, fmt.Errorf("precheck: %w", err)
 	}
-	defer rows.Close()
 	seen := map[string]bool{}
-	for rows.Next() {
-		var db, table string
-		if err := rows.Scan(&db, &table); err != nil {
-			return nil, fmt.Errorf("precheck: list source tables: %w", err)
-		}
-		if slices.Contains(systemSchemas, strings.ToLower(db)) || !f.Match(db, table) {
-			continue
-		}
-		tdb, _ := rt.Route(db, table)
+	for _, r := range refs {
+		tdb, _ := rt.Route(r.Schema, r.Name)
 		seen[tdb] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("precheck: list source tables: %w", err)
 	}
 	out := make([]string, 0, len(seen))
 	for s := range seen {

@@ -294,15 +294,17 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 	cfg := e.cfg
 	if !e.checked {
 		t0 := time.Now()
-		if err := precheck(ctx, cfg); err != nil {
+		if err := precheckLogged(ctx, cfg, e.log); err != nil {
 			return err
 		}
 		if err := e.readNameCase(ctx); err != nil {
 			return err
 		}
-		e.checked = true
+		e.checked, e.metaReady = true, true
 		e.log.Debug("prechecked", "took", time.Since(t0))
 	}
+	defer func() { e.metaReady = false }()
+	st := newSteps()
 	target, err := openSyncTarget(cfg.To, cfg.SyncWorkers+4)
 	if err != nil {
 		return err
@@ -311,18 +313,21 @@ func (e *syncEnv) runOnce(ctx context.Context, r Reporter, syncing *atomic.Bool)
 	return withSubtaskLock(ctx, target, cfg, e.log, e.prog, func(ctx context.Context, f fence) error {
 		e.fence = f
 		defer func() { e.fence = fence{} }()
+		st.mark("lock")
 		// A fresh change starts the subtask over; a filter change copies
 		// the newly selected tables first (fresh.go, sync_newtables.go).
 		if err := e.reconcileConfig(ctx, target, r); err != nil {
 			return err
 		}
+		st.mark("config")
 		// A checkpoint belongs to the server that wrote it (sync_identity.go).
 		if err := e.checkSourceServer(ctx, target); err != nil {
 			return err
 		}
-		e.log.Debug("subtask lock held, configuration checked")
+		st.mark("source_server")
+		st.log(e.log, "subtask lock held, configuration checked")
 		if cfg.Mode == ModeFull {
-			pos, err := DumpLoadWith(ctx, cfg, DumpLoadOptions{fence: e.fence}, r, e.baseLog)
+			pos, err := DumpLoadWith(ctx, cfg, DumpLoadOptions{fence: e.fence, metaReady: e.metaReady}, r, e.baseLog)
 			if err != nil {
 				return err
 			}

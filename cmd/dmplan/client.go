@@ -16,6 +16,28 @@ import (
 	"google.golang.org/grpc/backoff"
 )
 
+// sharedEtcd returns the command's shared etcd client, connecting on the
+// first call; run closes it when the command ends. Callers do not close it.
+func (a *app) sharedEtcd(ctx context.Context) (*clientv3.Client, error) {
+	if a.shared != nil {
+		return a.shared, nil
+	}
+	cli, err := a.etcdClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.shared = cli
+	return cli, nil
+}
+
+// closeShared closes the shared etcd client, if one was made.
+func (a *app) closeShared() {
+	if a.shared != nil {
+		a.shared.Close()
+		a.shared = nil
+	}
+}
+
 // etcdClient connects to the etcd endpoints given by the global flags.
 func (a *app) etcdClient(ctx context.Context) (*clientv3.Client, error) {
 	var eps []string

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, s streams, lookupEnv func(string) (
 	root.SetOut(s.out)
 	root.SetErr(s.err)
 	err := root.ExecuteContext(ctx)
+	app.closeShared()
 	if err == nil {
 		return app.exitCode
 	}

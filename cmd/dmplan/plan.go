@@ -134,6 +134,10 @@ func (a *app) planAgainst(ctx context.Context, files *fileFlags, stateFile strin
 	if len(files.paths) == 0 {
 		return nil, nil, nil, fmt.Errorf("no desired state given: use -f FILE_OR_DIR")
 	}
+	// The commit of the git work tree holding the files is asked for
+	// (two git processes, 15-35 ms) while etcd is read.
+	commit := make(chan string, 1)
+	go func() { commit <- gitCommit(files.paths[0]) }()
 	var (
 		cur     *planner.StateFile
 		h       *spec.Hasher
@@ -178,7 +182,7 @@ func (a *app) planAgainst(ctx context.Context, files *fileFlags, stateFile strin
 		return nil, nil, nil, err
 	}
 	p.BaseRevision = cur.Revision
-	p.GitCommit = gitCommit(files.paths[0])
+	p.GitCommit = <-commit
 	p.Live = cur.Live
 	return p, cur, h, nil
 }

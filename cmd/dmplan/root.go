@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,6 +27,11 @@ type app struct {
 	noColor     bool
 	logFormat   string
 	logLevel    string
+
+	// shared is the etcd client that the steps of one command share
+	// (sharedEtcd): plan and apply -f read the state and write the plan
+	// over one connection. run closes it.
+	shared *clientv3.Client
 }
 
 type tlsFlags struct {

@@ -79,11 +79,10 @@ func (a *app) pullState(ctx context.Context) (*planner.StateFile, error) {
 // share memory with it. The StateFile's Live facts are filled in while
 // the caller goes on, and are there once live returns.
 func (a *app) pullStateAlongside(ctx context.Context, alongside func(salt []byte) (*planner.State, error)) (_ *planner.StateFile, live func(), _ error) {
-	cli, err := a.etcdClient(ctx)
+	cli, err := a.sharedEtcd(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer cli.Close()
 	st := store.New(cli)
 	in, err := st.Installation(ctx)
 	if err != nil {
