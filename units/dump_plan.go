@@ -34,6 +34,7 @@ type tableJob struct {
 	maxSeq     uint32     // highest chunk seq recorded
 	rowsDone   int64      // rows of chunks already loaded
 	estimate   int64      // source's row estimate
+	rowsRead   int64      // rows its reader has sent in this attempt (chunkLimit)
 	limit      int        // LIMIT of the next chunk query: ChunkRows, or fewer when rows are wide
 
 	inflight atomic.Int64 // chunks sent and not loaded, +1 while the reader works

@@ -206,7 +206,8 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 				j.limit = firstChunkRows(opts.ChunkRows)
 			}
 		}
-		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(j.limit)
+		limit := r.d.chunkLimit(j)
+		q := j.selectSQL + where + j.orderBy + " LIMIT " + strconv.Itoa(limit)
 		t0 := time.Now()
 		e := newEncoder(j, opts, r.d.bufs, r.d.chunkMethod(j))
 		var last [][]byte
@@ -215,7 +216,7 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 			if err := e.add(vals); err != nil {
 				return false, err
 			}
-			byRows, byBytes := e.rows >= int64(j.limit), e.bytes >= int64(opts.ChunkBytes)
+			byRows, byBytes := e.rows >= int64(limit), e.bytes >= int64(opts.ChunkBytes)
 			if !byRows && !byBytes {
 				return true, nil
 			}
@@ -240,6 +241,7 @@ func (r *reader) dumpRange(ctx context.Context, j *tableJob, rec chunkRec) error
 			return fmt.Errorf("dump %s: %w", j, err)
 		}
 		c := &chunk{job: j, method: e.method, rec: rec, parts: e.parts, rows: e.rows, bytes: e.bytes}
+		j.rowsRead += e.rows
 		var next chunkRec
 		var at string
 		if full {
