@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -179,12 +180,18 @@ func recordDeferredKeys(ctx context.Context, target *sql.DB, cfg Config, keys ma
 		return fmt.Errorf("record keys to add after the load: %w", err)
 	}
 	defer tx.Rollback()
-	for dst, k := range keys {
-		b, _ := json.Marshal(k)
+	// One statement per registerBatch tables, not one per table.
+	dsts := slices.SortedFunc(maps.Keys(keys), func(a, b tableRef) int { return strings.Compare(a.String(), b.String()) })
+	for batch := range slices.Chunk(dsts, registerBatch) {
+		args := make([]any, 0, 5*len(batch))
+		for _, dst := range batch {
+			b, _ := json.Marshal(keys[dst])
+			args = append(args, cfg.Task, cfg.Source, dst.Schema, dst.Name, string(b))
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO dmplan_meta.load_deferred_keys (task, source, dst_schema, dst_table, key_defs)
-			VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE key_defs = VALUES(key_defs)`,
-			cfg.Task, cfg.Source, dst.Schema, dst.Name, string(b)); err != nil {
-			return fmt.Errorf("record keys of %s to add after the load: %w", dst, err)
+			VALUES `+strings.Repeat(", (?, ?, ?, ?, ?)", len(batch))[2:]+` ON DUPLICATE KEY UPDATE key_defs = VALUES(key_defs)`,
+			args...); err != nil {
+			return fmt.Errorf("record keys of %d tables from %s to add after the load: %w", len(batch), batch[0], err)
 		}
 	}
 	if err := commit(ctx, tx); err != nil {
