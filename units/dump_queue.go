@@ -6,8 +6,9 @@ import (
 )
 
 // chunkQueue hands chunks from readers to loaders. It holds at most cap
-// chunks, and a loader takes the oldest chunk of a table no other loader
-// is writing, when there is one: LOAD DATA into a table with an
+// chunks, and a loader takes an empty chunk first (a table's last, which
+// costs a checkpoint and ends the table), else the oldest chunk of a table
+// no other loader is writing, when there is one: LOAD DATA into a table with an
 // AUTO_INCREMENT column holds InnoDB's table-level AUTO-INC lock for the
 // whole statement (innodb_autoinc_lock_mode=1), so two loaders on one
 // table take turns.
@@ -59,9 +60,17 @@ func (q *chunkQueue) take() *chunk {
 	}
 	i := 0
 	for k, c := range q.items {
-		if q.busy[c.job] == 0 {
-			i = k
-			break
+		if c.stream == nil && c.rows == 0 {
+			i = k // an empty chunk, a table's last: it ends the table at
+			break // once, and its keys can be added (it waited 155 ms once)
+		}
+	}
+	if c := q.items[i]; c.stream != nil || c.rows != 0 {
+		for k, c := range q.items {
+			if q.busy[c.job] == 0 {
+				i = k
+				break
+			}
 		}
 	}
 	c := q.items[i]
