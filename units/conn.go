@@ -76,6 +76,7 @@ func openLoadTarget(ep Endpoint, maxConns int, fenced bool) (*sql.DB, error) {
 		return nil, err
 	}
 	c.MultiStatements = fenced
+	c.DialFunc = dialWriteBuffered
 	return openDB(ep, c, maxConns)
 }
 

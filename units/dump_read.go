@@ -42,6 +42,7 @@ type chunk struct {
 type partBufs struct {
 	free chan []byte
 	size int // room for a whole part and the row that ends it: append then never doubles a part
+	mem  partMem
 }
 
 func newPartBufs(opts *DumpLoadOptions) *partBufs {
@@ -49,6 +50,7 @@ func newPartBufs(opts *DumpLoadOptions) *partBufs {
 	return &partBufs{
 		free: make(chan []byte, (opts.Readers+2*opts.Loaders)*perChunk),
 		size: opts.PartBytes + opts.PartBytes/8,
+		mem:  partMem{onMap: opts.partMapped},
 	}
 }
 
@@ -58,9 +60,13 @@ func (p *partBufs) get() []byte {
 	case b := <-p.free:
 		return b[:0]
 	default:
-		return make([]byte, 0, p.size)
+		return p.mem.alloc(p.size)
 	}
 }
+
+// release frees the buffers' memory once the copy's readers and loaders
+// have all returned (partMem).
+func (p *partBufs) release() { p.mem.release() }
 
 // put takes back the buffers of a chunk that is loaded (or given up); the
 // chunk must not be read again. Buffers grown far past a part (by a huge
@@ -68,14 +74,19 @@ func (p *partBufs) get() []byte {
 func (p *partBufs) put(c *chunk) {
 	for i, pt := range c.parts {
 		if n := cap(pt.data); n >= p.size && n <= 2*p.size {
-			select {
-			case p.free <- pt.data[:0]:
-			default:
-			}
+			p.give(pt.data)
 		}
 		c.parts[i].data = nil
 	}
 	c.parts = nil
+}
+
+// give takes back one buffer.
+func (p *partBufs) give(b []byte) {
+	select {
+	case p.free <- b[:0]:
+	default:
+	}
 }
 
 // encoder turns rows into parts.
@@ -87,6 +98,7 @@ type encoder struct {
 	head    []byte // "INSERT INTO ... VALUES " (insert method)
 	parts   []part
 	cur     []byte
+	own     []byte // the buffer cur started in, until a row outgrows it (add)
 	curRows int
 	rows    int64
 	bytes   int64
@@ -113,6 +125,7 @@ func newEncoder(j *tableJob, opts *DumpLoadOptions, bufs *partBufs, method strin
 func (e *encoder) add(vals [][]byte) error {
 	if e.cur == nil {
 		e.cur = e.bufs.get()
+		e.own = e.cur
 	}
 	before := len(e.cur)
 	if e.method == MethodInsert {
@@ -138,6 +151,13 @@ func (e *encoder) add(vals [][]byte) error {
 		}
 		e.cur = append(e.cur, '\n')
 	}
+	if e.own != nil && cap(e.cur) != cap(e.own) {
+		// A row outgrew the part's buffer: append moved the part to the
+		// Go heap, and the buffer goes back for another part (kept, it
+		// would stay unused until the copy ends, part_mem.go).
+		e.bufs.give(e.own)
+		e.own = nil
+	}
 	e.curRows++
 	e.rows++
 	e.bytes += int64(len(e.cur) - before)
@@ -152,7 +172,7 @@ func (e *encoder) flush() error {
 		return nil
 	}
 	p := part{data: e.cur, rows: e.curRows}
-	e.cur, e.curRows = nil, 0
+	e.cur, e.own, e.curRows = nil, nil, 0
 	if e.emit != nil {
 		return e.emit(p)
 	}

@@ -112,6 +112,7 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 	close(queue)
 	d.chunks = newChunkQueue(ctx, d.opts.Loaders)
 	d.bufs = newPartBufs(d.opts)
+	defer d.bufs.release() // after wg.Wait below: no reader or loader holds a part then
 	var readers sync.WaitGroup
 	for _, c := range snap.conns {
 		rd := &reader{d: d, conn: c}

@@ -42,6 +42,7 @@ type DumpLoadOptions struct {
 
 	afterChunk func(seq uint32, j *tableJob) // test hook: called after each chunk commits
 	beforeKeys func(dst tableRef)            // test hook: called before deferred keys are added
+	partMapped func(mapped int64)            // test hook: the part buffers' memory outside the heap grew (part_mem.go)
 	// fence: the run's hold of the subtask lock (units.Run); each chunk's
 	// COMMIT asserts it in the same round trip (fence.go)
 	fence fence

@@ -1,6 +1,7 @@
 package units
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -73,26 +74,67 @@ func appendTSV(dst, v []byte, k valueKind) []byte {
 	return appendEscapes(dst, v, &tsvEscapes)
 }
 
-// An escape table maps a byte to the letter that follows the backslash,
-// or 0 when the byte stands for itself.
-type escapes [256]byte
+// escapes says which bytes a format escapes: letter maps a byte to the
+// letter that follows the backslash, or 0 when the byte stands for itself.
+// Every escaped byte is below 0x20, the backslash or one of quotes (SWAR
+// words, each byte the quote; 0 for none): appendEscapes skips 8 bytes at
+// a time while none of those is among them.
+type escapes struct {
+	letter [256]byte
+	quotes [2]uint64
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
 
 // tsvEscapes are LOAD DATA's (ESCAPED BY '\\'): the terminators, the
 // escape itself, CR and NUL.
-var tsvEscapes = escapes{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0'}
+var tsvEscapes = escapes{letter: [256]byte{'\\': '\\', '\t': 't', '\n': 'n', '\r': 'r', 0: '0'}}
 
 // sqlEscapes are those of a quoted SQL string (NO_BACKSLASH_ESCAPES off).
-var sqlEscapes = escapes{'\\': '\\', '\'': '\'', '"': '"', '\n': 'n', '\r': 'r', 0: '0', '\032': 'Z'}
+var sqlEscapes = escapes{
+	letter: [256]byte{'\\': '\\', '\'': '\'', '"': '"', '\n': 'n', '\r': 'r', 0: '0', '\032': 'Z'},
+	quotes: [2]uint64{'\'' * ones, '"' * ones},
+}
+
+// plain reports whether none of the 8 bytes of w may need escaping: no
+// byte below 0x20, no backslash, none of the quotes. (x-ones)&^x&highs is
+// non-zero exactly when a byte of x is 0, (w-0x20*ones)&^w&highs when a
+// byte of w is below 0x20.
+func (e *escapes) plain(w uint64) bool {
+	m := (w - 0x20*ones) &^ w
+	x := w ^ '\\'*ones
+	m |= (x - ones) &^ x
+	for _, q := range e.quotes {
+		if q != 0 {
+			x = w ^ q
+			m |= (x - ones) &^ x
+		}
+	}
+	return m&highs == 0
+}
 
 // appendEscapes copies v, escaping the bytes esc names. Runs of ordinary
-// bytes are copied at once: most values have nothing to escape.
+// bytes are copied at once, and found 8 bytes at a time: most values have
+// nothing to escape (a byte-by-byte scan was a tenth of the agent's CPU in
+// a copy).
 func appendEscapes(dst, v []byte, esc *escapes) []byte {
-	start := 0
-	for i, c := range v {
-		if e := esc[c]; e != 0 {
-			dst = append(dst, v[start:i]...)
-			dst = append(dst, '\\', e)
-			start = i + 1
+	start, i := 0, 0
+	for {
+		for i+8 <= len(v) && esc.plain(binary.LittleEndian.Uint64(v[i:])) {
+			i += 8
+		}
+		if i >= len(v) {
+			break
+		}
+		for end := min(i+8, len(v)); i < end; i++ {
+			if e := esc.letter[v[i]]; e != 0 {
+				dst = append(dst, v[start:i]...)
+				dst = append(dst, '\\', e)
+				start = i + 1
+			}
 		}
 	}
 	return append(dst, v[start:]...)

@@ -40,6 +40,37 @@ func TestAppendValues(t *testing.T) {
 	}
 }
 
+// TestAppendEscapesEveryByte puts each of the 256 byte values at each
+// position of values up to 19 bytes long (the word-at-a-time scan's
+// edges: before, inside and after whole words) and compares appendEscapes
+// with escaping byte by byte, for both formats.
+func TestAppendEscapesEveryByte(t *testing.T) {
+	byByte := func(v []byte, esc *escapes) []byte {
+		var out []byte
+		for _, c := range v {
+			if e := esc.letter[c]; e != 0 {
+				out = append(out, '\\', e)
+			} else {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	for _, esc := range []*escapes{&tsvEscapes, &sqlEscapes} {
+		for n := 1; n <= 19; n++ {
+			for pos := range n {
+				for c := range 256 {
+					v := []byte(strings.Repeat("é-9", 7)[:n]) // 0xc3 0xa9 among them: bytes >= 0x80 too
+					v[pos] = byte(c)
+					if got, want := appendEscapes(nil, v, esc), byByte(v, esc); string(got) != string(want) {
+						t.Fatalf("appendEscapes(%q) = %q, want %q", v, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestKeyRoundTrip(t *testing.T) {
 	vals := [][]byte{[]byte("42"), {0, 0xff, '"'}, []byte(`k"é\`)}
 	bin := []bool{false, true, false}

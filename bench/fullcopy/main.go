@@ -384,15 +384,31 @@ func serverPID(s *mariadbtest.Server) int {
 
 // procCPU is a process's user+system CPU seconds so far.
 func procCPU(pid int) float64 {
+	u := procUsage(pid)
+	return u.user + u.sys
+}
+
+// usage is what /proc/PID/stat says a process has used so far.
+type usage struct {
+	user, sys float64 // CPU seconds
+	minflt    int64   // minor page faults (first touches of fresh memory, among others)
+}
+
+func (u usage) sub(v usage) usage {
+	return usage{user: u.user - v.user, sys: u.sys - v.sys, minflt: u.minflt - v.minflt}
+}
+
+func procUsage(pid int) usage {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return usage{}
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	mf, _ := strconv.ParseInt(f[7], 10, 64)
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100
+	return usage{user: ut / 100, sys: st / 100, minflt: mf}
 }
 
 // checksums is CHECKSUM TABLE of every sbtest table, in order.

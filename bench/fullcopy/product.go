@@ -62,6 +62,7 @@ type productRun struct {
 	applyCmd   float64 // the apply command's own run time
 	agentRSS   float64
 	agentCPU   float64
+	agentUse   usage // the agent's CPU split and page faults, apply -> finished
 	serverCPU  float64
 	statusSeen int // status polls
 }
@@ -220,7 +221,7 @@ spec:
 
 	agentPID := agent.cmd.Process.Pid
 	serverPID := server.cmd.Process.Pid
-	acpu0, scpu0 := procCPU(agentPID), procCPU(serverPID)
+	ause0, scpu0 := procUsage(agentPID), procCPU(serverPID)
 
 	// The first row and the last commit: poll the target (cheap) for a
 	// committed chunk and for load_done. `dmplan status` (a process that
@@ -334,7 +335,8 @@ spec:
 	if t := keyAt.Load(); t != 0 {
 		pr.keyLag = float64(t)/1e9 - committed
 	}
-	pr.agentCPU, pr.serverCPU = procCPU(agentPID)-acpu0, procCPU(serverPID)-scpu0
+	pr.agentUse, pr.serverCPU = procUsage(agentPID).sub(ause0), procCPU(serverPID)-scpu0
+	pr.agentCPU = pr.agentUse.user + pr.agentUse.sys
 	agent.stop()
 	agentStopped = true
 	pr.agentRSS = maxRSS(agent.cmd.ProcessState)
@@ -343,7 +345,7 @@ spec:
 		seconds:  pr.seconds,
 		rssMB:    pr.agentRSS,
 		firstRow: pr.firstRow,
-		note: fmt.Sprintf("(apply command %.2fs, first row %.2fs; after the last commit: status key finished %.2fs, a status poll returned it %.2fs; agent %.1f CPU s, etcd %.1f CPU s)",
-			pr.applyCmd, pr.firstRow, pr.keyLag, pr.statusLag, pr.agentCPU, pr.serverCPU),
+		note: fmt.Sprintf("(apply command %.2fs, first row %.2fs; after the last commit: status key finished %.2fs, a status poll returned it %.2fs; agent %.2f CPU s (user %.2f, system %.2f, %d minor faults), etcd %.1f CPU s)",
+			pr.applyCmd, pr.firstRow, pr.keyLag, pr.statusLag, pr.agentCPU, pr.agentUse.user, pr.agentUse.sys, pr.agentUse.minflt, pr.serverCPU),
 	}, pr, nil
 }
