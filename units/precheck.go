@@ -40,9 +40,10 @@ func precheck(ctx context.Context, cfg Config) error { return precheckLogged(ctx
 
 // precheckLogged is precheck, with its steps' times in a debug line of log.
 func precheckLogged(ctx context.Context, cfg Config, log *slog.Logger) error {
-	ss, ts, all := newSteps(), newSteps(), newSteps()
+	ss, ls, ts, all := newSteps(), newSteps(), newSteps(), newSteps() // one per goroutine
 	defer func() {
 		ss.log(log, "precheck source steps")
+		ls.log(log, "precheck listing")
 		ts.log(log, "precheck target steps")
 		all.log(log, "precheck steps")
 	}()
@@ -81,7 +82,7 @@ func precheckLogged(ctx context.Context, cfg Config, log *slog.Logger) error {
 	})
 	wg.Go(func() {
 		if schemas, listErr = targetSchemas(ctx, src, cfg); listErr == nil {
-			ss.mark("target_schemas")
+			ls.mark("target_schemas")
 		}
 	})
 	tf, g, dstErr := func() ([]string, *grants, error) {
