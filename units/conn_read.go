@@ -31,12 +31,19 @@ func (c *bufferedConn) SyscallConn() (syscall.RawConn, error) {
 }
 
 // dialBuffered is dialTCP with a read buffer.
-func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := dialTCP(ctx, network, addr)
-	if err != nil {
-		return nil, err
+var dialBuffered = dialWrapped(func(c net.Conn) net.Conn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufBytes)}
+})
+
+// dialWrapped is dialTCP with the connection wrapped by wrap.
+func dialWrapped(wrap func(net.Conn) net.Conn) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialTCP(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c), nil
 	}
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufBytes)}, nil
 }
 
 // writeBufBytes is the write buffer of a load connection. go-sql-driver
@@ -115,10 +122,6 @@ func (c *writeBufferedConn) SyscallConn() (syscall.RawConn, error) {
 }
 
 // dialWriteBuffered is dialTCP with a write buffer.
-func dialWriteBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := dialTCP(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &writeBufferedConn{Conn: c, buf: make([]byte, 0, writeBufBytes)}, nil
-}
+var dialWriteBuffered = dialWrapped(func(c net.Conn) net.Conn {
+	return &writeBufferedConn{Conn: c, buf: make([]byte, 0, writeBufBytes)}
+})
