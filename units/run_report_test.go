@@ -51,18 +51,10 @@ func TestRunReportsRetries(t *testing.T) {
 	if err := p.src.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		pr := r.last.Load()
-		if pr != nil && strings.Contains(pr.Err, p.src.Addr()) && strings.Contains(pr.Err, "retrying") {
-			t.Logf("reported while the source is down: unit %q, err %q", pr.Unit, pr.Err)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the source has been down for 30 s and the last report says nothing of it: %+v", pr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	pr := syWaitReport(t, r, 30*time.Second, "the source down and the report saying so", func(pr *Progress) bool {
+		return strings.Contains(pr.Err, p.src.Addr()) && strings.Contains(pr.Err, "retrying")
+	})
+	t.Logf("reported while the source is down: unit %q, err %q", pr.Unit, pr.Err)
 	// Still said a few seconds later (no healthy-looking report meanwhile).
 	time.Sleep(2 * time.Second)
 	if pr := r.last.Load(); pr == nil || pr.Err == "" {

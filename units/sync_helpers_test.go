@@ -117,6 +117,21 @@ type syRunning struct {
 	errs   atomic.Int64
 }
 
+// syWaitReport polls r's last report until ok holds and returns it;
+// after timeout it fails, saying what was waited for.
+func syWaitReport(t testing.TB, r *syRunning, timeout time.Duration, what string, ok func(*Progress) bool) *Progress {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; {
+		if pr := r.last.Load(); pr != nil && ok(pr) {
+			return pr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v (last report: %+v)", what, timeout, r.last.Load())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func syStart(t testing.TB, cfg Config, log *slog.Logger) *syRunning {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &syRunning{cancel: cancel, done: make(chan error, 1)}

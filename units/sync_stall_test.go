@@ -2,6 +2,7 @@ package units
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -27,49 +28,27 @@ func TestSyncStallOnTargetLock(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	lock, err := p.dstDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "LOCK TABLES sl.t WRITE"); err != nil {
-		t.Fatal(err)
-	}
+	lock := syLockSession(t, ctx, p.dstDB, "LOCK TABLES sl.t WRITE")
 	syExec(t, p.srcDB, "INSERT INTO sl.t VALUES (2, 2)", "UPDATE sl.t SET v = 10 WHERE id = 1")
 	var first time.Duration
-	for deadline := time.Now().Add(90 * time.Second); ; {
-		pr := r.last.Load()
-		if first == 0 && pr != nil && pr.Lag > 3*time.Second {
+	pr := syWaitReport(t, r, 90*time.Second, "sync stood still behind a lock and the report said so", func(pr *Progress) bool {
+		if first == 0 && pr.Lag > 3*time.Second {
 			first = pr.Lag
 		}
-		if pr != nil && strings.Contains(pr.Err, "wait for a lock") {
-			if !strings.Contains(pr.Err, "metadata lock") || !strings.Contains(pr.Err, "SHOW PROCESSLIST") {
-				t.Errorf("the report does not say what its sessions wait for and what to do: %q", pr.Err)
-			}
-			if first == 0 || pr.Lag <= first {
-				t.Errorf("the lag did not keep growing while sync stood still: %v, then %v", first, pr.Lag)
-			}
-			t.Logf("reported: lag %v, %s", pr.Lag, pr.Err)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sync has stood still behind a lock for 90 s and the last report says nothing of it: %+v", pr)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return strings.Contains(pr.Err, "wait for a lock")
+	})
+	if !strings.Contains(pr.Err, "metadata lock") || !strings.Contains(pr.Err, "SHOW PROCESSLIST") {
+		t.Errorf("the report does not say what its sessions wait for and what to do: %q", pr.Err)
 	}
+	if first == 0 || pr.Lag <= first {
+		t.Errorf("the lag did not keep growing while sync stood still: %v, then %v", first, pr.Lag)
+	}
+	t.Logf("reported: lag %v, %s", pr.Lag, pr.Err)
 	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
 		t.Fatal(err)
 	}
 	syWaitSame(t, p, 30*time.Second, "sl.t=sl.t")
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if pr := r.last.Load(); pr != nil && pr.Err == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the stall is still reported after the lock went: %+v", r.last.Load())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	syWaitReport(t, r, 30*time.Second, "the stall no longer reported after the lock went", func(pr *Progress) bool { return pr.Err == "" })
 }
 
 // TestRunStallOnTargetLockBeforeSync: the target is under FLUSH TABLES WITH
@@ -82,31 +61,17 @@ func TestRunStallOnTargetLockBeforeSync(t *testing.T) {
 	syExec(t, p.srcDB, "CREATE DATABASE cl", "CREATE TABLE cl.t (id INT PRIMARY KEY, v INT)", "INSERT INTO cl.t VALUES (1, 1), (2, 2)")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	lock, err := p.dstDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
-		t.Fatal(err)
-	}
+	lock := syLockSession(t, ctx, p.dstDB, "FLUSH TABLES WITH READ LOCK")
 	cfg := p.config("ftwrl", ModeAll, []string{"cl.*"})
 	cfg.StallAfter = 7 * time.Second // the sessions' wait must show 5 s in the processlist
 	r := syStart(t, cfg, syLog(t))
-	for deadline := time.Now().Add(2 * time.Minute); ; {
-		pr := r.last.Load()
-		if pr != nil && strings.Contains(pr.Err, "wait for a lock") {
-			if !strings.Contains(pr.Err, "backup lock") || !strings.Contains(pr.Err, "FLUSH TABLES WITH READ LOCK") {
-				t.Errorf("the report does not say what its sessions wait for and what to do: %q", pr.Err)
-			}
-			t.Logf("reported: %s", pr.Err)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the run has waited on a locked target for 2 minutes and its last report says nothing of it: %+v", pr)
-		}
-		time.Sleep(200 * time.Millisecond)
+	pr := syWaitReport(t, r, 2*time.Minute, "the run waited on a locked target and the report said so", func(pr *Progress) bool {
+		return strings.Contains(pr.Err, "wait for a lock")
+	})
+	if !strings.Contains(pr.Err, "backup lock") || !strings.Contains(pr.Err, "FLUSH TABLES WITH READ LOCK") {
+		t.Errorf("the report does not say what its sessions wait for and what to do: %q", pr.Err)
 	}
+	t.Logf("reported: %s", pr.Err)
 	if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
 		t.Fatal(err)
 	}
@@ -140,4 +105,19 @@ func TestRunStallOnTargetLockBeforeSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	syWaitSame(t, p, time.Minute, "cm.u=cm.u")
+}
+
+// syLockSession opens a session on db that runs stmt (a lock it then
+// holds until the test releases it or ends).
+func syLockSession(t testing.TB, ctx context.Context, db *sql.DB, stmt string) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.ExecContext(ctx, stmt); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
