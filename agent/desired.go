@@ -45,7 +45,7 @@ func (a *agent) desired(ctx context.Context) ([]reconciler.Desired, error) {
 
 // build turns an applied subtask into what the units get.
 func (s *secrets) build(id planner.SubtaskID, sub planner.Subtask, src spec.Source) reconciler.Desired {
-	d := reconciler.Desired{ID: id, Stage: sub.Stage}
+	d := reconciler.Desired{ID: id, Stage: sub.Stage, ConfigFingerprint: planner.ConfigFingerprint(sub, &src)}
 	from, fromDigest, err := s.endpoint(src.Endpoint, "source "+src.Name)
 	if err != nil {
 		d.Err = err.Error()

@@ -53,8 +53,9 @@ func (p *publisher) report(st reconciler.Status, stateChanged bool) {
 	}
 	newErr := s.Error != "" && s.Error != e.st.Error
 	if e.st.Stage != s.Stage || e.st.Error != s.Error || e.st.Unit != s.Unit || !slices.Equal(e.st.Orphaned, s.Orphaned) ||
-		e.st.DivergentChanges == 0 && s.DivergentChanges > 0 || validationFailed(e.st) != validationFailed(s) {
-		stateChanged = true // a new stage, error or unit is written at once
+		e.st.DivergentChanges == 0 && s.DivergentChanges > 0 || validationFailed(e.st) != validationFailed(s) ||
+		e.st.ConfigFingerprint != s.ConfigFingerprint {
+		stateChanged = true // a new stage, error, unit or config is written at once
 	}
 	e.st, e.dirty = s, true
 	e.urgent = e.urgent || stateChanged
@@ -97,13 +98,14 @@ func (p *publisher) toStore(st reconciler.Status) store.SubtaskStatus {
 			RowsDone: pr.RowsDone, RowsTotal: pr.RowsTotal, Bytes: pr.Bytes,
 		},
 		BinlogFile: pr.Position.File, BinlogPos: pr.Position.Pos, GTID: pr.Position.GTID,
-		LagSeconds:       pr.Lag.Seconds(),
-		Error:            errMsg,
-		Orphaned:         pr.Orphaned,
-		DivergentChanges: pr.Divergent,
-		Validation:       storeValidation(pr.Validation),
-		FilteredEvents:   pr.Filtered,
-		UpdatedAt:        p.a.cfg.Clock.Now().UTC(),
+		LagSeconds:        pr.Lag.Seconds(),
+		Error:             errMsg,
+		Orphaned:          pr.Orphaned,
+		DivergentChanges:  pr.Divergent,
+		Validation:        storeValidation(pr.Validation),
+		FilteredEvents:    pr.Filtered,
+		ConfigFingerprint: st.ConfigFingerprint,
+		UpdatedAt:         p.a.cfg.Clock.Now().UTC(),
 	}
 }
 
@@ -129,27 +131,37 @@ func validationFailed(s store.SubtaskStatus) int64 {
 	return s.Validation.Failed
 }
 
-// statusGather is how long the writer waits after a stage change before
-// it writes, so that the reports of a burst (an agent starting a hundred
-// subtasks, each reporting "running" and then its unit's first progress)
-// are one transaction of their latest statuses, not one each.
+// statusGather is the window in which stage changes are gathered into
+// one write. The first change after a quiet spell is written at once (a
+// copy's "finished" reaches etcd as soon as the loop knows it); changes
+// that come within statusGather of that write wait for the end of the
+// window and go together, so that the reports of a burst (an agent
+// starting a hundred subtasks, each reporting "running" and then its
+// unit's first progress) are a few transactions of their latest statuses,
+// not one each.
 const statusGather = 30 * time.Millisecond
 
 // run writes what is due until ctx ends.
 func (p *publisher) run(ctx context.Context) {
 	tick := p.a.cfg.StatusInterval / 5
+	var urgentAt time.Time // the last write of a stage change (zero: none yet)
+	p.flush(ctx)
 	for {
-		p.flush(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-p.kick:
-			select {
-			case <-ctx.Done():
-				return
-			case <-p.a.cfg.Clock.After(statusGather):
+			if wait := statusGather - p.a.cfg.Clock.Now().Sub(urgentAt); !urgentAt.IsZero() && wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-p.a.cfg.Clock.After(wait):
+				}
 			}
+			p.flush(ctx)
+			urgentAt = p.a.cfg.Clock.Now()
 		case <-p.a.cfg.Clock.After(tick):
+			p.flush(ctx)
 		}
 	}
 }

@@ -62,3 +62,11 @@ func startEqual(a, b *spec.StartPos) bool {
 	}
 	return *a == *b
 }
+
+// ConfigFingerprint is the one digest of sub's config on src as applied
+// (password digests as stored): what an agent's status of the subtask
+// carries to say which applied config it reflects, and what
+// `dmplan status --wait` compares it with (docs/status-format.md).
+func ConfigFingerprint(sub Subtask, src *spec.Source) string {
+	return effect.FingerprintOf(EffectConfig(sub, src)).Digest()
+}

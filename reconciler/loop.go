@@ -308,6 +308,7 @@ func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired)
 	l.waitStopped(stopping)
 	for _, a := range actions {
 		if a.Kind == Noop {
+			l.settle(a.ID, want[a.ID])
 			continue
 		}
 		if s := l.subs[a.ID]; s != nil && s.busy() {
@@ -338,7 +339,7 @@ func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired)
 				l.start(ctx, l.sub(a.ID), want[a.ID])
 			}
 		case Stop:
-			l.setIdle(l.sub(a.ID), idleState(a.Stage), "", Fingerprint{})
+			l.setIdle(l.sub(a.ID), idleState(a.Stage), "", Fingerprint{}, want[a.ID].ConfigFingerprint)
 		case Pin:
 			if ctx.Err() == nil {
 				l.pin(ctx, l.sub(a.ID), want[a.ID], idleState(a.Stage))
@@ -346,7 +347,7 @@ func (l *Loop) execute(ctx context.Context, actions []Action, desired []Desired)
 		case Fail:
 			// A zero fingerprint: once the config can be built again,
 			// Decide sees a change and starts the subtask.
-			l.setIdle(l.sub(a.ID), StateError, a.Reason, Fingerprint{})
+			l.setIdle(l.sub(a.ID), StateError, a.Reason, Fingerprint{}, want[a.ID].ConfigFingerprint)
 		case Forget:
 			l.mu.Lock()
 			delete(l.subs, a.ID)
@@ -425,11 +426,33 @@ func idleState(st spec.Stage) State {
 	return StatePaused
 }
 
-// setIdle records a state in which no unit runs. A zero fp keeps the
-// current one.
-func (l *Loop) setIdle(s *sub, state State, errMsg string, fp Fingerprint) {
+// settle records that Decide found the subtask as d asks (a Noop): its
+// status now reflects d's config, which is reported when that is news (an
+// apply changed nothing this state depends on, e.g. the tuning of a
+// finished full copy). A subtask whose pin or cancelled unit has not
+// returned keeps the config it acted on last.
+func (l *Loop) settle(id planner.SubtaskID, d Desired) {
+	s := l.subs[id]
+	if s == nil {
+		return
+	}
 	s.mu.Lock()
-	changed := s.state != state || s.err != errMsg
+	if s.cfp == d.ConfigFingerprint || s.state == StatePinning || s.run != nil && s.stopping {
+		s.mu.Unlock()
+		return
+	}
+	s.cfp = d.ConfigFingerprint
+	st := s.statusLocked()
+	s.mu.Unlock()
+	l.cfg.Report(st, true)
+}
+
+// setIdle records a state in which no unit runs, reflecting the config of
+// digest cfp. A zero fp keeps the current one.
+func (l *Loop) setIdle(s *sub, state State, errMsg string, fp Fingerprint, cfp string) {
+	s.mu.Lock()
+	changed := s.state != state || s.err != errMsg || s.cfp != cfp
+	s.cfp = cfp
 	if s.state != state { // a new stage tries a failed pin again
 		s.pinFailed, s.pinAttempt, s.pinRetryAt = "", 0, time.Time{}
 	}
@@ -467,7 +490,7 @@ func (l *Loop) start(ctx context.Context, s *sub, d Desired) {
 	s.gen++
 	r := &run{gen: s.gen, cancel: cancel, done: make(chan struct{}), start: now}
 	s.run, s.stopping = r, false
-	s.state, s.fp, s.mode = StateRunning, d.Fingerprint, d.Config.Mode
+	s.state, s.fp, s.cfp, s.mode = StateRunning, d.Fingerprint, d.ConfigFingerprint, d.Config.Mode
 	s.progress = job.Progress{}
 	st := s.statusLocked()
 	s.mu.Unlock()
@@ -519,7 +542,7 @@ func (l *Loop) pin(ctx context.Context, s *sub, d Desired, idle State) {
 		s.mu.Lock()
 		s.pinned = pinKey(d.Fingerprint)
 		s.mu.Unlock()
-		l.setIdle(s, idle, "", Fingerprint{})
+		l.setIdle(s, idle, "", Fingerprint{}, d.ConfigFingerprint)
 		return
 	}
 	uctx, cancel := context.WithCancel(ctx)
@@ -527,7 +550,7 @@ func (l *Loop) pin(ctx context.Context, s *sub, d Desired, idle State) {
 	s.gen++
 	r := &run{gen: s.gen, cancel: cancel, done: make(chan struct{}), start: l.cfg.Clock.Now(), pin: pinKey(d.Fingerprint)}
 	s.run, s.stopping = r, false
-	s.state, s.idle, s.fp, s.mode = StatePinning, idle, d.Fingerprint, d.Config.Mode
+	s.state, s.idle, s.fp, s.cfp, s.mode = StatePinning, idle, d.Fingerprint, d.ConfigFingerprint, d.Config.Mode
 	s.pinRetryAt = time.Time{}
 	st := s.statusLocked()
 	s.mu.Unlock()

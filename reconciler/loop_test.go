@@ -404,3 +404,95 @@ func TestLoopReportsFinishedAtOnce(t *testing.T) {
 	close(release)
 	waitState(t, l, "full/s1", StateFinished)
 }
+
+// TestLoopReportsTheConfigItReflects: every status names the applied
+// config it reflects (Status.ConfigFingerprint), so that `dmplan status
+// --wait` never takes a finished copy of an earlier config for the new
+// one: a restart-relevant change is running (then finished) under the new
+// digest, a tuning change leaves a finished copy finished and reports the
+// new digest at once, and a config error carries the digest of the config
+// that failed.
+func TestLoopReportsTheConfigItReflects(t *testing.T) {
+	run := func(ctx context.Context, cfg job.Config, r job.Reporter) error {
+		r.Report(job.Progress{Finished: true})
+		return nil
+	}
+	var (
+		mu      sync.Mutex
+		reports []Status
+	)
+	ds := &desiredSet{}
+	full := func(fp Fingerprint, cfp string) Desired {
+		d := desired("full", "s1", spec.StageRunning, job.ModeFull, fp)
+		d.ConfigFingerprint = cfp
+		return d
+	}
+	ds.set(full(fpA, "c1"))
+	l := NewLoop(LoopConfig{
+		Desired: ds.read, Run: run, Resync: time.Hour,
+		Report: func(st Status, changed bool) {
+			if changed {
+				mu.Lock()
+				reports = append(reports, st)
+				mu.Unlock()
+			}
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// reported waits for a changed report of stage and digest, and returns
+	// the reports since the last call.
+	seen := 0
+	reported := func(stage spec.Stage, cfp string) []Status {
+		t.Helper()
+		var got []Status
+		waitFor(t, string(stage)+" reported under "+cfp, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for i := seen; i < len(reports); i++ {
+				if reports[i].Stage == stage && reports[i].ConfigFingerprint == cfp {
+					got = append([]Status(nil), reports[seen:i+1]...)
+					seen = i + 1
+					return true
+				}
+			}
+			return false
+		})
+		return got
+	}
+	reported(StageFinished, "c1")
+
+	// A restart-relevant change: running under c2 before finished under c2.
+	ds.set(full(fpB, "c2"))
+	l.Wake()
+	for _, st := range reported(StageFinished, "c2") {
+		if st.ConfigFingerprint == "c2" {
+			if st.Stage != spec.StageRunning {
+				t.Fatalf("after a restart-relevant change, first report under c2 %+v; want running", st)
+			}
+			break
+		}
+	}
+
+	// A tuning change: still finished, now under c3, without a new run.
+	d := full(fpB, "c3")
+	d.Fingerprint.Tuning = "t9"
+	ds.set(d)
+	l.Wake()
+	for _, st := range reported(StageFinished, "c3") {
+		if st.ConfigFingerprint == "c3" && st.Stage != StageFinished {
+			t.Fatalf("a tuning change ran the finished copy again: %+v", st)
+		}
+	}
+
+	// A config the agent cannot build: error under its digest.
+	bad := full(fpB, "c4")
+	bad.Err = "agent x has no $PW in its environment"
+	ds.set(bad)
+	l.Wake()
+	if st := reported(StageError, "c4"); st[len(st)-1].Error != bad.Err {
+		t.Fatalf("error report %+v", st[len(st)-1])
+	}
+}

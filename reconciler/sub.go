@@ -22,6 +22,11 @@ type Status struct {
 	// adds no secret.
 	Error    string
 	Restarts int // starts after the first one
+	// ConfigFingerprint is the Desired.ConfigFingerprint of the config
+	// the loop last acted on for this subtask (started, pinned, stopped,
+	// failed, or found already as it should be): the config this status
+	// reflects. "" before the first action.
+	ConfigFingerprint string
 }
 
 // run is one execution of a subtask's unit.
@@ -43,6 +48,7 @@ type sub struct {
 	mu       sync.Mutex
 	state    State
 	fp       Fingerprint
+	cfp      string // the Desired.ConfigFingerprint this state reflects (Status.ConfigFingerprint)
 	mode     job.Mode
 	err      string
 	progress job.Progress
@@ -71,7 +77,8 @@ func (s *sub) statusLocked() Status {
 	if s.state == StatePinning {
 		stage = s.idle.Stage()
 	}
-	return Status{ID: s.id, Stage: stage, State: s.state, Progress: s.progress, Error: s.err, Restarts: s.restarts}
+	return Status{ID: s.id, Stage: stage, State: s.state, Progress: s.progress, Error: s.err, Restarts: s.restarts,
+		ConfigFingerprint: s.cfp}
 }
 
 func (s *sub) status() Status {

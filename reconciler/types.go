@@ -70,6 +70,13 @@ type Desired struct {
 	// logged or reported.
 	Config      job.Config
 	Fingerprint Fingerprint
+	// ConfigFingerprint is the digest of the config as applied
+	// (planner.ConfigFingerprint): the loop reports it in Status once it
+	// has acted on this config, so that a reader of the applied state
+	// can tell a status of it from one of an earlier config. It may
+	// differ from Fingerprint's digest (which sees password digests in
+	// the agent's current form) and is never compared by Decide.
+	ConfigFingerprint string
 	// Err, when set, says why the config could not be built (e.g. the
 	// agent's password variable differs from the applied one): the
 	// subtask goes to stage error with this message. It never holds a

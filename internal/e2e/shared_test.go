@@ -96,10 +96,13 @@ func TestSharedTargetFreshStart(t *testing.T) {
 		t.Fatalf("plan does not say what A's fresh start does with the shared table:\n%s", plan)
 	}
 	c.apply()
-	st, _ := c.waitStage(60*time.Second, "shared-a", "src-shared-a", "error", nil)
-	if !strings.Contains(st.Error, "target table `e2e_shared_m`.`t1` is also written by shared-b/src-shared-b (incremental)") ||
-		!strings.Contains(st.Error, "dmplan_meta.subtask_table") {
-		t.Fatalf("A's error = %q, want one naming B and saying what to do", st.Error)
+	// status --wait ends at once on the error of the applied config (exit
+	// 3), never on A's status of the earlier config (running, mode all).
+	if code, _, errs := c.wait("shared-a", "--timeout", "60s"); code != 3 ||
+		!strings.Contains(errs, "shared-a/src-shared-a is in stage error: ") ||
+		!strings.Contains(errs, "target table `e2e_shared_m`.`t1` is also written by shared-b/src-shared-b (incremental)") ||
+		!strings.Contains(errs, "dmplan_meta.subtask_table") {
+		t.Fatalf("status --wait after A's fresh start: exit %d, %s; want 3 and an error naming B and saying what to do", code, errs)
 	}
 	aRows := func() (int, error) {
 		var n int

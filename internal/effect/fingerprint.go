@@ -65,3 +65,10 @@ func digest(v any) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }
+
+// Digest is f as one short digest (16 hex digits) of its three parts:
+// what a subtask's status carries to say which config it reflects
+// (store.SubtaskStatus.ConfigFingerprint), so that a reader of the applied
+// state (`dmplan status --wait`) can tell a status of the config applied
+// last from one of an earlier config.
+func (f Fingerprint) Digest() string { return digest([]string{f.Fresh, f.Restart, f.Tuning}) }

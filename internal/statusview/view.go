@@ -77,6 +77,12 @@ type Subtask struct {
 	// FilteredEvents counts the row changes and statements spec.filters
 	// dropped since the unit started.
 	FilteredEvents int64 `json:"filteredEvents,omitempty"`
+	// ConfigFingerprint is the digest of the applied config the status
+	// reflects (see store.SubtaskStatus).
+	ConfigFingerprint string `json:"configFingerprint,omitempty"`
+	// Stale is set by Expect (status --wait): the status reflects another
+	// config than the one applied last, or does not say which.
+	Stale bool `json:"stale,omitempty"`
 	// InSync says the observed stage is what was asked for (a full task
 	// that finished counts as in sync with running).
 	InSync bool `json:"inSync"`
@@ -185,6 +191,7 @@ func subtaskRow(id planner.SubtaskID, t spec.Task, snap *store.Snapshot, observe
 		row.DivergentChanges = st.DivergentChanges
 		row.Validation = st.Validation
 		row.FilteredEvents = st.FilteredEvents
+		row.ConfigFingerprint = st.ConfigFingerprint
 	}
 	row.InSync, row.Note = judge(row, live)
 	if n := row.DivergentChanges; n > 0 {
@@ -229,7 +236,9 @@ func judge(s Subtask, live map[string]bool) (bool, string) {
 		return false, "not reported yet by " + s.Worker
 	case s.Stage == s.DesiredStage:
 		return true, ""
-	case s.Stage == StageFinished && s.DesiredStage == spec.StageRunning:
+	case s.Stage == StageFinished:
+		// Running: the copy is done. Paused or stopped: nothing runs, as
+		// asked; the agent leaves a finished copy finished.
 		return true, ""
 	}
 	return false, "moving from " + string(s.Stage) + " to " + string(s.DesiredStage)

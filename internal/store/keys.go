@@ -81,6 +81,14 @@ func historyKey(seq int64) string          { return fmt.Sprintf("%s%0*d", pfxHis
 func workerKey(name string) string         { return pfxWorker + name }
 func statusKey(task, source string) string { return pfxStatus + task + "/" + source }
 
+// statusPrefix is the prefix of task's status keys ("": every task's).
+func statusPrefix(task string) string {
+	if task == "" {
+		return pfxStatus
+	}
+	return pfxStatus + task + "/"
+}
+
 // shardLockKey: target is "db.table", path-escaped (a name may hold '/').
 func shardLockKey(task, target string) string {
 	return pfxShard + task + "/" + url.PathEscape(target)

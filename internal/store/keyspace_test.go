@@ -103,11 +103,14 @@ func TestKeyspaceExample(t *testing.T) {
 			t.Errorf("plan after apply has changes: %+v", again.Changes)
 		}
 	}
+	applied := exampleState(spec.StagePaused, h)
+	src := applied.Sources["mysql-01"]
 	if err := s.PutStatus(ctx, lease.ID, store.SubtaskStatus{
 		Task: "shop", Source: "mysql-01", Worker: "agent-a", Stage: spec.StagePaused, Unit: "sync",
 		Progress:   store.Progress{TablesDone: 12, TablesTotal: 12, RowsDone: 1048576, RowsTotal: 1048576, Bytes: 201326592},
 		BinlogFile: "mysql-bin.000003", BinlogPos: 4711, GTID: "0-1-1234", LagSeconds: 0.8,
-		UpdatedAt: record("").Time.Add(3 * time.Hour),
+		ConfigFingerprint: planner.ConfigFingerprint(planner.SubtaskOf(applied.Tasks["shop"], "mysql-01"), &src),
+		UpdatedAt:         record("").Time.Add(3 * time.Hour),
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -81,8 +81,15 @@ func (s *Store) DeleteStatus(ctx context.Context, task, source string) error {
 // Statuses returns every reported subtask status, sorted by task and
 // source.
 func (s *Store) Statuses(ctx context.Context) ([]SubtaskStatus, error) {
+	return s.StatusesOf(ctx, "")
+}
+
+// StatusesOf returns the reported statuses of task's subtasks ("": of
+// every task), sorted by task and source: it reads those keys only.
+func (s *Store) StatusesOf(ctx context.Context, task string) ([]SubtaskStatus, error) {
 	var out []SubtaskStatus
-	_, err := s.rangeAll(ctx, pfxStatus, prefixEnd(pfxStatus), 0, func(k, v []byte) error {
+	p := statusPrefix(task)
+	_, err := s.rangeAll(ctx, p, prefixEnd(p), 0, func(k, v []byte) error {
 		var st SubtaskStatus
 		if err := decodeInto(k, v, &st); err != nil {
 			return err

@@ -132,8 +132,14 @@ type SubtaskStatus struct {
 	Validation *Validation `json:"validation,omitempty"`
 	// FilteredEvents counts the row changes and statements spec.filters
 	// dropped since the unit started (units.Progress.Filtered).
-	FilteredEvents int64     `json:"filteredEvents,omitempty"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	FilteredEvents int64 `json:"filteredEvents,omitempty"`
+	// ConfigFingerprint is the digest of the applied config this status
+	// reflects (planner.ConfigFingerprint of the subtask and its source as
+	// applied): `dmplan status --wait` takes a status for done only when
+	// it equals the digest of the config applied last. Empty from agents
+	// older than the field.
+	ConfigFingerprint string    `json:"configFingerprint,omitempty"`
+	UpdatedAt         time.Time `json:"updatedAt"`
 	// Relay is the source's relay on the agent, when spec.relay is on
 	// (docs/relay.md): the same in every status of the source's subtasks.
 	Relay *RelayStatus `json:"relay,omitempty"`

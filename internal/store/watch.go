@@ -131,3 +131,67 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// StatusWatch signals, on one channel per kind, that something `dmplan
+// status` shows may have changed. Each channel holds at most one signal:
+// a reader that is busy re-reading misses no change, and reads once for
+// many.
+type StatusWatch struct {
+	Head     <-chan struct{} // the head moved: an apply, or a failover rebind
+	Workers  <-chan struct{} // an agent registered, or its lease ended
+	Statuses <-chan struct{} // a status of the watched task was written or deleted
+}
+
+// WatchStatus watches, from revision rev+1 until ctx ends, the head, the
+// worker registrations and the statuses of task ("": every task): what a
+// reader that read all of them at rev or later must read again. It reads
+// nothing itself; a watch that fails (a compaction, a lost leader) starts
+// again where it stopped, or at the oldest revision etcd still holds, and
+// signals its kind in case events were lost.
+func (s *Store) WatchStatus(ctx context.Context, task string, rev int64) StatusWatch {
+	watch := func(what, key string, prefix bool) <-chan struct{} {
+		out := make(chan struct{}, 1)
+		signal := func() {
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+		}
+		go func() {
+			next := rev + 1
+			for ctx.Err() == nil {
+				opts := []clientv3.OpOption{clientv3.WithRev(next)}
+				if prefix {
+					opts = append(opts, clientv3.WithPrefix())
+				}
+				wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+				for resp := range s.cli.Watch(wctx, key, opts...) {
+					if resp.CompactRevision != 0 {
+						next = resp.CompactRevision
+					}
+					if err := resp.Err(); err != nil {
+						if ctx.Err() == nil {
+							s.log.Warn("watch "+what, "err", err)
+						}
+						break
+					}
+					if len(resp.Events) > 0 {
+						next = resp.Events[len(resp.Events)-1].Kv.ModRevision + 1
+						signal()
+					}
+				}
+				cancel()
+				if ctx.Err() == nil {
+					signal()
+					sleep(ctx, 100*time.Millisecond)
+				}
+			}
+		}()
+		return out
+	}
+	return StatusWatch{
+		Head:     watch("head", keyHead, false),
+		Workers:  watch("workers", pfxWorker, true),
+		Statuses: watch("statuses", statusPrefix(task), true),
+	}
+}
