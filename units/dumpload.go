@@ -198,7 +198,7 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 	t0 := time.Now()
 	if d.opts.metaReady {
 		d.opts.metaReady = false // a later attempt looks again
-	} else if err := ensureMeta(ctx, d.target); err != nil {
+	} else if err := ensureMetaFor(ctx, d.target, cfg.Mode); err != nil {
 		return Position{}, err
 	}
 	if pos, done, err := loadDone(ctx, d.target, cfg.Task, cfg.Source); err != nil || done && d.only == nil {
@@ -275,7 +275,7 @@ func (d *dumper) finish(ctx context.Context) (Position, error) {
 		cfg.Task, cfg.Source).Scan(&pending); err != nil {
 		return Position{}, fmt.Errorf("finish load: %w", err)
 	}
-	w, err := readLoadWindows(ctx, d.target, cfg.Task, cfg.Source)
+	w, err := loadWindowsOf(ctx, d.target, cfg.Task, cfg.Source)
 	if err != nil {
 		return Position{}, err
 	}

@@ -102,7 +102,7 @@ func (e *syncEnv) reconcileConfig(ctx context.Context, target *sql.DB, r Reporte
 	st := newSteps()
 	defer st.log(e.log, "configuration steps")
 	if !e.metaReady {
-		if err := ensureMeta(ctx, target); err != nil {
+		if err := ensureMetaFor(ctx, target, cfg.Mode); err != nil {
 			return err
 		}
 		st.mark("meta")

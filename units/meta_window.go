@@ -128,9 +128,15 @@ func compareBinlogFiles(a, b string) int {
 // after its own restarts, until its checkpoint has passed Until). A
 // subtask without a load gets empty windows: every event is applied.
 func readLoadWindows(ctx context.Context, target *sql.DB, task, source string) (*loadWindows, error) {
-	if err := ensureMeta(ctx, target); err != nil {
+	if err := ensureMetaFor(ctx, target, ModeFull); err != nil { // the windows are in the copy's tables
 		return nil, err
 	}
+	return loadWindowsOf(ctx, target, task, source)
+}
+
+// loadWindowsOf is readLoadWindows where dmplan_meta is known to exist (a
+// load that just wrote its checkpoints).
+func loadWindowsOf(ctx context.Context, target *sql.DB, task, source string) (*loadWindows, error) {
 	snaps, err := snapshotPositions(ctx, target, task, source)
 	if err != nil {
 		return nil, err

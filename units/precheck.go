@@ -315,7 +315,7 @@ func targetPrivs(mode Mode) []string {
 func precheckTarget(ctx context.Context, db *sql.DB, cfg Config, st *steps) ([]string, *grants, error) {
 	dst := "target " + cfg.To.String()
 	fix := fmt.Sprintf("GRANT ALL PRIVILEGES ON %s.* TO <the target user>;", QuoteIdent(metaSchema))
-	if err := ensureMeta(ctx, db); err != nil {
+	if err := ensureMetaFor(ctx, db, cfg.Mode); err != nil {
 		if isTransient(err) {
 			return nil, nil, fmt.Errorf("precheck: %s: create %s: %w", dst, metaSchema, err)
 		}

@@ -3,7 +3,9 @@ package units
 import (
 	"context"
 	"errors"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -61,4 +63,43 @@ func TestSyncModeFull(t *testing.T) {
 		t.Error("Run did not report Finished")
 	}
 	syWaitSame(t, p, time.Second, "c.acct=c.acct", "c.nokey=c.nokey", "c.uk=c.uk")
+
+	// A fresh target gets only the tables a copy uses (copyTables), and
+	// readers of sync's checkpoints see none.
+	if got, want := syMetaTables(t, p), slices.Sorted(maps.Keys(copyTables)); !slices.Equal(got, want) {
+		t.Errorf("dmplan_meta after a full copy: %v, want %v", got, want)
+	}
+	if st, err := ReadSyncState(context.Background(), p.dstDB, "full", "src"); err != nil || !st.LoadDone || st.Syncing {
+		t.Errorf("ReadSyncState after a full copy = %+v, %v; want load done, not syncing", st, err)
+	}
+	// The task moves to mode all (a fresh start): sync's tables come with it
+	// and it replicates.
+	cfg.Mode = ModeAll
+	r := syStart(t, cfg, syLog(t))
+	syExec(t, p.srcDB, "INSERT INTO c.acct SELECT seq, seq, 0, 'y' FROM c.seq_1001_to_1100")
+	syWaitCaughtUp(t, p, r, 60*time.Second)
+	syWaitSame(t, p, 30*time.Second, "c.acct=c.acct", "c.nokey=c.nokey", "c.uk=c.uk")
+	r.stop(t)
+	if got := syMetaTables(t, p); len(got) != len(metaDDL)-1 {
+		t.Errorf("dmplan_meta after mode all: %v, want all %d tables", got, len(metaDDL)-1)
+	}
+}
+
+// syMetaTables lists the tables of dmplan_meta on p's target.
+func syMetaTables(t testing.TB, p *syPair) []string {
+	t.Helper()
+	rows, err := p.dstDB.Query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dmplan_meta' ORDER BY TABLE_NAME")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return names
 }
