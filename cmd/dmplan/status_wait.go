@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +76,11 @@ func (a *app) statusWait(ctx context.Context, st *store.Store, task string, appl
 		case <-changes.Workers:
 			err = w.readWorkers(wctx)
 		case <-changes.Statuses:
-			err = w.readStatuses(wctx)
+			ev := changes.TakeStatuses()
+			if ev.Reset {
+				err = w.readStatuses(wctx)
+			}
+			w.apply(ev)
 		}
 		if err != nil && wctx.Err() == nil {
 			return err
@@ -94,9 +100,9 @@ func (a *app) waitErr(ctx, wctx context.Context, timeout time.Duration, err erro
 
 // statusWaiter holds what `status --wait` read last; each kind of change
 // is read again on its own (an apply: the state and history; an agent
-// coming or going: the workers; a status: the task's statuses), so that a
-// copy's progress reports cost a read of the task's statuses, not of the
-// whole state.
+// coming or going: the workers), and the task's statuses are kept up to
+// date from the watch's events, so that a copy's progress reports cost
+// their events, not a read of the statuses or of the whole state.
 type statusWaiter struct {
 	st      *store.Store
 	task    string
@@ -105,7 +111,7 @@ type statusWaiter struct {
 	snap     *store.Snapshot
 	hist     []store.ApplyRecord
 	want     map[planner.SubtaskID]string // the applied configs' fingerprints
-	statuses []store.SubtaskStatus
+	statuses map[planner.SubtaskID]store.SubtaskStatus
 }
 
 func (w *statusWaiter) readState(ctx context.Context) error {
@@ -142,13 +148,29 @@ func (w *statusWaiter) readStatuses(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.statuses = sts
+	w.statuses = make(map[planner.SubtaskID]store.SubtaskStatus, len(sts))
+	for _, st := range sts {
+		w.statuses[planner.SubtaskID{Task: st.Task, Source: st.Source}] = st
+	}
 	return nil
+}
+
+// apply applies the statuses' events to what was read.
+func (w *statusWaiter) apply(ev store.StatusEvents) {
+	for _, c := range ev.Changes {
+		id := planner.SubtaskID{Task: c.Status.Task, Source: c.Status.Source}
+		if c.Deleted {
+			delete(w.statuses, id)
+		} else {
+			w.statuses[id] = c.Status
+		}
+	}
 }
 
 // view is the status as read, judged against the applied configs.
 func (w *statusWaiter) view() statusview.View {
-	v := statusview.Build(w.snap, w.statuses, w.hist, w.task)
+	sts := slices.Collect(maps.Values(w.statuses))
+	v := statusview.Build(w.snap, sts, w.hist, w.task)
 	v.Expect(w.want)
 	return v
 }

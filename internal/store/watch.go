@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/dmplan/dmplan/planner"
@@ -132,66 +133,132 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// StatusWatch signals, on one channel per kind, that something `dmplan
-// status` shows may have changed. Each channel holds at most one signal:
-// a reader that is busy re-reading misses no change, and reads once for
-// many.
+// StatusWatch follows what `dmplan status` shows (WatchStatus). Head and
+// Workers hold at most one signal each: a reader busy reading misses no
+// change and reads once for many. Statuses signals that TakeStatuses has
+// events: the statuses themselves, so that a reader keeps its copy without
+// reading them again (a copy's progress reports cost nothing but their
+// events).
 type StatusWatch struct {
 	Head     <-chan struct{} // the head moved: an apply, or a failover rebind
 	Workers  <-chan struct{} // an agent registered, or its lease ended
-	Statuses <-chan struct{} // a status of the watched task was written or deleted
+	Statuses <-chan struct{} // statuses of the watched task were written or deleted
+
+	mu      sync.Mutex
+	pending StatusEvents
+}
+
+// StatusEvents are the status changes a watch saw since they were last
+// taken, in order.
+type StatusEvents struct {
+	Changes []StatusChange
+	// Reset: events may have been lost (a watch failed and started
+	// again): read every status again. Changes is empty then (what it
+	// held is older than that read).
+	Reset bool
+}
+
+// StatusChange is one status written, or deleted (its agent forgot the
+// subtask, or the agent's lease ended: only Task and Source are set).
+type StatusChange struct {
+	Status  SubtaskStatus
+	Deleted bool
+}
+
+// TakeStatuses returns the status events since the last call.
+func (w *StatusWatch) TakeStatuses() StatusEvents {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ev := w.pending
+	w.pending = StatusEvents{}
+	if ev.Reset {
+		ev = StatusEvents{Reset: true}
+	}
+	return ev
 }
 
 // WatchStatus watches, from revision rev+1 until ctx ends, the head, the
 // worker registrations and the statuses of task ("": every task): what a
-// reader that read all of them at rev or later must read again. It reads
+// reader that read all of them at rev or later must know of. It reads
 // nothing itself; a watch that fails (a compaction, a lost leader) starts
 // again where it stopped, or at the oldest revision etcd still holds, and
-// signals its kind in case events were lost.
-func (s *Store) WatchStatus(ctx context.Context, task string, rev int64) StatusWatch {
-	watch := func(what, key string, prefix bool) <-chan struct{} {
+// signals its kind (statuses: Reset) in case events were lost.
+func (s *Store) WatchStatus(ctx context.Context, task string, rev int64) *StatusWatch {
+	w := &StatusWatch{}
+	signaller := func() (chan struct{}, func()) {
 		out := make(chan struct{}, 1)
-		signal := func() {
+		return out, func() {
 			select {
 			case out <- struct{}{}:
 			default:
 			}
 		}
-		go func() {
-			next := rev + 1
-			for ctx.Err() == nil {
-				opts := []clientv3.OpOption{clientv3.WithRev(next)}
-				if prefix {
-					opts = append(opts, clientv3.WithPrefix())
+	}
+	// watch follows key (a prefix when prefix), giving each response's
+	// events to f and calling lost after a failure.
+	watch := func(what, key string, prefix bool, f func([]*clientv3.Event), lost func()) {
+		next := rev + 1
+		for ctx.Err() == nil {
+			opts := []clientv3.OpOption{clientv3.WithRev(next)}
+			if prefix {
+				opts = append(opts, clientv3.WithPrefix())
+			}
+			wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+			for resp := range s.cli.Watch(wctx, key, opts...) {
+				if resp.CompactRevision != 0 {
+					next = resp.CompactRevision
 				}
-				wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-				for resp := range s.cli.Watch(wctx, key, opts...) {
-					if resp.CompactRevision != 0 {
-						next = resp.CompactRevision
+				if err := resp.Err(); err != nil {
+					if ctx.Err() == nil {
+						s.log.Warn("watch "+what, "err", err)
 					}
-					if err := resp.Err(); err != nil {
-						if ctx.Err() == nil {
-							s.log.Warn("watch "+what, "err", err)
-						}
-						break
-					}
-					if len(resp.Events) > 0 {
-						next = resp.Events[len(resp.Events)-1].Kv.ModRevision + 1
-						signal()
-					}
+					break
 				}
-				cancel()
-				if ctx.Err() == nil {
-					signal()
-					sleep(ctx, 100*time.Millisecond)
+				if len(resp.Events) > 0 {
+					next = resp.Events[len(resp.Events)-1].Kv.ModRevision + 1
+					f(resp.Events)
 				}
 			}
-		}()
-		return out
+			cancel()
+			if ctx.Err() == nil {
+				lost()
+				sleep(ctx, 100*time.Millisecond)
+			}
+		}
 	}
-	return StatusWatch{
-		Head:     watch("head", keyHead, false),
-		Workers:  watch("workers", pfxWorker, true),
-		Statuses: watch("statuses", statusPrefix(task), true),
-	}
+	head, headSignal := signaller()
+	workers, workersSignal := signaller()
+	statuses, statusesSignal := signaller()
+	w.Head, w.Workers, w.Statuses = head, workers, statuses
+	go watch("head", keyHead, false, func([]*clientv3.Event) { headSignal() }, headSignal)
+	go watch("workers", pfxWorker, true, func([]*clientv3.Event) { workersSignal() }, workersSignal)
+	p := statusPrefix(task)
+	go watch("statuses", p, true, func(evs []*clientv3.Event) {
+		w.mu.Lock()
+		for _, ev := range evs {
+			seg := lastSegments(string(ev.Kv.Key), pfxStatus)
+			if len(seg) != 2 {
+				continue // not a status key
+			}
+			if ev.Type == clientv3.EventTypeDelete {
+				w.pending.Changes = append(w.pending.Changes, StatusChange{Status: SubtaskStatus{Task: seg[0], Source: seg[1]}, Deleted: true})
+				continue
+			}
+			var st SubtaskStatus
+			if err := decodeInto(ev.Kv.Key, ev.Kv.Value, &st); err != nil {
+				s.log.Warn("watch statuses", "err", err)
+				w.pending.Reset = true // the read reports it
+				continue
+			}
+			w.pending.Changes = append(w.pending.Changes, StatusChange{Status: st})
+		}
+		w.mu.Unlock()
+		statusesSignal()
+	}, func() {
+		w.mu.Lock()
+		w.pending.Reset = true
+		w.mu.Unlock()
+		statusesSignal()
+	})
+	return w
 }
