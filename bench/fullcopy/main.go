@@ -1,7 +1,8 @@
 // Command fullcopy measures a full copy of sysbench tables between two
 // local MariaDB servers as a user gets it: `dmplan server`, one `dmplan
-// agent`, `dmplan apply` of a mode-full Task, timed until `dmplan status
-// -o json` shows it finished; beside `mariadb-dump --single-transaction |
+// agent`, `dmplan apply` of a mode-full Task, then `dmplan status TASK
+// --wait -o json` as a pipeline runs them, timed until that returns the
+// status showing it finished; beside `mariadb-dump --single-transaction |
 // mariadb`, mydumper + myloader and dmplan's DumpLoad called in-process, on
 // the same servers and the same data, interleaved, with the target's dirty
 // pages flushed before each; and the target's ceiling, server-side LOAD

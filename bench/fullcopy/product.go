@@ -6,7 +6,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -55,16 +54,15 @@ func createBenchUser(ctx context.Context, db *sql.DB) error {
 
 // productRun is one measured copy through server + agent + apply.
 type productRun struct {
-	seconds    float64 // apply -> status finished
-	firstRow   float64 // apply -> first chunk committed on the target
-	statusLag  float64 // last commit (load_done) -> a `dmplan status` poll returned finished
-	keyLag     float64 // last commit (load_done) -> the status key said finished
-	applyCmd   float64 // the apply command's own run time
-	agentRSS   float64
-	agentCPU   float64
-	agentUse   usage // the agent's CPU split and page faults, apply -> finished
-	serverCPU  float64
-	statusSeen int // status polls
+	seconds   float64 // apply -> status finished
+	firstRow  float64 // apply -> first chunk committed on the target
+	statusLag float64 // last commit (load_done) -> `dmplan status --wait` returned finished
+	keyLag    float64 // last commit (load_done) -> the status key said finished
+	applyCmd  float64 // the apply command's own run time
+	agentRSS  float64
+	agentCPU  float64
+	agentUse  usage // the agent's CPU split and page faults, apply -> finished
+	serverCPU float64
 }
 
 type proc struct {
@@ -223,25 +221,16 @@ spec:
 	serverPID := server.cmd.Process.Pid
 	ause0, scpu0 := procUsage(agentPID), procCPU(serverPID)
 
-	// The first row and the last commit: poll the target (cheap) for a
-	// committed chunk and for load_done. `dmplan status` (a process that
-	// reads all of etcd) is polled every 3 s until the load is done,
-	// to notice errors, then every 50 ms: polling it fast all along would
-	// take CPU from the copy on a small machine.
-	var firstAt, doneAt atomic.Int64 // unix nanoseconds
+	// The first row: poll the target (cheap) for a committed chunk until
+	// there is one.
+	var firstAt atomic.Int64 // unix nanoseconds
 	pctx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
 	go func() {
 		for pctx.Err() == nil {
-			if firstAt.Load() == 0 {
-				var n int
-				if dstDB.QueryRowContext(pctx, "SELECT COUNT(*) FROM dmplan_meta.load_chunk WHERE task = ? AND done = 1", task).Scan(&n) == nil && n > 0 {
-					firstAt.Store(time.Now().UnixNano())
-				}
-			}
 			var n int
-			if dstDB.QueryRowContext(pctx, "SELECT COUNT(*) FROM dmplan_meta.load_done WHERE task = ?", task).Scan(&n) == nil && n > 0 {
-				doneAt.Store(time.Now().UnixNano())
+			if dstDB.QueryRowContext(pctx, "SELECT COUNT(*) FROM dmplan_meta.load_chunk WHERE task = ? AND done = 1", task).Scan(&n) == nil && n > 0 {
+				firstAt.Store(time.Now().UnixNano())
 				return
 			}
 			select {
@@ -274,6 +263,10 @@ spec:
 		}
 	}()
 
+	// As a pipeline runs it: `dmplan apply`, then `dmplan status TASK
+	// --wait`, which follows etcd's watch and returns with the status once
+	// the copy has finished (exit 3 at once on an error). The time is
+	// until it returns, its JSON showing finished.
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "  apply at %s\n", start.UTC().Format("15:04:05.000"))
 	apply := exec.CommandContext(ctx, bin, "apply", "-f", ydir, "--auto-approve")
@@ -284,41 +277,22 @@ spec:
 		return result{}, pr, fmt.Errorf("dmplan apply: %w\n%s", err, applyOut.String())
 	}
 	pr.applyCmd = time.Since(start).Seconds()
-	var finished, lastStatus time.Time
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		if doneAt.Load() != 0 || time.Since(lastStatus) >= 3*time.Second {
-			lastStatus = time.Now()
-			doc, err := status()
-			pr.statusSeen++
-			if err != nil {
-				return result{}, pr, err
-			}
-			var stage, errMsg string
-			for _, st := range doc.Subtasks {
-				if st.Task == task {
-					stage, errMsg = st.Stage, st.Error
-				}
-			}
-			if stage == "finished" {
-				finished = time.Now()
-				break
-			}
-			if stage == "error" {
-				return result{}, pr, fmt.Errorf("product path: subtask in error: %s", errMsg)
-			}
-		}
-		if time.Now().After(deadline) {
-			return result{}, pr, errors.New("product path: not finished after 10 minutes")
-		}
-		wait := 20 * time.Millisecond
-		if doneAt.Load() != 0 {
-			wait = 50 * time.Millisecond
-		}
-		select {
-		case <-ctx.Done():
-			return result{}, pr, ctx.Err()
-		case <-time.After(wait):
+	wait := exec.CommandContext(ctx, bin, "status", task, "--wait", "--timeout", "10m", "-o", "json")
+	wait.Env = env
+	var waitErr bytes.Buffer
+	wait.Stderr = &waitErr
+	out, err := wait.Output()
+	finished := time.Now()
+	if err != nil {
+		return result{}, pr, fmt.Errorf("dmplan status %s --wait: %w\n%s", task, err, waitErr.String())
+	}
+	var doc statusDoc
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return result{}, pr, fmt.Errorf("dmplan status %s --wait: %w", task, err)
+	}
+	for _, st := range doc.Subtasks {
+		if st.Task == task && st.Stage != "finished" {
+			return result{}, pr, fmt.Errorf("dmplan status %s --wait returned with stage %q (%s)", task, st.Stage, st.Error)
 		}
 	}
 	pr.seconds = finished.Sub(start).Seconds()
@@ -345,7 +319,7 @@ spec:
 		seconds:  pr.seconds,
 		rssMB:    pr.agentRSS,
 		firstRow: pr.firstRow,
-		note: fmt.Sprintf("(apply command %.2fs, first row %.2fs; after the last commit: status key finished %.2fs, a status poll returned it %.2fs; agent %.2f CPU s (user %.2f, system %.2f, %d minor faults), etcd %.1f CPU s)",
+		note: fmt.Sprintf("(apply command %.2fs, first row %.2fs; after the last commit: status key finished %.2fs, status --wait returned %.2fs; agent %.2f CPU s (user %.2f, system %.2f, %d minor faults), etcd %.1f CPU s)",
 			pr.applyCmd, pr.firstRow, pr.keyLag, pr.statusLag, pr.agentCPU, pr.agentUse.user, pr.agentUse.sys, pr.agentUse.minflt, pr.serverCPU),
 	}, pr, nil
 }
