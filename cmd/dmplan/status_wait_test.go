@@ -59,6 +59,7 @@ spec:
 		t.Fatal(err)
 	}
 	applied := statusview.Fingerprints(snap, "copy")[planner.SubtaskID{Task: "copy", Source: "mysql-01"}]
+	base := watchers(t) // none of --wait's yet
 	report := func(stage spec.Stage, fp, msg string) {
 		t.Helper()
 		if err := st.PutStatus(ctx, lease.ID, store.SubtaskStatus{Task: "copy", Source: "mysql-01", Worker: "agent-a",
@@ -112,7 +113,13 @@ spec:
 
 	// Running; the wait starts, and once it watches, the copy finishes.
 	report(spec.StageRunning, applied, "")
-	before := watchers(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for watchers(t) != base { // the earlier runs' watches end after they return
+		if time.Now().After(deadline) {
+			t.Fatalf("etcd holds %v watchers, %v before any --wait", watchers(t), base)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	type result struct {
 		code     int
 		out, err string
@@ -122,8 +129,8 @@ spec:
 		code, out, errs := wait("-o", "json")
 		done <- result{code, out, errs}
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for watchers(t) < before+3 { // the head, the workers and the task's statuses
+	deadline = time.Now().Add(20 * time.Second)
+	for watchers(t) < base+3 { // the head, the workers and the task's statuses
 		select {
 		case r := <-done:
 			t.Fatalf("--wait returned before the copy finished: exit %d\n%s%s", r.code, r.out, r.err)
