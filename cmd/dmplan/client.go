@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dmplan/dmplan/internal/store"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -82,14 +83,11 @@ func (a *app) etcdClient(ctx context.Context) (*clientv3.Client, error) {
 	}
 	// The client dials lazily and retries forever: ask once, so that an
 	// unreachable etcd is an error now, not a hang.
-	var lastErr error
-	for _, ep := range eps {
-		sctx, cancel := context.WithTimeout(ctx, a.dialTimeout)
-		_, lastErr = cli.Status(sctx, ep)
-		cancel()
-		if lastErr == nil {
-			return cli, nil
-		}
+	sctx, cancel := context.WithTimeout(ctx, a.dialTimeout)
+	lastErr := store.Ping(sctx, cli)
+	cancel()
+	if lastErr == nil {
+		return cli, nil
 	}
 	cli.Close()
 	if why := diagnoseTLS(eps[0], cfg.TLS, a.dialTimeout); why != "" {
