@@ -63,6 +63,8 @@ type productRun struct {
 	agentCPU  float64
 	agentUse  usage // the agent's CPU split and page faults, apply -> finished
 	serverCPU float64
+	applyCPU  float64 // the apply and status --wait processes' CPU
+	waitCPU   float64
 }
 
 type proc struct {
@@ -277,12 +279,16 @@ spec:
 		return result{}, pr, fmt.Errorf("dmplan apply: %w\n%s", err, applyOut.String())
 	}
 	pr.applyCmd = time.Since(start).Seconds()
+	pr.applyCPU = cpuSeconds(apply.ProcessState)
 	wait := exec.CommandContext(ctx, bin, "status", task, "--wait", "--timeout", "10m", "-o", "json")
 	wait.Env = env
 	var waitErr bytes.Buffer
 	wait.Stderr = &waitErr
 	out, err := wait.Output()
 	finished := time.Now()
+	if wait.ProcessState != nil {
+		pr.waitCPU = cpuSeconds(wait.ProcessState)
+	}
 	if err != nil {
 		return result{}, pr, fmt.Errorf("dmplan status %s --wait: %w\n%s", task, err, waitErr.String())
 	}
@@ -319,7 +325,8 @@ spec:
 		seconds:  pr.seconds,
 		rssMB:    pr.agentRSS,
 		firstRow: pr.firstRow,
-		note: fmt.Sprintf("(apply command %.2fs, first row %.2fs; after the last commit: status key finished %.2fs, status --wait returned %.2fs; agent %.2f CPU s (user %.2f, system %.2f, %d minor faults), etcd %.1f CPU s)",
-			pr.applyCmd, pr.firstRow, pr.keyLag, pr.statusLag, pr.agentCPU, pr.agentUse.user, pr.agentUse.sys, pr.agentUse.minflt, pr.serverCPU),
+		note: fmt.Sprintf("(apply command %.2fs, first row %.2fs; after the last commit: status key finished %.2fs, status --wait returned %.2fs; agent %.2f CPU s (user %.2f, system %.2f, %d minor faults), etcd %.2f CPU s, apply %.2f and status --wait %.2f CPU s)",
+			pr.applyCmd, pr.firstRow, pr.keyLag, pr.statusLag, pr.agentCPU, pr.agentUse.user, pr.agentUse.sys, pr.agentUse.minflt, pr.serverCPU,
+			pr.applyCPU, pr.waitCPU),
 	}, pr, nil
 }
