@@ -26,11 +26,12 @@ const (
 // subtask is there, one fails, the timeout passes or ctx ends.
 func (a *app) statusWait(ctx context.Context, st *store.Store, task string, applies int, timeout time.Duration,
 	render func(io.Writer, statusview.View) error) error {
-	wctx, cancel := context.WithCancel(ctx)
+	wctx := ctx
 	if timeout > 0 {
+		var cancel context.CancelFunc
 		wctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	defer cancel()
 	w := &statusWaiter{st: st, task: task, applies: applies}
 	if err := w.readState(wctx); err != nil {
 		return a.waitErr(ctx, wctx, timeout, err)
