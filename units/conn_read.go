@@ -30,10 +30,19 @@ func (c *bufferedConn) SyscallConn() (syscall.RawConn, error) {
 	return c.Conn.(syscall.Conn).SyscallConn()
 }
 
-// dialBuffered is dialTCP with a read buffer.
-var dialBuffered = dialWrapped(func(c net.Conn) net.Conn {
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufBytes)}
-})
+// dialBuffered is dialTCP with a read buffer. A dial context with a raw
+// slot (withRawSlot) gets the connection back in the slot.
+func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := dialTCP(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufBytes)}
+	if s, ok := ctx.Value(rawSlotKey{}).(*rawSlot); ok {
+		s.c = bc
+	}
+	return bc, nil
+}
 
 // dialWrapped is dialTCP with the connection wrapped by wrap.
 func dialWrapped(wrap func(net.Conn) net.Conn) func(ctx context.Context, network, addr string) (net.Conn, error) {

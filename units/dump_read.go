@@ -184,6 +184,7 @@ func (e *encoder) flush() error {
 type reader struct {
 	d    *dumper
 	conn *sql.Conn
+	raw  *rawQuerier // conn's chunk queries below the driver, when it can (conn_rawquery.go)
 	// warm: the reader has read a table before; its later tables start
 	// at ChunkRows (firstChunkRows)
 	warm bool
@@ -352,14 +353,21 @@ func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
 
 // queryRows runs q on the reader's snapshot connection and calls row with
 // each row's values, until row returns false or an error. Values are the
-// server's text (nil for NULL) straight from the driver's read buffer,
-// valid until row returns: the rows are read below database/sql, which
+// server's text (nil for NULL) straight from the connection's read
+// buffer, valid until row returns. Without TLS the query and its result
+// go below the driver too (rawQuerier), which would box every value and
+// parse every integer; else the rows are read below database/sql, which
 // would box, convert and copy every value once more (a third of the
-// agent's CPU in a copy). go-sql-driver hands integer and floating-point
-// columns over parsed; they are written back exactly as database/sql's
+// agent's CPU in a copy), and the integer and floating-point columns the
+// driver hands over parsed are written back exactly as database/sql's
 // RawBytes would hold them.
 func (r *reader) queryRows(ctx context.Context, q string, args []any, row func(vals [][]byte) (bool, error)) error {
 	return r.conn.Raw(func(dc any) error {
+		if r.raw != nil {
+			if ok, err := r.raw.query(ctx, q, args, row); ok {
+				return err
+			}
+		}
 		qc, ok := dc.(driver.QueryerContext)
 		if !ok {
 			return fmt.Errorf("the driver's connection %T does not run queries", dc)

@@ -114,8 +114,8 @@ func (d *dumper) run(ctx context.Context, snap *snapshot, jobs []*tableJob) erro
 	d.bufs = newPartBufs(d.opts)
 	defer d.bufs.release() // after wg.Wait below: no reader or loader holds a part then
 	var readers sync.WaitGroup
-	for _, c := range snap.conns {
-		rd := &reader{d: d, conn: c}
+	for i, c := range snap.conns {
+		rd := &reader{d: d, conn: c, raw: snap.raws[i]}
 		readers.Go(func() {
 			for j := range queue {
 				if err := rd.dumpTable(ctx, j); err != nil {

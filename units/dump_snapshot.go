@@ -17,6 +17,7 @@ import (
 type snapshot struct {
 	pos     Position
 	conns   []*sql.Conn
+	raws    []*rawQuerier // conns[i]'s chunk queries below the driver; nil where it cannot (conn_rawquery.go)
 	how     string        // "backup-stage" or "ftwrl", for the log
 	needPos bool          // false in full mode: a source without a binlog is fine
 	blocked time.Duration // how long commits were blocked (MariaDB)
@@ -56,18 +57,21 @@ func (s *snapshot) close() {
 // MySQL (untested here: no MySQL server on this machine): FLUSH TABLES
 // WITH READ LOCK, read the binlog position and executed GTID set, start
 // the snapshots, UNLOCK TABLES.
-func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos bool, log *slog.Logger) (*snapshot, error) {
+//
+// With raw (no TLS on the source connections) the n connections are
+// dialled for their readers to run chunk queries below the driver.
+func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos, raw bool, log *slog.Logger) (*snapshot, error) {
 	t0 := time.Now()
 	s := &snapshot{needPos: needPos}
 	// The connections are opened and set up at once (one after another:
 	// 7-15 ms for 4 under load), and alongside them the one MariaDB's
 	// commit block is held on.
-	s.conns = make([]*sql.Conn, n)
+	s.conns, s.raws = make([]*sql.Conn, n), make([]*rawQuerier, n)
 	errs := make([]error, n+1)
 	var lock *sql.Conn
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { s.conns[i], errs[i] = dumpConn(ctx, db) })
+		wg.Go(func() { s.conns[i], s.raws[i], errs[i] = dumpConn(ctx, db, raw) })
 	}
 	if flavor != "mysql" {
 		wg.Go(func() {
@@ -80,7 +84,11 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos
 	if lock != nil {
 		defer lock.Close()
 	}
-	s.conns = slices.DeleteFunc(s.conns, func(c *sql.Conn) bool { return c == nil })
+	for i := len(s.conns) - 1; i >= 0; i-- {
+		if s.conns[i] == nil {
+			s.conns, s.raws = slices.Delete(s.conns, i, i+1), slices.Delete(s.raws, i, i+1)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		s.close()
 		return nil, err
@@ -107,19 +115,49 @@ var dumpSession = []string{
 	"SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
 }
 
-// dumpConn opens a source connection for a snapshot and sets its session up.
-func dumpConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
-	c, err := db.Conn(ctx)
+// dumpConn opens a source connection for a snapshot and sets its session
+// up. With raw it is a connection dialled for it, whose chunk queries the
+// returned rawQuerier runs below the driver (nil when the pool handed over
+// a connection dialled before and no other could be dialled).
+func dumpConn(ctx context.Context, db *sql.DB, raw bool) (*sql.Conn, *rawQuerier, error) {
+	dctx, slot := ctx, &rawSlot{}
+	if raw {
+		dctx, slot = withRawSlot(ctx)
+	}
+	c, err := db.Conn(dctx)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: connect to source: %w", err)
+		return nil, nil, fmt.Errorf("snapshot: connect to source: %w", err)
+	}
+	if st := db.Stats(); raw && slot.c == nil && st.OpenConnections < st.MaxOpenConnections {
+		// An idle connection of the pool: another one is dialled while
+		// this one is held, and this one goes back to the pool. Never a
+		// wait for a full pool (the snapshot holds the rest).
+		wctx, cancel := context.WithTimeout(dctx, time.Second)
+		defer cancel()
+		if c2, err := db.Conn(wctx); err == nil {
+			if slot.c != nil {
+				c, c2 = c2, c
+			}
+			c2.Close()
+		}
 	}
 	for _, q := range dumpSession {
 		if _, err := c.ExecContext(ctx, q); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("snapshot: %s: %w", q, err)
+			return nil, nil, fmt.Errorf("snapshot: %s: %w", q, err)
 		}
 	}
-	return c, nil
+	if slot.c == nil {
+		return c, nil, nil
+	}
+	rq := &rawQuerier{c: slot.c}
+	var mode string
+	if err := c.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("snapshot: read sql_mode: %w", err)
+	}
+	rq.noBackslash = strings.Contains(strings.ToUpper(mode), "NO_BACKSLASH_ESCAPES")
+	return c, rq, nil
 }
 
 const startSnapshot = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"

@@ -214,7 +214,7 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 	}
 	d.report("dump", 0, 0)
 	t1 := time.Now()
-	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, cfg.Mode != ModeFull, d.log)
+	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, cfg.Mode != ModeFull, rawReads(cfg.From), d.log)
 	if err != nil {
 		return Position{}, err
 	}
