@@ -46,13 +46,14 @@ func driverConfig(ep Endpoint, db string) (*mysql.Config, error) {
 	return c, nil
 }
 
-// openDB opens a pool on c.
-func openDB(ep Endpoint, c *mysql.Config, maxConns int) (*sql.DB, error) {
+// openDB opens a pool on c; with raws set, its connections are recorded
+// there for raw chunk queries.
+func openDB(ep Endpoint, c *mysql.Config, maxConns int, raws *rawConns) (*sql.DB, error) {
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", ep, err)
 	}
-	db := sql.OpenDB(tlsConnector{conn, ep})
+	db := sql.OpenDB(tlsConnector{Connector: conn, ep: ep, raws: raws})
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxLifetime(time.Hour)
@@ -65,7 +66,7 @@ func Open(ep Endpoint, maxConns int) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openDB(ep, c, maxConns)
+	return openDB(ep, c, maxConns, nil)
 }
 
 // openLoadTarget is Open, with multi-statement round trips when fenced
@@ -77,7 +78,7 @@ func openLoadTarget(ep Endpoint, maxConns int, fenced bool) (*sql.DB, error) {
 	}
 	c.MultiStatements = fenced
 	c.DialFunc = dialWriteBuffered
-	return openDB(ep, c, maxConns)
+	return openDB(ep, c, maxConns, nil)
 }
 
 // QuoteIdent quotes a schema, table or column name with backticks,
@@ -146,12 +147,19 @@ func isTransient(err error) bool {
 }
 
 // openDumpSource is Open for the dump's snapshot connections: their reads
-// go through a readBufBytes buffer (conn_read.go).
-func openDumpSource(ep Endpoint, maxConns int) (*sql.DB, error) {
+// go through a readBufBytes buffer (conn_read.go). Without TLS their
+// chunk queries can run below the driver: the pool's connections are
+// recorded in the rawConns returned (nil with TLS).
+func openDumpSource(ep Endpoint, maxConns int) (*sql.DB, *rawConns, error) {
 	c, err := driverConfig(ep, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.DialFunc = dialBuffered
-	return openDB(ep, c, maxConns)
+	var raws *rawConns
+	if rawReads(ep) {
+		raws = &rawConns{}
+	}
+	db, err := openDB(ep, c, maxConns, raws)
+	return db, raws, err
 }

@@ -2,12 +2,14 @@ package units
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -21,8 +23,8 @@ import (
 // the connection's read buffer while the driver is idle between two of
 // its own commands (inside sql.Conn.Raw), and leaves the connection as
 // the driver expects it: every packet of the result read, nothing
-// buffered. Only for connections without TLS or compression, where the
-// bytes on the socket are the protocol's (dumpConn decides).
+// buffered. Only for connections without TLS (rawReads), where the bytes
+// on the socket are the protocol's.
 type rawQuerier struct {
 	c *bufferedConn
 	// noBackslash: the session's sql_mode has NO_BACKSLASH_ESCAPES, so a
@@ -33,8 +35,36 @@ type rawQuerier struct {
 	out         []byte // the query packet
 }
 
-// rawSlotKey marks a dial context whose connection dumpConn wants to
-// reach below the driver; dialBuffered stores the connection in the slot.
+// rawConns records, for a pool whose connector makes them, the buffered
+// connection under each driver connection (tlsConnector.Connect), so that
+// a reader finds the one under its snapshot connection, dialled for it or
+// not. Entries stay until the pool goes (a handful per copy).
+type rawConns struct{ m sync.Map }
+
+// querier returns the rawQuerier of c's driver connection, nil when the
+// pool did not record it.
+func (rc *rawConns) querier(ctx context.Context, c *sql.Conn) (*rawQuerier, error) {
+	if rc == nil {
+		return nil, nil
+	}
+	var bc *bufferedConn
+	if err := c.Raw(func(dc any) error {
+		if v, ok := rc.m.Load(dc); ok {
+			bc = v.(*bufferedConn)
+		}
+		return nil
+	}); err != nil || bc == nil {
+		return nil, err
+	}
+	var mode string
+	if err := c.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("read sql_mode: %w", err)
+	}
+	return &rawQuerier{c: bc, noBackslash: strings.Contains(strings.ToUpper(mode), "NO_BACKSLASH_ESCAPES")}, nil
+}
+
+// rawSlotKey marks a dial context whose connection the connector records;
+// dialBuffered stores the connection in the slot.
 type rawSlotKey struct{}
 
 type rawSlot struct{ c *bufferedConn }
@@ -48,6 +78,15 @@ func withRawSlot(ctx context.Context) (context.Context, *rawSlot) {
 // sql.Conn.Raw then closes it (driver.ErrBadConn), and the error is
 // transient.
 func errRawBroken(err error) error { return errors.Join(err, driverBadConn) }
+
+// errRawProtocol is a result the raw reader does not understand: it would
+// not understand it on the next attempt either, which reads through the
+// driver instead (dumper.rawOff).
+var errRawProtocol = errors.New("raw query: unexpected result")
+
+func errProtocol(format string, a ...any) error {
+	return errRawBroken(fmt.Errorf("%w: "+format, append([]any{errRawProtocol}, a...)...))
+}
 
 // Packet and protocol constants (MySQL client/server protocol).
 const (
@@ -69,13 +108,24 @@ func (r *rawQuerier) query(ctx context.Context, q string, args []any, row func(v
 	if err := ctx.Err(); err != nil {
 		return true, err
 	}
-	// A cancelled context ends a read at once; the connection is then
+	if cap(r.big) > 16<<20 {
+		r.big = nil // a huge row's buffer is not kept for the rest of the dump
+	}
+	// Every read of the socket while the query runs renews the read
+	// deadline (a streamed table's query may rightly last hours); a
+	// cancelled context ends the read at once, and the connection is then
 	// given up (errRawBroken).
-	stop := context.AfterFunc(ctx, func() { r.c.Conn.SetReadDeadline(time.Unix(1, 0)) })
+	r.c.stopped.Store(false)
+	r.c.raw.Store(true)
+	stop := context.AfterFunc(ctx, func() {
+		r.c.stopped.Store(true)
+		r.c.Conn.SetReadDeadline(time.Unix(1, 0))
+	})
 	defer func() {
 		if !stop() && err != nil {
 			err = errRawBroken(fmt.Errorf("%w (%w)", ctx.Err(), err))
 		}
+		r.c.raw.Store(false)
 		r.c.Conn.SetDeadline(time.Time{}) // the driver sets its own per read and write
 	}()
 	r.out = append(r.out[:0], 0, 0, 0, 0, comQuery)
@@ -86,7 +136,6 @@ func (r *rawQuerier) query(ctx context.Context, q string, args []any, row func(v
 	if _, err := r.c.Conn.Write(r.out); err != nil {
 		return true, errRawBroken(fmt.Errorf("send query: %w", err))
 	}
-	r.c.Conn.SetReadDeadline(time.Now().Add(netReadTimeout))
 	p, err := r.packet()
 	if err != nil {
 		return true, err
@@ -95,15 +144,16 @@ func (r *rawQuerier) query(ctx context.Context, q string, args []any, row func(v
 	case 0xff:
 		return true, errPacket(p)
 	case 0x00, 0xfb:
-		return true, errRawBroken(fmt.Errorf("raw query: a result set was expected, the server sent a packet of type %#x", p[0]))
+		return true, errProtocol("a result set was expected, the server sent a packet of type %#x", p[0])
 	}
 	cols, w := lenencInt(p)
-	// MariaDB, with the metadata cache go-sql-driver asks for: one more
-	// byte, whether the column definitions follow.
-	meta := len(p) == w || len(p) == w+1 && p[w] == 1
-	if w == 0 || len(p) > w+1 || cols == 0 {
-		return true, errRawBroken(fmt.Errorf("raw query: malformed column count"))
+	if w == 0 || cols == 0 || cols > 4096 {
+		return true, errProtocol("malformed column count")
 	}
+	// Bytes after the count are ignored, as the driver does (proxies add
+	// some), but for MariaDB's metadata cache (which go-sql-driver asks
+	// for): a 0 there says no column definitions follow.
+	meta := len(p) == w || p[w] != 0
 	for i := uint64(0); meta && i < cols; i++ { // the column definitions: the values are the server's text whatever the type
 		if _, err := r.packet(); err != nil {
 			return true, err
@@ -125,7 +175,7 @@ func (r *rawQuerier) query(ctx context.Context, q string, args []any, row func(v
 				continue
 			}
 			if terminatorStatus(p)&statusMoreResults != 0 {
-				return true, errRawBroken(errors.New("raw query: the server announced more results"))
+				return true, errProtocol("the server announced more results")
 			}
 			return true, nil
 		}
@@ -137,7 +187,7 @@ func (r *rawQuerier) query(ctx context.Context, q string, args []any, row func(v
 			continue // the caller stopped: the rest is read and dropped
 		}
 		if err := parseRow(p, vals); err != nil {
-			return true, errRawBroken(err)
+			return true, errProtocol("%v", err)
 		}
 		if more, err = row(vals); err != nil {
 			// The rest of the result must still be read for the
@@ -165,7 +215,7 @@ func (r *rawQuerier) packet() ([]byte, error) {
 			}
 			r.c.r.Discard(n)
 			if n == 0 {
-				return nil, errRawBroken(errors.New("raw query: an empty packet"))
+				return nil, errProtocol("an empty packet")
 			}
 			return p, nil
 		}
@@ -180,7 +230,7 @@ func (r *rawQuerier) packet() ([]byte, error) {
 		if n < maxPacketPayload { // a payload of 2^24-1 bytes goes on in the next packet
 			r.big = whole[:0]
 			if len(whole) == 0 {
-				return nil, errRawBroken(errors.New("raw query: an empty packet"))
+				return nil, errProtocol("an empty packet")
 			}
 			return whole, nil
 		}
@@ -291,9 +341,15 @@ func (r *rawQuerier) interpolate(q string, args []any) (string, bool) {
 				return "", false
 			}
 			switch v := args[0].(type) {
+			case nil:
+				b = append(b, "NULL"...)
 			case string:
 				b = r.appendLiteral(append(b, '\''), []byte(v))
 			case []byte:
+				if v == nil {
+					b = append(b, "NULL"...)
+					break
+				}
 				b = r.appendLiteral(append(b, "_binary'"...), v)
 			default:
 				return "", false

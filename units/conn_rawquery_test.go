@@ -31,18 +31,23 @@ func TestRawQuery(t *testing.T) {
 		"CREATE TABLE types.k (s VARCHAR(20), b VARBINARY(20), PRIMARY KEY (s, b))",
 		`INSERT INTO types.k VALUES ('a''b', x'00'), ('a\\b', x'275c'), ('a"b?', x'ff'), ('z', x'')`)
 	ctx := context.Background()
-	db, err := openDumpSource(dlEndpoint(p.src), 3)
+	db, raws, err := openDumpSource(dlEndpoint(p.src), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	conn, rq, err := dumpConn(ctx, db, true)
+	// A connection the pool dialled before (idle, as the one that read
+	// lower_case_table_names is when the snapshot starts) is found too.
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, rq, err := dumpConn(ctx, db, raws)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if rq == nil {
-		t.Fatal("no raw querier for a connection without TLS")
+	if rq == nil || rq.noBackslash {
+		t.Fatalf("raw querier for a connection without TLS: %+v", rq)
 	}
 	raw, viaDriver := &reader{conn: conn, raw: rq}, &reader{conn: conn}
 	rows := func(r *reader, q string, args ...any) ([][]string, error) {
@@ -107,21 +112,43 @@ func TestRawQuery(t *testing.T) {
 		t.Fatalf("stopped early: %d rows, %v", n, err)
 	}
 	same("SELECT id FROM types.t ORDER BY id")
-	// A server error is the driver's error type; the connection stays.
+	// A server error, before the rows or after some, is the driver's
+	// error type, and not transient; the connection stays.
 	_, err = rows(raw, "SELECT * FROM types.nope")
 	var me *mysql.MySQLError
-	if !errors.As(err, &me) || me.Number != 1146 || errors.Is(err, driverBadConn) {
+	if !errors.As(err, &me) || me.Number != 1146 || isTransient(err) {
 		t.Fatalf("missing table: %v", err)
 	}
+	got, err := rows(raw, "SELECT id, IF(id < 5, id, (SELECT id FROM types.t)) FROM types.t ORDER BY id")
+	if !errors.As(err, &me) || me.Number != 1242 || len(got) != 4 {
+		t.Fatalf("error after 4 rows: %d rows, %v", len(got), err)
+	}
 	same("SELECT id FROM types.t ORDER BY id")
-	// Under NO_BACKSLASH_ESCAPES quotes are doubled, as the driver does.
-	if _, err := conn.ExecContext(ctx, "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'"); err != nil {
+	// Under NO_BACKSLASH_ESCAPES (found in the session's sql_mode) quotes
+	// are doubled, as the driver does.
+	dlExec(t, p.srcDB, "SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES')")
+	nb, nbRaws, err := openDumpSource(dlEndpoint(p.src), 1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rq.noBackslash = true
-	for _, lo := range [][]any{{"a'b", []byte{0}}, {`a\b`, []byte(`'\`)}} {
+	defer nb.Close()
+	nbConn, nbq, err := dumpConn(ctx, nb, nbRaws)
+	dlExec(t, p.srcDB, "SET GLOBAL sql_mode = REPLACE(@@GLOBAL.sql_mode, ',NO_BACKSLASH_ESCAPES', '')")
+	if err != nil || nbq == nil || !nbq.noBackslash {
+		t.Fatalf("raw querier under NO_BACKSLASH_ESCAPES: %+v, %v", nbq, err)
+	}
+	defer nbConn.Close()
+	for _, lo := range [][]any{{"a'b", []byte{0}}, {`a\b`, []byte(`'\`)}, {`a"b?`, []byte{0xff}}} {
 		where, args := k.rangeWhere(lo, nil)
-		same(k.selectSQL+where+k.orderBy, args...)
+		q := k.selectSQL + where + k.orderBy
+		want, err := rows(viaDriver, q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rows(&reader{conn: nbConn, raw: nbq}, q, args...)
+		if err != nil || !cmp.Equal(want, got) {
+			t.Errorf("NO_BACKSLASH_ESCAPES, keys after %q: raw %v (%v), driver %v", lo, got, err, want)
+		}
 	}
 	// A query cancelled while it runs gives the connection up (the driver
 	// does too).
@@ -137,7 +164,7 @@ func TestRawQuery(t *testing.T) {
 
 	// A row past one packet (2^24-1 bytes) comes in pieces.
 	dlExec(t, p.srcDB, "SET GLOBAL max_allowed_packet = 64 << 20")
-	big, err := openDumpSource(dlEndpoint(p.src), 3) // new connections see the new limit
+	big, bigRaws, err := openDumpSource(dlEndpoint(p.src), 3) // new connections see the new limit
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +172,7 @@ func TestRawQuery(t *testing.T) {
 	if _, err := big.ExecContext(ctx, "INSERT INTO types.t (id, lb, tx) VALUES (9, REPEAT(x'01ff', 9 << 20), 'after')"); err != nil {
 		t.Fatal(err)
 	}
-	bconn, brq, err := dumpConn(ctx, big, true)
+	bconn, brq, err := dumpConn(ctx, big, bigRaws)
 	if err != nil || brq == nil {
 		t.Fatalf("raw connection: %v, %v", brq, err)
 	}

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // readBufBytes is the read buffer of a dump connection. go-sql-driver reads
@@ -19,6 +21,25 @@ const readBufBytes = 128 << 10
 type bufferedConn struct {
 	net.Conn
 	r *bufio.Reader
+	// raw: a raw query runs (conn_rawquery.go): every read of the
+	// socket renews the read deadline, or, once stopped (its context
+	// cancelled), fails at once
+	raw, stopped atomic.Bool
+}
+
+// socketReader is what the buffer reads from: the connection, with the
+// read deadline a raw query needs.
+type socketReader struct{ c *bufferedConn }
+
+func (s socketReader) Read(b []byte) (int, error) {
+	c := s.c
+	if c.raw.Load() {
+		c.Conn.SetReadDeadline(time.Now().Add(netReadTimeout))
+		if c.stopped.Load() { // after the renewal: a cancellation never loses to it
+			c.Conn.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
+	return c.Conn.Read(b)
 }
 
 func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
@@ -37,7 +58,8 @@ func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	bc := &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufBytes)}
+	bc := &bufferedConn{Conn: c}
+	bc.r = bufio.NewReaderSize(socketReader{bc}, readBufBytes)
 	if s, ok := ctx.Value(rawSlotKey{}).(*rawSlot); ok {
 		s.c = bc
 	}

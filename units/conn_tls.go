@@ -98,12 +98,23 @@ func verifyChain(raw [][]byte, roots *x509.CertPool) error {
 type tlsConnector struct {
 	driver.Connector
 	ep Endpoint
+	// raws, when set, records the buffered connection under each driver
+	// connection this connector makes (the dump's source pool without
+	// TLS: conn_rawquery.go)
+	raws *rawConns
 }
 
 func (c tlsConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	var slot *rawSlot
+	if c.raws != nil {
+		ctx, slot = withRawSlot(ctx)
+	}
 	conn, err := c.Connector.Connect(ctx)
 	if err != nil && isTLSFailure(err) {
 		return nil, tlsError(c.ep, err)
+	}
+	if err == nil && slot != nil && slot.c != nil {
+		c.raws.m.Store(conn, slot.c)
 	}
 	return conn, err
 }

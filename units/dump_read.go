@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -365,6 +366,9 @@ func (r *reader) queryRows(ctx context.Context, q string, args []any, row func(v
 	return r.conn.Raw(func(dc any) error {
 		if r.raw != nil {
 			if ok, err := r.raw.query(ctx, q, args, row); ok {
+				if errors.Is(err, errRawProtocol) && r.d != nil && !r.d.rawOff.Swap(true) {
+					r.d.log.Warn("a result read below the driver was not understood: the next attempts read through the driver", "error", err)
+				}
 				return err
 			}
 		}

@@ -18,6 +18,8 @@ type dumper struct {
 	cfg    Config
 	opts   *DumpLoadOptions
 	src    *sql.DB
+	raws   *rawConns   // src's connections for raw chunk queries; nil with TLS (conn_rawquery.go)
+	rawOff atomic.Bool // a raw result was not understood: later attempts read through the driver
 	target *sql.DB
 	filter tablefilter.Filter
 	router tablefilter.Router

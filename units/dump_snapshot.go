@@ -58,9 +58,9 @@ func (s *snapshot) close() {
 // WITH READ LOCK, read the binlog position and executed GTID set, start
 // the snapshots, UNLOCK TABLES.
 //
-// With raw (no TLS on the source connections) the n connections are
-// dialled for their readers to run chunk queries below the driver.
-func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos, raw bool, log *slog.Logger) (*snapshot, error) {
+// With raws (no TLS on the source connections) each connection gets the
+// rawQuerier its reader runs chunk queries with.
+func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos bool, raws *rawConns, log *slog.Logger) (*snapshot, error) {
 	t0 := time.Now()
 	s := &snapshot{needPos: needPos}
 	// The connections are opened and set up at once (one after another:
@@ -71,7 +71,7 @@ func takeSnapshot(ctx context.Context, db *sql.DB, flavor string, n int, needPos
 	var lock *sql.Conn
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { s.conns[i], s.raws[i], errs[i] = dumpConn(ctx, db, raw) })
+		wg.Go(func() { s.conns[i], s.raws[i], errs[i] = dumpConn(ctx, db, raws) })
 	}
 	if flavor != "mysql" {
 		wg.Go(func() {
@@ -116,30 +116,12 @@ var dumpSession = []string{
 }
 
 // dumpConn opens a source connection for a snapshot and sets its session
-// up. With raw it is a connection dialled for it, whose chunk queries the
-// returned rawQuerier runs below the driver (nil when the pool handed over
-// a connection dialled before and no other could be dialled).
-func dumpConn(ctx context.Context, db *sql.DB, raw bool) (*sql.Conn, *rawQuerier, error) {
-	dctx, slot := ctx, &rawSlot{}
-	if raw {
-		dctx, slot = withRawSlot(ctx)
-	}
-	c, err := db.Conn(dctx)
+// up, with the rawQuerier for its chunk queries when raws has its
+// connection (nil otherwise).
+func dumpConn(ctx context.Context, db *sql.DB, raws *rawConns) (*sql.Conn, *rawQuerier, error) {
+	c, err := db.Conn(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("snapshot: connect to source: %w", err)
-	}
-	if st := db.Stats(); raw && slot.c == nil && st.OpenConnections < st.MaxOpenConnections {
-		// An idle connection of the pool: another one is dialled while
-		// this one is held, and this one goes back to the pool. Never a
-		// wait for a full pool (the snapshot holds the rest).
-		wctx, cancel := context.WithTimeout(dctx, time.Second)
-		defer cancel()
-		if c2, err := db.Conn(wctx); err == nil {
-			if slot.c != nil {
-				c, c2 = c2, c
-			}
-			c2.Close()
-		}
 	}
 	for _, q := range dumpSession {
 		if _, err := c.ExecContext(ctx, q); err != nil {
@@ -147,16 +129,11 @@ func dumpConn(ctx context.Context, db *sql.DB, raw bool) (*sql.Conn, *rawQuerier
 			return nil, nil, fmt.Errorf("snapshot: %s: %w", q, err)
 		}
 	}
-	if slot.c == nil {
-		return c, nil, nil
-	}
-	rq := &rawQuerier{c: slot.c}
-	var mode string
-	if err := c.QueryRowContext(ctx, "SELECT @@SESSION.sql_mode").Scan(&mode); err != nil {
+	rq, err := raws.querier(ctx, c)
+	if err != nil {
 		c.Close()
-		return nil, nil, fmt.Errorf("snapshot: read sql_mode: %w", err)
+		return nil, nil, fmt.Errorf("snapshot: %w", err)
 	}
-	rq.noBackslash = strings.Contains(strings.ToUpper(mode), "NO_BACKSLASH_ESCAPES")
 	return c, rq, nil
 }
 

@@ -46,7 +46,7 @@ func TestSnapshotExactUnderCommits(t *testing.T) {
 	const snapshots = 60
 	wrong := 0
 	for i := range snapshots {
-		snap, err := takeSnapshot(context.Background(), src, "mariadb", 2, true, true, dlLog(t))
+		snap, err := takeSnapshot(context.Background(), src, "mariadb", 2, true, nil, dlLog(t))
 		if err != nil {
 			t.Fatal(err)
 		}

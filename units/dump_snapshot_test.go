@@ -49,7 +49,7 @@ func BenchmarkSnapshotUnderWrites(b *testing.B) {
 		b.Run("conns="+strconv.Itoa(n), func(b *testing.B) {
 			var sum, most time.Duration
 			for b.Loop() {
-				snap, err := takeSnapshot(context.Background(), src, "mariadb", n, true, true, dlLog(b))
+				snap, err := takeSnapshot(context.Background(), src, "mariadb", n, true, nil, dlLog(b))
 				if err != nil {
 					b.Fatal(err)
 				}

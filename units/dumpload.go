@@ -130,7 +130,7 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 		return Position{}, Permanent(fmt.Errorf("dump %s/%s: routes: %w", cfg.Task, cfg.Source, err))
 	}
 	st := newSteps()
-	src, err := openDumpSource(cfg.From, opts.Readers+2)
+	src, raws, err := openDumpSource(cfg.From, opts.Readers+2)
 	if err != nil {
 		return Position{}, err
 	}
@@ -148,7 +148,7 @@ func dumpLoadTables(ctx context.Context, cfg Config, opts DumpLoadOptions, only 
 	defer target.Close()
 	st.log(log, "dump/load opened")
 
-	d := &dumper{cfg: cfg, opts: &opts, src: src, target: target, filter: filter, router: router, r: r, log: log, only: only}
+	d := &dumper{cfg: cfg, opts: &opts, src: src, raws: raws, target: target, filter: filter, router: router, r: r, log: log, only: only}
 	b := retry.New(time.Second, 30*time.Second)
 	failures := 0
 	for {
@@ -214,7 +214,11 @@ func (d *dumper) attempt(ctx context.Context, progressBefore *int64) (Position, 
 	}
 	d.report("dump", 0, 0)
 	t1 := time.Now()
-	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, cfg.Mode != ModeFull, rawReads(cfg.From), d.log)
+	raws := d.raws
+	if d.rawOff.Load() {
+		raws = nil // a raw result was not understood: this attempt reads through the driver
+	}
+	snap, err := takeSnapshot(ctx, d.src, flavor, d.opts.Readers, cfg.Mode != ModeFull, raws, d.log)
 	if err != nil {
 		return Position{}, err
 	}

@@ -54,7 +54,7 @@ func watchLink(ctx context.Context, role string, ep Endpoint, timeout time.Durat
 		return nil // the unit reports it
 	}
 	c.ReadTimeout, c.WriteTimeout = 0, 0 // the probe's deadline governs
-	db, err := openDB(ep, c, 1)
+	db, err := openDB(ep, c, 1, nil)
 	if err != nil {
 		return nil
 	}

@@ -413,7 +413,7 @@ func openSyncTarget(ep Endpoint, conns int) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openDB(ep, c, conns)
+	return openDB(ep, c, conns, nil)
 }
 
 // syncTargetConfig is the driver configuration of openSyncTarget.

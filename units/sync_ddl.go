@@ -214,7 +214,7 @@ func ddlConn(ctx context.Context, ep Endpoint) (*sql.Conn, func(), error) {
 		return nil, nil, err
 	}
 	c.ReadTimeout = 0
-	db, err := openDB(ep, c, 1)
+	db, err := openDB(ep, c, 1, nil)
 	if err != nil {
 		return nil, nil, err
 	}
