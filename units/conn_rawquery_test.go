@@ -24,9 +24,7 @@ import (
 func TestRawQuery(t *testing.T) {
 	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
-	dlExec(t, p.srcDB, "CREATE DATABASE types")
-	dlExec(t, p.srcDB, dlTypesDDL)
-	dlExec(t, p.srcDB, dlTypesRows...)
+	dlTypesSource(t, p.srcDB)
 	dlExec(t, p.srcDB, "INSERT INTO types.t (id, lb) VALUES (8, REPEAT(x'5c27', 300000))", // 600 KB: past the 128 KiB buffer
 		"CREATE TABLE types.k (s VARCHAR(20), b VARBINARY(20), PRIMARY KEY (s, b))",
 		`INSERT INTO types.k VALUES ('a''b', x'00'), ('a\\b', x'275c'), ('a"b?', x'ff'), ('z', x'')`)

@@ -2,6 +2,7 @@ package units
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 )
@@ -49,15 +50,20 @@ var dlTypesRows = []string{
 	`INSERT INTO types.t (id, f, d) VALUES (5, 1e-45, 5e-324), (6, 0.1, 1e300), (7, -0.0, 123456789012345678)`,
 }
 
+// dlTypesSource creates types.t on db with dlTypesRows.
+func dlTypesSource(t testing.TB, db *sql.DB) {
+	t.Helper()
+	dlExec(t, db, "CREATE DATABASE types", dlTypesDDL)
+	dlExec(t, db, dlTypesRows...)
+}
+
 // dlTypesCols compares FLOAT exactly (their text form is rounded).
 const dlTypesCols = "*, CAST(f AS DOUBLE), CAST(f2 AS DOUBLE)"
 
 func TestDumpLoadTypes(t *testing.T) {
 	t.Parallel() // its own servers (see parallel_test.go)
 	p := newDLPair(t)
-	dlExec(t, p.srcDB, "CREATE DATABASE types")
-	dlExec(t, p.srcDB, dlTypesDDL)
-	dlExec(t, p.srcDB, dlTypesRows...)
+	dlTypesSource(t, p.srcDB)
 	dlExec(t, p.srcDB, "CREATE TABLE types.ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
 		"SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'; INSERT INTO types.ai VALUES (0, 0), (5, 5)")
 	// types.b: the columns LOAD DATA may read as binary (load_charset.go);
