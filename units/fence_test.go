@@ -58,6 +58,21 @@ func testFenceCommitNeedsTheLock(t *testing.T, srv *mariadbtest.Server) {
 		if _, err := db.Exec("KILL CONNECTION ?", f.conn); err != nil {
 			t.Fatal(err)
 		}
+		// KILL returns before the killed session has let its locks go:
+		// until then the lock is still held, and a commit rightly lands
+		// (seen once under CI load).
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var holder sql.NullInt64
+			if err := db.QueryRow("SELECT IS_USED_LOCK(?)", f.name).Scan(&holder); err != nil {
+				t.Fatal(err)
+			}
+			if !holder.Valid || holder.Int64 != f.conn {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the killed lock session %d still holds %s after 10 s", f.conn, f.name)
+			}
+		}
 		if err := commit("2"); !errors.Is(err, errLockLost) {
 			t.Fatalf("commit after the lock session was killed: got %v, want errLockLost", err)
 		}
