@@ -360,8 +360,9 @@ func (r *reader) streamTable(ctx context.Context, j *tableJob) error {
 // parse every integer; else the rows are read below database/sql, which
 // would box, convert and copy every value once more (a third of the
 // agent's CPU in a copy), and the integer and floating-point columns the
-// driver hands over parsed are written back exactly as database/sql's
-// RawBytes would hold them.
+// driver hands over parsed are printed again: integers as the server's
+// text, floats as the same value (Go's 1e+300 for the server's 1e300,
+// TestRawQuery).
 func (r *reader) queryRows(ctx context.Context, q string, args []any, row func(vals [][]byte) (bool, error)) error {
 	return r.conn.Raw(func(dc any) error {
 		if r.raw != nil {
